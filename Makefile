@@ -1,0 +1,47 @@
+# followup: make help lists the targets.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help install run migrate load serve test test-fast lint format bench screenshots clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the project with its dev tools
+
+migrate: install ## Migrate the database named by DATABASE_URL (default: ./followup.db)
+	$(BIN)/followup db upgrade
+
+load: migrate ## Load every protocol in schedules/
+	$(BIN)/followup schedule load schedules/
+
+run: load ## Migrate, load schedules/ and serve on http://$(HOST):$(PORT)
+	$(BIN)/followup token bootstrap
+	$(BIN)/followup serve --host $(HOST) --port $(PORT)
+
+test: install ## Run the whole test suite (PostgreSQL too when TEST_DATABASE_URL is set)
+	$(BIN)/pytest
+
+lint: install ## ruff, mypy --strict and the import layers
+	$(BIN)/ruff check app tests
+	$(BIN)/mypy app
+	$(BIN)/lint-imports
+
+format: install ## Format the code with ruff
+	$(BIN)/ruff format app tests
+	$(BIN)/ruff check --fix app tests
+
+clean: ## Remove the virtualenv, caches and the local database
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis followup.db followup.db-*

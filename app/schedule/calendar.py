@@ -1,0 +1,165 @@
+"""A subject's calendar as of a date: visits with statuses, periods, endpoint windows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import Enum
+
+from app.schedule.expand import (
+    TERMINAL_EVENTS,
+    AnchorDate,
+    Event,
+    ExpandedVisit,
+    PhaseState,
+    VisitRecord,
+    expand,
+)
+from app.schedule.plan import Plan, resolve
+from app.schedule.status import State, StatusInfo, visit_status
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarVisit:
+    visit: ExpandedVisit
+    info: StatusInfo
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodSpan:
+    code: str
+    name: str
+    anchor: str
+    start: date | None
+    end: date | None
+    provisional: bool
+
+
+class EndpointStatus(str, Enum):
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    MET = "met"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointWindow:
+    code: str  # e.g. "ORR@6 months"
+    endpoint: str
+    name: str
+    time_point: str
+    target_date: date | None
+    window_start: date | None
+    window_end: date | None
+    status: EndpointStatus
+    satisfied_by: str | None  # visit code
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    as_of: date
+    visits: tuple[CalendarVisit, ...]
+    phases: Mapping[str, PhaseState]
+    periods: tuple[PeriodSpan, ...]
+    endpoints: tuple[EndpointWindow, ...]
+
+
+def build_calendar(
+    plan: Plan,
+    anchors: Mapping[str, AnchorDate],
+    events: Sequence[Event] = (),
+    records: Mapping[str, VisitRecord] | None = None,
+    *,
+    today: date,
+) -> Calendar:
+    """Expand and add each visit's status as of ``today`` (the site's local date)."""
+    expansion = expand(plan, anchors, events, records)
+    upcoming = plan.protocol.study.upcoming_days
+    visits = tuple(
+        CalendarVisit(
+            v,
+            visit_status(
+                state=v.state,
+                window_start=v.window_start,
+                window_end=v.window_end,
+                actual_date=v.actual_date,
+                optional=v.optional,
+                today=today,
+                upcoming_days=upcoming,
+            ),
+        )
+        for v in expansion.visits
+    )
+    return Calendar(
+        as_of=today,
+        visits=visits,
+        phases=expansion.phases,
+        periods=periods(plan, anchors),
+        endpoints=endpoint_windows(plan, anchors, events, expansion.visits, today),
+    )
+
+
+def periods(plan: Plan, anchors: Mapping[str, AnchorDate]) -> tuple[PeriodSpan, ...]:
+    out = []
+    for p in plan.protocol.periods:
+        anchor = anchors.get(p.anchor)
+        start = end = None
+        if anchor is not None:
+            start = resolve(p.start, plan.anchor_day).apply(anchor.date)
+            end = resolve(p.end, plan.anchor_day).apply(anchor.date)
+        provisional = anchor is not None and not anchor.actual
+        out.append(PeriodSpan(p.code, p.name, p.anchor, start, end, provisional))
+    return tuple(out)
+
+
+def endpoint_windows(
+    plan: Plan,
+    anchors: Mapping[str, AnchorDate],
+    events: Sequence[Event],
+    visits: Sequence[ExpandedVisit],
+    today: date,
+) -> tuple[EndpointWindow, ...]:
+    """Each endpoint time point is met by a completed visit inside its window that
+    carries the endpoint's assessment (and is one of ``satisfied_by`` when given)."""
+    ended = min((e.date for e in events if e.type in TERMINAL_EVENTS), default=None)
+    completed = [v for v in visits if v.state is State.COMPLETED and v.actual_date]
+    out: list[EndpointWindow] = []
+    for ep in plan.protocol.endpoints:
+        anchor = anchors.get(ep.anchor)
+        before = ep.window.before.offset_days_for(plan.anchor_day)
+        after = ep.window.after.offset_days_for(plan.anchor_day)
+        for at in ep.at:
+            label = f"{ep.code}@{at}"
+            if anchor is None:
+                out.append(EndpointWindow(label, ep.code, ep.name, str(at), None, None, None,
+                                          EndpointStatus.PENDING, None))
+                continue
+            target = resolve(at, plan.anchor_day).apply(anchor.date)
+            start, end = target - timedelta(days=before), target + timedelta(days=after)
+            hit = next(
+                (
+                    v.code
+                    for v in completed
+                    if v.actual_date is not None
+                    and start <= v.actual_date <= end
+                    and ep.assessment_code in v.assessments
+                    and (ep.satisfied_by is None or v.code in ep.satisfied_by)
+                ),
+                None,
+            )
+            if hit is not None:
+                status = EndpointStatus.MET
+            elif ended is not None and ended <= end:
+                status = EndpointStatus.CANCELLED
+            elif today > end:
+                status = EndpointStatus.MISSED
+            elif today >= start:
+                status = EndpointStatus.OPEN
+            else:
+                status = EndpointStatus.SCHEDULED
+            out.append(EndpointWindow(label, ep.code, ep.name, str(at), target, start, end,
+                                      status, hit))
+    return tuple(out)
