@@ -1,4 +1,5 @@
-"""YAML text -> Protocol (minimal; replaced by the located loader)."""
+"""YAML text -> Protocol (minimal; to be replaced by the located loader)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,5 +9,9 @@ import yaml
 from app.schedule.language import Protocol
 
 
+def parse_protocol(text: str, *, source: str) -> Protocol:
+    return Protocol.model_validate(yaml.safe_load(text))
+
+
 def load_protocol(path: Path) -> Protocol:
-    return Protocol.model_validate(yaml.safe_load(path.read_text()))
+    return parse_protocol(path.read_text(encoding="utf-8"), source=str(path))

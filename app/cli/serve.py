@@ -1,0 +1,21 @@
+"""followup serve"""
+
+from __future__ import annotations
+
+import click
+import uvicorn
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API and web pages with uvicorn."""
+    uvicorn.run(
+        "app.main:create_app", factory=True, host=host, port=port, workers=workers,
+        proxy_headers=True, access_log=False,
+    )
+
+
+COMMANDS = [serve]

@@ -1,0 +1,97 @@
+"""Domain errors. No HTTP here: app/problems.py maps each class to a response.
+
+FollowupError
+ ├── NotFound                 something addressed does not exist (or is not visible)
+ ├── Conflict                 the request contradicts what is stored
+ │    ├── AlreadyExists
+ │    ├── StudyFull
+ │    ├── VersionConflict     same protocol version, different content
+ │    ├── AlreadyRecorded     a visit already has a different outcome
+ │    └── SubjectEnded        the subject died, withdrew or was lost
+ ├── InvalidRequest           the request is well-formed but not acceptable
+ │    ├── Ineligible          age outside the protocol's range
+ │    ├── InvalidDate         in the future, before consent, out of bounds
+ │    └── ReasonRequired      a correction without a reason
+ ├── ScheduleError            a schedule file is invalid (carries every problem)
+ ├── NotAuthenticated         no valid token
+ └── Forbidden                the token's role may not do this
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class FollowupError(Exception):
+    """Base of every domain error. ``slug`` names the problem type."""
+
+    slug = "error"
+    title = "Error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(FollowupError):
+    slug, title = "not-found", "Not found"
+
+
+class Conflict(FollowupError):
+    slug, title = "conflict", "Conflict"
+
+
+class AlreadyExists(Conflict):
+    slug, title = "already-exists", "Already exists"
+
+
+class StudyFull(Conflict):
+    slug, title = "study-full", "Study is fully enrolled"
+
+
+class VersionConflict(Conflict):
+    slug, title = "version-conflict", "Protocol version already loaded with other content"
+
+
+class AlreadyRecorded(Conflict):
+    slug, title = "already-recorded", "Visit already recorded"
+
+
+class SubjectEnded(Conflict):
+    slug, title = "subject-ended", "Subject has left the study"
+
+
+class InvalidRequest(FollowupError):
+    slug, title = "invalid-request", "Invalid request"
+
+
+class Ineligible(InvalidRequest):
+    slug, title = "ineligible-age", "Age outside the protocol's eligibility range"
+
+
+class InvalidDate(InvalidRequest):
+    slug, title = "invalid-date", "Date not acceptable"
+
+
+class ReasonRequired(InvalidRequest):
+    slug, title = "reason-required", "A reason is required"
+
+
+class ScheduleError(FollowupError):
+    """Every problem found in one or more schedule files, each "file:line:col: path: msg"."""
+
+    slug, title = "invalid-schedule", "Invalid schedule"
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("\n".join(problems), problems=list(problems))
+        self.problems = list(problems)
+
+
+class NotAuthenticated(FollowupError):
+    slug, title = "not-authenticated", "Authentication required"
+
+
+class Forbidden(FollowupError):
+    slug, title = "forbidden", "Not allowed"

@@ -1,0 +1,58 @@
+"""The application factory: settings in, FastAPI app out. Nothing is built at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.api.routes import (
+    audit,
+    calendar,
+    digest,
+    health,
+    sites,
+    studies,
+    subjects,
+    tokens,
+    visits,
+    worklist,
+)
+from app.db import make_engine, make_sessionmaker
+from app.problems import add_exception_handlers
+from app.settings import Settings, get_settings
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPI(
+        title="followup",
+        version=__version__,
+        summary="Patient follow-up and visit scheduling for clinical trials",
+        description=(
+            "Subjects are addressed by study code and subject id. Every error is an RFC 9457 "
+            "`application/problem+json` document. Dates are ISO 8601 dates; timestamps are UTC."
+        ),
+        lifespan=lifespan,
+    )
+    engine = make_engine(
+        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    add_exception_handlers(app)
+    app.include_router(health.router)
+    for module in (studies, sites, subjects, visits, worklist, audit, tokens, digest, calendar):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,23 @@
+"""ORM tables (the schema itself comes only from the Alembic migrations)."""
+
+from app.models.access import ApiToken, AuditRecord, FeedToken, IdempotencyKey
+from app.models.digest import DigestRecipient, DigestSend
+from app.models.study import ProtocolVersion, Site, Study, StudySite
+from app.models.subject import AnchorDateRow, Subject, SubjectEvent, Visit
+
+__all__ = [
+    "AnchorDateRow",
+    "ApiToken",
+    "AuditRecord",
+    "DigestRecipient",
+    "DigestSend",
+    "FeedToken",
+    "IdempotencyKey",
+    "ProtocolVersion",
+    "Site",
+    "Study",
+    "StudySite",
+    "Subject",
+    "SubjectEvent",
+    "Visit",
+]

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, utcnow
+
+
+class Subject(Base):
+    __tablename__ = "subjects"
+    __table_args__ = (
+        UniqueConstraint("study_id", "subject_id"),
+        Index("ix_subjects_study_site", "study_id", "site_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="RESTRICT"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"), index=True)
+    subject_id: Mapped[str] = mapped_column(String(40))
+    protocol_version_id: Mapped[int] = mapped_column(
+        ForeignKey("protocol_versions.id", ondelete="RESTRICT")
+    )
+    consent_date: Mapped[date] = mapped_column(Date)
+    date_of_birth: Mapped[date] = mapped_column(Date)
+    # active, died, withdrawn, lost_to_follow_up
+    lifecycle: Mapped[str] = mapped_column(String(20), default="active")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class AnchorDateRow(Base):
+    __tablename__ = "anchor_dates"
+    __table_args__ = (UniqueConstraint("subject_pk", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(40))
+    date: Mapped[date] = mapped_column(Date)
+    actual: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class SubjectEvent(Base):
+    """Lifecycle events: response, progression, death, withdrawal, lost to follow-up."""
+
+    __tablename__ = "subject_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_pk: Mapped[int] = mapped_column(
+        ForeignKey("subjects.id", ondelete="CASCADE"), index=True
+    )
+    type: Mapped[str] = mapped_column(String(20))
+    date: Mapped[date] = mapped_column(Date)
+    value: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Visit(Base):
+    """One visit of one subject: planned dates, and what was recorded.
+
+    ``study_id`` and ``site_id`` are copied from the subject so the worklist runs on one
+    table with a partial index over the visits still to do.
+    """
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        UniqueConstraint("subject_pk", "code"),
+        # Worklist: "site X, not done, window closed before today, oldest first".
+        Index(
+            "ix_visits_open_site_window_end",
+            "site_id",
+            "window_end",
+            postgresql_where=text("state = 'planned'"),
+            sqlite_where=text("state = 'planned'"),
+        ),
+        Index(
+            "ix_visits_open_site_window_start",
+            "site_id",
+            "window_start",
+            postgresql_where=text("state = 'planned'"),
+            sqlite_where=text("state = 'planned'"),
+        ),
+        Index("ix_visits_site_state_target", "site_id", "state", "target_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"))
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="RESTRICT"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    phase: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20))
+    optional: Mapped[bool] = mapped_column(Boolean, default=False)
+    unscheduled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # planned, completed, missed, cancelled, not_applicable, pending (app.schedule.status.State)
+    state: Mapped[str] = mapped_column(String(20))
+    target_date: Mapped[date | None] = mapped_column(Date)
+    window_start: Mapped[date | None] = mapped_column(Date)
+    window_end: Mapped[date | None] = mapped_column(Date)
+    # window_start minus the study's "upcoming" horizon: lets SQL say "upcoming".
+    upcoming_from: Mapped[date | None] = mapped_column(Date)
+    study_day: Mapped[int | None] = mapped_column(Integer)
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    actual_date: Mapped[date | None] = mapped_column(Date)
+    assessments: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    note: Mapped[str | None] = mapped_column(String(2000))
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -1,0 +1,125 @@
+"""Shared fixtures: real SQLite and (when TEST_DATABASE_URL is set) real PostgreSQL.
+
+Each backend's database is built once per run by the Alembic migrations. Every test runs
+inside a transaction that is rolled back at the end; code under test may commit, which
+only releases a SAVEPOINT (SQLAlchemy's "join an external transaction" recipe).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session
+
+from app import migrate
+from app.api.deps import get_session
+from app.db import make_engine
+from app.main import create_app
+from app.services.access import Actor, Role
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "postgresql",
+        marks=pytest.mark.skipif(
+            not PG_URL, reason="PostgreSQL tests skipped: TEST_DATABASE_URL is not set"
+        ),
+    ),
+]
+
+
+def pg_schema_url(base: str, schema: str) -> str:
+    """A URL whose connections use their own schema, so runs never see each other."""
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+def fresh_database_url(backend: str, tmp_dir: Path) -> str:
+    """A new, empty database of the backend (a file, or a new PostgreSQL schema)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_dir / f'followup-{uuid.uuid4().hex[:8]}.db'}"
+    assert PG_URL is not None
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    admin.dispose()
+    return pg_schema_url(PG_URL, schema)
+
+
+def drop_database(url: str) -> None:
+    if url.startswith("postgresql") and PG_URL:
+        schema = url.rsplit("%3D", 1)[1]
+        admin = make_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = fresh_database_url(request.param, tmp_path_factory.mktemp("db"))
+    migrate.upgrade(url=url)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        outer = conn.begin()
+        yield conn
+        outer.rollback()
+
+
+@pytest.fixture
+def session(connection: Connection) -> Iterator[Session]:
+    with Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    ) as session:
+        yield session
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, secret_key="test-secret", base_url="http://testserver")
+
+
+@pytest.fixture
+def client(settings: Settings, session: Session) -> Iterator[TestClient]:
+    app = create_app(settings)
+
+    def test_session() -> Iterator[Session]:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        else:
+            session.commit()
+        finally:
+            # Nothing may rely on objects loaded by an earlier request.
+            session.expunge_all()
+
+    app.dependency_overrides[get_session] = test_session
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+ADMIN = Actor(name="test-admin", role=Role.ADMIN)
