@@ -45,11 +45,18 @@ def problem_type(slug: str) -> str:
 
 
 def problem(
-    status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {
-        "type": problem_type(slug), "title": title, "status": status, "detail": detail,
+        "type": problem_type(slug),
+        "title": title,
+        "status": status,
+        "detail": detail,
     }
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)

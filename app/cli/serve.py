@@ -13,8 +13,13 @@ import uvicorn
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the API and web pages with uvicorn."""
     uvicorn.run(
-        "app.main:create_app", factory=True, host=host, port=port, workers=workers,
-        proxy_headers=True, access_log=False,
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        access_log=False,
     )
 
 

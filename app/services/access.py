@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from sqlalchemy import true
 from sqlalchemy.sql.elements import ColumnElement
@@ -11,7 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.errors import Forbidden
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     ADMIN = "admin"
     EDC = "edc"
     COORDINATOR = "coordinator"
@@ -49,7 +49,9 @@ class Actor:
             self.sites is None or site in self.sites
         )
 
-    def scope(self, study_code: ColumnElement[str], site_code: ColumnElement[str]) -> ColumnElement[bool]:
+    def scope(
+        self, study_code: ColumnElement[str], site_code: ColumnElement[str]
+    ) -> ColumnElement[bool]:
         """A SQL condition limiting rows to what this actor may see."""
         condition: ColumnElement[bool] = true()
         if self.studies is not None:

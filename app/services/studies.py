@@ -51,8 +51,12 @@ def load_schedule(session: Session, *, text: str, source: str, actor: Actor) -> 
     meta = protocol.study
     study = session.scalars(select(Study).where(Study.code == meta.code)).first()
     if study is None:
-        study = Study(code=meta.code, title=meta.title, registry_id=meta.registry_id,
-                      target_enrolment=meta.target_enrolment)
+        study = Study(
+            code=meta.code,
+            title=meta.title,
+            registry_id=meta.registry_id,
+            target_enrolment=meta.target_enrolment,
+        )
         session.add(study)
         session.flush()
     existing = session.scalars(
@@ -71,13 +75,27 @@ def load_schedule(session: Session, *, text: str, source: str, actor: Actor) -> 
     # The newest version describes the study.
     study.title, study.registry_id = meta.title, meta.registry_id
     study.target_enrolment = meta.target_enrolment
-    session.add(ProtocolVersion(study_id=study.id, version=meta.version, yaml_text=text,
-                                content_hash=digest, source_name=source, loaded_by=actor.name))
+    session.add(
+        ProtocolVersion(
+            study_id=study.id,
+            version=meta.version,
+            yaml_text=text,
+            content_hash=digest,
+            source_name=source,
+            loaded_by=actor.name,
+        )
+    )
     _declare_sites(session, study, protocol, actor)
     session.flush()
-    record_audit(session, actor=actor, action="protocol.loaded", entity="protocol",
-                 study=meta.code, key=meta.version,
-                 after={"version": meta.version, "hash": digest, "source": source})
+    record_audit(
+        session,
+        actor=actor,
+        action="protocol.loaded",
+        entity="protocol",
+        study=meta.code,
+        key=meta.version,
+        after={"version": meta.version, "hash": digest, "source": source},
+    )
     return LoadResult(meta.code, meta.version, created=True)
 
 
@@ -85,12 +103,21 @@ def _declare_sites(session: Session, study: Study, protocol: Protocol, actor: Ac
     for declared in protocol.sites:
         site = session.scalars(select(Site).where(Site.code == declared.code)).first()
         if site is None:
-            site = Site(code=declared.code, name=declared.name,
-                        time_zone=declared.time_zone or protocol.study.time_zone)
+            site = Site(
+                code=declared.code,
+                name=declared.name,
+                time_zone=declared.time_zone or protocol.study.time_zone,
+            )
             session.add(site)
             session.flush()
-            record_audit(session, actor=actor, action="site.created", entity="site",
-                         site=site.code, after={"name": site.name, "time_zone": site.time_zone})
+            record_audit(
+                session,
+                actor=actor,
+                action="site.created",
+                entity="site",
+                site=site.code,
+                after={"name": site.name, "time_zone": site.time_zone},
+            )
         linked = session.scalars(
             select(StudySite).where(StudySite.study_id == study.id, StudySite.site_id == site.id)
         ).first()

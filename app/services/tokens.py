@@ -41,6 +41,8 @@ def authenticate(session: Session, raw: str, *, now: datetime | None = None) -> 
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         raise NotAuthenticated("invalid or expired token")
     moment = now or utcnow()
-    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= moment):
+    if token.revoked_at is not None or (
+        token.expires_at is not None and token.expires_at <= moment
+    ):
         raise NotAuthenticated("invalid or expired token")
     return actor_of(token)
