@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -31,11 +31,13 @@ from pydantic import (
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,39}$"
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 
-Code = Annotated[str, Field(pattern=CODE_PATTERN, description="A short code: letters, digits, _ . + -")]
+Code = Annotated[
+    str, Field(pattern=CODE_PATTERN, description="A short code: letters, digits, _ . + -")
+]
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="A lower-case identifier")]
 
 
-class Unit(str, Enum):
+class Unit(StrEnum):
     DAYS = "days"
     WEEKS = "weeks"
     MONTHS = "months"
@@ -106,11 +108,31 @@ def parse_duration(value: object) -> Duration:
     )
 
 
+# The same grammar as the two regular expressions above, for the JSON Schema (editors).
+DURATION_PATTERN = (
+    r"^\s*(?:[+-]?\d{1,4}\s+(?:days?|weeks?|months?)|day\s+[+-]?\d{1,5})\s*$"
+)
+DurationString = Annotated[
+    str,
+    Field(
+        pattern=DURATION_PATTERN,
+        description='"14 days", "-2 days", "2 weeks", "3 months", or a study day "day 14"',
+    ),
+]
 DurationText = Annotated[
     Duration,
-    BeforeValidator(parse_duration),
+    BeforeValidator(parse_duration, json_schema_input_type=DurationString),
     PlainSerializer(str, return_type=str),
-    Field(json_schema_extra={"type": "string"}),
+]
+# A window side: days or weeks, never negative (checked again by Window).
+WINDOW_PATTERN = r"^\s*\+?\d{1,4}\s+(?:days?|weeks?)\s*$"
+WindowString = Annotated[
+    str, Field(pattern=WINDOW_PATTERN, description='Days or weeks, e.g. "3 days" or "1 week"')
+]
+WindowDuration = Annotated[
+    Duration,
+    BeforeValidator(parse_duration, json_schema_input_type=WindowString),
+    PlainSerializer(str, return_type=str),
 ]
 
 
@@ -149,7 +171,10 @@ class Study(Strict):
         description="0: the anchor date is Day 0 (CAR-T); 1: the anchor is Day 1, no Day 0 (SDTM)"
     )
     upcoming_days: int = Field(
-        default=7, ge=0, le=90, description="A visit is 'upcoming' this many days before its window opens"
+        default=7,
+        ge=0,
+        le=90,
+        description="A visit is 'upcoming' this many days before its window opens",
     )
 
     _zone = field_validator("time_zone")(_check_zone)
@@ -175,8 +200,8 @@ class Anchor(Strict):
 
 
 class Window(Strict):
-    before: DurationText = Field(description="How early the visit may be done")
-    after: DurationText = Field(description="How late the visit may be done")
+    before: WindowDuration = Field(description="How early the visit may be done")
+    after: WindowDuration = Field(description="How late the visit may be done")
 
     @field_validator("before", "after")
     @classmethod
@@ -195,7 +220,9 @@ def _window(value: object) -> object:
     return value
 
 
-WindowSpec = Annotated[Window, BeforeValidator(_window)]
+WindowSpec = Annotated[
+    Window, BeforeValidator(_window, json_schema_input_type=Window | WindowString)
+]
 NO_WINDOW = Window(before=Duration(0, Unit.DAYS), after=Duration(0, Unit.DAYS))
 
 VisitKind = Literal["clinic", "phone", "procedure", "inpatient", "home"]
@@ -254,7 +281,9 @@ class Visit(Strict):
 
 class Condition(Strict):
     event: Literal["response"] = "response"
-    values: tuple[Code, ...] = Field(min_length=1, description="Response values that open the phase")
+    values: tuple[Code, ...] = Field(
+        min_length=1, description="Response values that open the phase"
+    )
 
 
 class Phase(Strict):
