@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, exists, func, select, true
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.errors import NotFound, VersionConflict
-from app.models import ProtocolVersion, Site, Study, StudySite
+from app.models import ProtocolVersion, Site, Study, StudySite, Subject
 from app.schedule.language import Protocol
 from app.schedule.loader import parse_protocol
 from app.schedule.plan import Plan, build_plan
@@ -126,10 +128,42 @@ def _declare_sites(session: Session, study: Study, protocol: Protocol, actor: Ac
             session.flush()
 
 
+def visible_study(actor: Actor) -> ColumnElement[bool]:
+    """SQL condition: the actor may see this study.
+
+    A token limited to studies sees those; a token limited to sites sees the studies
+    run at one of its sites (a coordinator has no business with the others).
+    """
+    condition: ColumnElement[bool] = true()
+    if actor.studies is not None:
+        condition = condition & Study.code.in_(sorted(actor.studies))
+    if actor.sites is not None:
+        condition = condition & exists(
+            select(StudySite.id)
+            .join(Site, Site.id == StudySite.site_id)
+            .where(StudySite.study_id == Study.id, Site.code.in_(sorted(actor.sites)))
+        )
+    return condition
+
+
+def visible_site(actor: Actor) -> ColumnElement[bool]:
+    """SQL condition: the actor may see this site (its own sites, or its studies' sites)."""
+    condition: ColumnElement[bool] = true()
+    if actor.sites is not None:
+        condition = condition & Site.code.in_(sorted(actor.sites))
+    if actor.studies is not None:
+        condition = condition & exists(
+            select(StudySite.id)
+            .join(Study, Study.id == StudySite.study_id)
+            .where(StudySite.site_id == Site.id, Study.code.in_(sorted(actor.studies)))
+        )
+    return condition
+
+
 def get_study(session: Session, code: str, actor: Actor) -> Study:
     """A study the actor may see, or NotFound (its existence is not revealed)."""
-    study = session.scalars(select(Study).where(Study.code == code)).first()
-    if study is None or (actor.studies is not None and code not in actor.studies):
+    study = session.scalars(select(Study).where(Study.code == code, visible_study(actor))).first()
+    if study is None:
         raise NotFound(f"study {code} not found")
     return study
 
@@ -144,3 +178,106 @@ def current_version(session: Session, study: Study) -> ProtocolVersion:
     if version is None:
         raise NotFound(f"study {study.code} has no protocol version")
     return version
+
+
+@dataclass(frozen=True, slots=True)
+class StudySummary:
+    code: str
+    title: str
+    registry_id: str | None
+    version: str | None
+    target_enrolment: int
+    enrolled: int
+    sites: tuple[str, ...]
+
+
+def _enrolled() -> ScalarSelect[int]:
+    # Every subject ever enrolled counts against the target, whatever became of them.
+    return select(func.count(Subject.id)).where(Subject.study_id == Study.id).scalar_subquery()
+
+
+def _linked_sites(session: Session, actor: Actor, study_ids: list[int]) -> dict[int, list[Site]]:
+    rows = session.execute(
+        select(StudySite.study_id, Site)
+        .join(Site, Site.id == StudySite.site_id)
+        .where(StudySite.study_id.in_(study_ids), visible_site(actor))
+        .order_by(Site.code)
+    ).all()
+    out: dict[int, list[Site]] = {}
+    for study_id, site in rows:
+        out.setdefault(study_id, []).append(site)
+    return out
+
+
+def list_studies(session: Session, *, actor: Actor) -> list[StudySummary]:
+    """The studies the actor may see, with their current version and enrolment."""
+    latest = (
+        select(func.max(ProtocolVersion.id))
+        .where(ProtocolVersion.study_id == Study.id)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(
+            Study.id,
+            Study.code,
+            Study.title,
+            Study.registry_id,
+            Study.target_enrolment,
+            ProtocolVersion.version,
+            _enrolled().label("enrolled"),
+        )
+        .outerjoin(ProtocolVersion, ProtocolVersion.id == latest)
+        .where(visible_study(actor))
+        .order_by(Study.code)
+    ).all()
+    sites = _linked_sites(session, actor, [row.id for row in rows])
+    return [
+        StudySummary(
+            code=row.code,
+            title=row.title,
+            registry_id=row.registry_id,
+            version=row.version,
+            target_enrolment=row.target_enrolment,
+            enrolled=row.enrolled,
+            sites=tuple(site.code for site in sites.get(row.id, [])),
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    version: str
+    content_hash: str
+    loaded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StudyProtocol:
+    """A study as its current protocol version describes it."""
+
+    study: Study
+    version: ProtocolVersion
+    plan: Plan
+    enrolled: int
+    sites: tuple[Site, ...]
+    versions: tuple[VersionInfo, ...]
+
+
+def describe_study(session: Session, *, code: str, actor: Actor) -> StudyProtocol:
+    study = get_study(session, code, actor)
+    version = current_version(session, study)
+    versions = session.execute(
+        select(ProtocolVersion.version, ProtocolVersion.content_hash, ProtocolVersion.loaded_at)
+        .where(ProtocolVersion.study_id == study.id)
+        .order_by(ProtocolVersion.id)
+    ).all()
+    enrolled = session.scalar(select(func.count(Subject.id)).where(Subject.study_id == study.id))
+    return StudyProtocol(
+        study=study,
+        version=version,
+        plan=plan_of(version),
+        enrolled=enrolled or 0,
+        sites=tuple(_linked_sites(session, actor, [study.id]).get(study.id, [])),
+        versions=tuple(VersionInfo(*row) for row in versions),
+    )
