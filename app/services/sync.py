@@ -1,0 +1,274 @@
+"""Keep a subject's stored visit rows in step with its calendar.
+
+The ``visits`` table holds each visit's dates and state so that the worklist and the
+digest run in SQL. Whenever an anchor, event or visit outcome changes, the subject's
+calendar is expanded again (pure, :func:`app.schedule.expand.expand`) and the rows
+that are not done are brought in line with it. Done rows (completed, missed) keep the
+dates they were planned with; unscheduled visits are never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from app.models import AnchorDateRow, Subject, SubjectEvent, Visit
+from app.schedule.calendar import Calendar, build_calendar, endpoint_windows
+from app.schedule.expand import (
+    AnchorDate,
+    Event,
+    EventType,
+    ExpandedVisit,
+    Expansion,
+    VisitRecord,
+    expand,
+)
+from app.schedule.plan import Plan
+from app.schedule.status import DONE_STATES, State, StatusInfo, visit_status
+
+log = logging.getLogger(__name__)
+
+DONE = frozenset(s.value for s in DONE_STATES)
+
+# The columns a new expansion may change on a row that is not done.
+SCHEDULE_COLUMNS = (
+    "state",
+    "target_date",
+    "window_start",
+    "window_end",
+    "upcoming_from",
+    "study_day",
+    "provisional",
+    "reason",
+)
+
+
+def _schedule_values(visit: ExpandedVisit, upcoming_days: int) -> dict[str, Any]:
+    start = visit.window_start
+    return {
+        "state": visit.state.value,
+        "target_date": visit.target_date,
+        "window_start": start,
+        "window_end": visit.window_end,
+        "upcoming_from": None if start is None else start - timedelta(days=upcoming_days),
+        "study_day": visit.study_day,
+        "provisional": visit.provisional,
+        "reason": visit.reason,
+    }
+
+
+def visit_row_values(
+    expansion: Expansion, *, subject_pk: int, study_id: int, site_id: int, upcoming_days: int
+) -> list[dict[str, Any]]:
+    """Column values of the ``visits`` rows of one expanded calendar.
+
+    Every dict has the same keys, so a list of them can go to one ``executemany``
+    insert (the bulk import does exactly that for many subjects at once).
+    """
+    return [
+        {
+            "subject_pk": subject_pk,
+            "study_id": study_id,
+            "site_id": site_id,
+            "code": v.code,
+            "name": v.name,
+            "phase": v.phase,
+            "kind": v.kind,
+            "optional": v.optional,
+            "unscheduled": False,
+            **_schedule_values(v, upcoming_days),
+            "actual_date": v.actual_date,
+            "assessments": sorted(v.assessments),
+            "note": None,
+        }
+        for v in expansion.visits
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectState:
+    """What is stored about one subject besides the subject row itself."""
+
+    anchor_rows: Sequence[AnchorDateRow]
+    event_rows: Sequence[SubjectEvent]
+    visit_rows: Sequence[Visit]
+
+    @property
+    def anchors(self) -> dict[str, AnchorDate]:
+        return {a.name: AnchorDate(a.date, a.actual) for a in self.anchor_rows}
+
+    @property
+    def events(self) -> list[Event]:
+        return [Event(EventType(e.type), e.date, e.value) for e in self.event_rows]
+
+    @property
+    def records(self) -> dict[str, VisitRecord]:
+        return {
+            r.code: record_of(r)
+            for r in self.visit_rows
+            if not r.unscheduled and r.state in DONE
+        }
+
+
+def record_of(row: Visit) -> VisitRecord:
+    """A done row as the engine's record: its outcome and its frozen dates."""
+    return VisitRecord(
+        state=State(row.state),
+        actual_date=row.actual_date,
+        assessments=frozenset(row.assessments or ()),
+        target_date=row.target_date,
+        window_start=row.window_start,
+        window_end=row.window_end,
+    )
+
+
+def load_state(session: Session, subject_pk: int) -> SubjectState:
+    """Anchors, events and visit rows of a subject: three queries, whatever its size."""
+    anchors = session.scalars(
+        select(AnchorDateRow).where(AnchorDateRow.subject_pk == subject_pk)
+    ).all()
+    events = session.scalars(
+        select(SubjectEvent)
+        .where(SubjectEvent.subject_pk == subject_pk)
+        .order_by(SubjectEvent.date, SubjectEvent.id)
+    ).all()
+    visits = session.scalars(
+        select(Visit).where(Visit.subject_pk == subject_pk).order_by(Visit.id)
+    ).all()
+    return SubjectState(anchors, events, visits)
+
+
+def _jsonable(value: object) -> object:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What a sync changed, in a form the audit trail can store."""
+
+    created: list[str] = field(default_factory=list)
+    changed: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"visits_created": self.created, "visits_changed": self.changed}
+
+
+def sync_subject(session: Session, subject: Subject, plan: Plan) -> SyncResult:
+    """Bring the subject's stored visit rows in line with a fresh expansion.
+
+    Rows that are not done get the new dates and state; rows for visit codes the
+    calendar has and the table has not are inserted; done rows and unscheduled
+    visits are left as they are. Four queries plus the writes.
+    """
+    state = load_state(session, subject.id)
+    expansion = expand(plan, state.anchors, state.events, state.records)
+    by_code = {r.code: r for r in state.visit_rows if not r.unscheduled}
+    upcoming = plan.protocol.study.upcoming_days
+    result = SyncResult()
+    missing: list[ExpandedVisit] = []
+    for visit in expansion.visits:
+        row = by_code.get(visit.code)
+        if row is None:
+            missing.append(visit)
+            continue
+        if row.state in DONE:
+            continue
+        before: dict[str, object] = {}
+        after: dict[str, object] = {}
+        for column, value in _schedule_values(visit, upcoming).items():
+            old = getattr(row, column)
+            if old != value:
+                before[column], after[column] = _jsonable(old), _jsonable(value)
+                setattr(row, column, value)
+        if after:
+            result.changed.append({"code": visit.code, "before": before, "after": after})
+    if missing:
+        values = visit_row_values(
+            Expansion(tuple(missing)),
+            subject_pk=subject.id,
+            study_id=subject.study_id,
+            site_id=subject.site_id,
+            upcoming_days=upcoming,
+        )
+        session.execute(insert(Visit), values)
+        result.created.extend(v.code for v in missing)
+    session.flush()
+    return result
+
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVisit:
+    """A stored visit row with its status as of the calendar's date."""
+
+    row: Visit
+    planned_assessments: tuple[str, ...]
+    info: StatusInfo
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCalendar:
+    calendar: Calendar  # periods, phases and endpoint windows
+    visits: tuple[StoredVisit, ...]  # chronological; pending (undated) visits last
+    anchors: Sequence[AnchorDateRow]
+    events: Sequence[SubjectEvent]
+
+
+def _as_expanded(row: Visit) -> ExpandedVisit:
+    return ExpandedVisit(
+        code=row.code, name=row.name, phase=row.phase, kind=row.kind, optional=row.optional,
+        state=State(row.state), anchor=None, target_date=row.target_date,
+        window_start=row.window_start, window_end=row.window_end, study_day=row.study_day,
+        provisional=False, actual_date=row.actual_date,
+        assessments=frozenset(row.assessments or ()),
+    )
+
+
+def stored_calendar(
+    session: Session, subject: Subject, plan: Plan, *, today: date
+) -> StoredCalendar:
+    """The subject's calendar as of ``today`` read from its stored rows.
+
+    The rows are the source of truth for visit dates and states (the worklist reads the
+    same rows); the engine's calendar supplies periods, phases and endpoint windows, and
+    must agree with the rows, since every change ends with :func:`sync_subject`.
+    """
+    state = load_state(session, subject.id)
+    anchors, events = state.anchors, state.events
+    calendar = build_calendar(plan, anchors, events, state.records, today=today)
+    unscheduled = [r for r in state.visit_rows if r.unscheduled]
+    if unscheduled:
+        # An unscheduled visit that carries an endpoint's assessment may satisfy it too.
+        visits = [cv.visit for cv in calendar.visits] + [_as_expanded(r) for r in unscheduled]
+        calendar = replace(
+            calendar, endpoints=endpoint_windows(plan, anchors, events, visits, today)
+        )
+    expected = {cv.visit.code: cv.visit for cv in calendar.visits}
+    order = {v.code: i for i, v in enumerate(plan.visits)}
+    upcoming = plan.protocol.study.upcoming_days
+    out: list[StoredVisit] = []
+    for row in state.visit_rows:
+        planned = expected.get(row.code)
+        if planned is not None and (planned.target_date, planned.state.value) != (
+            row.target_date, row.state
+        ):
+            log.warning("stored visit %s of subject %s differs from its expansion",
+                        row.code, subject.id)
+        definition = None if row.unscheduled else plan.by_code.get(row.code)
+        info = visit_status(
+            state=State(row.state), window_start=row.window_start, window_end=row.window_end,
+            actual_date=row.actual_date, optional=row.optional, today=today,
+            upcoming_days=upcoming,
+        )
+        out.append(StoredVisit(row, definition.assessments if definition else (), info))
+    out.sort(key=lambda v: (
+        v.row.target_date is None, v.row.target_date or date.min,
+        order.get(v.row.code, len(order)), v.row.id,
+    ))
+    return StoredCalendar(calendar, tuple(out), state.anchor_rows, state.event_rows)

@@ -1,0 +1,271 @@
+"""Visit outcomes: completion (and its correction), missed visits, unscheduled visits.
+
+A visit done outside its window is a protocol deviation that is recorded (with the
+days early or late), never refused. Sending the same completion again returns the
+stored record, so an EDC may retry safely; a different outcome for a done visit is a
+correction and needs ``correction`` and a reason. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.errors import AlreadyRecorded, Conflict, InvalidDate, InvalidRequest, NotFound
+from app.models import AnchorDateRow, SubjectEvent, Visit
+from app.schedule.dates import study_day
+from app.schedule.status import State, deviation
+from app.services.access import Actor
+from app.services.subjects import LoadedSubject, check_date, load_subject, require_reason
+from app.services.sync import sync_subject
+
+UNSCHEDULED_PREFIX = "UNS-"
+UNSCHEDULED_PHASE = "unscheduled"
+VISIT_KINDS = ("clinic", "phone", "procedure", "inpatient", "home")
+
+_NOT_OPEN = {
+    State.CANCELLED.value: "it was cancelled",
+    State.NOT_APPLICABLE.value: "it does not apply to this subject",
+    State.PENDING.value: "it has no date yet",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class VisitOutcome:
+    loaded: LoadedSubject
+    visit: Visit
+    created: bool  # False when the stored record was returned or corrected
+
+
+def _lock_visit(session: Session, loaded: LoadedSubject, code: str) -> Visit:
+    # Read the row again under its lock: a concurrent request may have just recorded it.
+    visit = session.scalars(
+        select(Visit)
+        .where(Visit.subject_pk == loaded.subject.id, Visit.code == code)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if visit is None:
+        raise NotFound(f"visit {code} not found for subject {loaded.subject.subject_id}")
+    return visit
+
+
+def _check_not_open(visit: Visit, what: str) -> None:
+    why = _NOT_OPEN.get(visit.state)
+    if why is not None:
+        raise Conflict(f"visit {visit.code} cannot be {what}: {why}"
+                       + (f" ({visit.reason})" if visit.reason else ""), state=visit.state)
+
+
+def _death_date(session: Session, loaded: LoadedSubject) -> date | None:
+    if loaded.subject.lifecycle != "died":
+        return None
+    return session.scalar(
+        select(SubjectEvent.date).where(
+            SubjectEvent.subject_pk == loaded.subject.id, SubjectEvent.type == "death"
+        )
+    )
+
+
+def _check_visit_date(session: Session, loaded: LoadedSubject, day: date, now: datetime) -> None:
+    check_date(day, "visit date")
+    today = loaded.today(now)
+    if day > today:
+        raise InvalidDate(f"visit date {day.isoformat()} is in the future"
+                          f" (site date {today.isoformat()})")
+    consent = loaded.subject.consent_date
+    if day < consent:
+        raise InvalidDate(f"visit date {day.isoformat()} is before consent ({consent.isoformat()})")
+    died = _death_date(session, loaded)
+    if died is not None and day > died:
+        raise InvalidDate(f"visit date {day.isoformat()} is after death ({died.isoformat()})")
+
+
+def _outcome(visit: Visit) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "state": visit.state,
+        "actual_date": visit.actual_date.isoformat() if visit.actual_date else None,
+        "assessments": list(visit.assessments or []),
+    }
+    if visit.state == State.COMPLETED.value and visit.actual_date and visit.window_start \
+            and visit.window_end:
+        early, late = deviation(visit.actual_date, visit.window_start, visit.window_end)
+        out |= {"days_early": early, "days_late": late}
+    if visit.note:
+        out["note"] = visit.note
+    if visit.state == State.MISSED.value:
+        out["reason"] = visit.reason
+    return out
+
+
+def _clean(assessments: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(a.strip() for a in assessments if a.strip()))
+
+
+def complete_visit(
+    session: Session,
+    *,
+    study: str,
+    subject_id: str,
+    code: str,
+    actual_date: date,
+    assessments: Sequence[str] | None = None,
+    note: str | None = None,
+    correction: bool = False,
+    reason: str | None = None,
+    actor: Actor,
+    now: datetime,
+) -> VisitOutcome:
+    """Record that a visit took place on ``actual_date``.
+
+    ``assessments`` default to the visit's planned ones. The same date again returns
+    the stored record (``created`` False, nothing audited); another date, or completing
+    a missed visit, is refused unless sent as a correction with a reason.
+    """
+    actor.require_write()
+    loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
+    visit = _lock_visit(session, loaded, code)
+    _check_not_open(visit, "completed")
+    done = _clean(assessments) if assessments is not None else None
+    if visit.state in (State.COMPLETED.value, State.MISSED.value):
+        same = (
+            visit.state == State.COMPLETED.value
+            and visit.actual_date == actual_date
+            and (done is None or done == list(visit.assessments or []))
+            and (note is None or note == visit.note)
+        )
+        if same:
+            return VisitOutcome(loaded, visit, created=False)
+        if not correction:
+            recorded = (f"completed on {visit.actual_date.isoformat()}" if visit.actual_date
+                        else "missed")
+            if visit.actual_date == actual_date:
+                recorded += " with other assessments or note"
+            raise AlreadyRecorded(
+                f"visit {code} is already {recorded}; send correction: true with a reason"
+                " to change it", state=visit.state,
+            )
+        why = require_reason(reason, f"correcting visit {code}")
+        action = "visit.corrected"
+    else:
+        why, action = None, "visit.completed"
+    _check_visit_date(session, loaded, actual_date, now)
+    before = _outcome(visit)
+    if done is None:
+        done = list(visit.assessments or []) if visit.state == State.COMPLETED.value else []
+        if not done and not visit.unscheduled:
+            definition = loaded.plan.by_code.get(code)
+            done = list(definition.assessments) if definition else []
+    visit.state = State.COMPLETED.value
+    visit.actual_date = actual_date
+    if visit.unscheduled:
+        visit.target_date = actual_date
+    visit.assessments = done
+    visit.reason = None
+    if note is not None:
+        visit.note = note
+    visit.recorded_at = utcnow()
+    session.flush()
+    result = sync_subject(session, loaded.subject, loaded.plan)
+    after = _outcome(visit) | ({"visits_changed": result.changed} if result.changed else {})
+    loaded.audit(session, actor=actor, action=action, entity="visit", key=code, before=before,
+                 after=after, reason=why)
+    return VisitOutcome(loaded, visit, created=action == "visit.completed")
+
+
+def mark_missed(
+    session: Session,
+    *,
+    study: str,
+    subject_id: str,
+    code: str,
+    reason: str | None,
+    correction: bool = False,
+    actor: Actor,
+    now: datetime,
+) -> VisitOutcome:
+    """Record that a visit will not take place. A reason is always required; a
+    completed visit becomes missed only as a correction."""
+    actor.require_write()
+    why = require_reason(reason, "a missed visit")
+    loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
+    visit = _lock_visit(session, loaded, code)
+    _check_not_open(visit, "marked missed")
+    if visit.state == State.MISSED.value:
+        return VisitOutcome(loaded, visit, created=False)
+    action = "visit.missed"
+    if visit.state == State.COMPLETED.value:
+        if not correction or visit.unscheduled:
+            raise AlreadyRecorded(
+                f"visit {code} is already completed on {visit.actual_date};"
+                " send correction: true with a reason to mark it missed", state=visit.state,
+            )
+        action = "visit.corrected"
+    before = _outcome(visit)
+    visit.state = State.MISSED.value
+    visit.actual_date = None
+    visit.assessments = []
+    visit.reason = why
+    visit.recorded_at = utcnow()
+    session.flush()
+    result = sync_subject(session, loaded.subject, loaded.plan)
+    after = _outcome(visit) | ({"visits_changed": result.changed} if result.changed else {})
+    loaded.audit(session, actor=actor, action=action, entity="visit", key=code, before=before,
+                 after=after, reason=why)
+    return VisitOutcome(loaded, visit, created=action == "visit.missed")
+
+
+_UNS_RE = re.compile(rf"^{UNSCHEDULED_PREFIX}(\d+)$")
+
+
+def record_unscheduled(
+    session: Session,
+    *,
+    study: str,
+    subject_id: str,
+    day: date,
+    name: str | None = None,
+    kind: str = "clinic",
+    assessments: Sequence[str] = (),
+    note: str | None = None,
+    actor: Actor,
+    now: datetime,
+) -> VisitOutcome:
+    """Record a visit the protocol did not plan (code UNS-1, UNS-2, ...), as completed."""
+    actor.require_write()
+    if kind not in VISIT_KINDS:
+        raise InvalidRequest(f"kind must be one of {', '.join(VISIT_KINDS)}", field="kind")
+    loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
+    _check_visit_date(session, loaded, day, now)
+    subject = loaded.subject
+    codes = session.scalars(
+        select(Visit.code).where(Visit.subject_pk == subject.id, Visit.unscheduled.is_(True))
+    ).all()
+    numbers = [int(m.group(1)) for c in codes if (m := _UNS_RE.match(c))]
+    code = f"{UNSCHEDULED_PREFIX}{max(numbers, default=0) + 1}"
+    plan = loaded.plan
+    main = plan.protocol.main_anchor
+    anchor = session.scalars(
+        select(AnchorDateRow).where(
+            AnchorDateRow.subject_pk == subject.id, AnchorDateRow.name == main
+        )
+    ).first()
+    visit = Visit(
+        subject_pk=subject.id, study_id=subject.study_id, site_id=subject.site_id, code=code,
+        name=name or "Unscheduled visit", phase=UNSCHEDULED_PHASE, kind=kind, optional=False,
+        unscheduled=True, state=State.COMPLETED.value, target_date=day, actual_date=day,
+        study_day=study_day(anchor.date, day, plan.anchor_day) if anchor else None,
+        provisional=False, assessments=_clean(assessments), note=note, recorded_at=utcnow(),
+    )
+    session.add(visit)
+    session.flush()
+    loaded.audit(session, actor=actor, action="visit.unscheduled", entity="visit", key=code,
+                 after=_outcome(visit) | {"name": visit.name, "kind": kind})
+    return VisitOutcome(loaded, visit, created=True)
