@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from enum import Enum
+from enum import StrEnum
 
 from app.schedule.expand import (
     TERMINAL_EVENTS,
@@ -36,7 +36,7 @@ class PeriodSpan:
     provisional: bool
 
 
-class EndpointStatus(str, Enum):
+class EndpointStatus(StrEnum):
     PENDING = "pending"
     SCHEDULED = "scheduled"
     OPEN = "open"
@@ -134,8 +134,19 @@ def endpoint_windows(
         for at in ep.at:
             label = f"{ep.code}@{at}"
             if anchor is None:
-                out.append(EndpointWindow(label, ep.code, ep.name, str(at), None, None, None,
-                                          EndpointStatus.PENDING, None))
+                out.append(
+                    EndpointWindow(
+                        label,
+                        ep.code,
+                        ep.name,
+                        str(at),
+                        None,
+                        None,
+                        None,
+                        EndpointStatus.PENDING,
+                        None,
+                    )
+                )
                 continue
             target = resolve(at, plan.anchor_day).apply(anchor.date)
             start, end = target - timedelta(days=before), target + timedelta(days=after)
@@ -160,6 +171,7 @@ def endpoint_windows(
                 status = EndpointStatus.OPEN
             else:
                 status = EndpointStatus.SCHEDULED
-            out.append(EndpointWindow(label, ep.code, ep.name, str(at), target, start, end,
-                                      status, hit))
+            out.append(
+                EndpointWindow(label, ep.code, ep.name, str(at), target, start, end, status, hit)
+            )
     return tuple(out)

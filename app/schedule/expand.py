@@ -24,14 +24,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from enum import Enum
+from enum import StrEnum
 
 from app.schedule.dates import study_day
 from app.schedule.plan import MAIN_PHASE, PhaseDef, Plan, VisitDef
 from app.schedule.status import State
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     RESPONSE = "response"
     PROGRESSION = "progression"
     DEATH = "death"
@@ -67,7 +67,7 @@ class VisitRecord:
     window_end: date | None = None
 
 
-class PhaseState(str, Enum):
+class PhaseState(StrEnum):
     ACTIVE = "active"
     PENDING = "pending"
     NOT_APPLICABLE = "not_applicable"
@@ -177,9 +177,7 @@ def _expand_one(
         assert visit.anchor is not None
         anchor = anchors.get(visit.anchor)
         base = (
-            None
-            if anchor is None
-            else (anchor.date, visit.anchor, anchor.date, not anchor.actual)
+            None if anchor is None else (anchor.date, visit.anchor, anchor.date, not anchor.actual)
         )
         pending_reason = f"waiting for anchor {visit.anchor}"
 
@@ -200,11 +198,14 @@ def _expand_one(
         end = target + timedelta(days=visit.after_days)
         day = study_day(root_date, target, plan.anchor_day)
 
-    # The base for visits timed after this one: its actual date once completed.
+    # The base for visits timed after this one: its actual date once completed, which no
+    # later change moves. Before that its target, which moves when it is done, unless it
+    # was missed: a missed visit keeps its target for good.
     if record is not None and record.state is State.COMPLETED and record.actual_date and base:
-        bases[visit.code] = (record.actual_date, base[1], base[2], base[3])
+        bases[visit.code] = (record.actual_date, base[1], base[2], False)
     elif target is not None and base is not None:
-        bases[visit.code] = (target, base[1], base[2], True)
+        moving = record is None or (record.target_date is None and base[3])
+        bases[visit.code] = (target, base[1], base[2], moving)
     else:
         bases[visit.code] = None
 

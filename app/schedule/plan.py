@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from app.schedule.dates import Offset
-from app.schedule.language import Duration, Protocol, Unit, Visit
+from app.schedule.language import Duration, Protocol, Series, Unit, Visit
 
 MAIN_PHASE = "main"
 
@@ -61,54 +61,54 @@ class Plan:
         return self.protocol.study.anchor_day
 
 
+def _series_points(series: Series) -> list[tuple[int, int]]:
+    """(position, time point) of each visit of a series, from ``from`` to ``to``."""
+    points = range(series.start.amount, series.end.amount + 1, series.every.amount)
+    return list(enumerate(points, 1))
+
+
 def _expand_visit(
     visit: Visit, phase: str, default_anchor: str, stops: bool, anchor_day: int
 ) -> list[VisitDef]:
-    before = visit.window.before.offset_days_for(anchor_day)
-    after = visit.window.after.offset_days_for(anchor_day)
     anchor = None if visit.after_visit else (visit.anchor or default_anchor)
     reference = visit.after_visit or anchor
-    common = {
-        "phase": phase,
-        "kind": visit.kind,
-        "optional": visit.optional,
-        "stops_at_progression": visit.stops_at_progression or stops,
-        "assessments": visit.assessments,
-        "anchor": anchor,
-        "after_visit": visit.after_visit,
-        "before_days": before,
-        "after_days": after,
-    }
-    if visit.at is not None:
-        timing = f"{visit.at} {'after' if visit.after_visit else 'from'} {reference}"
-        return [
-            VisitDef(code=visit.code, name=visit.name, offset=resolve(visit.at, anchor_day),
-                     timing=timing, **common)  # type: ignore[arg-type]
+    joiner = "after" if visit.after_visit else "from"
+    if visit.series is None:
+        assert visit.at is not None  # the language guarantees one of at/series
+        points = [(visit.code, visit.name, visit.at)]
+    else:
+        unit = visit.series.every.unit
+        points = [
+            (visit.code.format(n=n, i=i), visit.name.format(n=n, i=i), Duration(n, unit))
+            for i, n in _series_points(visit.series)
         ]
-    series = visit.series
-    assert series is not None  # the language guarantees one of at/series
-    out: list[VisitDef] = []
-    for i, n in enumerate(range(series.start.amount, series.end.amount + 1, series.every.amount), 1):
-        point = Duration(n, series.every.unit)
-        out.append(
-            VisitDef(
-                code=visit.code.format(n=n, i=i),
-                name=visit.name.format(n=n, i=i),
-                offset=resolve(point, anchor_day),
-                timing=f"{point} from {reference}",
-                **common,  # type: ignore[arg-type]
-            )
+    before = visit.window.before.offset_days_for(anchor_day)
+    after = visit.window.after.offset_days_for(anchor_day)
+    return [
+        VisitDef(
+            code=code,
+            name=name,
+            phase=phase,
+            kind=visit.kind,
+            optional=visit.optional,
+            stops_at_progression=visit.stops_at_progression or stops,
+            assessments=visit.assessments,
+            anchor=anchor,
+            after_visit=visit.after_visit,
+            offset=resolve(point, anchor_day),
+            before_days=before,
+            after_days=after,
+            timing=f"{point} {joiner} {reference}",
         )
-    return out
+        for code, name, point in points
+    ]
 
 
 def expand_codes(visit: Visit) -> list[str]:
     """The visit codes a visit entry yields (one, or one per series time point)."""
     if visit.series is None:
         return [visit.code]
-    s = visit.series
-    points = range(s.start.amount, s.end.amount + 1, s.every.amount)
-    return [visit.code.format(n=n, i=i) for i, n in enumerate(points, 1)]
+    return [visit.code.format(n=n, i=i) for i, n in _series_points(visit.series)]
 
 
 @lru_cache(maxsize=64)
@@ -123,5 +123,7 @@ def build_plan(protocol: Protocol) -> Plan:
             PhaseDef(phase.code, phase.name, phase.anchor, phase.condition.values, phase.closes_on)
         )
         for visit in phase.visits:
-            visits += _expand_visit(visit, phase.code, phase.anchor, phase.stops_at_progression, day)
+            visits += _expand_visit(
+                visit, phase.code, phase.anchor, phase.stops_at_progression, day
+            )
     return Plan(protocol, tuple(visits), tuple(phases), {v.code: v for v in visits})

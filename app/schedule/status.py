@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from enum import Enum
+from enum import StrEnum
 
 
-class State(str, Enum):
+class State(StrEnum):
     PLANNED = "planned"
     COMPLETED = "completed"
     MISSED = "missed"
@@ -26,7 +26,7 @@ class State(str, Enum):
 DONE_STATES = frozenset({State.COMPLETED, State.MISSED})
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     SCHEDULED = "scheduled"
     UPCOMING = "upcoming"
     DUE = "due"

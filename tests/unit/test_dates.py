@@ -53,7 +53,18 @@ def test_months_are_counted_from_the_anchor_not_chained() -> None:
     assert chained == date(2025, 3, 28)  # what a chained schedule would wrongly give
     assert add_months(anchor, 2) == date(2025, 3, 31)
     assert [add_months(anchor, n).day for n in range(1, 13)] == [
-        28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 31,
+        28,
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
     ]
 
 

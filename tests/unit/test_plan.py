@@ -85,8 +85,13 @@ def test_series_in_weeks_with_position_and_asymmetric_window() -> None:
 
 def test_a_series_stops_at_its_last_point_even_when_the_step_overshoots() -> None:
     plan = plan_of(
-        [{"code": "M{n}", "name": "m", "series": {"every": "5 months", "from": "3 months",
-                                                 "to": "14 months"}}]
+        [
+            {
+                "code": "M{n}",
+                "name": "m",
+                "series": {"every": "5 months", "from": "3 months", "to": "14 months"},
+            }
+        ]
     )
     assert [v.code for v in plan.visits] == ["M3", "M8", "M13"]
 
@@ -95,8 +100,13 @@ def test_visit_timed_after_another_visit() -> None:
     plan = plan_of(
         [
             {"code": "BM", "name": "Bone marrow", "at": "2 months"},
-            {"code": "BM+7", "name": "Result review", "after_visit": "BM", "at": "7 days",
-             "window": "1 day"},
+            {
+                "code": "BM+7",
+                "name": "Result review",
+                "after_visit": "BM",
+                "at": "7 days",
+                "window": "1 day",
+            },
         ]
     )
     follow = plan.by_code["BM+7"]

@@ -94,8 +94,10 @@ def test_deviation() -> None:
 def test_completed_without_a_window_or_date_is_simply_completed() -> None:
     today = date(2025, 4, 9)
     assert status_on(today, state=State.COMPLETED).status is Status.COMPLETED
-    assert status_on(today, state=State.COMPLETED, actual_date=today,
-                     window=(None, None)).status is Status.COMPLETED
+    assert (
+        status_on(today, state=State.COMPLETED, actual_date=today, window=(None, None)).status
+        is Status.COMPLETED
+    )
 
 
 @pytest.mark.parametrize(
@@ -153,12 +155,26 @@ def test_sle_calendar_upcoming_is_the_week_before_the_window() -> None:
 
 def test_sle_calendar_records() -> None:
     records = {
-        "D0": VisitRecord(State.COMPLETED, INFUSION, target_date=INFUSION,
-                          window_start=INFUSION, window_end=INFUSION),
-        "D14": VisitRecord(State.COMPLETED, date(2025, 4, 13), target_date=date(2025, 4, 9),
-                           window_start=START, window_end=END),
-        "D28": VisitRecord(State.MISSED, target_date=date(2025, 4, 23),
-                           window_start=date(2025, 4, 20), window_end=date(2025, 4, 26)),
+        "D0": VisitRecord(
+            State.COMPLETED,
+            INFUSION,
+            target_date=INFUSION,
+            window_start=INFUSION,
+            window_end=INFUSION,
+        ),
+        "D14": VisitRecord(
+            State.COMPLETED,
+            date(2025, 4, 13),
+            target_date=date(2025, 4, 9),
+            window_start=START,
+            window_end=END,
+        ),
+        "D28": VisitRecord(
+            State.MISSED,
+            target_date=date(2025, 4, 23),
+            window_start=date(2025, 4, 20),
+            window_end=date(2025, 4, 26),
+        ),
     }
     s = sle_status(date(2025, 5, 1), records=records)
     assert s["D0"] == StatusInfo(Status.COMPLETED)
