@@ -1,0 +1,256 @@
+"""Calendar feeds (RFC 5545): private per-site feed tokens and the iCalendar documents.
+
+Calendar apps subscribe to a URL and cannot send an Authorization header, so a site's
+feed is reached with its own token in the query string. Such a token only ever reads
+one site's visit dates; it is random, shown once, stored as SHA-256 and revocable,
+like an API token.
+
+Every visit becomes one all-day event spanning its window (DTEND is exclusive, so it is
+the day after the window's last day), titled with the subject id and visit code only.
+Its UID is built from study, subject and visit code, so when a visit moves (an anchor
+corrected) the calendar app replaces the event instead of adding a second one; SEQUENCE
+and LAST-MODIFIED come from the visit row's ``updated_at`` so the newer copy wins.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from icalendar import Calendar, Event
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.errors import Forbidden, NotAuthenticated, NotFound
+from app.models import FeedToken, Site, Study, Subject, Visit
+from app.schedule.dates import local_today
+from app.schedule.status import State
+from app.services.access import Actor, Role
+from app.services.audit import record_audit
+from app.services.sites import find_site
+from app.services.subjects import get_subject, subject_calendar
+from app.services.sync import StoredCalendar
+from app.services.tokens import hash_token
+
+FEED_TOKEN_PREFIX = "fd_"
+PRODID = "-//followup//visit calendar//EN"
+# How far ahead a site's feed reaches: a year of visits is what a calendar app shows
+# usefully, and it bounds the document for large sites.
+SITE_FEED_HORIZON_DAYS = 366
+# SEQUENCE must be a small integer that grows with each revision: seconds since 2020.
+_SEQUENCE_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedVisit:
+    """What one calendar event says about one visit (nothing about the patient)."""
+
+    study: str
+    subject: str
+    code: str
+    name: str
+    state: str  # app.schedule.status.State value
+    target_date: date | None
+    window_start: date
+    window_end: date
+    actual_date: date | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedFeedToken:
+    id: int
+    site: str
+    token: str  # shown once
+    created_by: str
+    created_at: datetime
+
+
+def visit_uid(study: str, subject: str, code: str) -> str:
+    """Stable across re-anchoring and re-export: the same visit is always the same event."""
+    return f"{study}-{subject}-{code}@followup"
+
+
+def sequence_of(updated_at: datetime) -> int:
+    return max(0, int((updated_at - _SEQUENCE_EPOCH).total_seconds()))
+
+
+def render_ics(visits: Iterable[FeedVisit], *, name: str, refresh_minutes: int = 60) -> bytes:
+    """An iCalendar document with one all-day VEVENT per dated visit."""
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", name)
+    # RFC 7986 REFRESH-INTERVAL and its older Apple/Microsoft spelling.
+    cal.add("refresh-interval", timedelta(minutes=refresh_minutes),
+            parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", f"PT{refresh_minutes}M")
+    for visit in visits:
+        cal.add_component(_event(visit))
+    data: bytes = cal.to_ical()
+    return data
+
+
+def _event(visit: FeedVisit) -> Event:
+    event = Event()
+    event.add("uid", visit_uid(visit.study, visit.subject, visit.code))
+    event.add("dtstamp", visit.updated_at)
+    event.add("last-modified", visit.updated_at)
+    event.add("sequence", sequence_of(visit.updated_at))
+    event.add("summary", f"{visit.subject} {visit.code}")
+    event.add("dtstart", visit.window_start)
+    event.add("dtend", visit.window_end + timedelta(days=1))
+    lines = [f"{visit.study}: {visit.name}"]
+    if visit.target_date is not None:
+        lines.append(f"Target {visit.target_date.isoformat()}, window "
+                     f"{visit.window_start.isoformat()} to {visit.window_end.isoformat()}")
+    if visit.actual_date is not None:
+        lines.append(f"Done {visit.actual_date.isoformat()}")
+    event.add("description", "\n".join(lines))
+    event.add("status", "CANCELLED" if visit.state == State.CANCELLED.value else "CONFIRMED")
+    # A window is a span of acceptable days, not an appointment: it must not block time.
+    event.add("transp", "TRANSPARENT")
+    event.add("categories", [visit.state.replace("_", " ")])
+    return event
+
+
+# -- one subject ---------------------------------------------------------------------
+
+
+def feed_visits_of(calendar: StoredCalendar, *, study: str, subject: str) -> list[FeedVisit]:
+    """The dated visits of a subject's calendar (pending ones have no date to show)."""
+    return [
+        FeedVisit(study, subject, r.code, r.name, r.state, r.target_date, r.window_start,
+                  r.window_end, r.actual_date, r.updated_at)
+        for r in (v.row for v in calendar.visits)
+        if r.window_start is not None and r.window_end is not None
+    ]
+
+
+def subject_feed(
+    session: Session, *, study: str, subject_id: str, actor: Actor, now: datetime | None = None
+) -> bytes:
+    """One subject's whole calendar: every dated visit, done or not, cancelled ones marked."""
+    loaded = get_subject(session, study=study, subject_id=subject_id, actor=actor)
+    calendar = subject_calendar(session, loaded, today=loaded.today(now or utcnow()))
+    visits = feed_visits_of(calendar, study=study, subject=subject_id)
+    return render_ics(visits, name=f"followup {study} {subject_id}")
+
+
+# -- one site ------------------------------------------------------------------------
+
+
+def site_feed_visits(
+    session: Session, site: Site, *, now: datetime | None = None
+) -> list[FeedVisit]:
+    """Visits still to do at a site: every overdue one, and those ahead within a year."""
+    today = local_today(now or utcnow(), site.time_zone)
+    horizon = today + timedelta(days=SITE_FEED_HORIZON_DAYS)
+    rows = session.execute(
+        select(
+            Study.code, Subject.subject_id, Visit.code, Visit.name, Visit.state,
+            Visit.target_date, Visit.window_start, Visit.window_end, Visit.actual_date,
+            Visit.updated_at,
+        )
+        .join(Subject, Subject.id == Visit.subject_pk)
+        .join(Study, Study.id == Visit.study_id)
+        .where(
+            Visit.site_id == site.id,
+            Visit.state == State.PLANNED.value,
+            Visit.window_start.is_not(None),
+            Visit.window_start <= horizon,
+        )
+        .order_by(Visit.window_start, Subject.subject_id, Visit.code)
+    ).tuples().all()
+    return [
+        FeedVisit(study, subject, code, name, state, target, start, end, actual, updated)
+        for study, subject, code, name, state, target, start, end, actual, updated in rows
+        if start is not None and end is not None
+    ]
+
+
+def site_feed(session: Session, *, site_code: str, raw_token: str,
+              now: datetime | None = None) -> bytes:
+    site = authenticate_feed(session, site_code=site_code, raw_token=raw_token)
+    visits = site_feed_visits(session, site, now=now)
+    return render_ics(visits, name=f"followup {site.code} visits")
+
+
+# -- feed tokens ---------------------------------------------------------------------
+
+
+def _managed_site(session: Session, actor: Actor, code: str) -> Site:
+    """The site, if the actor may manage its feeds: admins, and coordinators of the site.
+
+    A site the actor may not see is not found (its existence is not revealed).
+    """
+    site = find_site(session, code=code, actor=actor)
+    if actor.role is Role.ADMIN:
+        return site
+    if actor.role is not Role.COORDINATOR:
+        raise Forbidden("only a coordinator of the site or an admin manages its calendar feeds")
+    if actor.studies is not None:
+        # A site's feed shows every study at the site; a study-limited token would see more.
+        raise Forbidden("a token limited to some studies may not manage a site's feed")
+    return site
+
+
+def create_feed_token(session: Session, *, site: str, actor: Actor) -> CreatedFeedToken:
+    row_site = _managed_site(session, actor, site)
+    actor.require_write()
+    raw = FEED_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = FeedToken(token_hash=hash_token(raw), site_id=row_site.id, created_by=actor.name,
+                    created_at=utcnow())
+    session.add(row)
+    session.flush()
+    record_audit(session, actor=actor, action="feed_token.created", entity="feed_token",
+                 site=site, key=str(row.id), after={"id": row.id})
+    return CreatedFeedToken(row.id, site, raw, row.created_by, row.created_at)
+
+
+def list_feed_tokens(session: Session, *, site: str, actor: Actor) -> list[FeedToken]:
+    row_site = _managed_site(session, actor, site)
+    return list(session.scalars(
+        select(FeedToken).where(FeedToken.site_id == row_site.id).order_by(FeedToken.id)
+    ))
+
+
+def revoke_feed_token(session: Session, *, site: str, token_id: int, actor: Actor) -> FeedToken:
+    """Revoke one feed token; revoking it again changes nothing."""
+    row_site = _managed_site(session, actor, site)
+    actor.require_write()
+    row = session.scalars(
+        select(FeedToken).where(FeedToken.id == token_id, FeedToken.site_id == row_site.id)
+    ).first()
+    if row is None:
+        raise NotFound(f"feed token {token_id} of site {site} not found")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.flush()
+        record_audit(session, actor=actor, action="feed_token.revoked", entity="feed_token",
+                     site=site, key=str(row.id), before={"revoked_at": None},
+                     after={"revoked_at": row.revoked_at.isoformat()})
+    return row
+
+
+def authenticate_feed(session: Session, *, site_code: str, raw_token: str) -> Site:
+    """The site a feed token opens, or NotAuthenticated (never saying why)."""
+    digest = hash_token(raw_token)
+    found = session.execute(
+        select(FeedToken, Site)
+        .join(Site, Site.id == FeedToken.site_id)
+        .where(FeedToken.token_hash == digest)
+    ).first()
+    if found is None:
+        raise NotAuthenticated("invalid or revoked feed token")
+    token, site = found.tuple()
+    if (not hmac.compare_digest(token.token_hash, digest) or token.revoked_at is not None
+            or site.code != site_code):
+        raise NotAuthenticated("invalid or revoked feed token")
+    return site

@@ -1,0 +1,63 @@
+"""Builders for the web pages and calendar feeds: seeded studies, subjects dated from today.
+
+Pages and feeds read the real clock (the site's local today), so subjects are enrolled
+relative to it: infused 40 days ago, the Day 14 and Day 28 visits are overdue and the
+Month 3 visit is still ahead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.schedule.dates import local_today
+from app.services.subjects import LoadedSubject
+from tests.helpers_subjects import SLE, enrol_sle, load_seed_studies, make_token
+
+SHANGHAI = "Asia/Shanghai"
+OWN_SITE = "YC3H"
+OTHER_SITE = "WTCH"
+
+
+def site_today() -> date:
+    return local_today(utcnow(), SHANGHAI)
+
+
+def enrol_recent(
+    session: Session, subject_id: str, *, site: str = OWN_SITE, infused_days_ago: int = 40
+) -> LoadedSubject:
+    today = site_today()
+    return enrol_sle(
+        session, subject_id, site=site, consent=today - timedelta(days=infused_days_ago + 20),
+        infusion=today - timedelta(days=infused_days_ago), now=utcnow(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Seeded:
+    coordinator: str  # raw token: coordinator of OWN_SITE
+    other_coordinator: str  # raw token: coordinator of OTHER_SITE
+    admin: str
+    monitor: str
+    own_subject: str
+    other_subject: str
+
+
+def seed(session: Session) -> Seeded:
+    """Both seed studies, one subject at each SLE site, and tokens of every kind."""
+    load_seed_studies(session)
+    enrol_recent(session, "YC-001", site=OWN_SITE)
+    enrol_recent(session, "WT-001", site=OTHER_SITE)
+    seeded = Seeded(
+        coordinator=make_token(session, "coordinator", [OWN_SITE], name="coord-yc3h"),
+        other_coordinator=make_token(session, "coordinator", [OTHER_SITE], name="coord-wtch"),
+        admin=make_token(session, "admin", name="web-admin"),
+        monitor=make_token(session, "monitor", studies=[SLE], name="monitor-sle"),
+        own_subject="YC-001",
+        other_subject="WT-001",
+    )
+    session.flush()
+    return seeded
