@@ -23,6 +23,7 @@ from app.api.routes import (
 from app.db import make_engine, make_sessionmaker
 from app.problems import add_exception_handlers
 from app.settings import Settings, get_settings
+from app.web import install as install_web
 
 API_PREFIX = "/api/v1"
 
@@ -57,4 +58,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     for module in (studies, sites, subjects, visits, worklist, audit, tokens, digest, calendar):
         app.include_router(module.router, prefix=API_PREFIX)
+    install_web(app, settings)
     return app

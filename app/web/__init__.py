@@ -1,0 +1,19 @@
+"""Server-rendered pages for coordinators: plain HTML forms over the same services as the API."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app.settings import Settings
+from app.web import auth
+from app.web.rendering import STATIC_DIR
+from app.web.session import SessionCodec
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Mount the stylesheet and script, and the page routes (outside the API's schema)."""
+    app.state.web_codec = SessionCodec(settings)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (auth,):
+        app.include_router(module.router)

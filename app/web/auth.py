@@ -1,0 +1,56 @@
+"""Sign in with an API token, sign out."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from app.errors import NotAuthenticated
+from app.web.deps import CheckedForm, WebDb, WebSessionDep, field
+from app.web.identity import sign_in
+from app.web.rendering import WebRoute, redirect, render, replace_session
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+HOME = "/worklist"
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: an open redirect would make sign-in a phishing tool."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return HOME
+
+
+@router.get("/")
+def home(session: WebSessionDep, request: Request) -> Response:
+    return redirect(request, HOME if session.signed_in else "/signin")
+
+
+@router.get("/signin")
+def signin_page(request: Request, session: WebSessionDep, next: str = HOME,
+                ended: str | None = None) -> Response:
+    notice = "Your session ended: the token expired or was revoked." if ended else None
+    return render(request, "signin.html", {"next": safe_next(next), "notice": notice})
+
+
+@router.post("/signin")
+def signin(request: Request, db: WebDb, session: WebSessionDep, form: CheckedForm) -> Response:
+    raw = field(form, "token", limit=200)
+    target = safe_next(field(form, "next", limit=500))
+    try:
+        if not raw:
+            raise NotAuthenticated("paste an API token")
+        actor, digest = sign_in(db, raw)
+    except NotAuthenticated:
+        return render(request, "signin.html", {
+            "next": target,
+            "error": "That token is not valid: it may be mistyped, expired or revoked.",
+        }, status=400)
+    replace_session(request, session.signed_in_as(token_hash=digest, token_name=actor.name))
+    return redirect(request, target)
+
+
+@router.post("/signout")
+def signout(request: Request, session: WebSessionDep, form: CheckedForm) -> Response:
+    replace_session(request, session.signed_out())
+    return redirect(request, "/signin")

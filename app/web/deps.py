@@ -1,0 +1,67 @@
+"""Dependencies of the web pages: the unit of work, the signed-in actor, checked forms."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from app.api.deps import SessionDep, SettingsDep
+from app.services.access import Actor
+from app.settings import Settings
+from app.web.identity import authenticate_hashed
+from app.web.rendering import CsrfRejected, SignInRequired, codec, web_session
+from app.web.session import CSRF_FIELD, WebSession
+
+
+def web_db(request: Request, session: SessionDep) -> Session:
+    """The request's unit of work (the API's), remembered so an error page can roll it back."""
+    request.state.web_db = session
+    return session
+
+
+WebDb = Annotated[Session, Depends(web_db)]
+WebSessionDep = Annotated[WebSession, Depends(web_session)]
+
+
+def current_actor(request: Request, db: WebDb, session: WebSessionDep) -> Actor:
+    """The actor of the signed-in token, checked again on every request."""
+    if session.token_hash is None:
+        raise SignInRequired()
+    actor = authenticate_hashed(db, session.token_hash)
+    request.state.actor = actor
+    return actor
+
+
+WebActor = Annotated[Actor, Depends(current_actor)]
+
+
+async def checked_form(request: Request, session: WebSessionDep) -> FormData:
+    """The posted form, once its CSRF token matches this session."""
+    form = await request.form()
+    token = form.get(CSRF_FIELD)
+    if not codec(request).csrf_valid(session, token if isinstance(token, str) else None):
+        raise CsrfRejected()
+    return form
+
+
+CheckedForm = Annotated[FormData, Depends(checked_form)]
+
+
+def field(form: FormData, name: str, *, limit: int = 2000) -> str:
+    """A text field, stripped and cut to ``limit`` characters (services check the rest)."""
+    value = form.get(name)
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+__all__ = [
+    "CheckedForm",
+    "Settings",
+    "SettingsDep",
+    "WebActor",
+    "WebDb",
+    "WebSessionDep",
+    "field",
+]

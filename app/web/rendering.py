@@ -1,0 +1,192 @@
+"""Templates, responses and the one place where errors become readable pages.
+
+Web routes use :class:`WebRoute`: a domain error raised by a service (or a dependency)
+becomes an HTML page with a plain message, never a stack trace and never problem+json,
+and the unit of work is rolled back before anything is shown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
+
+from app import errors
+from app.web.session import COOKIE_NAME, SESSION_MAX_AGE, SessionCodec, WebSession, anonymous
+
+log = logging.getLogger(__name__)
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates" / "web"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def day(value: date | None) -> str:
+    """A date with its weekday, ISO order: "Mon 2026-03-02" (unambiguous at every site)."""
+    if value is None:
+        return "—"
+    return f"{value:%a} {value.isoformat()}"
+
+
+def stamp(value: datetime | None) -> str:
+    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def label(value: object) -> str:
+    """Enum values and codes as words: "completed_out_of_window" -> "completed out of window"."""
+    raw = getattr(value, "value", value)
+    return str(raw).replace("_", " ")
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(day=day, stamp=stamp, label=label, iso=lambda d: d.isoformat() if d else "")
+    return env
+
+
+templates = Jinja2Templates(env=_environment())
+
+
+class SignInRequired(Exception):
+    """No signed-in session: the browser is sent to the sign-in page."""
+
+
+class CsrfRejected(Exception):
+    """A form arrived without the token of the session that sent it."""
+
+
+def codec(request: Request) -> SessionCodec:
+    value: SessionCodec = request.app.state.web_codec
+    return value
+
+
+def web_session(request: Request) -> WebSession:
+    """The session of this request (a new anonymous one when there is no valid cookie)."""
+    current: WebSession | None = getattr(request.state, "web_session", None)
+    if current is None:
+        current = codec(request).loads(request.cookies.get(COOKIE_NAME))
+        if current is None:
+            current = anonymous()
+            request.state.web_session_dirty = True
+        request.state.web_session = current
+    return current
+
+
+def replace_session(request: Request, new: WebSession) -> None:
+    request.state.web_session = new
+    request.state.web_session_dirty = True
+
+
+def _attach_cookie(request: Request, response: Response) -> Response:
+    if getattr(request.state, "web_session_dirty", False):
+        response.set_cookie(
+            COOKIE_NAME,
+            codec(request).dumps(web_session(request)),
+            max_age=SESSION_MAX_AGE,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=codec(request).secure,
+        )
+    return response
+
+
+def render(
+    request: Request, template: str, context: Mapping[str, Any] | None = None, status: int = 200
+) -> Response:
+    session = web_session(request)
+    full: dict[str, Any] = {
+        "csrf_token": codec(request).csrf_token(session),
+        "web_session": session,
+        "actor": getattr(request.state, "actor", None),
+        "notice": None,
+    }
+    full.update(context or {})
+    response = templates.TemplateResponse(request, template, full, status_code=status)
+    # Pages show who is signed in and carry CSRF tokens: never cache them.
+    response.headers["Cache-Control"] = "no-store"
+    return _attach_cookie(request, response)
+
+
+def redirect(request: Request, url: str, **params: str) -> Response:
+    """Post/redirect/get: 303 so the browser follows with a GET."""
+    if params:
+        url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+    return _attach_cookie(request, RedirectResponse(url, status_code=303))
+
+
+def error_page(request: Request, status: int, title: str, message: str) -> Response:
+    return render(request, "error.html", {"title": title, "message": message}, status=status)
+
+
+def _rollback(request: Request) -> None:
+    db: Session | None = getattr(request.state, "web_db", None)
+    if db is not None:
+        db.rollback()
+
+
+def _signin_url(request: Request) -> str:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":
+        return "/signin"
+    return f"/signin?next={quote(target, safe='')}"
+
+
+async def handle_web_error(request: Request, exc: Exception) -> Response:
+    """Turn what went wrong into a page the coordinator can read."""
+    _rollback(request)
+    if isinstance(exc, SignInRequired):
+        return redirect(request, _signin_url(request))
+    if isinstance(exc, errors.NotAuthenticated):
+        # The token was revoked or expired since sign-in: end the browser session too.
+        replace_session(request, web_session(request).signed_out())
+        return redirect(request, "/signin", ended="1")
+    if isinstance(exc, CsrfRejected):
+        return error_page(request, 403, "Form expired",
+                          "This form was open too long or came from another page. "
+                          "Go back, reload the page and send it again.")
+    if isinstance(exc, errors.NotFound):
+        return error_page(request, 404, "Not found", exc.detail)
+    if isinstance(exc, errors.Forbidden):
+        return error_page(request, 403, "Not allowed", exc.detail)
+    if isinstance(exc, errors.FollowupError):
+        return error_page(request, 400, exc.title, exc.detail)
+    if isinstance(exc, RequestValidationError):
+        in_path = any(err.get("loc", ("",))[0] == "path" for err in exc.errors())
+        if in_path:
+            return error_page(request, 404, "Not found", "There is no such page.")
+        return error_page(request, 400, "Bad address",
+                          "Some values in the address are not valid. Use the links on the pages.")
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_page(request, 500, "Something went wrong",
+                      "The server could not complete this request. Nothing was saved.")
+
+
+class WebRoute(APIRoute):
+    """A route whose errors are rendered as pages (see :func:`handle_web_error`)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await original(request)
+            except Exception as exc:  # every error gets a page; unexpected ones are logged
+                return await handle_web_error(request, exc)
+
+        return handler
