@@ -63,7 +63,8 @@ def test_sync_moves_open_rows_and_keeps_done_ones(session: Session) -> None:
     changed = {c["code"] for c in result.changed}
     assert "M3" in changed and "D14" not in changed and "D28" not in changed
     m3 = next(c for c in result.changed if c["code"] == "M3")
-    assert m3["before"]["target_date"] == "2026-05-01" and m3["after"]["target_date"] == "2026-05-11"
+    assert m3["before"]["target_date"] == "2026-05-01"
+    assert m3["after"]["target_date"] == "2026-05-11"
     # A second sync has nothing left to do.
     assert sync_subject(session, loaded.subject, loaded.plan).changed == []
 
