@@ -1,0 +1,1 @@
+"""Adapters to the world outside the database: mail."""
