@@ -1,21 +1,46 @@
-"""API tokens: random secrets shown once, stored as SHA-256, checked in constant time."""
+"""API tokens: random secrets shown once, stored as SHA-256, checked in constant time.
+
+What a token may reach depends on its role (see ``app.services.access.Actor``):
+
+=============  ==========================  ==================================
+role           limited by                  notes
+=============  ==========================  ==================================
+admin          nothing                     sites/studies refused
+edc            studies (at least one)      at all their sites; sites refused
+coordinator    sites (at least one)        studies optional, narrows further
+monitor        studies (at least one)      read only; sites optional
+=============  ==========================  ==================================
+
+The secret never leaves this module except as the return value of ``create_token``;
+what is stored, logged and audited is the token's name.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.errors import NotAuthenticated
-from app.models import ApiToken
+from app.errors import AlreadyExists, InvalidRequest, NotAuthenticated, NotFound
+from app.models import ApiToken, Site, Study
+from app.schedule.language import CODE_PATTERN
 from app.services.access import Actor, Role
+from app.services.audit import record_audit
 
 TOKEN_PREFIX = "fu_"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,99}$"
+BOOTSTRAP_NAME = "admin"
+
+_NAME = re.compile(NAME_PATTERN)
+_CODE = re.compile(CODE_PATTERN)
 
 
 def hash_token(raw: str) -> str:
@@ -23,14 +48,26 @@ def hash_token(raw: str) -> str:
 
 
 def new_secret() -> str:
+    # 32 random bytes, URL-safe: 43 characters after the prefix.
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 def actor_of(token: ApiToken) -> Actor:
+    """The actor a stored token stands for.
+
+    Fails closed: a coordinator token without sites (or an EDC/monitor token without
+    studies) sees nothing rather than everything, whatever the row says.
+    """
     role = Role(token.role)
-    sites = frozenset(token.sites) if token.sites else None
-    studies = frozenset(token.studies) if token.studies else None
-    return Actor(name=token.name, role=role, sites=sites, studies=studies)
+    if role is Role.ADMIN:
+        return Actor(name=token.name, role=role)
+    sites = frozenset(token.sites or ())
+    studies = frozenset(token.studies or ())
+    if role is Role.EDC:
+        return Actor(name=token.name, role=role, studies=studies)
+    if role is Role.COORDINATOR:
+        return Actor(name=token.name, role=role, sites=sites, studies=studies or None)
+    return Actor(name=token.name, role=role, sites=sites or None, studies=studies)
 
 
 def authenticate(session: Session, raw: str, *, now: datetime | None = None) -> Actor:
@@ -46,3 +83,186 @@ def authenticate(session: Session, raw: str, *, now: datetime | None = None) -> 
     ):
         raise NotAuthenticated("invalid or expired token")
     return actor_of(token)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenView:
+    """What may be shown about a token: never its secret, never its hash."""
+
+    name: str
+    role: str
+    sites: tuple[str, ...]
+    studies: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None and (
+            self.expires_at is None or self.expires_at > utcnow()
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    token: TokenView
+    secret: str  # shown once, to whoever created it
+
+
+def view_of(token: ApiToken) -> TokenView:
+    return TokenView(
+        name=token.name,
+        role=token.role,
+        sites=tuple(token.sites or ()),
+        studies=tuple(token.studies or ()),
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        revoked_at=token.revoked_at,
+    )
+
+
+def _codes(values: Sequence[str], kind: str) -> list[str]:
+    codes = sorted(set(values))
+    for code in codes:
+        if not _CODE.match(code):
+            raise InvalidRequest(f'"{code}" is not a valid {kind} code', field=f"{kind}s")
+    return codes
+
+
+def _check_scope(role: Role, sites: list[str], studies: list[str]) -> None:
+    if role is Role.ADMIN and (sites or studies):
+        raise InvalidRequest("an admin token reaches everything: give it no sites or studies")
+    if role is Role.EDC and sites:
+        raise InvalidRequest("an edc token covers its studies at all their sites: give no sites")
+    if role is Role.COORDINATOR and not sites:
+        raise InvalidRequest("a coordinator token needs at least one site", field="sites")
+    if role in (Role.EDC, Role.MONITOR) and not studies:
+        raise InvalidRequest(f"a {role.value} token needs at least one study", field="studies")
+
+
+def _check_known(session: Session, sites: list[str], studies: list[str]) -> None:
+    if sites:
+        known = set(session.scalars(select(Site.code).where(Site.code.in_(sites))))
+        missing = [code for code in sites if code not in known]
+        if missing:
+            raise InvalidRequest(f"unknown site(s): {', '.join(missing)}", field="sites")
+    if studies:
+        known = set(session.scalars(select(Study.code).where(Study.code.in_(studies))))
+        missing = [code for code in studies if code not in known]
+        if missing:
+            raise InvalidRequest(f"unknown study(ies): {', '.join(missing)}", field="studies")
+
+
+def create_token(
+    session: Session,
+    *,
+    actor: Actor,
+    role: Role | str,
+    sites: Sequence[str] = (),
+    studies: Sequence[str] = (),
+    name: str | None = None,
+    expires_at: datetime | None = None,
+) -> NewToken:
+    """Create a token and return it with its secret (the only time the secret exists)."""
+    actor.require_admin()
+    try:
+        role = Role(role)
+    except ValueError as exc:
+        choices = ", ".join(r.value for r in Role)
+        raise InvalidRequest(f'unknown role "{role}"; use one of {choices}', field="role") from exc
+    site_codes, study_codes = _codes(sites, "site"), _codes(studies, "study")
+    _check_scope(role, site_codes, study_codes)
+    _check_known(session, site_codes, study_codes)
+    if name is None:
+        name = f"{role.value}-{secrets.token_hex(4)}"
+    if not _NAME.match(name):
+        raise InvalidRequest(
+            "a token name is 1-100 letters, digits, _ . @ - and starts with a letter or digit",
+            field="name",
+        )
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            raise InvalidRequest("expires_at needs a UTC offset", field="expires_at")
+        if expires_at <= utcnow():
+            raise InvalidRequest("expires_at is in the past", field="expires_at")
+    if session.scalars(select(ApiToken.id).where(ApiToken.name == name)).first() is not None:
+        raise AlreadyExists(f"a token named {name} already exists")
+    secret = new_secret()
+    token = ApiToken(
+        name=name,
+        role=role.value,
+        token_hash=hash_token(secret),
+        sites=site_codes,
+        studies=study_codes,
+        expires_at=expires_at,
+    )
+    session.add(token)
+    session.flush()
+    record_audit(
+        session,
+        actor=actor,
+        action="token.created",
+        entity="token",
+        key=name,
+        after={
+            "role": role.value,
+            "sites": site_codes,
+            "studies": study_codes,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
+    return NewToken(token=view_of(token), secret=secret)
+
+
+def list_tokens(session: Session, *, actor: Actor) -> list[TokenView]:
+    actor.require_admin()
+    return [view_of(t) for t in session.scalars(select(ApiToken).order_by(ApiToken.name))]
+
+
+def get_token(session: Session, *, actor: Actor, name: str) -> TokenView:
+    actor.require_admin()
+    return view_of(_load(session, name))
+
+
+def _load(session: Session, name: str) -> ApiToken:
+    token = session.scalars(select(ApiToken).where(ApiToken.name == name)).first()
+    if token is None:
+        raise NotFound(f"no token named {name}")
+    return token
+
+
+def revoke_token(session: Session, *, actor: Actor, name: str) -> TokenView:
+    """Revoke a token from now on. Revoking it again changes nothing."""
+    actor.require_admin()
+    token = _load(session, name)
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.flush()
+        record_audit(
+            session,
+            actor=actor,
+            action="token.revoked",
+            entity="token",
+            key=name,
+            before={"revoked_at": None},
+            after={"revoked_at": token.revoked_at.isoformat()},
+        )
+    return view_of(token)
+
+
+def has_active_admin(session: Session) -> bool:
+    now = utcnow()
+    rows = session.scalars(
+        select(ApiToken).where(ApiToken.role == Role.ADMIN.value, ApiToken.revoked_at.is_(None))
+    )
+    return any(t.expires_at is None or t.expires_at > now for t in rows)
+
+
+def bootstrap_admin(session: Session, *, actor: Actor) -> NewToken | None:
+    """The first admin token, or None when an active admin token already exists."""
+    if has_active_admin(session):
+        return None
+    taken = session.scalars(select(ApiToken.id).where(ApiToken.name == BOOTSTRAP_NAME)).first()
+    name = BOOTSTRAP_NAME if taken is None else f"{BOOTSTRAP_NAME}-{secrets.token_hex(4)}"
+    return create_token(session, actor=actor, role=Role.ADMIN, name=name)
