@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
+from app.api import idempotency
+from app.api.limits import BodyLimitMiddleware
 from app.api.routes import (
     audit,
     calendar,
@@ -57,6 +59,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_exception_handlers(app)
     app.include_router(health.router)
     for module in (studies, sites, subjects, visits, worklist, audit, tokens, digest, calendar):
-        app.include_router(module.router, prefix=API_PREFIX)
+        # Every API route takes an Idempotency-Key on its writes (see app/api/idempotency.py).
+        app.include_router(
+            module.router, prefix=API_PREFIX, dependencies=[idempotency.IdempotencyGuard]
+        )
     install_web(app, settings)
+    idempotency.install(app)
+    # Added last, so it runs first: oversized bodies never reach anything else.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

@@ -1,0 +1,203 @@
+"""Safe retries: the Idempotency-Key header on POST, PUT and PATCH routes.
+
+How the pieces fit (one transaction from claim to stored answer):
+
+1. ``guard`` (a router-level dependency on every /api/v1 route) runs before the
+   route's own code, in the request's session: it claims the key, or answers a
+   retry with the stored response by raising ``Replay``.
+2. The route does its work in the same session.
+3. ``WriteBufferMiddleware`` holds back the response of every write request until
+   the request's transaction has ended. The session dependency commits only after
+   FastAPI has produced the response (its default "request" scope), so the guard's
+   teardown can read the finished response from the buffer and store it in the key
+   row before the commit. The client then sees the response only once it is durable.
+
+A request that fails with an error rolls everything back, its key included, so a
+retry runs again; only what was committed is ever replayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import Response
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.deps import SessionDep
+from app.errors import NotAuthenticated
+from app.services.access import Actor
+from app.services.idempotency import (
+    Claim,
+    IdempotencyKeyInvalid,
+    StoredResponse,
+    claim_key,
+    request_hash,
+    store_response,
+)
+from app.services.tokens import authenticate
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+KEYED_METHODS = frozenset({"POST", "PUT", "PATCH"})
+WRITE_METHODS = KEYED_METHODS | {"DELETE"}
+CAPTURE_KEY = "followup.captured_response"
+NO_REPLAY_ATTRIBUTE = "__followup_no_replay__"
+DEFAULT_WAIT_SECONDS = 10.0
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def no_replay(endpoint: F) -> F:
+    """Mark a route whose response must never be stored (it carries a secret).
+
+    Such a route refuses an Idempotency-Key rather than keep a copy of the secret.
+    """
+    setattr(endpoint, NO_REPLAY_ATTRIBUTE, True)
+    return endpoint
+
+
+@dataclass
+class CapturedResponse:
+    status: int | None = None
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytearray = field(default_factory=bytearray)
+    complete: bool = False
+
+    @property
+    def content_type(self) -> str | None:
+        for name, value in self.headers:
+            if name.lower() == b"content-type":
+                return value.decode("latin-1")
+        return None
+
+
+class WriteBufferMiddleware:
+    """Hold a write request's response until the app (and its transaction) is done."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        capture = CapturedResponse()
+        scope[CAPTURE_KEY] = capture
+        messages: list[Message] = []
+
+        async def buffer(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                capture.status = message["status"]
+                capture.headers = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                capture.body.extend(message.get("body", b""))
+                capture.complete = not message.get("more_body", False)
+            messages.append(message)
+
+        # If the app fails after producing a response (a failed commit), the response
+        # is dropped here and the error handler outside sends a 500 instead.
+        await self.app(scope, receive, buffer)
+        for message in messages:
+            await send(message)
+
+
+class Replay(Exception):
+    """Raised by the guard to answer a retry with the stored response."""
+
+    def __init__(self, stored: StoredResponse) -> None:
+        super().__init__("replay")
+        self.stored = stored
+
+
+def _replay(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Replay)
+    stored = exc.stored
+    return Response(
+        content=stored.body.encode(),
+        status_code=stored.status_code,
+        media_type=stored.content_type,
+        headers={REPLAYED_HEADER: "true"},
+    )
+
+
+async def _fingerprint(request: Request) -> str | None:
+    """The hash of method, path and body, for keyed writes only."""
+    if request.method not in KEYED_METHODS or HEADER.lower() not in request.headers:
+        return None
+    body = await request.body()  # already read and cached by FastAPI for body routes
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return request_hash(request.method, target, body)
+
+
+def _actor(request: Request, session: SessionDep) -> Actor | None:
+    scheme, credentials = get_authorization_scheme_param(request.headers.get("authorization"))
+    if scheme.lower() != "bearer" or not credentials:
+        return None
+    try:
+        return authenticate(session, credentials)
+    except NotAuthenticated:
+        return None
+
+
+def guard(
+    request: Request,
+    session: SessionDep,
+    fingerprint: Annotated[str | None, Depends(_fingerprint)],
+) -> Iterator[None]:
+    if fingerprint is None:
+        yield
+        return
+    key = request.headers[HEADER]
+    if getattr(request.scope.get("endpoint"), NO_REPLAY_ATTRIBUTE, False):
+        raise IdempotencyKeyInvalid(
+            f"{HEADER} is not accepted here: the response holds a secret that is never stored",
+            field=HEADER,
+        )
+    # Keys belong to a token. Without a valid one the route's own authentication
+    # answers 401; nothing is claimed.
+    actor = _actor(request, session)
+    if actor is None:
+        yield
+        return
+    result = claim_key(
+        session,
+        actor=actor,
+        key=key,
+        method=request.method,
+        path=request.url.path,
+        fingerprint=fingerprint,
+        wait_seconds=getattr(request.app.state, "idempotency_wait_seconds", DEFAULT_WAIT_SECONDS),
+    )
+    if isinstance(result, StoredResponse):
+        raise Replay(result)
+    yield
+    _store(request, session, result)
+
+
+def _store(request: Request, session: SessionDep, claim: Claim) -> None:
+    capture = request.scope.get(CAPTURE_KEY)
+    if not isinstance(capture, CapturedResponse) or capture.status is None or not capture.complete:
+        # The response must exist before the session commits; if the session ever
+        # stops outliving the response, fail loudly rather than commit an empty key.
+        raise RuntimeError("response not captured before the transaction ended")
+    store_response(
+        session,
+        claim,
+        status_code=capture.status,
+        body=bytes(capture.body),
+        content_type=capture.content_type,
+    )
+
+
+IdempotencyGuard = Depends(guard)
+
+
+def install(app: FastAPI, *, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> None:
+    """Add the buffer middleware and the replay handler (routes get ``IdempotencyGuard``)."""
+    app.state.idempotency_wait_seconds = wait_seconds
+    app.add_middleware(WriteBufferMiddleware)
+    app.add_exception_handler(Replay, _replay)

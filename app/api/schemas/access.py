@@ -1,0 +1,79 @@
+"""Tokens and the audit trail, as the API shows them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from app.schedule.language import CODE_PATTERN
+from app.services.access import Role
+from app.services.tokens import NAME_PATTERN
+
+Code = Annotated[str, Field(pattern=CODE_PATTERN, max_length=40)]
+TokenName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=100, examples=["yc3h-nurse"])]
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role = Field(description="admin, edc, coordinator or monitor")
+    sites: list[Code] = Field(
+        default_factory=list, max_length=200,
+        description="Site codes (coordinator: required; monitor: optional; others: none).",
+        examples=[["YC3H"]],
+    )
+    studies: list[Code] = Field(
+        default_factory=list, max_length=200,
+        description="Study codes (edc and monitor: required; coordinator: optional).",
+        examples=[["UCART-SLE"]],
+    )
+    name: TokenName | None = Field(
+        default=None, description="Unique name; defaults to '<role>-<random>'."
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="When the token stops working (UTC offset required)."
+    )
+
+
+class TokenOut(BaseModel):
+    name: str
+    role: str
+    sites: list[str]
+    studies: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    active: bool
+
+
+class NewTokenOut(BaseModel):
+    token: TokenOut
+    secret: str = Field(
+        description="The bearer token. Shown only in this response; store it now.",
+        examples=["fu_3q2N...43 characters"],
+    )
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: datetime = Field(description="When, in UTC (with offset).")
+    actor: str = Field(description="The token name (or 'system' for local commands).")
+    role: str
+    action: str = Field(examples=["visit.completed"])
+    entity: str = Field(examples=["visit"])
+    study: str | None
+    site: str | None
+    subject_id: str | None
+    key: str | None = Field(description="Visit code, anchor name, token name...")
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    reason: str | None
+
+
+class AuditPageOut(BaseModel):
+    items: list[AuditEntryOut]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null on the last page."
+    )
