@@ -52,6 +52,10 @@ def _mark(node: Node | yaml.Mark) -> Mark:
     return Mark(m.line + 1, m.column + 1)
 
 
+def _tag(node: Node) -> str:
+    return node.tag.replace("tag:yaml.org,2002:", "!!")
+
+
 class _TooLarge(Exception):
     pass
 
@@ -93,7 +97,7 @@ class _Builder:
         if isinstance(node, ScalarNode):
             return self.scalar(node, path)
         if node.tag not in (_MAP, _SEQ):
-            self.out.problems.append(Problem(path, f"the tag {node.tag} is not allowed here"))
+            self.out.problems.append(Problem(path, f"the tag {_tag(node)} is not allowed here"))
         if isinstance(node, SequenceNode):
             return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
         assert isinstance(node, MappingNode)
@@ -134,7 +138,7 @@ class _Builder:
 
     def scalar(self, node: ScalarNode, path: Path) -> object:
         if node.tag not in _SCALARS:
-            self.out.problems.append(Problem(path, f"the tag {node.tag} is not allowed here"))
+            self.out.problems.append(Problem(path, f"the tag {_tag(node)} is not allowed here"))
             return node.value
         try:
             value = self.constructor.construct_object(node)
@@ -261,6 +265,17 @@ def _problem(error: ErrorDetails, located: Located) -> Problem:
     return Problem(path, message)
 
 
+def _problems(errors: list[ErrorDetails], located: Located) -> list[Problem]:
+    # A list whose entries are invalid is also "too short" to pydantic (it counts valid
+    # entries); the entries' own problems say it better.
+    inner = {e["loc"][:i] for e in errors for i in range(len(e["loc"]))}
+    return [
+        _problem(e, located)
+        for e in errors
+        if not (e["type"] == "too_short" and e["loc"] in inner)
+    ]
+
+
 def _format(source: str, located: Located, problems: list[Problem]) -> list[str]:
     lines: dict[str, tuple[int, int, str]] = {}
     for p in problems:
@@ -282,7 +297,11 @@ def parse_protocol(text: str, *, source: str) -> Protocol:
     try:
         protocol = Protocol.model_validate(located.data)
     except ValidationError as exc:
-        problems += [_problem(e, located) for e in exc.errors(include_url=False)]
+        # What the reader refused (a bad tag, an alias bomb) is not a type error too.
+        refused = {p.path for p in located.problems}
+        problems += [
+            p for p in _problems(exc.errors(include_url=False), located) if p.path not in refused
+        ]
     problems += check_protocol(located.data)
     if problems or protocol is None:
         raise ScheduleError(_format(source, located, problems))
