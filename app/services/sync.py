@@ -230,6 +230,17 @@ def _as_expanded(row: Visit) -> ExpandedVisit:
     )
 
 
+def stored_visit(row: Visit, plan: Plan, *, today: date) -> StoredVisit:
+    """One stored row with its status as of ``today``."""
+    definition = None if row.unscheduled else plan.by_code.get(row.code)
+    info = visit_status(
+        state=State(row.state), window_start=row.window_start, window_end=row.window_end,
+        actual_date=row.actual_date, optional=row.optional, today=today,
+        upcoming_days=plan.protocol.study.upcoming_days,
+    )
+    return StoredVisit(row, definition.assessments if definition else (), info)
+
+
 def stored_calendar(
     session: Session, subject: Subject, plan: Plan, *, today: date
 ) -> StoredCalendar:
@@ -251,7 +262,6 @@ def stored_calendar(
         )
     expected = {cv.visit.code: cv.visit for cv in calendar.visits}
     order = {v.code: i for i, v in enumerate(plan.visits)}
-    upcoming = plan.protocol.study.upcoming_days
     out: list[StoredVisit] = []
     for row in state.visit_rows:
         planned = expected.get(row.code)
@@ -260,13 +270,7 @@ def stored_calendar(
         ):
             log.warning("stored visit %s of subject %s differs from its expansion",
                         row.code, subject.id)
-        definition = None if row.unscheduled else plan.by_code.get(row.code)
-        info = visit_status(
-            state=State(row.state), window_start=row.window_start, window_end=row.window_end,
-            actual_date=row.actual_date, optional=row.optional, today=today,
-            upcoming_days=upcoming,
-        )
-        out.append(StoredVisit(row, definition.assessments if definition else (), info))
+        out.append(stored_visit(row, plan, today=today))
     out.sort(key=lambda v: (
         v.row.target_date is None, v.row.target_date or date.min,
         order.get(v.row.code, len(order)), v.row.id,

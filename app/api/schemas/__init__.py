@@ -1,0 +1,1 @@
+"""Request and response models: the public contract, kept apart from the ORM."""

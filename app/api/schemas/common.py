@@ -1,0 +1,131 @@
+"""Pieces of the public contract every resource shares.
+
+- strict path parameters (study codes, subject ids, visit codes, anchor names), so an id
+  such as " 8" or one of 5,000 characters is refused before any query runs;
+- ISO dates bounded to 1900..2200 (no year 0001 or 9999 visits);
+- the RFC 9457 problem document and :func:`problem_responses`, which documents each
+  error status of a route with an example (the handlers live in app/problems.py).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.problems import HTTP_SLUGS, PROBLEM_JSON, problem_type
+from app.schedule.language import CODE_PATTERN, NAME_PATTERN
+
+MIN_DATE = date(1900, 1, 1)
+MAX_DATE = date(2200, 12, 31)
+
+ApiDate = Annotated[
+    date,
+    Field(ge=MIN_DATE, le=MAX_DATE, description="An ISO 8601 date within 1900-01-01..2200-12-31",
+          examples=["2026-02-01"]),
+]
+Code = Annotated[str, Field(pattern=CODE_PATTERN, max_length=40)]
+Text = Annotated[str, Field(max_length=1000)]
+
+StudyPath = Annotated[str, Path(
+    pattern=CODE_PATTERN, max_length=40, description="The study code", examples=["UCART-SLE"],
+)]
+SubjectPath = Annotated[str, Path(
+    pattern=CODE_PATTERN, max_length=40, description="The subject id used by the EDC",
+    examples=["YC3H-001"],
+)]
+VisitPath = Annotated[str, Path(
+    pattern=CODE_PATTERN, max_length=40, description="The visit code of the protocol",
+    examples=["D14"],
+)]
+AnchorPath = Annotated[str, Path(
+    pattern=NAME_PATTERN, max_length=40, description="The anchor name of the protocol",
+    examples=["infusion"],
+)]
+
+
+class FieldProblem(BaseModel):
+    location: str = Field(examples=["body.actual_date"])
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document (media type application/problem+json)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="A URI naming the kind of problem",
+                      examples=["/problems/not-found"])
+    title: str = Field(description="The same for every problem of this type")
+    status: int = Field(ge=400, le=599)
+    detail: str = Field(description="What exactly is wrong with this request")
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="For request validation: each failing field"
+    )
+
+
+# Typical detail of each problem type, for the examples of the OpenAPI document.
+EXAMPLES: dict[str, tuple[int, str, str]] = {
+    "not-authenticated": (401, "Authentication required", "send Authorization: Bearer <token>"),
+    "forbidden": (403, "Not allowed", "role monitor is read-only"),
+    "not-found": (404, "Not found", "subject YC3H-001 not found in study UCART-SLE"),
+    "conflict": (409, "Conflict", "visit HSCT-D14 cannot be completed: it has no date yet"),
+    "already-exists": (409, "Already exists",
+                       "subject YC3H-001 is already enrolled in study UCART-SLE"),
+    "study-full": (409, "Study is fully enrolled",
+                   "study UCART-SLE has reached its target of 48 subjects"),
+    "already-recorded": (409, "Visit already recorded",
+                         "visit D14 is already completed on 2026-02-15; send correction: true"
+                         " with a reason to change it"),
+    "subject-ended": (409, "Subject has left the study",
+                      "subject YC3H-001 has died; no further events"),
+    "validation-error": (422, "Request validation failed",
+                         "body.actual_date: Input should be a valid date"),
+    "invalid-request": (422, "Invalid request", "site MM01 does not take part in study UCART-SLE"),
+    "ineligible-age": (422, "Age outside the protocol's eligibility range",
+                       "age 17 at consent is outside 18..75"),
+    "invalid-date": (422, "Date not acceptable",
+                     "visit date 2026-03-02 is in the future (site date 2026-03-01)"),
+    "reason-required": (422, "A reason is required", "correcting anchor infusion needs a reason"),
+    "too-large": (413, "Request body too large", "the request body is larger than 1048576 bytes"),
+}
+
+
+def _example(slug: str) -> dict[str, Any]:
+    status, title, detail = EXAMPLES[slug]
+    body: dict[str, Any] = {"type": problem_type(slug), "title": title, "status": status,
+                            "detail": detail}
+    if slug == "validation-error":
+        body["errors"] = [{"location": "body.actual_date", "type": "date_from_datetime_parsing",
+                           "message": "Input should be a valid date"}]
+    return body
+
+
+def problem_responses(*slugs: str) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: each listed problem type, grouped by status.
+
+    Authentication (401) and request validation (422) are always included, since every
+    API route needs a token and checks its input.
+    """
+    wanted = ["not-authenticated", "validation-error", *slugs]
+    by_status: dict[int, list[str]] = {}
+    for slug in dict.fromkeys(wanted):
+        by_status.setdefault(EXAMPLES[slug][0], []).append(slug)
+    out: dict[int | str, dict[str, Any]] = {}
+    for status, group in sorted(by_status.items()):
+        fallback = HTTP_SLUGS.get(status, ("", "Error"))[1]
+        out[status] = {
+            "model": Problem,
+            "description": " / ".join(EXAMPLES[s][1] for s in group) or fallback,
+            "content": {
+                PROBLEM_JSON: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "examples": {s: {"summary": EXAMPLES[s][1], "value": _example(s)}
+                                 for s in group},
+                }
+            },
+        }
+    return out
