@@ -16,7 +16,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,7 +34,7 @@ from app.models import (
 )
 from app.services.tokens import hash_token
 from app.settings import Settings, SmtpSettings
-from tests.conftest import BACKENDS, drop_database, fresh_database_url
+from tests.conftest import drop_database, fresh_database_url
 
 DAY = date(2026, 3, 2)  # a Monday
 # 01:00 in Shanghai on 2 March is still 1 March in UTC, Paris and Los Angeles.
@@ -203,13 +202,27 @@ class Received:
 
 @dataclass
 class Inbox:
-    """aiosmtpd handler keeping what arrived; ``refuse`` makes it reject every message."""
+    """aiosmtpd handler keeping what arrived.
+
+    ``refuse`` rejects every message; ``refuse_rcpt`` rejects those addresses (as an
+    unknown mailbox); ``delay`` holds each message that long (to widen races).
+    """
 
     received: list[Received] = field(default_factory=list)
     refuse: bool = False
+    refuse_rcpt: set[str] = field(default_factory=set)
+    delay: float = 0.0
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address in self.refuse_rcpt:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.sleep(0)
+        await asyncio.sleep(self.delay)
         if self.refuse:
             return "554 5.7.1 Message refused"
         parsed = message_from_bytes(envelope.content, policy=policy.default)
@@ -247,25 +260,21 @@ def text_and_html(message: EmailMessage) -> tuple[str, str]:
     return text.get_content(), html.get_content()
 
 
-# Fixtures shared by the digest test modules (imported there by name).
+# Generators behind each test module's fixtures (`yield from` them).
 
 
-@pytest.fixture(params=BACKENDS)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CommittedDb]:
-    yield from committed_db(request.param, tmp_path)
+def committed_world(backend: str, tmp_dir: Path) -> Iterator[CommittedDb]:
+    """A committed database with :func:`build_world` in it."""
+    for db in committed_db(backend, tmp_dir):
+        with transaction(db.factory) as session:
+            build_world(session)
+        yield db
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
+def running_smtp() -> Iterator[SmtpServer]:
     server = SmtpServer()
     server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def world_db(db: CommittedDb) -> CommittedDb:
-    """The committed database with :func:`build_world` in it."""
-    with transaction(db.factory) as session:
-        build_world(session)
-    return db
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -23,7 +23,7 @@ from app.schedule.dates import local_today
 from app.schedule.status import Status
 from app.services.access import Actor
 from app.services.sites import find_site
-from app.services.worklist_sql import PLANNED, Urgency, group_by_date, in_class, status_expr
+from app.services.worklist_sql import PLANNED, Urgency, in_class, status_expr
 
 # "Due" also lists visits whose window closes within this many days (even if it opens
 # tomorrow): after that the visit is overdue, so the coordinator must book it now.
@@ -135,7 +135,6 @@ def _section_rows(
     both); the digest adds the windows opening within ``UPCOMING_DAYS`` (a fixed
     look-ahead for a morning email, where the worklist uses each study's horizon).
     """
-    groups = group_by_date({site_id: today})
     horizon = today + timedelta(days=UPCOMING_DAYS)
     opening_soon = and_(
         Visit.window_start > today, Visit.window_start <= horizon, Visit.window_end.is_not(None)
@@ -150,7 +149,7 @@ def _section_rows(
             Visit.target_date,
             Visit.window_start,
             Visit.window_end,
-            status_expr(groups).label("status"),
+            status_expr(today).label("status"),
         )
         .join(Subject, Subject.id == Visit.subject_pk)
         .join(Study, Study.id == Visit.study_id)
@@ -161,7 +160,9 @@ def _section_rows(
             Visit.state == PLANNED,
             Visit.window_start <= horizon,
             or_(
-                in_class(Urgency.OVERDUE, groups), in_class(Urgency.DUE, groups), opening_soon
+                in_class(Urgency.OVERDUE, [site_id], today),
+                in_class(Urgency.DUE, [site_id], today),
+                opening_soon,
             ),
         )
     )
