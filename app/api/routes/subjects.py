@@ -1,7 +1,195 @@
-"""Routes: subjects (to be written)."""
+"""Routes: enrol, list and read subjects; set anchors; record lifecycle events.
+
+Subjects are addressed by study code and subject id, the identifiers an EDC already
+has. "Today" is the subject's site's local date; only this edge reads the clock.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, date, datetime
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy.orm import Session
+
+from app.api.deps import ActorDep, SessionDep
+from app.api.schemas.common import (
+    MAX_DATE,
+    MIN_DATE,
+    AnchorPath,
+    StudyPath,
+    SubjectPath,
+    problem_responses,
+)
+from app.api.schemas.subjects import (
+    AnchorPut,
+    EventIn,
+    Lifecycle,
+    SubjectIn,
+    SubjectOut,
+    SubjectPageOut,
+    subject_out,
+    summary_out,
+)
+from app.schedule.language import CODE_PATTERN
+from app.services import subjects as service
+from app.services.subjects import LoadedSubject
+
+
+def now_utc() -> datetime:
+    """The current instant. A dependency, so tests can stand at any moment."""
+    return datetime.now(UTC)
+
+
+NowDep = Annotated[datetime, Depends(now_utc)]
+router = APIRouter(tags=["subjects"])
+
+
+def subject_path(study: str, subject_id: str) -> str:
+    return f"/api/v1/studies/{study}/subjects/{subject_id}"
+
+
+def calendar_of(
+    session: Session, loaded: LoadedSubject, now: datetime, as_of: date | None = None
+) -> SubjectOut:
+    today = as_of or loaded.today(now)
+    return subject_out(loaded, service.subject_calendar(session, loaded, today=today))
+
+
+def _located(response: Response, study: str, subject_id: str) -> None:
+    response.headers["Location"] = subject_path(study, subject_id)
+
+
+@router.post(
+    "/studies/{study}/subjects",
+    status_code=201,
+    response_model=SubjectOut,
+    summary="Enrol a subject",
+    description=(
+        "Enrols a subject on the study's newest protocol version and returns its whole "
+        "calendar. The age at consent is checked against the protocol; anchors the protocol "
+        "records at enrolment are required (the consent anchor defaults to consent_date). "
+        "A coordinator token may enrol only at its own sites. The date of birth is never "
+        "returned."
+    ),
+    responses=problem_responses(
+        "too-large", "forbidden", "not-found", "already-exists", "study-full", "invalid-request",
+        "ineligible-age", "invalid-date",
+    ),
+)
+def enrol_subject(
+    study: StudyPath, body: SubjectIn, session: SessionDep, actor: ActorDep, now: NowDep,
+    response: Response,
+) -> SubjectOut:
+    loaded = service.enrol(
+        session, study=study, subject_id=body.subject_id, site=body.site,
+        consent_date=body.consent_date, date_of_birth=body.date_of_birth,
+        anchors={a.name: (a.date, a.actual) for a in body.anchors}, actor=actor, now=now,
+    )
+    _located(response, study, body.subject_id)
+    return calendar_of(session, loaded, now)
+
+
+@router.get(
+    "/studies/{study}/subjects",
+    response_model=SubjectPageOut,
+    summary="List subjects",
+    description=(
+        "Subjects of the study that the token may see, in enrolment order. Follow "
+        "next_cursor for the next page."
+    ),
+    responses=problem_responses("not-found", "invalid-request"),
+)
+def list_subjects(
+    study: StudyPath,
+    session: SessionDep,
+    actor: ActorDep,
+    site: Annotated[str | None, Query(pattern=CODE_PATTERN, max_length=40,
+                                      description="Only this site's subjects")] = None,
+    lifecycle: Annotated[Lifecycle | None, Query(description="Only subjects in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size")] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                                        description="next_cursor of the previous page")] = None,
+) -> SubjectPageOut:
+    page = service.list_subjects(session, study=study, actor=actor, site=site,
+                                 lifecycle=lifecycle, limit=limit, cursor=cursor)
+    return SubjectPageOut(items=[summary_out(study, s) for s in page.items],
+                          next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/studies/{study}/subjects/{subject_id}",
+    response_model=SubjectOut,
+    summary="A subject with its whole calendar",
+    description=(
+        "Visits with their status, periods and endpoint windows as of `as_of` (default: "
+        "today at the subject's site, in the site's time zone)."
+    ),
+    responses=problem_responses("not-found"),
+)
+def get_subject(
+    study: StudyPath,
+    subject_id: SubjectPath,
+    session: SessionDep,
+    actor: ActorDep,
+    now: NowDep,
+    as_of: Annotated[date | None, Query(ge=MIN_DATE, le=MAX_DATE,
+                                        description="Statuses as of this date")] = None,
+) -> SubjectOut:
+    loaded = service.get_subject(session, study=study, subject_id=subject_id, actor=actor)
+    return calendar_of(session, loaded, now, as_of)
+
+
+@router.put(
+    "/studies/{study}/subjects/{subject_id}/anchors/{anchor}",
+    response_model=SubjectOut,
+    summary="Set, confirm or correct an anchor date",
+    description=(
+        "Visits not done move with the anchor; done visits never move. Setting a new anchor "
+        "or confirming a planned date unchanged as actual needs no reason; changing a date "
+        "or turning an actual date back into a planned one is a correction and needs a "
+        "reason. Sending what is stored already changes nothing."
+    ),
+    responses=problem_responses(
+        "too-large", "forbidden", "not-found", "invalid-date", "reason-required"
+    ),
+)
+def put_anchor(
+    study: StudyPath, subject_id: SubjectPath, anchor: AnchorPath, body: AnchorPut,
+    session: SessionDep, actor: ActorDep, now: NowDep,
+) -> SubjectOut:
+    loaded, _ = service.set_anchor(
+        session, study=study, subject_id=subject_id, name=anchor, day=body.date,
+        actual=body.actual, reason=body.reason, actor=actor, now=now,
+    )
+    return calendar_of(session, loaded, now)
+
+
+@router.post(
+    "/studies/{study}/subjects/{subject_id}/events",
+    status_code=201,
+    response_model=SubjectOut,
+    summary="Record a lifecycle event",
+    description=(
+        "A response assessment (value such as CR; a response may open a conditional phase), "
+        "progression (stops the visits the protocol says), death, withdrawal or loss to "
+        "follow-up (these end the follow-up: future visits are cancelled, kept, with the "
+        "reason). A subject who has left may only still be reported dead."
+    ),
+    responses=problem_responses(
+        "too-large", "forbidden", "not-found", "already-recorded", "subject-ended",
+        "invalid-request",
+        "invalid-date",
+    ),
+)
+def post_event(
+    study: StudyPath, subject_id: SubjectPath, body: EventIn, session: SessionDep,
+    actor: ActorDep, now: NowDep, response: Response,
+) -> SubjectOut:
+    loaded, _ = service.record_event(
+        session, study=study, subject_id=subject_id, type=body.type, day=body.date,
+        value=body.value, note=body.note, actor=actor, now=now,
+    )
+    _located(response, study, subject_id)
+    return calendar_of(session, loaded, now)
+
