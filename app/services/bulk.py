@@ -1,0 +1,367 @@
+"""Enrol many subjects at once: the CSV import, the batch API and the demo data.
+
+Rows arrive in chunks (a CSV file is never read whole). Each row is checked with the
+same rules as a single enrolment, so a bad row is reported with where it came from
+(CSV line or batch index), column and message. Every row of the input is checked
+before anything is committed; without ``skip_invalid`` one bad row means nothing is
+imported (the caller's transaction is rolled back by the raised error).
+
+Speed: the plan is built once per protocol version, expansions of subjects with the
+same anchor dates are shared (an import has no recorded visits or events, so the
+calendar depends on the anchors alone), and rows are written by
+:class:`~app.services.bulkwrite.RowWriter`, never as ORM objects. Duplicates against
+earlier chunks are found by the database itself (earlier chunks are already written in
+this transaction), so memory does not grow with the number of rows.
+
+Audit: one ``subject.enrolled`` record per subject, written in bulk, like a single
+enrolment writes (21 CFR Part 11 wants the record per subject, not per file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.errors import InvalidRequest
+from app.models import (
+    AnchorDateRow,
+    AuditRecord,
+    Site,
+    Study,
+    StudySite,
+    Subject,
+    SubjectEvent,
+    Visit,
+)
+from app.schedule.dates import local_today
+from app.schedule.expand import AnchorDate, Event, Expansion, VisitRecord, expand
+from app.schedule.plan import Plan
+from app.services.access import Actor
+from app.services.bulkcheck import CONSENT_ANCHOR, check_enrolment
+from app.services.bulkwrite import RowWriter
+from app.services.studies import current_version, get_study, plan_of
+from app.services.subjects import age_at
+from app.services.sync import DONE, visit_row_values
+
+ENROLLED = "subject.enrolled"
+CHUNK_ROWS = 1000
+
+
+class InvalidRows(InvalidRequest):
+    """Some rows of a bulk enrolment are invalid; ``errors`` lists every one of them."""
+
+    slug, title = "invalid-rows", "Some rows are invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    """One subject to enrol, as read from a CSV line or a batch item."""
+
+    subject_id: str
+    site: str
+    consent_date: date
+    date_of_birth: date
+    anchors: Mapping[str, AnchorDate] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What already happened to a subject (demo data only; an import has none)."""
+
+    lifecycle: str = "active"
+    events: tuple[Event, ...] = ()
+    records: Mapping[str, VisitRecord] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """``where`` is a CSV line number or a batch index; ``column`` may be empty."""
+
+    where: int
+    column: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.where, "field": self.column, "message": self.message}
+
+    def line(self, source: str) -> str:
+        column = f" {self.column}:" if self.column else ""
+        return f"{source}:{self.where}:{column} {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    study: str
+    imported: int
+    visits: int
+    skipped: int
+    problems: tuple[RowProblem, ...]
+
+
+Item = tuple[int, Enrolment | list[RowProblem], History | None]
+
+
+class BulkEnroller:
+    """Checks and writes chunks of enrolments into one study, in the caller's transaction.
+
+    ``now`` is the instant of the enrolment; the rules compare dates with each site's
+    local date at that instant, unless ``today`` fixes it (the demo's ``--as-of``).
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        study_code: str,
+        actor: Actor,
+        skip_invalid: bool = False,
+        now: datetime | None = None,
+        today: date | None = None,
+        max_problems: int = 100_000,
+    ) -> None:
+        actor.require_write()
+        self.session = session
+        self.actor = actor
+        self.skip_invalid = skip_invalid
+        self.max_problems = max_problems
+        self.study: Study = get_study(session, study_code, actor)
+        version = current_version(session, self.study)
+        self.version_id, self.version_name = version.id, version.version
+        self.plan: Plan = plan_of(version)
+        self.upcoming_days = self.plan.protocol.study.upcoming_days
+        now = now or utcnow()
+        self.now: datetime = now
+        self.sites: dict[str, tuple[int, date]] = {}
+        for site in session.scalars(
+            select(Site).join(StudySite, StudySite.site_id == Site.id)
+            .where(StudySite.study_id == self.study.id)
+        ):
+            if actor.sees(study=self.study.code, site=site.code):
+                self.sites[site.code] = (site.id, today or local_today(now, site.time_zone))
+        self.anchor_names = frozenset(a.name for a in self.plan.protocol.anchors)
+        self.enrolled = session.scalar(
+            select(func.count()).select_from(Subject).where(Subject.study_id == self.study.id)
+        ) or 0
+        # Subjects with a larger id were written by this very import.
+        self.first_new_pk = (session.scalar(select(func.max(Subject.id))) or 0) + 1
+        self.problems: list[RowProblem] = []
+        self.problem_count = 0
+        self.imported = 0
+        self.visits = 0
+        self.skipped = 0
+        connection = session.connection()
+        self._subjects = _writer(connection, Subject, (
+            "id", "study_id", "site_id", "subject_id", "protocol_version_id", "consent_date",
+            "date_of_birth", "lifecycle", "created_at", "updated_at"))
+        self._anchors = _writer(connection, AnchorDateRow,
+                                ("subject_pk", "name", "date", "actual", "updated_at"))
+        self._events = _writer(connection, SubjectEvent,
+                               ("subject_pk", "type", "date", "value", "recorded_at"))
+        self._visits = _writer(connection, Visit, VISIT_COLUMNS)
+        self._audit = _writer(connection, AuditRecord, (
+            "at", "actor", "role", "action", "entity", "study_code", "site_code",
+            "subject_id", "key", "after",
+        ))
+        self._templates: Callable[[tuple[tuple[str, date, bool], ...]], list[tuple[Any, ...]]]
+        self._templates = lru_cache(maxsize=8192)(self._template)
+
+    # -- checking -------------------------------------------------------------------
+
+    def _problem(self, problem: RowProblem) -> None:
+        self.problem_count += 1
+        if len(self.problems) < self.max_problems:
+            self.problems.append(problem)
+
+    def add(self, items: Iterable[Item]) -> None:
+        """Check one chunk; write its good rows (they are rolled back if the import fails)."""
+        good: list[tuple[int, Enrolment, History | None]] = []
+        seen: dict[str, int] = {}
+        for where, parsed, history in items:
+            if isinstance(parsed, Enrolment) and CONSENT_ANCHOR in self.anchor_names:
+                # The consent anchor is the consent date, never a column of its own.
+                parsed = replace(parsed, anchors={
+                    **parsed.anchors, CONSENT_ANCHOR: AnchorDate(parsed.consent_date)})
+            problems = parsed if isinstance(parsed, list) else self._check(where, parsed)
+            if not problems and isinstance(parsed, Enrolment):
+                if parsed.subject_id in seen:
+                    problems = [RowProblem(where, "subject_id",
+                                           f"{parsed.subject_id} appears earlier in this input")]
+                else:
+                    seen[parsed.subject_id] = where
+                    good.append((where, parsed, history))
+            for problem in problems:
+                self._problem(problem)
+            if problems:
+                self.skipped += 1
+        good = self._drop_existing(good)
+        capacity = self.study.target_enrolment - self.enrolled - self.imported
+        for where, _, _ in good[max(capacity, 0):]:
+            self._problem(RowProblem(where, "", f"study {self.study.code} is full: target"
+                                     f" enrolment is {self.study.target_enrolment}"))
+            self.skipped += 1
+        self._write(good[: max(capacity, 0)])
+
+    def _check(self, where: int, row: Enrolment) -> list[RowProblem]:
+        site = self.sites.get(row.site)
+        if site is None:
+            return [RowProblem(where, "site", f"site {row.site} does not take part in study"
+                               f" {self.study.code} (or is not visible to this token)")]
+        return [RowProblem(where, column, message)
+                for column, message in check_enrolment(self.plan, row, today=site[1])]
+
+    def _drop_existing(
+        self, good: list[tuple[int, Enrolment, History | None]]
+    ) -> list[tuple[int, Enrolment, History | None]]:
+        if not good:
+            return good
+        ids = [row.subject_id for _, row, _ in good]
+        existing = dict(self.session.execute(
+            select(Subject.subject_id, Subject.id)
+            .where(Subject.study_id == self.study.id, Subject.subject_id.in_(ids))
+        ).tuples().all())
+        if not existing:
+            return good
+        kept = []
+        for where, row, history in good:
+            pk = existing.get(row.subject_id)
+            if pk is None:
+                kept.append((where, row, history))
+                continue
+            message = (f"{row.subject_id} appears earlier in this input" if pk >= self.first_new_pk
+                       else f"{row.subject_id} is already enrolled in {self.study.code}")
+            self._problem(RowProblem(where, "subject_id", message))
+            self.skipped += 1
+        return kept
+
+    # -- writing --------------------------------------------------------------------
+
+    def _write(self, good: list[tuple[int, Enrolment, History | None]]) -> None:
+        if not good:
+            return
+        study_id, now, version = self.study.id, self.now, self.version_id
+        pks = self._next_ids(len(good))
+        self._subjects.write(
+            (pk, study_id, self.sites[row.site][0], row.subject_id, version, row.consent_date,
+             row.date_of_birth, history.lifecycle if history else "active", now, now)
+            for pk, (_, row, history) in zip(pks, good, strict=True)
+        )
+        anchors: list[tuple[Any, ...]] = []
+        events: list[tuple[Any, ...]] = []
+        visits: list[tuple[Any, ...]] = []
+        audit: list[tuple[Any, ...]] = []
+        for pk, (_, row, history) in zip(pks, good, strict=True):
+            site_id = self.sites[row.site][0]
+            for name, anchor in row.anchors.items():
+                anchors.append((pk, name, anchor.date, anchor.actual, now))
+            if history is None or (not history.events and not history.records):
+                key = tuple(sorted((n, a.date, a.actual) for n, a in row.anchors.items()))
+                visits += [(pk, site_id, *values) for values in self._templates(key)]
+            else:
+                events += [(pk, e.type.value, e.date, e.value, now) for e in history.events]
+                expansion = expand(self.plan, row.anchors, history.events, history.records)
+                visits += [self._visits.adapt(t) for t in self._tuples(expansion, pk, site_id)]
+            audit.append((now, self.actor.name, self.actor.role.value, ENROLLED, "subject",
+                          self.study.code, row.site, row.subject_id, row.subject_id,
+                          _audit_after(row, self.version_name)))
+        self._anchors.write(anchors)
+        self._events.write(events)
+        self._visits.write(visits, adapted=True)
+        self._audit.write(audit)
+        self.imported += len(good)
+        self.visits += len(visits)
+
+    def _next_ids(self, count: int) -> list[int]:
+        """Primary keys for new subjects, taken before the rows are written.
+
+        Ids known up front let the visit rows go out in the same batch without reading
+        each subject back. PostgreSQL hands them out from the column's sequence (safe
+        alongside single enrolments); SQLite serialises writers (BEGIN IMMEDIATE), so
+        the next free ids are ours until commit.
+        """
+        connection = self.session.connection()
+        if connection.dialect.name == "postgresql":
+            return list(connection.execute(
+                text("SELECT nextval(pg_get_serial_sequence('subjects', 'id'))"
+                     " FROM generate_series(1, :n)"), {"n": count}).scalars())
+        start = (connection.execute(select(func.max(Subject.id))).scalar() or 0) + 1
+        return list(range(start, start + count))
+
+    def _tuples(self, expansion: Expansion, pk: int, site_id: int) -> list[tuple[Any, ...]]:
+        return visit_tuples(expansion, subject_pk=pk, study_id=self.study.id, site_id=site_id,
+                            upcoming_days=self.upcoming_days, now=self.now)
+
+    def _template(self, key: tuple[tuple[str, date, bool], ...]) -> list[tuple[Any, ...]]:
+        # The visit rows of every subject with these anchors, adapted for the driver,
+        # without their first two values (subject_pk, site_id).
+        anchors = {name: AnchorDate(d, actual) for name, d, actual in key}
+        rows = self._tuples(expand(self.plan, anchors), 0, 0)
+        return [self._visits.adapt(t)[2:] for t in rows]
+
+    def finish(self) -> ImportResult:
+        """The outcome; raises :class:`InvalidRows` when rows were bad and not skipped."""
+        if self.problem_count and not self.skip_invalid:
+            more = self.problem_count - len(self.problems)
+            raise InvalidRows(
+                f"{self.problem_count} invalid row(s); nothing was imported"
+                + (f" ({more} not listed)" if more else ""),
+                errors=[p.as_dict() for p in self.problems],
+            )
+        return ImportResult(self.study.code, self.imported, self.visits, self.skipped,
+                            tuple(self.problems))
+
+
+def _writer(connection: Connection, model: Any, columns: Sequence[str]) -> RowWriter:
+    return RowWriter(connection, model.__table__, columns)
+
+
+# subject_pk and site_id first: cached templates of visit rows leave them out.
+VISIT_COLUMNS = (
+    "subject_pk", "site_id", "study_id", "code", "name", "phase", "kind", "optional",
+    "unscheduled", "state", "target_date", "window_start", "window_end", "upcoming_from",
+    "study_day", "provisional", "reason", "actual_date", "assessments", "note", "recorded_at",
+    "updated_at",
+)
+
+
+def visit_tuples(
+    expansion: Expansion, *, subject_pk: int, study_id: int, site_id: int, upcoming_days: int,
+    now: datetime,
+) -> list[tuple[Any, ...]]:
+    """The ``visits`` rows of an expansion (the values come from the sync service)."""
+    out = []
+    for values in visit_row_values(expansion, subject_pk=subject_pk, study_id=study_id,
+                                   site_id=site_id, upcoming_days=upcoming_days):
+        values["recorded_at"] = now if values["state"] in DONE else None
+        values["updated_at"] = now
+        out.append(tuple(values[c] for c in VISIT_COLUMNS))
+    return out
+
+
+def _audit_after(row: Enrolment, version: str) -> dict[str, Any]:
+    # The same record a single enrolment writes (the date of birth stays out of it).
+    return {
+        "site": row.site,
+        "consent_date": row.consent_date.isoformat(),
+        "age_at_consent": age_at(row.date_of_birth, row.consent_date),
+        "protocol_version": version,
+        "anchors": {n: {"date": a.date.isoformat(), "actual": a.actual}
+                    for n, a in row.anchors.items()},
+    }
+
+
+def enrol_many(
+    session: Session, *, study_code: str, actor: Actor, rows: Sequence[Enrolment],
+    now: datetime | None = None,
+) -> ImportResult:
+    """The batch API: all rows or none; problems carry the row's index in ``rows``."""
+    enroller = BulkEnroller(session, study_code=study_code, actor=actor, now=now)
+    for start in range(0, len(rows), CHUNK_ROWS):
+        enroller.add((start + i, row, None) for i, row in enumerate(rows[start:start + CHUNK_ROWS]))
+    return enroller.finish()

@@ -1,0 +1,136 @@
+"""Read an enrolment CSV file as a stream of checked rows, chunk by chunk.
+
+Columns: ``subject_id``, ``site``, ``consent_date``, ``date_of_birth`` and, for each
+anchor of the protocol that is known, a column named after it (``infusion``) holding
+its date, with an optional ``infusion_planned`` column (true/false, yes/no, 1/0) or
+``infusion_status`` column (actual/planned) saying the date is planned, not yet
+confirmed. Dates are ISO 8601 (2025-03-26). Empty cells mean "not known".
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime
+
+from sqlalchemy.orm import Session
+
+from app.schedule.expand import AnchorDate
+from app.services.access import Actor
+from app.services.bulk import CHUNK_ROWS, BulkEnroller, Enrolment, ImportResult, InvalidRows, Item
+from app.services.bulk import RowProblem as Problem
+from app.services.bulkcheck import CONSENT_ANCHOR
+
+REQUIRED = ("subject_id", "site", "consent_date", "date_of_birth")
+TRUE = frozenset({"true", "yes", "1", "y", "planned"})
+FALSE = frozenset({"false", "no", "0", "n", "actual", ""})
+
+
+class Columns:
+    """Where each known column is in the header row."""
+
+    def __init__(self, header: list[str], anchors: Iterable[str]) -> None:
+        names = [h.strip().lower() for h in header]
+        self.index = {name: i for i, name in enumerate(names)}
+        self.problems: list[Problem] = []
+        known = set(REQUIRED)
+        self.anchors: list[tuple[str, int, int | None]] = []
+        for anchor in anchors:
+            flag = self.index.get(f"{anchor}_planned", self.index.get(f"{anchor}_status"))
+            known |= {anchor, f"{anchor}_planned", f"{anchor}_status"}
+            if anchor in self.index:
+                self.anchors.append((anchor, self.index[anchor], flag))
+            elif flag is not None:
+                self.problems.append(Problem(1, names[flag], f"there is no {anchor} column"))
+        for name in REQUIRED:
+            if name not in self.index:
+                self.problems.append(Problem(1, name, "required column is missing"))
+        for i, name in enumerate(names):
+            if name not in known:
+                self.problems.append(Problem(1, name or f"column {i + 1}", "unknown column"
+                                             f" (expected {', '.join(REQUIRED)} or an anchor)"))
+        if len(self.index) != len(names):
+            self.problems.append(Problem(1, "", "a column name appears twice"))
+        self.width = len(names)
+
+    def parse(self, line: int, cells: list[str]) -> Enrolment | list[Problem]:
+        if len(cells) != self.width:
+            return [Problem(line, "", f"{len(cells)} cells where the header has {self.width}")]
+        problems: list[Problem] = []
+
+        def text(name: str) -> str:
+            value = cells[self.index[name]].strip()
+            if not value:
+                problems.append(Problem(line, name, "is empty"))
+            return value
+
+        def day(name: str, value: str) -> date | None:
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                problems.append(Problem(line, name, f'"{value}" is not a date (YYYY-MM-DD)'))
+                return None
+
+        subject_id, site = text("subject_id"), text("site")
+        consent_text, born_text = text("consent_date"), text("date_of_birth")
+        consent = day("consent_date", consent_text) if consent_text else None
+        born = day("date_of_birth", born_text) if born_text else None
+        anchors: dict[str, AnchorDate] = {}
+        for name, at, flag_at in self.anchors:
+            value = cells[at].strip()
+            flag = cells[flag_at].strip().lower() if flag_at is not None else ""
+            if flag not in TRUE and flag not in FALSE:
+                problems.append(Problem(line, f"{name} flag", f'"{flag}" is not true/false'))
+            if value and (when := day(name, value)) is not None:
+                anchors[name] = AnchorDate(when, actual=flag not in TRUE)
+            elif not value and flag in TRUE:
+                problems.append(Problem(line, name, "planned, but no date given"))
+        if problems or consent is None or born is None:
+            return problems
+        return Enrolment(subject_id, site, consent, born, anchors)
+
+
+def read_rows(
+    lines: Iterable[str], anchors: Iterable[str], chunk_rows: int = CHUNK_ROWS
+) -> Iterator[list[Item]]:
+    """Chunks of parsed rows; raises :class:`InvalidRows` at once for a bad header."""
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        raise InvalidRows("the file is empty", errors=[Problem(1, "", "no header").as_dict()])
+    columns = Columns(header, anchors)
+    if columns.problems:
+        raise InvalidRows(f"{len(columns.problems)} problem(s) in the header",
+                          errors=[p.as_dict() for p in columns.problems])
+    chunk: list[Item] = []
+    for cells in reader:
+        if not any(c.strip() for c in cells):
+            continue  # blank lines are not rows
+        chunk.append((reader.line_num, columns.parse(reader.line_num, cells), None))
+        if len(chunk) >= chunk_rows:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def import_csv(
+    session: Session,
+    *,
+    study_code: str,
+    actor: Actor,
+    lines: Iterable[str],
+    skip_invalid: bool = False,
+    on_chunk: Callable[[int], None] | None = None,
+    now: datetime | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> ImportResult:
+    """Enrol every row of a CSV file, or none of them (see :mod:`app.services.bulk`)."""
+    enroller = BulkEnroller(session, study_code=study_code, actor=actor,
+                            skip_invalid=skip_invalid, now=now)
+    anchors = [a.name for a in enroller.plan.protocol.anchors if a.name != CONSENT_ANCHOR]
+    for chunk in read_rows(lines, anchors, chunk_rows):
+        enroller.add(chunk)
+        if on_chunk is not None:
+            on_chunk(len(chunk))
+    return enroller.finish()
