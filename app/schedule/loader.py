@@ -308,13 +308,17 @@ def parse_protocol(text: str, *, source: str) -> Protocol:
     return protocol
 
 
-def load_protocol(path: FsPath | str) -> Protocol:
-    """Read and parse a schedule file; unreadable files are a ScheduleError too."""
+def read_schedule(path: FsPath | str) -> str:
+    """A schedule file's text; an unreadable file is a ScheduleError like any other."""
     source = str(path)
     try:
-        text = FsPath(path).read_text(encoding="utf-8")
+        return FsPath(path).read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ScheduleError([f"{source}:1:1: (file): is not UTF-8 text"]) from None
     except OSError as exc:
         raise ScheduleError([f"{source}:1:1: (file): cannot read: {exc.strerror}"]) from None
-    return parse_protocol(text, source=source)
+
+
+def load_protocol(path: FsPath | str) -> Protocol:
+    """Read and parse a schedule file (see :func:`parse_protocol`)."""
+    return parse_protocol(read_schedule(path), source=str(path))
