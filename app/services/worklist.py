@@ -1,22 +1,19 @@
 """The coordinators' worklist: visits across subjects, most urgent first, computed in SQL.
 
 A visit's status depends on "today", and today is each site's own local date, so the
-sites asked for are grouped by their date and every condition is built per group (sites
-are few, visits are millions). Statuses are computed by the database with the same rules
-as :func:`app.schedule.status.visit_status`; keep the two in step.
+sites asked for are grouped by their date (sites are few, visits are millions) and the
+database computes statuses with the rules of :func:`app.schedule.status.visit_status`
+(see :mod:`app.services.worklist_sql`).
 
 The list is ordered by urgency class (overdue, due, upcoming, the rest) and is read
-class by class with one index-friendly query each: overdue and due walk the partial
-index ``ix_visits_open_site_window_end``, upcoming ``ix_visits_open_site_window_start``
-(``site_id IN (...) AND state = 'planned' AND window_* range``). A page usually needs
-one or two of them. Pages are cut by keyset on (class, date, visit id), never OFFSET.
+class by class with index-friendly queries: overdue and due walk the partial index
+``ix_visits_open_site_window_end`` (or ``..._window_start``), upcoming
+``ix_visits_open_site_window_start``. A page usually needs one or two of them. Pages
+are cut by keyset on (class, date, visit id), never OFFSET.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -25,7 +22,6 @@ from typing import Any
 from sqlalchemy import (
     Row,
     Select,
-    and_,
     case,
     func,
     or_,
@@ -47,15 +43,13 @@ from app.services.worklist_sql import (
     PLANNED,
     STATES_OF,
     URGENT,
-    Groups,
+    Cursor,
     Urgency,
     group_by_date,
     in_class,
     sort_key,
     status_expr,
 )
-
-MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,33 +155,6 @@ def todays(
     }
 
 
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    rank: Urgency
-    key: date
-    id: int
-
-    def encode(self) -> str:
-        raw = json.dumps([1, int(self.rank), self.key.isoformat(), self.id], separators=(",", ":"))
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, text: str) -> Cursor:
-        try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            version, rank, key, ident = json.loads(raw)
-            if version != 1 or type(rank) is not int or type(ident) is not int:
-                raise ValueError("unknown cursor layout")
-            if not 0 <= ident <= MAX_ID:
-                raise ValueError("id out of range")
-            return cls(Urgency(rank), date.fromisoformat(key), ident)
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-            raise InvalidRequest(
-                "cursor is not valid: pass the next_cursor of a previous page unchanged",
-                field="cursor",
-            ) from exc
-
-
 def _row_key(rank: Urgency, row: WorklistRow) -> date:
     if rank is Urgency.UPCOMING:
         return row.window_start or NO_DATE
@@ -238,18 +205,15 @@ def worklist(
             continue
         if wanted is not None and not _class_wanted(rank, wanted):
             continue
-        where = [in_class(rank, groups), *common]
-        if rank is Urgency.OTHER and wanted is not None:
-            others = sorted(s for s in wanted if s not in URGENT)
-            states = sorted({state for status in others for state in STATES_OF[status]})
-            where += [Visit.state.in_(states), status_expr(groups).in_(others)]
-        key = sort_key(rank)
-        if after is not None and rank == after.rank:
-            where += [key >= after.key, or_(key > after.key, Visit.id > after.id)]
-        found = session.execute(
-            _select(groups).where(*where).order_by(key, Visit.id).limit(need)
-        ).all()
-        rows += [(rank, r.id, _row(r, today)) for r in found]
+        # One query per local date; each is a range scan, merged here by (key, id).
+        found: list[tuple[date, int, WorklistRow]] = []
+        for day, site_ids in groups:
+            stmt = _class_page(rank, site_ids, day, wanted, after, need).where(*common)
+            for r in session.execute(stmt):
+                row = _row(r, day)
+                found.append((_row_key(rank, row), r.id, row))
+        found.sort(key=lambda item: (item[0], item[1]))
+        rows += [(rank, ident, row) for _, ident, row in found[:need]]
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
@@ -278,12 +242,28 @@ def _common_filters(
     return where
 
 
-def _select(groups: Groups) -> Select[*tuple[Any, ...]]:
-    # Codes come from the same query (no query per row); only the columns shown.
+def _class_page(
+    rank: Urgency,
+    site_ids: Sequence[int],
+    today: date,
+    wanted: set[Status] | None,
+    after: Cursor | None,
+    need: int,
+) -> Select[*tuple[Any, ...]]:
+    """Up to ``need`` visits of one class at sites whose date is ``today``, after the
+    cursor. Codes come from joins in the same query; only the columns shown."""
+    status = status_expr(today)
+    where = [in_class(rank, site_ids, today)]
+    if rank is Urgency.OTHER and wanted is not None:
+        others = sorted(s for s in wanted if s not in URGENT)
+        states = sorted({state for status in others for state in STATES_OF[status]})
+        where += [Visit.state.in_(states), status.in_(others)]
+    key = sort_key(rank)
+    if after is not None and rank == after.rank:
+        where += [key >= after.key, or_(key > after.key, Visit.id > after.id)]
     return (
         select(
             Visit.id,
-            Visit.site_id,
             Study.code.label("study"),
             Subject.subject_id,
             Site.code.label("site"),
@@ -295,18 +275,20 @@ def _select(groups: Groups) -> Select[*tuple[Any, ...]]:
             Visit.window_start,
             Visit.window_end,
             Visit.actual_date,
-            status_expr(groups).label("status"),
+            status.label("status"),
         )
         .select_from(Visit)
         .join(Subject, Subject.id == Visit.subject_pk)
         .join(Site, Site.id == Visit.site_id)
         .join(Study, Study.id == Visit.study_id)
+        .where(*where)
+        .order_by(key, Visit.id)
+        .limit(need)
     )
 
 
-def _row(row: Row[*tuple[Any, ...]], today: Mapping[int, date]) -> WorklistRow:
+def _row(row: Row[*tuple[Any, ...]], as_of: date) -> WorklistRow:
     status = Status(row.status)
-    as_of = today[row.site_id]
     overdue = early = late = None
     if status is Status.OVERDUE:
         overdue = (as_of - row.window_end).days
@@ -348,42 +330,23 @@ def status_counts(
     if not scope.sites:
         return []
     today = todays(scope.sites, as_of=as_of, today_by_site=today_by_site, now=now)
-    groups = group_by_date(today)
-    status = status_expr(groups)
-
-    def count(name: str) -> ColumnElement[int]:
-        return func.coalesce(func.sum(case((status == name, 1), else_=0)), 0)
-
-    # Overdue, due and upcoming visits all open within the upcoming horizon: one range
-    # on the window_start partial index per group of sites.
-    reach = [
-        and_(
-            Visit.site_id.in_(ids),
-            Visit.window_start <= day + timedelta(days=MAX_UPCOMING_DAYS),
-        )
-        for day, ids in groups
-    ]
-    stmt = (
-        select(Visit.site_id, Visit.study_id, count("overdue"), count("due"), count("upcoming"))
-        .where(Visit.state == PLANNED, reach[0] if len(reach) == 1 else or_(*reach))
-        .group_by(Visit.site_id, Visit.study_id)
-    )
     links = select(StudySite.site_id, StudySite.study_id).where(
         StudySite.site_id.in_([site.id for site in scope.sites])
     )
     if scope.study_ids is not None:
-        stmt = stmt.where(Visit.study_id.in_(scope.study_ids))
         links = links.where(StudySite.study_id.in_(scope.study_ids))
     zero = (0, 0, 0)
     counts: dict[tuple[int, int], tuple[int, int, int]] = dict.fromkeys(
         session.execute(links).tuples(), zero
     )
-    for site_id, study_id, overdue, due, upcoming in session.execute(stmt):
-        counts[(site_id, study_id)] = (int(overdue), int(due), int(upcoming))
+    for day, site_ids in group_by_date(today):
+        for site_id, study_id, *numbers in session.execute(
+            _count_query(site_ids, day, scope.study_ids)
+        ):
+            counts[(site_id, study_id)] = (int(numbers[0]), int(numbers[1]), int(numbers[2]))
+    study_ids = sorted({study_id for _, study_id in counts})
     study_codes = dict(
-        session.execute(
-            select(Study.id, Study.code).where(Study.id.in_({k[1] for k in counts}))
-        ).tuples()
+        session.execute(select(Study.id, Study.code).where(Study.id.in_(study_ids))).tuples().all()
     )
     site_codes = {site.id: site.code for site in scope.sites}
     out = [
@@ -391,3 +354,25 @@ def status_counts(
         for (site_id, study_id), numbers in counts.items()
     ]
     return sorted(out, key=lambda c: (c.site, c.study))
+
+
+def _count_query(
+    site_ids: Sequence[int], today: date, study_ids: Sequence[int] | None
+) -> Select[*tuple[Any, ...]]:
+    status = status_expr(today)
+
+    def count(name: str) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((status == name, 1), else_=0)), 0)
+
+    # Overdue, due and upcoming visits all open within the upcoming horizon: one range
+    # on the window_start partial index.
+    stmt = (
+        select(Visit.site_id, Visit.study_id, count("overdue"), count("due"), count("upcoming"))
+        .where(
+            Visit.site_id.in_(site_ids),
+            Visit.state == PLANNED,
+            Visit.window_start <= today + timedelta(days=MAX_UPCOMING_DAYS),
+        )
+        .group_by(Visit.site_id, Visit.study_id)
+    )
+    return stmt if study_ids is None else stmt.where(Visit.study_id.in_(study_ids))

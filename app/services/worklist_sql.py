@@ -1,16 +1,19 @@
 """The SQL twin of :func:`app.schedule.status.visit_status`, for many sites at once.
 
 "Today" is each site's local date, so the sites of a query are grouped by their date
-(usually one group, two around midnight) and every condition is built per group. The
-statuses split into four urgency classes; each class has a condition that the partial
-indexes over the visits still to do can answer (``site_id IN (...) AND state =
-'planned' AND window_* range``), and together the four partition the visits exactly as
-:func:`status_expr` classifies them.
+and one query is run per group (at most three: every zone on Earth is within a day of
+UTC), each with plain dates the planner can range over. The statuses split into four
+urgency classes; each class has a condition that the partial indexes over the visits
+still to do answer (``site_id IN (...) AND state = 'planned' AND window_* range``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import IntEnum
 from typing import Any
@@ -19,6 +22,7 @@ from sqlalchemy import Date, String, and_, case, false, func, literal, literal_c
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.errors import InvalidRequest
 from app.models import Visit
 from app.schedule.status import Status
 
@@ -29,6 +33,7 @@ MAX_UPCOMING_DAYS = 90
 # query repeats its predicate (PostgreSQL's generic plans never do with a parameter).
 PLANNED: ColumnElement[str] = literal_column("'planned'", String())
 NO_DATE = date(9999, 12, 31)  # sorts undated visits last among "the rest"
+MAX_ID = 2**31 - 1
 
 
 class Urgency(IntEnum):
@@ -60,28 +65,21 @@ DateExpr = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
 def group_by_date(today: Mapping[int, date]) -> Groups:
-    """Site ids grouped by their local date (usually one group, two around midnight)."""
+    """Site ids grouped by their local date (one group, or two or three across zones)."""
     by_date: dict[date, list[int]] = {}
     for site_id, day in sorted(today.items()):
         by_date.setdefault(day, []).append(site_id)
     return sorted(by_date.items())
 
 
-def day_expr(groups: Groups, shift: int = 0) -> ColumnElement[date]:
-    """Each row's site "today" (plus ``shift`` days) as an SQL expression."""
-    if len(groups) == 1:
-        return literal(groups[0][0] + timedelta(days=shift), Date)
-    delta = timedelta(days=shift)
-    return case(*((Visit.site_id.in_(ids), literal(day + delta, Date)) for day, ids in groups))
-
-
-def status_expr(groups: Groups) -> ColumnElement[str]:
-    """The SQL twin of :func:`app.schedule.status.visit_status`.
+def status_expr(today: date) -> ColumnElement[str]:
+    """The SQL twin of :func:`app.schedule.status.visit_status` at sites whose local
+    date is ``today``.
 
     ``upcoming_from`` is the window start minus the study's upcoming horizon, stored
     with the visit so that SQL needs no protocol to say "upcoming".
     """
-    today, horizon = day_expr(groups), day_expr(groups, MAX_UPCOMING_DAYS)
+    horizon = today + timedelta(days=MAX_UPCOMING_DAYS)
     has_window = and_(Visit.window_start.is_not(None), Visit.window_end.is_not(None))
     outside = or_(Visit.actual_date < Visit.window_start, Visit.actual_date > Visit.window_end)
     closed = case((Visit.optional == true(), "not_applicable"), else_="overdue")
@@ -99,49 +97,53 @@ def status_expr(groups: Groups) -> ColumnElement[str]:
     )
 
 
-def class_condition(rank: Urgency, today: date) -> ColumnElement[bool]:
+def in_class(rank: Urgency, site_ids: Sequence[int], today: date) -> ColumnElement[bool]:
     """The visits of one urgency class at sites whose local date is ``today``.
 
-    The four classes partition the visits exactly as :func:`status_expr` does.
+    The four classes partition the visits exactly as :func:`status_expr` classifies
+    them. The urgent ones repeat the partial indexes' predicate (``state = 'planned'``)
+    and give a range on ``window_end`` or ``window_start`` right after ``site_id``.
     """
+    at_sites = Visit.site_id.in_(site_ids)
     horizon = today + timedelta(days=MAX_UPCOMING_DAYS)
     if rank is Urgency.OVERDUE:
         return and_(
+            at_sites,
             Visit.state == PLANNED,
             Visit.window_end < today,
             Visit.window_start.is_not(None),
             Visit.optional == false(),
         )
     if rank is Urgency.DUE:
-        return and_(Visit.state == PLANNED, Visit.window_end >= today, Visit.window_start <= today)
+        return and_(
+            at_sites, Visit.state == PLANNED, Visit.window_end >= today, Visit.window_start <= today
+        )
     if rank is Urgency.UPCOMING:
         return and_(
+            at_sites,
             Visit.state == PLANNED,
             Visit.window_start > today,
             Visit.window_start <= horizon,
             Visit.upcoming_from <= today,
             Visit.window_end.is_not(None),
         )
-    return or_(
-        Visit.state != "planned",
-        Visit.window_start.is_(None),
-        Visit.window_end.is_(None),
-        and_(Visit.window_end < today, Visit.optional == true()),
-        and_(
-            Visit.window_start > today,
-            or_(
-                Visit.upcoming_from.is_(None),
-                Visit.upcoming_from > today,
-                Visit.window_start > horizon,
+    return and_(
+        at_sites,
+        or_(
+            Visit.state != "planned",
+            Visit.window_start.is_(None),
+            Visit.window_end.is_(None),
+            and_(Visit.window_end < today, Visit.optional == true()),
+            and_(
+                Visit.window_start > today,
+                or_(
+                    Visit.upcoming_from.is_(None),
+                    Visit.upcoming_from > today,
+                    Visit.window_start > horizon,
+                ),
             ),
         ),
     )
-
-
-def in_class(rank: Urgency, groups: Groups) -> ColumnElement[bool]:
-    # One group needs no OR, which keeps the plan a plain range scan of the index.
-    parts = [and_(Visit.site_id.in_(ids), class_condition(rank, day)) for day, ids in groups]
-    return parts[0] if len(parts) == 1 else or_(*parts)
 
 
 def sort_key(rank: Urgency) -> DateExpr:
@@ -150,3 +152,32 @@ def sort_key(rank: Urgency) -> DateExpr:
     if rank is Urgency.UPCOMING:
         return Visit.window_start  # the window opening soonest first
     return func.coalesce(Visit.target_date, literal(NO_DATE, Date))
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page ended: (urgency class, sort date, visit id), opaque to clients."""
+
+    rank: Urgency
+    key: date
+    id: int
+
+    def encode(self) -> str:
+        raw = json.dumps([1, int(self.rank), self.key.isoformat(), self.id], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            version, rank, key, ident = json.loads(raw)
+            if version != 1 or type(rank) is not int or type(ident) is not int:
+                raise ValueError("unknown cursor layout")
+            if not 0 <= ident <= MAX_ID:
+                raise ValueError("id out of range")
+            return cls(Urgency(rank), date.fromisoformat(key), ident)
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+            raise InvalidRequest(
+                "cursor is not valid: pass the next_cursor of a previous page unchanged",
+                field="cursor",
+            ) from exc
