@@ -6,10 +6,14 @@ import secrets
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
+from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.api.routes.subjects import now_utc
 from app.models import ApiToken, AuditRecord
 from app.services.access import SYSTEM, Actor, Role
 from app.services.studies import load_schedule
@@ -106,3 +110,28 @@ def audit_of(session: Session, study: str, subject_id: str) -> list[AuditRecord]
         .where(AuditRecord.study_code == study, AuditRecord.subject_id == subject_id)
         .order_by(AuditRecord.id)
     ))
+
+
+def stand_at(client: TestClient, now: datetime) -> None:
+    """Make the API's clock read ``now`` (the routes take the instant as a dependency)."""
+    client.app.dependency_overrides[now_utc] = lambda: now  # type: ignore[attr-defined]
+
+
+def enrolment_body(subject_id: str = "S-001", **overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "subject_id": subject_id, "site": "YC3H", "consent_date": "2026-01-05",
+        "date_of_birth": "1980-05-01",
+        "anchors": [{"name": "infusion", "date": "2026-02-01", "actual": True}],
+    }
+    body.update(overrides)
+    return body
+
+
+def assert_problem(response: Response, status: int, slug: str) -> dict[str, Any]:
+    """The response is an RFC 9457 problem of the given status and type."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"/problems/{slug}", body
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
