@@ -12,6 +12,7 @@ from app.api import idempotency
 from app.api.limits import BodyLimitMiddleware
 from app.api.routes import (
     audit,
+    batch,
     calendar,
     digest,
     health,
@@ -58,7 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine)
     add_exception_handlers(app)
     app.include_router(health.router)
-    for module in (studies, sites, subjects, visits, worklist, audit, tokens, digest, calendar):
+    for module in (studies, sites, subjects, batch, visits, worklist, audit, tokens, digest,
+                   calendar):
         # Every API route takes an Idempotency-Key on its writes (see app/api/idempotency.py).
         app.include_router(
             module.router, prefix=API_PREFIX, dependencies=[idempotency.IdempotencyGuard]

@@ -184,7 +184,8 @@ class BulkEnroller:
         good: list[tuple[int, Enrolment, History | None]] = []
         seen: dict[str, int] = {}
         for where, parsed, history in items:
-            if isinstance(parsed, Enrolment) and CONSENT_ANCHOR in self.anchor_names:
+            if (isinstance(parsed, Enrolment) and CONSENT_ANCHOR in self.anchor_names
+                    and CONSENT_ANCHOR not in parsed.anchors):
                 # The consent anchor is the consent date, never a column of its own.
                 parsed = replace(parsed, anchors={
                     **parsed.anchors, CONSENT_ANCHOR: AnchorDate(parsed.consent_date)})
