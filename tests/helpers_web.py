@@ -10,12 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.models import Subject, Visit
 from app.schedule.dates import local_today
 from app.services.subjects import LoadedSubject
-from tests.helpers_subjects import SLE, enrol_sle, load_seed_studies, make_token
+from app.services.visits import complete_visit
+from tests.helpers_subjects import EDC, SLE, enrol_sle, load_seed_studies, make_token
 
 SHANGHAI = "Asia/Shanghai"
 OWN_SITE = "YC3H"
@@ -61,3 +64,29 @@ def seed(session: Session) -> Seeded:
     )
     session.flush()
     return seeded
+
+
+def seed_rich(session: Session) -> Seeded:
+    """:func:`seed` plus subjects at other points of their calendar (for pages to show)."""
+    seeded = seed(session)
+    enrol_recent(session, "YC-002", site=OWN_SITE, infused_days_ago=95)
+    enrol_recent(session, "YC-003", site=OWN_SITE, infused_days_ago=12)
+    enrol_recent(session, "WT-002", site=OTHER_SITE, infused_days_ago=30)
+    # The infusions took place; YC-002 also came on Day 14 (two days late) and Day 28.
+    for subject, code, late in (("YC-001", "D0", 0), ("YC-002", "D0", 0), ("YC-003", "D0", 0),
+                                ("WT-001", "D0", 0), ("WT-002", "D0", 0), ("YC-002", "D14", 4),
+                                ("YC-002", "D28", 0)):
+        record_on_target(session, subject, code, days_late=late)
+    session.flush()
+    return seeded
+
+
+def record_on_target(session: Session, subject_id: str, code: str, *, days_late: int = 0) -> None:
+    """Complete a visit on its target date (plus ``days_late``)."""
+    target = session.scalar(
+        select(Visit.target_date).join(Subject, Subject.id == Visit.subject_pk)
+        .where(Subject.subject_id == subject_id, Visit.code == code)
+    )
+    assert target is not None
+    complete_visit(session, study=SLE, subject_id=subject_id, code=code,
+                   actual_date=target + timedelta(days=days_late), actor=EDC, now=utcnow())

@@ -1,0 +1,23 @@
+"""Messages shown after a redirect (post/redirect/get): only known keys, never raw text."""
+
+from __future__ import annotations
+
+import re
+
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,39}$")
+
+MESSAGES = {
+    "recorded": "Visit {visit} recorded as completed.",
+    "missed": "Visit {visit} marked as missed.",
+    "event": "Event recorded.",
+    "enrolled": "Subject {visit} enrolled; the calendar is below.",
+    "feed-revoked": "The feed URL was revoked; calendar apps using it stop updating.",
+}
+
+
+def notice_text(key: str | None, visit: str | None = None) -> str | None:
+    template = MESSAGES.get(key or "")
+    if template is None:
+        return None
+    code = visit if visit and _CODE.match(visit) else "?"
+    return template.format(visit=code)

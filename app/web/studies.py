@@ -1,0 +1,120 @@
+"""Study pages: the list, one protocol's schedule and enrolment, and the enrolment form."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from app.db import utcnow
+from app.errors import Conflict, FollowupError, InvalidRequest
+from app.schedule.dates import local_today
+from app.schedule.language import CODE_PATTERN
+from app.schedule.plan import VisitDef
+from app.services.studies import StudyProtocol, describe_study, list_studies
+from app.services.subjects import enrol, list_subjects
+from app.web.deps import CheckedForm, WebActor, WebDb, field
+from app.web.rendering import WebRoute, redirect, render
+from app.web.subjects import subject_url
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+Code = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40)]
+_CODE = re.compile(CODE_PATTERN)
+SUBJECTS_PAGE = 100
+
+
+def window_text(visit: VisitDef) -> str:
+    """"±2 days", "−1/+3 days" or "exact" (the window around the target date)."""
+    before, after = visit.before_days, visit.after_days
+    if before == after == 0:
+        return "exact"
+    if before == after:
+        return f"±{before} day{'s' if before != 1 else ''}"
+    return f"−{before}/+{after} days"
+
+
+def percent(enrolled: int, target: int) -> int:
+    return min(100, round(100 * enrolled / target)) if target else 0
+
+
+@router.get("/studies")
+def studies_page(request: Request, db: WebDb, actor: WebActor) -> Response:
+    return render(request, "studies.html", {
+        "nav": "studies", "studies": list_studies(db, actor=actor), "percent": percent,
+    })
+
+
+@router.get("/studies/{study}")
+def study_page(
+    request: Request, db: WebDb, actor: WebActor, study: Code,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    described = describe_study(db, code=study, actor=actor)
+    subjects = list_subjects(db, study=study, actor=actor, limit=SUBJECTS_PAGE,
+                             cursor=cursor or None)
+    protocol = described.plan.protocol
+    return render(request, "study.html", {
+        "nav": "studies", "d": described, "protocol": protocol,
+        "visits": described.plan.visits, "window_text": window_text,
+        "progress": percent(described.enrolled, described.study.target_enrolment),
+        "subjects": subjects, "paged": cursor is not None,
+    })
+
+
+def _enrol_context(described: StudyProtocol, **extra: Any) -> dict[str, Any]:
+    anchors = [a for a in described.plan.protocol.anchors if a.name != "consent"]
+    sites = described.sites
+    zone = sites[0].time_zone if sites else described.plan.protocol.study.time_zone
+    return {
+        "nav": "studies", "d": described, "anchors": anchors, "sites": sites,
+        "today": local_today(utcnow(), zone), "error": None,
+        "values": {"subject_id": "", "site": sites[0].code if len(sites) == 1 else "",
+                   "consent_date": "", "date_of_birth": ""},
+    } | extra
+
+
+@router.get("/studies/{study}/enrol")
+def enrol_form(request: Request, db: WebDb, actor: WebActor, study: Code) -> Response:
+    actor.require_write()
+    described = describe_study(db, code=study, actor=actor)
+    return render(request, "enrol.html", _enrol_context(described))
+
+
+def _date(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidRequest(f"{what}: enter a date as YYYY-MM-DD") from exc
+
+
+@router.post("/studies/{study}/enrol")
+def enrol_subject(request: Request, db: WebDb, actor: WebActor, form: CheckedForm,
+                  study: Code) -> Response:
+    described = describe_study(db, code=study, actor=actor)
+    names = [a.name for a in described.plan.protocol.anchors if a.name != "consent"]
+    values = {k: field(form, k, limit=40) for k in
+              ("subject_id", "site", "consent_date", "date_of_birth")}
+    values |= {f"anchor_{n}": field(form, f"anchor_{n}", limit=10) for n in names}
+    values |= {f"kind_{n}": field(form, f"kind_{n}", limit=10) for n in names}
+    try:
+        subject_id = values["subject_id"]
+        if not _CODE.match(subject_id):
+            raise InvalidRequest("Subject id: 1-40 letters, digits, _ . + - (no names)")
+        anchors = {
+            n: (_date(values[f"anchor_{n}"], f"{n} date"), values[f"kind_{n}"] == "actual")
+            for n in names if values[f"anchor_{n}"]
+        }
+        enrol(db, study=study, subject_id=subject_id, site=values["site"],
+              consent_date=_date(values["consent_date"], "Consent date"),
+              date_of_birth=_date(values["date_of_birth"], "Date of birth"),
+              anchors=anchors, actor=actor, now=utcnow())
+    except FollowupError as exc:
+        db.rollback()
+        return render(request, "enrol.html", _enrol_context(described, values=values,
+                                                            error=exc.detail),
+                      status=409 if isinstance(exc, Conflict) else 422)
+    return redirect(request, subject_url(study, subject_id), notice="enrolled",
+                    visit=subject_id)

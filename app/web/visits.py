@@ -1,0 +1,207 @@
+"""Forms that change a subject: record a visit, mark it missed, record an event.
+
+Each form posts to the service the API uses; a refused change is shown on the form with
+the service's own message. A date outside the visit's window is a protocol deviation:
+it is recorded, not refused, but the coordinator sees it before saving (live in the
+browser, and as a confirmation step from the server when scripts are off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from app.db import utcnow
+from app.errors import Conflict, FollowupError, InvalidRequest, NotFound
+from app.models import Visit
+from app.schedule.expand import EventType
+from app.schedule.language import CODE_PATTERN
+from app.schedule.status import State, deviation
+from app.services.subjects import LoadedSubject, get_subject, record_event, subject_calendar
+from app.services.sync import StoredVisit
+from app.services.visits import complete_visit, mark_missed
+from app.web.deps import CheckedForm, WebActor, WebDb, field
+from app.web.rendering import WebRoute, redirect, render
+from app.web.subjects import SUBJECT, subject_url
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+Code = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40)]
+Back = Annotated[str | None, Query(max_length=20)]
+EVENT_TYPES = [(t.value, t.value.replace("_", " ").capitalize()) for t in EventType]
+
+
+def deviation_text(actual: date, start: date | None, end: date | None) -> str | None:
+    """"3 days late: the window closed on ..." for a date outside the window, else None."""
+    if start is None or end is None:
+        return None
+    early, late = deviation(actual, start, end)
+    if early:
+        return (f"{early} day{'s' if early != 1 else ''} early: the window opens on "
+                f"{start:%a} {start.isoformat()}.")
+    if late:
+        return (f"{late} day{'s' if late != 1 else ''} late: the window closed on "
+                f"{end:%a} {end.isoformat()}.")
+    return None
+
+
+def _parse_date(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidRequest(f"{what}: enter a date as YYYY-MM-DD") from exc
+
+
+def _status(exc: FollowupError) -> int:
+    return 409 if isinstance(exc, Conflict) else 422
+
+
+def _visit(db: Session, loaded: LoadedSubject, code: str) -> tuple[StoredVisit, date]:
+    today = loaded.today(utcnow())
+    stored = subject_calendar(db, loaded, today=today)
+    found = next((v for v in stored.visits if v.row.code == code), None)
+    if found is None:
+        raise NotFound(f"visit {code} not found for subject {loaded.subject.subject_id}")
+    return found, today
+
+
+def _back_url(back: str | None, study: str, subject_id: str, code: str) -> str:
+    if back == "worklist":
+        return "/worklist"
+    return subject_url(study, subject_id) + f"#visit-{code}"
+
+
+def _assessments(form: FormData) -> list[str]:
+    chosen = [v for v in form.getlist("assessment") if isinstance(v, str)]
+    extra = field(form, "other_assessments", limit=400)
+    chosen += [part.strip() for part in extra.split(",")]
+    return [a[:40] for a in dict.fromkeys(a for a in chosen if a)]
+
+
+def _record_context(loaded: LoadedSubject, visit: StoredVisit, today: date,
+                    back: str | None, **extra: Any) -> dict[str, Any]:
+    row: Visit = visit.row
+    done = row.state in (State.COMPLETED.value, State.MISSED.value)
+    checked: Sequence[str] = (row.assessments or []) if done else visit.planned_assessments
+    return {
+        "loaded": loaded, "visit": visit, "row": row, "today": today, "back": back or "",
+        "correction": done, "planned": visit.planned_assessments, "checked": list(checked),
+        "values": {"actual_date": today.isoformat(), "note": row.note or "", "reason": "",
+                   "other_assessments": ""},
+        "warning": None, "error": None, "confirmed_date": "",
+    } | extra
+
+
+@router.get(SUBJECT + "/visits/{code}/record")
+def record_form(request: Request, db: WebDb, actor: WebActor, study: Code, subject_id: Code,
+                code: Code, back: Back = None) -> Response:
+    actor.require_write()
+    loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
+    visit, today = _visit(db, loaded, code)
+    return render(request, "record.html", _record_context(loaded, visit, today, back))
+
+
+@router.post(SUBJECT + "/visits/{code}/record")
+def record(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study: Code,
+           subject_id: Code, code: Code) -> Response:
+    loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
+    visit, today = _visit(db, loaded, code)
+    back = field(form, "back", limit=20) or None
+    values = {name: field(form, name) for name in
+              ("actual_date", "note", "reason", "other_assessments")}
+    chosen = _assessments(form)
+    context = _record_context(loaded, visit, today, back, values=values, checked=chosen)
+    try:
+        actual = _parse_date(values["actual_date"], "Visit date")
+        warning = deviation_text(actual, visit.row.window_start, visit.row.window_end)
+        if warning and field(form, "confirmed_date") != actual.isoformat():
+            # No script ran (or the date changed since): ask once, keeping what was typed.
+            return render(request, "record.html", context | {
+                "warning": warning, "confirmed_date": actual.isoformat(), "confirming": True,
+            })
+        complete_visit(
+            db, study=study, subject_id=subject_id, code=code, actual_date=actual,
+            assessments=chosen, note=values["note"] or None,
+            correction=bool(context["correction"]), reason=values["reason"] or None,
+            actor=actor, now=utcnow(),
+        )
+    except FollowupError as exc:
+        db.rollback()
+        return render(request, "record.html", context | {"error": exc.detail},
+                      status=_status(exc))
+    return redirect(request, _back_url(back, study, subject_id, code).split("#")[0],
+                    notice="recorded", visit=code)
+
+
+@router.get(SUBJECT + "/visits/{code}/missed")
+def missed_form(request: Request, db: WebDb, actor: WebActor, study: Code, subject_id: Code,
+                code: Code, back: Back = None) -> Response:
+    actor.require_write()
+    loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
+    visit, today = _visit(db, loaded, code)
+    return render(request, "missed.html", {"loaded": loaded, "row": visit.row, "today": today,
+                                           "back": back or "", "reason": "", "error": None})
+
+
+@router.post(SUBJECT + "/visits/{code}/missed")
+def missed(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study: Code,
+           subject_id: Code, code: Code) -> Response:
+    loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
+    visit, today = _visit(db, loaded, code)
+    reason, back = field(form, "reason", limit=1000), field(form, "back", limit=20) or None
+    try:
+        mark_missed(db, study=study, subject_id=subject_id, code=code, reason=reason or None,
+                    actor=actor, now=utcnow())
+    except FollowupError as exc:
+        db.rollback()
+        return render(request, "missed.html", {
+            "loaded": loaded, "row": visit.row, "today": today, "back": back or "",
+            "reason": reason, "error": exc.detail,
+        }, status=_status(exc))
+    return redirect(request, _back_url(back, study, subject_id, code).split("#")[0],
+                    notice="missed", visit=code)
+
+
+def _event_context(loaded: LoadedSubject, today: date, **extra: Any) -> dict[str, Any]:
+    return {"loaded": loaded, "today": today, "types": EVENT_TYPES, "error": None,
+            "values": {"type": "", "date": today.isoformat(), "value": "", "note": ""}} | extra
+
+
+@router.get(SUBJECT + "/events/new")
+def event_form(request: Request, db: WebDb, actor: WebActor, study: Code,
+               subject_id: Code) -> Response:
+    actor.require_write()
+    loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
+    return render(request, "event.html", _event_context(loaded, loaded.today(utcnow())))
+
+
+@router.post(SUBJECT + "/events")
+def event(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study: Code,
+          subject_id: Code) -> Response:
+    loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
+    today = loaded.today(utcnow())
+    values = {name: field(form, name, limit=1000) for name in ("type", "date", "value", "note")}
+    try:
+        kind = _event_type(values["type"])
+        day = _parse_date(values["date"], "Event date")
+        record_event(db, study=study, subject_id=subject_id, type=kind, day=day,
+                     value=values["value"][:40] or None, note=values["note"] or None,
+                     actor=actor, now=utcnow())
+    except FollowupError as exc:
+        db.rollback()
+        return render(request, "event.html", _event_context(loaded, today, values=values,
+                                                             error=exc.detail),
+                      status=_status(exc))
+    return redirect(request, subject_url(study, subject_id), notice="event")
+
+
+def _event_type(value: str) -> EventType:
+    try:
+        return EventType(value)
+    except ValueError as exc:
+        raise InvalidRequest("choose the kind of event") from exc
