@@ -37,7 +37,7 @@ _SCALARS = frozenset(
     f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")
 )
 # Aliases can make a small file expand into a huge one ("billion laughs").
-_MAX_VALUES = 100_000
+_MAX_VALUES = 20_000
 _MAX_DEPTH = 50
 
 
@@ -159,7 +159,7 @@ def read_yaml(text: str) -> Located:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        message = " ".join(p for p in (exc.context, exc.problem) if p)
+        message = f"{exc.problem} ({exc.context})" if exc.context else str(exc.problem)
         raise _YamlSyntax(_mark(mark) if mark else Mark(1, 1), message) from exc
     except yaml.YAMLError as exc:
         position = getattr(exc, "position", 0)
