@@ -348,3 +348,16 @@ def test_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(ScheduleError) as caught:
         load_protocol(tmp_path / "missing.yaml")
     assert caught.value.problems[0].endswith("(file): cannot read: No such file or directory")
+
+
+def test_the_complete_examples_of_the_language_reference_are_valid() -> None:
+    readme = (SCHEDULES / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+    complete = [b for b in blocks if b.startswith("study:")]
+    assert complete
+    for block in complete:
+        plan = build_plan(parse_protocol(block, source="README.md"))
+        assert plan.by_code["POSTOP"].after_visit == "SURG"
+        assert [v.code for v in plan.visits if v.code.startswith("M")] == [
+            "M3", "M6", "M9", "M12"
+        ]
