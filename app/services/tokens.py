@@ -138,7 +138,9 @@ def _check_scope(role: Role, sites: list[str], studies: list[str]) -> None:
     if role is Role.COORDINATOR and not sites:
         raise InvalidRequest("a coordinator token needs at least one site", field="sites")
     if role in (Role.EDC, Role.MONITOR) and not studies:
-        raise InvalidRequest(f"a {role.value} token needs at least one study", field="studies")
+        article = "an" if role is Role.EDC else "a"
+        raise InvalidRequest(f"{article} {role.value} token needs at least one study",
+                             field="studies")
 
 
 def _check_known(session: Session, sites: list[str], studies: list[str]) -> None:
