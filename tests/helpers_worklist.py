@@ -160,7 +160,12 @@ def make_token(
     sites: Iterable[str] = (),
     studies: Iterable[str] = (),
 ) -> str:
-    """Store a token of ``role`` limited to ``sites``/``studies``; return its secret."""
+    """Store a token of ``role`` limited to ``sites``/``studies``; return its secret.
+
+    Commits what was set up so far: a request that fails rolls its session back, and
+    must not take the test's own rows with it (the test's outer transaction still
+    discards everything at the end).
+    """
     raw = "fu_" + secrets.token_urlsafe(32)
     session.add(
         ApiToken(
@@ -171,7 +176,7 @@ def make_token(
             studies=list(studies),
         )
     )
-    session.flush()
+    session.commit()
     return raw
 
 

@@ -214,6 +214,7 @@ def list_studies(session: Session, *, actor: Actor) -> list[StudySummary]:
     latest = (
         select(func.max(ProtocolVersion.id))
         .where(ProtocolVersion.study_id == Study.id)
+        .correlate(Study)  # not the outer ProtocolVersion it is joined to
         .scalar_subquery()
     )
     rows = session.execute(

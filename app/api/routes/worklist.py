@@ -1,7 +1,123 @@
-"""Routes: worklist (to be written)."""
+"""Routes: the coordinators' worklist across subjects, and its counts per site and study.
+
+"Today" is each site's local date unless ``as_of`` is given; only this edge reads the
+clock (through a dependency, so tests can stand at any instant).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Query
+from pydantic import Field
+
+from app.api.deps import ActorDep, SessionDep
+from app.api.schemas.common import ApiDate, problem_responses
+from app.api.schemas.worklist import WorklistOut, WorklistStatus, WorklistSummary
+from app.schedule.language import CODE_PATTERN
+from app.schedule.status import Status
+from app.services import worklist as service
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+NowDep = Annotated[datetime, Depends(now_utc)]
+router = APIRouter(tags=["worklist"])
+
+CodeItem = Annotated[str, Field(pattern=CODE_PATTERN, max_length=40)]
+Sites = Annotated[
+    list[CodeItem] | None,
+    Query(max_length=200, description="Site codes (repeat the parameter for several)",
+          examples=[["YC3H"]]),
+]
+Studies = Annotated[
+    list[CodeItem] | None,
+    Query(max_length=50, description="Study codes (repeat the parameter for several)",
+          examples=[["UCART-SLE"]]),
+]
+AsOf = Annotated[
+    ApiDate | None,
+    Query(description="Compute statuses as of this date at every site (default: each site's"
+                      " local today)"),
+]
+
+
+@router.get(
+    "/visits",
+    response_model=WorklistOut,
+    summary="The worklist: visits across subjects, most urgent first",
+    description=(
+        "Visits of the sites and studies you may see, overdue first (the longest overdue "
+        "first), then due (the window closing soonest first), then upcoming (the window "
+        "opening soonest first), then the rest by target date; ties by visit. Statuses use "
+        "each site's local date unless `as_of` is given. `from`/`to` bound the target date. "
+        "Pages are cut by an opaque cursor: pass `next_cursor` back with the same filters."
+    ),
+    responses=problem_responses("not-found", "invalid-request"),
+)
+def read_worklist(
+    session: SessionDep,
+    actor: ActorDep,
+    now: NowDep,
+    site: Sites = None,
+    study: Studies = None,
+    status: Annotated[
+        list[WorklistStatus] | None,
+        Query(max_length=10, description="Keep only these statuses (repeatable)",
+              examples=[["overdue", "due"]]),
+    ] = None,
+    date_from: Annotated[
+        ApiDate | None, Query(alias="from", description="Earliest target date (inclusive)")
+    ] = None,
+    date_to: Annotated[
+        ApiDate | None, Query(alias="to", description="Latest target date (inclusive)")
+    ] = None,
+    as_of: AsOf = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Rows per page")] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=200, pattern=r"^[A-Za-z0-9_-]+$",
+              description="The next_cursor of the previous page"),
+    ] = None,
+) -> WorklistOut:
+    page = service.worklist(
+        session,
+        actor=actor,
+        sites=site,
+        studies=study,
+        statuses=None if not status else [Status(s.value) for s in status],
+        date_from=date_from,
+        date_to=date_to,
+        as_of=as_of,
+        now=now,
+        limit=limit,
+        cursor=cursor,
+    )
+    return WorklistOut.of(page)
+
+
+@router.get(
+    "/visits/summary",
+    response_model=WorklistSummary,
+    summary="Overdue, due and upcoming visits per site and study",
+    description=(
+        "The same statuses and local dates as the worklist, counted for each site and study "
+        "you may see (a study a site takes part in is listed even when all counts are 0)."
+    ),
+    responses=problem_responses("not-found"),
+)
+def read_summary(
+    session: SessionDep,
+    actor: ActorDep,
+    now: NowDep,
+    site: Sites = None,
+    study: Studies = None,
+    as_of: AsOf = None,
+) -> WorklistSummary:
+    counts = service.status_counts(
+        session, actor=actor, sites=site, studies=study, as_of=as_of, now=now
+    )
+    return WorklistSummary.of(counts)

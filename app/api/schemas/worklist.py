@@ -1,0 +1,117 @@
+"""The coordinators' worklist and its counts."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from app.schedule.status import Status
+from app.services.worklist import StatusCount, WorklistPage, WorklistRow
+
+
+class WorklistStatus(StrEnum):
+    """What the worklist can be filtered on: every status a visit may have."""
+
+    OVERDUE = "overdue"
+    DUE = "due"
+    UPCOMING = "upcoming"
+    SCHEDULED = "scheduled"
+    COMPLETED = "completed"
+    COMPLETED_OUT_OF_WINDOW = "completed_out_of_window"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+    PENDING = "pending"
+    NOT_APPLICABLE = "not_applicable"
+
+
+assert {s.value for s in WorklistStatus} == {s.value for s in Status}
+
+
+class WorklistItem(BaseModel):
+    study: str = Field(examples=["UCART-SLE"])
+    subject_id: str = Field(examples=["YC3H-001"])
+    site: str = Field(examples=["YC3H"])
+    visit: str = Field(description="The visit code", examples=["D28"])
+    name: str = Field(examples=["Day 28 clinic visit"])
+    phase: str = Field(examples=["main"])
+    kind: str = Field(examples=["clinic"])
+    target_date: date | None = Field(examples=["2026-02-26"])
+    window_start: date | None = Field(examples=["2026-02-23"])
+    window_end: date | None = Field(examples=["2026-03-01"])
+    status: WorklistStatus
+    as_of: date = Field(description="The site's date the status is computed for",
+                        examples=["2026-03-04"])
+    days_overdue: int | None = Field(description="Days since the window closed (overdue only)",
+                                     examples=[3])
+    days_early: int | None = Field(description="Completed before its window, by this many days")
+    days_late: int | None = Field(description="Completed after its window, by this many days")
+    actual_date: date | None = Field(description="When it was done (completed visits)")
+
+    @classmethod
+    def of(cls, row: WorklistRow) -> WorklistItem:
+        return cls(
+            study=row.study,
+            subject_id=row.subject_id,
+            site=row.site,
+            visit=row.visit,
+            name=row.name,
+            phase=row.phase,
+            kind=row.kind,
+            target_date=row.target_date,
+            window_start=row.window_start,
+            window_end=row.window_end,
+            status=WorklistStatus(row.status.value),
+            as_of=row.as_of,
+            days_overdue=row.days_overdue,
+            days_early=row.days_early,
+            days_late=row.days_late,
+            actual_date=row.actual_date,
+        )
+
+
+class WorklistOut(BaseModel):
+    items: list[WorklistItem]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= (with the same filters) for the next page; null at the end",
+        examples=["WzEsMCwiMjAyNi0wMy0wMSIsMTIzNDVd"],
+    )
+
+    @classmethod
+    def of(cls, page: WorklistPage) -> WorklistOut:
+        return cls(items=[WorklistItem.of(row) for row in page.rows], next_cursor=page.next_cursor)
+
+
+class SiteStudyCounts(BaseModel):
+    site: str = Field(examples=["YC3H"])
+    study: str = Field(examples=["UCART-SLE"])
+    as_of: date = Field(examples=["2026-03-04"])
+    overdue: int = Field(ge=0, examples=[2])
+    due: int = Field(ge=0, examples=[5])
+    upcoming: int = Field(ge=0, examples=[9])
+
+
+class CountsTotal(BaseModel):
+    overdue: int = Field(ge=0)
+    due: int = Field(ge=0)
+    upcoming: int = Field(ge=0)
+
+
+class WorklistSummary(BaseModel):
+    items: list[SiteStudyCounts]
+    total: CountsTotal
+
+    @classmethod
+    def of(cls, counts: list[StatusCount]) -> WorklistSummary:
+        items = [
+            SiteStudyCounts(site=c.site, study=c.study, as_of=c.as_of, overdue=c.overdue,
+                            due=c.due, upcoming=c.upcoming)
+            for c in counts
+        ]
+        total = CountsTotal(
+            overdue=sum(c.overdue for c in counts),
+            due=sum(c.due for c in counts),
+            upcoming=sum(c.upcoming for c in counts),
+        )
+        return cls(items=items, total=total)
