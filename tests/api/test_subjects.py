@@ -105,6 +105,9 @@ def test_enrolment_errors_are_problem_documents(
     {"date_of_birth": "9999-01-01"},
     {"site": ""},
     {"colour": "blue"},
+    {"consent_date": 0},  # not a Unix time
+    {"consent_date": "20260105"},
+    {"anchors": [{"name": "infusion", "date": "2026-02-01", "actual": 1}]},
     {"anchors": [{"name": "infusion", "date": "2026-02-01", "actual": True}] * 2},
     {"anchors": [{"name": "Infusion!", "date": "2026-02-01", "actual": True}]},
 ])
@@ -173,8 +176,9 @@ def test_read_one_subject_as_of_a_date(client: TestClient, edc: dict[str, str]) 
     _enrol(client, edc)
     body = client.get(f"{BASE}/S-001", params={"as_of": "2026-02-14"}, headers=edc).json()
     assert body["as_of"] == "2026-02-14" and _visit(body, "D14")["status"] == "due"
-    assert_problem(client.get(f"{BASE}/S-001", params={"as_of": "0001-01-01"}, headers=edc),
-                   422, "validation-error")
+    for bad in ("0001-01-01", "0", "2026-02-30"):
+        assert_problem(client.get(f"{BASE}/S-001", params={"as_of": bad}, headers=edc),
+                       422, "validation-error")
     assert_problem(client.get(f"{BASE}/S-404", headers=edc), 404, "not-found")
     assert_problem(client.get(f"{BASE}/%20S-001", headers=edc), 422, "validation-error")
 

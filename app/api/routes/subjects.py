@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import ActorDep, SessionDep
 from app.api.schemas.common import (
-    MAX_DATE,
-    MIN_DATE,
+    BODY_PROBLEMS,
     AnchorPath,
+    ApiDate,
     StudyPath,
     SubjectPath,
     problem_responses,
@@ -73,7 +73,7 @@ def _located(response: Response, study: str, subject_id: str) -> None:
         "returned."
     ),
     responses=problem_responses(
-        "too-large", "forbidden", "not-found", "already-exists", "study-full", "invalid-request",
+        *BODY_PROBLEMS, "forbidden", "not-found", "already-exists", "study-full", "invalid-request",
         "ineligible-age", "invalid-date",
     ),
 )
@@ -133,8 +133,7 @@ def get_subject(
     session: SessionDep,
     actor: ActorDep,
     now: NowDep,
-    as_of: Annotated[date | None, Query(ge=MIN_DATE, le=MAX_DATE,
-                                        description="Statuses as of this date")] = None,
+    as_of: Annotated[ApiDate | None, Query(description="Statuses as of this date")] = None,
 ) -> SubjectOut:
     loaded = service.get_subject(session, study=study, subject_id=subject_id, actor=actor)
     return calendar_of(session, loaded, now, as_of)
@@ -151,7 +150,7 @@ def get_subject(
         "reason. Sending what is stored already changes nothing."
     ),
     responses=problem_responses(
-        "too-large", "forbidden", "not-found", "invalid-date", "reason-required"
+        *BODY_PROBLEMS, "forbidden", "not-found", "invalid-date", "reason-required"
     ),
 )
 def put_anchor(
@@ -177,7 +176,7 @@ def put_anchor(
         "reason). A subject who has left may only still be reported dead."
     ),
     responses=problem_responses(
-        "too-large", "forbidden", "not-found", "already-recorded", "subject-ended",
+        *BODY_PROBLEMS, "forbidden", "not-found", "already-recorded", "subject-ended",
         "invalid-request",
         "invalid-date",
     ),

@@ -13,7 +13,13 @@ from fastapi import APIRouter, Response
 
 from app.api.deps import ActorDep, SessionDep
 from app.api.routes.subjects import NowDep, subject_path
-from app.api.schemas.common import StudyPath, SubjectPath, VisitPath, problem_responses
+from app.api.schemas.common import (
+    BODY_PROBLEMS,
+    StudyPath,
+    SubjectPath,
+    VisitPath,
+    problem_responses,
+)
 from app.api.schemas.subjects import (
     CompletionIn,
     MissedIn,
@@ -58,7 +64,7 @@ def _answer(outcome: VisitOutcome, response: Response, now: datetime) -> Recorde
     ),
     responses=_with_stored(
         "The stored record (a retry), or the corrected one",
-        "too-large", "forbidden", "not-found", "conflict", "already-recorded", "invalid-date",
+        *BODY_PROBLEMS, "forbidden", "not-found", "conflict", "already-recorded", "invalid-date",
         "reason-required",
     ),
 )
@@ -85,7 +91,7 @@ def complete_visit(
     ),
     responses=_with_stored(
         "Already missed (a retry), or a completed visit corrected to missed",
-        "too-large", "forbidden", "not-found", "conflict", "already-recorded", "reason-required",
+        *BODY_PROBLEMS, "forbidden", "not-found", "conflict", "already-recorded", "reason-required",
     ),
 )
 def miss_visit(
@@ -110,7 +116,7 @@ def miss_visit(
         "satisfies that endpoint window. Use an Idempotency-Key to retry safely."
     ),
     responses=problem_responses(
-        "too-large", "forbidden", "not-found", "invalid-request", "invalid-date"
+        *BODY_PROBLEMS, "forbidden", "not-found", "invalid-request", "invalid-date"
     ),
 )
 def record_unscheduled(

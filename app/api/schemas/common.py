@@ -9,11 +9,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.problems import HTTP_SLUGS, PROBLEM_JSON, problem_type
 from app.schedule.language import CODE_PATTERN, NAME_PATTERN
@@ -21,10 +22,25 @@ from app.schedule.language import CODE_PATTERN, NAME_PATTERN
 MIN_DATE = date(1900, 1, 1)
 MAX_DATE = date(2200, 12, 31)
 
+# What the OpenAPI document shows: the year is 1900..2200 (the day is checked exactly).
+DATE_PATTERN = r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-[0-9]{2}-[0-9]{2}$"
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date_only(value: object) -> object:
+    """Refuse what pydantic would otherwise read as a date: 0 (a Unix time), "20260201"."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValueError("must be an ISO 8601 date such as 2026-02-01")
+    return value
+
+
 ApiDate = Annotated[
     date,
+    BeforeValidator(_iso_date_only),
     Field(ge=MIN_DATE, le=MAX_DATE, description="An ISO 8601 date within 1900-01-01..2200-12-31",
-          examples=["2026-02-01"]),
+          examples=["2026-02-01"], json_schema_extra={"pattern": DATE_PATTERN}),
 ]
 Code = Annotated[str, Field(pattern=CODE_PATTERN, max_length=40)]
 Text = Annotated[str, Field(max_length=1000)]
@@ -69,6 +85,7 @@ class Problem(BaseModel):
 
 # Typical detail of each problem type, for the examples of the OpenAPI document.
 EXAMPLES: dict[str, tuple[int, str, str]] = {
+    "bad-request": (400, "Bad request", "There was an error parsing the body"),
     "not-authenticated": (401, "Authentication required", "send Authorization: Bearer <token>"),
     "forbidden": (403, "Not allowed", "role monitor is read-only"),
     "not-found": (404, "Not found", "subject YC3H-001 not found in study UCART-SLE"),
@@ -102,6 +119,10 @@ def _example(slug: str) -> dict[str, Any]:
         body["errors"] = [{"location": "body.actual_date", "type": "date_from_datetime_parsing",
                            "message": "Input should be a valid date"}]
     return body
+
+
+# The problems of any route with a JSON body: unreadable, too large.
+BODY_PROBLEMS = ("bad-request", "too-large")
 
 
 def problem_responses(*slugs: str) -> dict[int | str, dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from app.api.schemas.common import ApiDate, Code
 from app.schedule.calendar import EndpointStatus
@@ -38,7 +38,7 @@ class Strict(BaseModel):
 class AnchorIn(Strict):
     name: AnchorName
     date: ApiDate
-    actual: bool = Field(description="true: it happened on that date; false: planned")
+    actual: StrictBool = Field(description="true: it happened on that date; false: planned")
 
 
 class SubjectIn(Strict):
@@ -72,7 +72,7 @@ class SubjectIn(Strict):
 
 class AnchorPut(Strict):
     date: ApiDate
-    actual: bool = Field(description="true: it happened on that date; false: planned")
+    actual: StrictBool = Field(description="true: it happened on that date; false: planned")
     reason: Reason = None
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
@@ -100,7 +100,7 @@ class CompletionIn(Strict):
         description="Assessments done (endpoint windows need them); default: the planned ones",
     )
     note: str | None = Field(default=None, max_length=2000)
-    correction: bool = Field(default=False,
+    correction: StrictBool = Field(default=False,
                              description="true to change an outcome already recorded")
     reason: Reason = None
 
@@ -112,7 +112,7 @@ class CompletionIn(Strict):
 
 class MissedIn(Strict):
     reason: str = Field(min_length=1, max_length=1000, examples=["patient hospitalised elsewhere"])
-    correction: bool = Field(default=False,
+    correction: StrictBool = Field(default=False,
                              description="true to turn a completed visit into a missed one")
 
 
