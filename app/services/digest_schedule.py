@@ -140,7 +140,13 @@ class ScheduleLoop:
         """Loop forever (or ``steps`` times, for tests)."""
         count = 0
         while steps is None or count < steps:
-            delay = self.step()
+            try:
+                delay = self.step()
+            except Exception:
+                # A database or network hiccup must not end a process meant to run for
+                # months: log it and try again later (what was sent is in the database).
+                log.exception("digest scheduler step failed; retrying")
+                delay = self.retry_after.total_seconds()
             count += 1
             log.debug("digest scheduler sleeping %.0f s", delay)
             self.sleep(delay)

@@ -155,3 +155,24 @@ def test_loop_retries_after_an_outage_without_spinning(
     assert [m["Subject"] for m in smtp.messages] == [
         "[followup] YC3H 2026-03-02 (Mon): 3 overdue visits"
     ]
+
+
+def test_loop_survives_a_failing_step() -> None:
+    clock = FakeClock(utc(3, 1, 23, 0))
+    calls: list[str] = []
+
+    def load_sites() -> list[SiteClock]:
+        calls.append("load")
+        if len(calls) == 1:
+            raise ConnectionError("database unreachable")
+        return [SHANGHAI]
+
+    def send(code: str, day: date) -> bool:
+        calls.append(f"send {code} {day.isoformat()}")
+        return True
+
+    loop = ScheduleLoop(load_sites=load_sites, load_done=lambda days: set(), send=send,
+                        clock=clock, sleep=clock.sleep)
+    loop.run(steps=2)
+    assert calls == ["load", "load", "send YC3H 2026-03-02"]
+    assert clock.sleeps[0] == 300.0
