@@ -131,7 +131,9 @@ def record_of(row: Visit) -> VisitRecord:
 def load_state(session: Session, subject_pk: int) -> SubjectState:
     """Anchors, events and visit rows of a subject: three queries, whatever its size."""
     anchors = session.scalars(
-        select(AnchorDateRow).where(AnchorDateRow.subject_pk == subject_pk)
+        select(AnchorDateRow)
+        .where(AnchorDateRow.subject_pk == subject_pk)
+        .order_by(AnchorDateRow.id)
     ).all()
     events = session.scalars(
         select(SubjectEvent)

@@ -271,6 +271,7 @@ def summary_out(study: str, item: SubjectSummary) -> SubjectSummaryOut:
 def subject_out(loaded: LoadedSubject, stored: StoredCalendar) -> SubjectOut:
     subject, calendar = loaded.subject, stored.calendar
     names = {p.code: p.name for p in loaded.plan.phases}
+    order = {a.name: i for i, a in enumerate(loaded.plan.protocol.anchors)}  # protocol order
     return SubjectOut(
         study=loaded.study.code,
         subject_id=subject.subject_id,
@@ -278,7 +279,8 @@ def subject_out(loaded: LoadedSubject, stored: StoredCalendar) -> SubjectOut:
         consent_date=subject.consent_date,
         lifecycle=subject.lifecycle,
         protocol_version=loaded.version.version,
-        anchors=[AnchorOut(name=a.name, date=a.date, actual=a.actual) for a in stored.anchors],
+        anchors=[AnchorOut(name=a.name, date=a.date, actual=a.actual)
+                 for a in sorted(stored.anchors, key=lambda a: order.get(a.name, len(order)))],
         events=[
             EventOut(type=EventType(e.type), date=e.date, value=e.value, note=e.note,
                      recorded_at=e.recorded_at)
