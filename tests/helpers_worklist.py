@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.api.routes.worklist import now_utc
 from app.models import ApiToken, ProtocolVersion, Site, Study, StudySite, Subject, Visit
 from app.schedule.expand import AnchorDate, expand
 from app.services.access import SYSTEM
@@ -178,6 +182,12 @@ def make_token(
     )
     session.commit()
     return raw
+
+
+def stand_at(client: TestClient, instant: datetime) -> None:
+    """Make the worklist routes read ``instant`` from the clock."""
+    app = cast(FastAPI, client.app)
+    app.dependency_overrides[now_utc] = lambda: instant
 
 
 def bearer(raw: str) -> dict[str, str]:
