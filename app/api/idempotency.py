@@ -48,6 +48,10 @@ CAPTURE_KEY = "followup.captured_response"
 NO_REPLAY_ATTRIBUTE = "__followup_no_replay__"
 DEFAULT_WAIT_SECONDS = 10.0
 
+# Routes whose response holds a secret, named here because their module does not
+# (yet) mark them with ``no_replay``. The secret-scan tests catch a missing entry.
+NO_REPLAY_ENDPOINTS = frozenset({"app.api.routes.calendar.create_feed_token"})
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -124,6 +128,11 @@ def _replay(request: Request, exc: Exception) -> Response:
     )
 
 
+def _no_replay(endpoint: object) -> bool:
+    name = f"{getattr(endpoint, '__module__', '')}.{getattr(endpoint, '__qualname__', '')}"
+    return bool(getattr(endpoint, NO_REPLAY_ATTRIBUTE, False)) or name in NO_REPLAY_ENDPOINTS
+
+
 async def _fingerprint(request: Request) -> str | None:
     """The hash of method, path and body, for keyed writes only."""
     if request.method not in KEYED_METHODS or HEADER.lower() not in request.headers:
@@ -152,7 +161,7 @@ def guard(
         yield
         return
     key = request.headers[HEADER]
-    if getattr(request.scope.get("endpoint"), NO_REPLAY_ATTRIBUTE, False):
+    if _no_replay(request.scope.get("endpoint")):
         raise IdempotencyKeyInvalid(
             f"{HEADER} is not accepted here: the response holds a secret that is never stored",
             field=HEADER,

@@ -234,6 +234,16 @@ def test_secrets_never_reach_logs_errors_or_the_database(
         refused = client.get("/api/v1/tokens", headers={"Authorization": f"Token {raw}"})
         bodies.append(refused.text)
 
+    # Calendar-feed tokens are secrets too: their creation never stores a replay.
+    keyed_feed = client.post(f"/api/v1/sites/{SLE_SITE}/feed-tokens",
+                             headers={**bearer(admin), "Idempotency-Key": "feed-1"})
+    assert keyed_feed.status_code == 422
+    feed = client.post(f"/api/v1/sites/{SLE_SITE}/feed-tokens", headers=bearer(admin))
+    assert feed.status_code == 201
+    feed_secret = feed.json()["url"].rsplit("=", 1)[-1].rsplit("/", 1)[-1]
+    assert len(feed_secret) > 30
+    secrets.append(feed_secret)
+
     logged = "\n".join(
         [r.getMessage() for r in caplog.records] + [str(r.args) for r in caplog.records]
     )
