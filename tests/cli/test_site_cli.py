@@ -61,23 +61,23 @@ def test_add_list_remove(world_db: CommittedDb) -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (("add", "YC3H", "not-an-address"), "error: invalid email address 'not-an-address'"),
-        (("add", "NOPE", "a@b.example"), "error: site NOPE not found"),
-        (("add", "YC3H", "a@b.example", "--study", "NOPE"), "error: study NOPE not found"),
-        (("add", "WTCH", "a@b.example", "--study", MM),
-         f"error: study {MM} does not run at site WTCH"),
-        (("list", "NOPE"), "error: site NOPE not found"),
-    ],
-)
-def test_refusals_name_the_problem(
-    world_db: CommittedDb, args: tuple[str, ...], message: str
-) -> None:
-    result = followup(world_db, *args)
-    assert result.exit_code == 1
-    assert result.stderr.startswith(message)
+REFUSALS = [
+    (("add", "YC3H", "not-an-address"), "error: invalid email address 'not-an-address'"),
+    (("add", "NOPE", "a@b.example"), "error: site NOPE not found"),
+    (("add", "YC3H", "a@b.example", "--study", "NOPE"), "error: study NOPE not found"),
+    (("add", "WTCH", "a@b.example", "--study", MM), f"error: study {MM} does not run at site WTCH"),
+    (("remove", "YC3H", "a@b.example"), "error: a@b.example does not receive the YC3H digest"),
+    (("list", "NOPE"), "error: site NOPE not found"),
+]
+
+
+def test_refusals_name_the_problem(world_db: CommittedDb) -> None:
+    # One database for all the cases: a refused command changes nothing.
+    for args, message in REFUSALS:
+        result = followup(world_db, *args)
+        assert (result.exit_code, result.stdout) == (1, ""), args
+        assert result.stderr.startswith(message), result.stderr
+    assert followup(world_db, "list").stdout == ""
 
 
 def test_duplicates_are_refused_per_filter(world_db: CommittedDb) -> None:
