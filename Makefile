@@ -34,6 +34,9 @@ run: load ## Migrate, load schedules/ and serve on http://$(HOST):$(PORT)
 test: install ## Run the whole test suite (PostgreSQL too when TEST_DATABASE_URL is set)
 	$(BIN)/pytest
 
+bench: install ## Benchmarks at 100,000 subjects (PostgreSQL too when TEST_DATABASE_URL is set) into bench/results/
+	$(BIN)/python -m bench.run
+
 lint: install ## ruff, mypy --strict and the import layers
 	$(BIN)/ruff check app tests
 	$(BIN)/mypy app

@@ -1,0 +1,74 @@
+"""The baseline: a minimal FastAPI app answering the worklist's overdue query in raw SQL.
+
+Same database, same query plan (the partial index on open visits), same response shape,
+but no token check, no scoping and no service layer: what the framework, the driver and
+the database cost on their own. Built by ``create_app`` from BENCH_DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Query
+from pydantic import BaseModel
+from sqlalchemy import Date, bindparam, text
+
+from app.db import make_engine
+
+OVERDUE = text(
+    "SELECT st.code AS study, s.subject_id, si.code AS site, v.code AS visit, v.name, v.phase,"
+    " v.kind, v.target_date, v.window_start, v.window_end, v.actual_date"
+    " FROM visits v JOIN subjects s ON s.id = v.subject_pk JOIN sites si ON si.id = v.site_id"
+    " JOIN studies st ON st.id = v.study_id"
+    " WHERE v.site_id = :site AND v.state = 'planned' AND v.window_end < :today"
+    " AND v.window_start IS NOT NULL AND v.optional = false"
+    " ORDER BY v.window_end, v.id LIMIT :limit"
+).bindparams(bindparam("today", type_=Date)).columns(
+    target_date=Date, window_start=Date, window_end=Date, actual_date=Date,
+)
+
+
+class Item(BaseModel):
+    study: str
+    subject_id: str
+    site: str
+    visit: str
+    name: str
+    phase: str
+    kind: str
+    target_date: date | None
+    window_start: date | None
+    window_end: date | None
+    actual_date: date | None
+    days_overdue: int
+
+
+class Page(BaseModel):
+    items: list[Item]
+
+
+def create_app() -> FastAPI:
+    engine = make_engine(os.environ["BENCH_DATABASE_URL"], pool_size=20, max_overflow=20)
+    with engine.connect() as conn:
+        sites = {code: (ident, tz) for ident, code, tz
+                 in conn.execute(text("SELECT id, code, time_zone FROM sites"))}
+    app = FastAPI()
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/visits", response_model=Page)
+    def overdue(site: str, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Page:
+        ident, zone = sites[site]
+        today = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
+        with engine.connect() as conn:
+            rows = conn.execute(OVERDUE, {"site": ident, "today": today, "limit": limit})
+            items = [Item(**row._mapping, days_overdue=(today - row.window_end).days)
+                     for row in rows]
+        return Page(items=items)
+
+    return app

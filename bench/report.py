@@ -1,0 +1,79 @@
+"""The Markdown table of a benchmark run (bench/results/latest.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}"
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    e = r["expansion"]
+    lines = [
+        f"# Benchmark {r['when']}",
+        "",
+        f"{r['subjects']:,} subjects at {r['sites']} sites; {m['cores']} cores ({m['cpu']}),"
+        f" {m['memory_gb']} GB, Python {m['python']}. Total {r['seconds'] / 60:.1f} min.",
+        "",
+        "| measure | value | baseline | ratio (target) |",
+        "| --- | --- | --- | --- |",
+        f"| 1. expansion, µs/subject ({e['visits'] / e['subjects']:.1f} visits) |"
+        f" {_f(e['engine_us_per_subject'])} | {_f(e['raw_us_per_subject'])} dateutil |"
+        f" {e['ratio']:.2f} (≥ 0.5) |",
+    ]
+    for name in ("sqlite", "postgresql"):
+        b = r.get(name)
+        if not b:
+            continue
+        imp, http, dig = b["import"], b["http"], b["digest"]
+        big, small = imp["import"], imp.get("import_small")
+        raw_rate = imp["raw"]["rows"] / imp["raw"]["seconds"]
+        lines += [
+            f"| **{name}** | | | |",
+            f"| 2. import {big['subjects']:,} subjects: subjects/s, visit rows/s |"
+            f" {_f(big['subjects_per_s'], 0)}, {_f(big['visits_per_s'], 0)} |"
+            f" raw executemany {_f(raw_rate, 0)} rows/s, {_f(imp['raw']['seconds'])} s vs"
+            f" {_f(big['seconds'])} s | {imp['ratio']:.2f} (≥ 0.5) |",
+            f"| demo data: {b['demo']['subjects']:,} subjects, {b['demo']['visits']:,} visits |"
+            f" {_f(b['demo']['seconds'])} s | | |",
+        ]
+        for key in sorted(k for k in http if k.startswith("followup_")):
+            w = key.split("_")[1]
+            ours, base = http[key], http[f"minimal_{w}"]
+            lines += [
+                f"| 3. worklist overdue, {w} worker(s): p50/p95/p99 ms, 1 client |"
+                f" {_f(ours['p50_ms'])} / {_f(ours['p95_ms'])} / {_f(ours['p99_ms'])} |"
+                f" {_f(base['p50_ms'])} / {_f(base['p95_ms'])} / {_f(base['p99_ms'])} raw SQL |"
+                " p95 < 50 ms |",
+                f"| 3. worklist overdue, {w} worker(s): req/s, 16 clients |"
+                f" {_f(ours['rps_16'], 0)} (p95 {_f(ours['p95_ms_16'])} ms) |"
+                f" {_f(base['rps_16'], 0)} raw SQL | {http[f'ratio_{w}']:.2f} (≥ 0.5) |",
+                f"| 6. server peak RSS under load, {w} worker(s): largest process, all |"
+                f" {_f(ours['peak_rss_mb'], 0)} MB, {_f(ours['peak_rss_total_mb'], 0)} MB |"
+                " | < 300 MB |",
+            ]
+        cal = http["calendar"]
+        lines += [
+            f"| 4. one subject's calendar: p50/p95 ms | {_f(cal['p50_ms'])} /"
+            f" {_f(cal['p95_ms'])} | | |",
+            f"| 5. digest, {dig['sites']} sites: total s; per site ms mean/p95 |"
+            f" {_f(dig['total_s'], 2)}; {_f(dig['per_site_ms_mean'])} /"
+            f" {_f(dig['per_site_ms_p95'])} | | < 5 s |",
+        ]
+        if small:
+            lines.append(
+                f"| 6. import peak RSS: {small['subjects']:,} vs {big['subjects']:,} subjects"
+                f" ({_f(small['file_mb'])} vs {_f(big['file_mb'])} MB of CSV) |"
+                f" {_f(small['peak_rss_mb'], 0)} MB vs {_f(big['peak_rss_mb'], 0)} MB | |"
+                " independent of size |")
+    errors = sum(v.get("errors", 0) for name in ("sqlite", "postgresql") if name in r
+                 for v in r[name]["http"].values() if isinstance(v, dict))
+    lines += ["", f"HTTP errors during the runs: {errors}.", ""]
+    return "\n".join(lines)
