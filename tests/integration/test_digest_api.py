@@ -83,11 +83,9 @@ def test_digest_scoping(client: TestClient, session: Session, world: World) -> N
     assert client.get(DIGEST.format(site="YC3H")).status_code == 401
 
 
-@pytest.mark.parametrize("query", [{"date": "2026-02-30"}, {"date": "1900-01-01"},
-                                   {"date": "yesterday"}])
-def test_bad_dates_are_422(client: TestClient, admin: dict[str, str],
-                           query: dict[str, str]) -> None:
-    response = client.get(DIGEST.format(site="YC3H"), params=query, headers=admin)
+@pytest.mark.parametrize("value", ["2026-02-30", "1899-12-31", "20260302", "yesterday"])
+def test_bad_dates_are_422(client: TestClient, admin: dict[str, str], value: str) -> None:
+    response = client.get(DIGEST.format(site="YC3H"), params={"date": value}, headers=admin)
     assert response.status_code == 422
     assert response.json()["errors"][0]["location"] == "query.date"
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
 from app.api.deps import ActorDep, SessionDep, SettingsDep
+from app.api.schemas.common import BODY_PROBLEMS, ApiDate, problem_responses
 from app.api.schemas.digest import (
     DigestOut,
     DigestRowOut,
@@ -31,11 +31,8 @@ StudyFilter = Annotated[
     Query(pattern=CODE_PATTERN, max_length=40, description="The recipient's study filter"),
 ]
 DigestDate = Annotated[
-    date | None,
-    Query(
-        alias="date", ge=date(2000, 1, 1), le=date(2100, 12, 31),
-        description="The site's local date (default: today at the site).",
-    ),
+    ApiDate | None,
+    Query(alias="date", description="The site's local date (default: today at the site)."),
 ]
 
 
@@ -59,7 +56,10 @@ def _digest(digest: SiteDigest) -> DigestOut:
     )
 
 
-@router.get("/sites/{site}/digest", response_model=DigestOut, summary="Preview a site's digest")
+@router.get(
+    "/sites/{site}/digest", response_model=DigestOut, summary="Preview a site's digest",
+    responses=problem_responses("not-found"),
+)
 def get_digest(
     site: SiteCode, session: SessionDep, actor: ActorDep, settings: SettingsDep,
     day: DigestDate = None,
@@ -77,6 +77,7 @@ def get_digest(
 @router.get(
     "/sites/{site}/recipients", response_model=list[RecipientOut],
     summary="List a site's digest recipients (admin)",
+    responses=problem_responses("forbidden", "not-found"),
 )
 def get_recipients(site: SiteCode, session: SessionDep, actor: ActorDep) -> list[RecipientOut]:
     rows = list_recipients(session, site=site, actor=actor)
@@ -86,6 +87,9 @@ def get_recipients(site: SiteCode, session: SessionDep, actor: ActorDep) -> list
 @router.post(
     "/sites/{site}/recipients", response_model=RecipientOut, status_code=status.HTTP_201_CREATED,
     summary="Add a digest recipient (admin)",
+    responses=problem_responses(
+        *BODY_PROBLEMS, "forbidden", "not-found", "already-exists", "invalid-request"
+    ),
 )
 def post_recipient(
     site: SiteCode, body: RecipientIn, session: SessionDep, actor: ActorDep
@@ -98,6 +102,7 @@ def post_recipient(
 @router.delete(
     "/sites/{site}/recipients/{email}", status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a digest recipient (admin)",
+    responses=problem_responses("forbidden", "not-found", "invalid-request"),
 )
 def delete_recipient(
     site: SiteCode, email: EmailPath, session: SessionDep, actor: ActorDep,
