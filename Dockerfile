@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# A small, non-root image of followup: `docker build -t followup .`
+# Build stage: the project and its dependencies in a virtualenv (no compilers needed:
+# every dependency ships a manylinux wheel).
+FROM python:3.11-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/venv
+WORKDIR /src
+COPY pyproject.toml ./
+COPY app ./app
+RUN /opt/venv/bin/pip install .
+
+# Runtime stage: the virtualenv and the files the process reads at run time (migrations,
+# alembic.ini, the seed schedules), owned by root and read-only for the service user.
+FROM python:3.11-slim
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    DATABASE_URL=sqlite:////data/followup.db
+RUN groupadd --system --gid 10001 followup \
+    && useradd --system --uid 10001 --gid followup --home-dir /data --shell /usr/sbin/nologin followup \
+    && mkdir /data && chown followup:followup /data
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY alembic.ini ./
+COPY migrations ./migrations
+COPY schedules ./schedules
+COPY app ./app
+USER followup
+EXPOSE 8000
+# /healthz answers while the process is up; /readyz also checks the database schema.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
+CMD ["followup", "serve", "--host", "0.0.0.0", "--port", "8000"]
