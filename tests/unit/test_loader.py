@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import textwrap
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.errors import ScheduleError
+from app.schedule.calendar import build_calendar
+from app.schedule.expand import AnchorDate
 from app.schedule.loader import load_protocol, parse_protocol
 from app.schedule.plan import build_plan
 
@@ -361,3 +369,54 @@ def test_the_complete_examples_of_the_language_reference_are_valid() -> None:
         assert [v.code for v in plan.visits if v.code.startswith("M")] == [
             "M3", "M6", "M9", "M12"
         ]
+
+
+# -- robustness: whatever the file says, the loader answers with problems, never a crash --
+
+_SEED = yaml.safe_load((SCHEDULES / "cart-allo-hsct-rrmm.yaml").read_text(encoding="utf-8"))
+_JUNK = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 400), st.floats(allow_nan=False),
+    st.sampled_from(["", "x", "{n}", "{", "M{n}", "day 0", "-3 days", "3 months", "infusion",
+                     "D0", "HSCT-D0", "M6", "CR"]),
+    st.lists(st.sampled_from(["x", "D0", "M{n}", "6 months"]), max_size=3),
+    st.fixed_dictionaries({"every": st.sampled_from(["1 months", "0 days", "x"]),
+                           "from": st.sampled_from(["1 months", "3 days"]),
+                           "to": st.sampled_from(["3 months", "1 months"])}),
+)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(
+        node, list) else []
+    for key, value in children:
+        out += _paths(value, prefix + (key,))
+    return out
+
+
+_ALL_PATHS = _paths(_SEED)
+
+
+@settings(max_examples=60, deadline=None)
+@given(edits=st.lists(st.tuples(st.sampled_from(_ALL_PATHS), _JUNK), min_size=1, max_size=4))
+def test_mutated_files_give_problems_or_a_usable_protocol(
+    edits: list[tuple[tuple[Any, ...], object]],
+) -> None:
+    data = copy.deepcopy(_SEED)
+    for path, value in edits:
+        node = data
+        try:
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue
+    try:
+        text = yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper))
+        protocol = parse_protocol(text, source="x.yaml")
+    except ScheduleError as exc:
+        assert exc.problems and all(LINE.match(line) for line in exc.problems)
+        return
+    # What the loader accepts, the engine can expand.
+    anchors = {a.name: AnchorDate(date(2024, 1, 31)) for a in protocol.anchors}
+    build_calendar(build_plan(protocol), anchors, today=date(2024, 6, 1))
