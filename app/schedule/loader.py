@@ -120,8 +120,12 @@ class _Builder:
             result[key] = self.build(value_node, path + (key,), depth + 1)
         return result
 
-    def pairs(self, node: MappingNode, path: Path) -> list[tuple[Node, Node, bool]]:
+    def pairs(
+        self, node: MappingNode, path: Path, depth: int = 0
+    ) -> list[tuple[Node, Node, bool]]:
         """The mapping's own pairs, then those merged in by ``<<`` (own keys win)."""
+        if depth > _MAX_DEPTH:  # a mapping merging itself
+            raise _TooLarge
         own: list[tuple[Node, Node, bool]] = []
         merged: list[tuple[Node, Node, bool]] = []
         for key_node, value_node in node.value:
@@ -134,7 +138,7 @@ class _Builder:
                     self.out.problems.append(
                         Problem(path, "<< must merge a mapping or a list of mappings"))
                     continue
-                merged += [(k, v, True) for k, v, _ in self.pairs(source, path)]
+                merged += [(k, v, True) for k, v, _ in self.pairs(source, path, depth + 1)]
         return own + merged
 
     def scalar(self, node: ScalarNode, path: Path) -> object:

@@ -325,9 +325,11 @@ visits:
 def test_alias_bombs_are_refused() -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
-    (line,) = problems("\n".join(lines) + "\n")
-    assert line == ("x.yaml:1:1: (document): the document is too large or too deeply nested"
-                    " (check its aliases)")
+    too_large = ("x.yaml:1:1: (document): the document is too large or too deeply nested"
+                 " (check its aliases)")
+    assert problems("\n".join(lines) + "\n") == [too_large]
+    for recursive in ("a: &x [*x]\n", "a: &x {b: *x}\n", "a: &x {<<: *x}\n"):
+        assert problems(recursive) == [too_large]
 
 
 def test_anchors_and_merge_keys_are_plain_yaml() -> None:
