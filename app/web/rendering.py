@@ -43,9 +43,10 @@ def stamp(value: datetime | None) -> str:
 
 
 def label(value: object) -> str:
-    """Enum values and codes as words: "completed_out_of_window" -> "completed out of window"."""
+    """Enum values and actions as words: "completed_out_of_window" -> "completed out of
+    window", "visit.completed" -> "visit completed"."""
     raw = getattr(value, "value", value)
-    return str(raw).replace("_", " ")
+    return str(raw).replace("_", " ").replace(".", " ")
 
 
 def _environment() -> Environment:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.db import utcnow
-from app.errors import Conflict, FollowupError, InvalidRequest
+from app.errors import FollowupError, InvalidRequest
 from app.schedule.dates import local_today
 from app.schedule.language import CODE_PATTERN
 from app.schedule.plan import VisitDef
@@ -18,6 +18,7 @@ from app.services.subjects import enrol, list_subjects
 from app.web.deps import CheckedForm, WebActor, WebDb, field
 from app.web.rendering import WebRoute, redirect, render
 from app.web.subjects import subject_url
+from app.web.visits import form_status
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -115,6 +116,6 @@ def enrol_subject(request: Request, db: WebDb, actor: WebActor, form: CheckedFor
         db.rollback()
         return render(request, "enrol.html", _enrol_context(described, values=values,
                                                             error=exc.detail),
-                      status=409 if isinstance(exc, Conflict) else 422)
+                      status=form_status(exc))
     return redirect(request, subject_url(study, subject_id), notice="enrolled",
                     visit=subject_id)

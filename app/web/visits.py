@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app.db import utcnow
-from app.errors import Conflict, FollowupError, InvalidRequest, NotFound
+from app.errors import Conflict, FollowupError, Forbidden, InvalidRequest, NotFound
 from app.models import Visit
 from app.schedule.expand import EventType
 from app.schedule.language import CODE_PATTERN
@@ -57,7 +57,10 @@ def _parse_date(text: str, what: str) -> date:
         raise InvalidRequest(f"{what}: enter a date as YYYY-MM-DD") from exc
 
 
-def _status(exc: FollowupError) -> int:
+def form_status(exc: FollowupError) -> int:
+    """The HTTP status of a form shown again with a service's refusal."""
+    if isinstance(exc, Forbidden):
+        return 403
     return 409 if isinstance(exc, Conflict) else 422
 
 
@@ -133,7 +136,7 @@ def record(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, stud
     except FollowupError as exc:
         db.rollback()
         return render(request, "record.html", context | {"error": exc.detail},
-                      status=_status(exc))
+                      status=form_status(exc))
     return redirect(request, _back_url(back, study, subject_id, code).split("#")[0],
                     notice="recorded", visit=code)
 
@@ -162,7 +165,7 @@ def missed(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, stud
         return render(request, "missed.html", {
             "loaded": loaded, "row": visit.row, "today": today, "back": back or "",
             "reason": reason, "error": exc.detail,
-        }, status=_status(exc))
+        }, status=form_status(exc))
     return redirect(request, _back_url(back, study, subject_id, code).split("#")[0],
                     notice="missed", visit=code)
 
@@ -196,7 +199,7 @@ def event(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study
         db.rollback()
         return render(request, "event.html", _event_context(loaded, today, values=values,
                                                              error=exc.detail),
-                      status=_status(exc))
+                      status=form_status(exc))
     return redirect(request, subject_url(study, subject_id), notice="event")
 
 

@@ -73,7 +73,7 @@ def test_coordinator_records_an_overdue_visit(page: Page, server: Server) -> Non
     expect(page.locator("#visit-D28")).to_have_attribute("data-status", "completed")
     expect(page.locator("#visit-D28 .visit-status")).to_contain_text("completed")
     # The audit trail on the page names the change and who made it.
-    expect(page.locator("details.history")).to_contain_text("visit.completed".replace("_", " "))
+    expect(page.locator("details.history")).to_contain_text("visit completed")
     expect(page.locator("details.history")).to_contain_text("coord-yc3h")
 
 

@@ -1,0 +1,250 @@
+"""The forms change data only through the services, show refusals readably, and audit."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.models import AuditRecord, Subject, Visit
+from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed, site_today
+from tests.web.helpers import csrf_of, post_form, sign_in
+
+SUBJECT = "/studies/UCART-SLE/subjects/YC-001"
+
+
+@pytest.fixture
+def seeded(session: Session, client: TestClient) -> Seeded:
+    seeded = seed(session)
+    sign_in(client, seeded.coordinator)
+    return seeded
+
+
+def visit(session: Session, code: str, subject: str = "YC-001") -> Visit:
+    session.expire_all()
+    row = session.scalars(
+        select(Visit).join(Subject, Subject.id == Visit.subject_pk)
+        .where(Subject.subject_id == subject, Visit.code == code)
+    ).one()
+    return row
+
+
+def audit_actions(session: Session, subject: str = "YC-001") -> list[str]:
+    return list(session.scalars(
+        select(AuditRecord.action).where(AuditRecord.subject_id == subject)
+        .order_by(AuditRecord.id)
+    ))
+
+
+def record(client: TestClient, code: str, **data: str) -> object:
+    return post_form(client, f"{SUBJECT}/visits/{code}/record",
+                     f"{SUBJECT}/visits/{code}/record", data)
+
+
+def test_record_a_visit_inside_its_window(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    row = visit(session, "D28")
+    assert row.window_end is not None
+    response = post_form(client, f"{SUBJECT}/visits/D28/record", f"{SUBJECT}/visits/D28/record",
+                         {"actual_date": row.window_end.isoformat(), "assessment": "AE",
+                          "other_assessments": "ECG, ECG", "note": "came by bus"})
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{SUBJECT}?notice=recorded&visit=D28"
+    done = visit(session, "D28")
+    assert (done.state, done.actual_date) == ("completed", row.window_end)
+    assert done.assessments == ["AE", "ECG"] and done.note == "came by bus"
+    assert audit_actions(session)[-1] == "visit.completed"
+    page = client.get(response.headers["location"]).text
+    assert "Visit D28 recorded as completed." in page
+
+
+def test_out_of_window_asks_for_confirmation_without_script(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    today = site_today().isoformat()
+    first = post_form(client, f"{SUBJECT}/visits/D28/record", f"{SUBJECT}/visits/D28/record",
+                      {"actual_date": today, "assessment": "SLEDAI", "note": "late"})
+    assert first.status_code == 200
+    assert "Out of window" in first.text and "days late" in first.text
+    assert "Record with this deviation" in first.text
+    assert f'name="confirmed_date" id="confirmed_date" value="{today}"' in first.text
+    assert 'value="late"' not in first.text and ">late</textarea>" in first.text  # kept
+    assert visit(session, "D28").state == "planned"  # nothing saved yet
+
+    second = client.post(f"{SUBJECT}/visits/D28/record", follow_redirects=False, data={
+        "csrf_token": csrf_of(first.text), "actual_date": today, "confirmed_date": today,
+        "assessment": "SLEDAI", "note": "late",
+    })
+    assert second.status_code == 303
+    row = visit(session, "D28")
+    assert row.state == "completed" and row.actual_date == site_today()
+    assert row.window_end is not None and row.actual_date > row.window_end
+
+
+def test_a_confirmation_of_another_date_asks_again(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    today = site_today()
+    response = record(client, "D28", actual_date=today.isoformat(),
+                      confirmed_date=(today - timedelta(days=1)).isoformat())
+    assert response.status_code == 200 and "Out of window" in response.text
+    assert visit(session, "D28").state == "planned"
+
+
+def test_a_future_date_is_refused_on_the_form(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    tomorrow = (site_today() + timedelta(days=1)).isoformat()
+    response = record(client, "D28", actual_date=tomorrow, confirmed_date=tomorrow)
+    assert response.status_code == 422
+    assert "is in the future" in response.text and 'role="alert"' in response.text
+    assert "Traceback" not in response.text
+    assert visit(session, "D28").state == "planned"
+
+
+def test_a_date_that_is_not_a_date(client: TestClient, session: Session, seeded: Seeded) -> None:
+    response = record(client, "D28", actual_date="31/12/2026")
+    assert response.status_code == 422
+    assert "YYYY-MM-DD" in response.text
+
+
+def test_a_form_without_its_csrf_token_changes_nothing(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    today = site_today().isoformat()
+    response = client.post(f"{SUBJECT}/visits/D28/record",
+                           data={"actual_date": today, "confirmed_date": today})
+    assert response.status_code == 403
+    assert visit(session, "D28").state == "planned"
+
+
+def test_correcting_a_completed_visit_needs_a_reason(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    row = visit(session, "D28")
+    assert row.window_start is not None and row.window_end is not None
+    assert record(client, "D28", actual_date=row.window_end.isoformat()).status_code == 303
+    form = client.get(f"{SUBJECT}/visits/D28/record").text
+    assert "Correct visit D28" in form and 'name="reason"' in form
+    refused = record(client, "D28", actual_date=row.window_start.isoformat())
+    assert refused.status_code == 422 and "needs a reason" in refused.text
+    assert visit(session, "D28").actual_date == row.window_end
+    fixed = record(client, "D28", actual_date=row.window_start.isoformat(),
+                   reason="date mistyped")
+    assert fixed.status_code == 303
+    assert visit(session, "D28").actual_date == row.window_start
+    assert audit_actions(session)[-2:] == ["visit.completed", "visit.corrected"]
+
+
+def test_mark_missed_needs_a_reason(client: TestClient, session: Session,
+                                    seeded: Seeded) -> None:
+    url = f"{SUBJECT}/visits/D14/missed"
+    refused = post_form(client, url, url, {"reason": "  "})
+    assert refused.status_code == 422 and "needs a reason" in refused.text
+    assert visit(session, "D14").state == "planned"
+    done = post_form(client, url, url, {"reason": "patient in hospital elsewhere",
+                                        "back": "worklist"})
+    assert done.status_code == 303
+    assert done.headers["location"] == "/worklist?notice=missed&visit=D14"
+    row = visit(session, "D14")
+    assert (row.state, row.reason) == ("missed", "patient in hospital elsewhere")
+    assert "Visit D14 marked as missed." in client.get(done.headers["location"]).text
+
+
+def test_death_cancels_the_visits_ahead(client: TestClient, session: Session,
+                                        seeded: Seeded) -> None:
+    url = f"{SUBJECT}/events"
+    response = post_form(client, f"{SUBJECT}/events/new", url,
+                         {"type": "death", "date": site_today().isoformat(), "note": ""})
+    assert response.status_code == 303
+    assert visit(session, "M3").state == "cancelled"
+    assert visit(session, "M24").state == "cancelled"
+    page = client.get(response.headers["location"]).text
+    assert "Event recorded." in page and "death" in page
+    assert "Record an event" not in page  # nothing more to record after a death
+
+
+def test_an_event_the_service_refuses_is_explained(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    url = f"{SUBJECT}/events"
+    no_value = post_form(client, f"{SUBJECT}/events/new", url,
+                         {"type": "response", "date": site_today().isoformat()})
+    assert no_value.status_code == 422 and "needs a value" in no_value.text
+    no_type = post_form(client, f"{SUBJECT}/events/new", url,
+                        {"type": "", "date": site_today().isoformat()})
+    assert no_type.status_code == 422 and "choose the kind of event" in no_type.text
+
+
+def enrol(client: TestClient, **data: str) -> object:
+    return post_form(client, "/studies/UCART-SLE/enrol", "/studies/UCART-SLE/enrol", data)
+
+
+def enrolment(subject_id: str, *, site: str = OWN_SITE, born: date = date(1980, 5, 1),
+              **extra: str) -> dict[str, str]:
+    today = site_today()
+    return {"subject_id": subject_id, "site": site,
+            "consent_date": (today - timedelta(days=3)).isoformat(),
+            "date_of_birth": born.isoformat(),
+            "anchor_infusion": (today + timedelta(days=10)).isoformat(),
+            "kind_infusion": "planned"} | extra
+
+
+def test_enrol_a_subject(client: TestClient, session: Session, seeded: Seeded) -> None:
+    response = enrol(client, **enrolment("YC-NEW"))
+    assert response.status_code == 303
+    assert response.headers["location"] == (
+        "/studies/UCART-SLE/subjects/YC-NEW?notice=enrolled&visit=YC-NEW"
+    )
+    page = client.get(response.headers["location"]).text
+    assert "Subject YC-NEW enrolled" in page and "(provisional)" in page
+    assert audit_actions(session, "YC-NEW") == ["subject.enrolled"]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (enrolment("YC-OLD", born=date(1940, 1, 1)), "is outside 18..75"),
+        (enrolment("YC-001"), "already enrolled"),
+        (enrolment("bad id"), "Subject id"),
+        (enrolment("YC-X", consent_date=(site_today() + timedelta(days=1)).isoformat()),
+         "is in the future"),
+    ],
+)
+def test_enrolment_refusals_are_shown_on_the_form(
+    client: TestClient, session: Session, seeded: Seeded, data: dict[str, str], message: str
+) -> None:
+    before = session.scalar(select(func.count()).select_from(Subject))
+    response = enrol(client, **data)
+    assert response.status_code in (409, 422)
+    assert message in response.text and 'role="alert"' in response.text
+    assert session.scalar(select(func.count()).select_from(Subject)) == before
+
+
+def test_a_coordinator_cannot_enrol_at_another_site(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    response = enrol(client, **enrolment("WT-NEW", site=OTHER_SITE))
+    assert response.status_code == 403
+    assert "may not enrol subjects at site" in response.text
+
+
+def test_feed_url_is_shown_once_and_revocable(client: TestClient, session: Session,
+                                              seeded: Seeded) -> None:
+    created = post_form(client, "/feeds", f"/feeds/{OWN_SITE}", {})
+    assert created.status_code == 201
+    assert "http://testserver/api/v1/sites/YC3H/calendar.ics?token=fd_" in created.text
+    url = created.text.split('id="feed-url" value="', 1)[1].split('"', 1)[0]
+    assert client.get(url.removeprefix("http://testserver")).status_code == 200
+    listing = client.get("/feeds").text
+    assert "fd_" not in listing  # never shown again
+    feed_id = listing.split(f"/feeds/{OWN_SITE}/", 1)[1].split("/revoke", 1)[0]
+    revoked = client.post(f"/feeds/{OWN_SITE}/{feed_id}/revoke",
+                          data={"csrf_token": csrf_of(listing)}, follow_redirects=False)
+    assert revoked.status_code == 303
+    assert client.get(url.removeprefix("http://testserver")).status_code == 401
+    assert f"/feeds/{OTHER_SITE}" not in listing
