@@ -9,15 +9,16 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from app.api.deps import ActorDep, SessionDep, SettingsDep
+from app.api.idempotency import no_replay
+from app.api.schemas.common import StudyPath, SubjectPath, problem_responses
 from app.schedule.language import CODE_PATTERN
 from app.services import feeds
 
 router = APIRouter(tags=["calendar feeds"])
 
 ICS = "text/calendar; charset=utf-8"
-SiteCode = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40, examples=["YC3H"])]
-StudyCode = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40, examples=["UCART-SLE"])]
-SubjectId = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40, examples=["YC3H-001"])]
+SitePath = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40, description="The site code",
+                               examples=["YC3H"])]
 FeedTokenText = Annotated[
     str,
     Query(min_length=20, max_length=100, pattern=r"^fd_[A-Za-z0-9_\-]+$",
@@ -27,6 +28,12 @@ ICS_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/calendar": {"schema": {"type": "string"}}},
           "description": "An RFC 5545 iCalendar document"},
 }
+EVENT_RULES = (
+    "Each visit is an all-day VEVENT spanning its window (DTEND is exclusive: the day after"
+    " the window's last day), titled with the subject id and visit code only. Its UID"
+    " (`{study}-{subject}-{visit}@followup`) never changes, so a rescheduled visit replaces"
+    " its event; SEQUENCE and LAST-MODIFIED follow the visit's last change."
+)
 
 
 class FeedTokenCreated(BaseModel):
@@ -61,11 +68,12 @@ def _ics(body: bytes, filename: str) -> Response:
 @router.get(
     "/studies/{study}/subjects/{subject_id}/calendar.ics",
     response_class=Response,
-    responses=ICS_RESPONSE,
-    summary="One subject's calendar as iCalendar: each visit an all-day event over its window",
+    responses=ICS_RESPONSE | problem_responses("not-found"),
+    summary="One subject's calendar as iCalendar",
+    description=EVENT_RULES + " Every dated visit is listed; a cancelled one is marked so.",
 )
 def subject_calendar(
-    study: StudyCode, subject_id: SubjectId, session: SessionDep, actor: ActorDep
+    study: StudyPath, subject_id: SubjectPath, session: SessionDep, actor: ActorDep
 ) -> Response:
     body = feeds.subject_feed(session, study=study, subject_id=subject_id, actor=actor)
     return _ics(body, f"{study}-{subject_id}.ics")
@@ -74,10 +82,16 @@ def subject_calendar(
 @router.get(
     "/sites/{site}/calendar.ics",
     response_class=Response,
-    responses=ICS_RESPONSE,
-    summary="A site's visits to do, as a calendar feed (private URL with a feed token)",
+    responses=ICS_RESPONSE | problem_responses(),
+    summary="A site's visits still to do, as a calendar feed to subscribe to",
+    description=(
+        "Calendar apps cannot send an Authorization header, so this feed is read with the"
+        " private token of its URL (POST /sites/{site}/feed-tokens), not a bearer token."
+        " It lists every visit not yet done: overdue ones, and those whose window opens"
+        " within a year. " + EVENT_RULES
+    ),
 )
-def site_calendar(site: SiteCode, token: FeedTokenText, session: SessionDep) -> Response:
+def site_calendar(site: SitePath, token: FeedTokenText, session: SessionDep) -> Response:
     return _ics(feeds.site_feed(session, site_code=site, raw_token=token), f"{site}.ics")
 
 
@@ -85,15 +99,23 @@ def site_calendar(site: SiteCode, token: FeedTokenText, session: SessionDep) -> 
     "/sites/{site}/feed-tokens",
     status_code=201,
     response_model=FeedTokenCreated,
+    responses=problem_responses("forbidden", "not-found"),
     summary="Create a private calendar-feed URL for a site (coordinators of the site, admins)",
+    description=(
+        "The URL carries a new random token, stored only as a hash: it is in this response"
+        " and nowhere else. This route refuses an `Idempotency-Key` (a replay would mean"
+        " keeping a copy of the secret); creating another URL is harmless, and unused ones"
+        " are revoked with DELETE."
+    ),
 )
+@no_replay
 def create_feed_token(
-    site: SiteCode, session: SessionDep, actor: ActorDep, settings: SettingsDep
+    site: SitePath, session: SessionDep, actor: ActorDep, settings: SettingsDep
 ) -> FeedTokenCreated:
     created = feeds.create_feed_token(session, site=site, actor=actor)
-    url = feed_url(settings.base_url, site, created.token)
+    url = feeds.feed_url(settings.base_url, site, created.token)
     return FeedTokenCreated(
-        id=created.id, site=site, url=url, webcal_url=webcal(url),
+        id=created.id, site=site, url=url, webcal_url=feeds.webcal(url),
         created_by=created.created_by, created_at=created.created_at,
     )
 
@@ -101,9 +123,10 @@ def create_feed_token(
 @router.get(
     "/sites/{site}/feed-tokens",
     response_model=list[FeedTokenOut],
+    responses=problem_responses("forbidden", "not-found"),
     summary="A site's calendar-feed tokens (never their secrets)",
 )
-def list_feed_tokens(site: SiteCode, session: SessionDep, actor: ActorDep) -> list[FeedTokenOut]:
+def list_feed_tokens(site: SitePath, session: SessionDep, actor: ActorDep) -> list[FeedTokenOut]:
     rows = feeds.list_feed_tokens(session, site=site, actor=actor)
     return [FeedTokenOut(id=r.id, site=site, created_by=r.created_by, created_at=r.created_at,
                          revoked_at=r.revoked_at) for r in rows]
@@ -113,21 +136,15 @@ def list_feed_tokens(site: SiteCode, session: SessionDep, actor: ActorDep) -> li
     "/sites/{site}/feed-tokens/{token_id}",
     status_code=204,
     response_class=Response,
+    responses=problem_responses("forbidden", "not-found"),
     summary="Revoke a calendar-feed token: its URL stops working at once",
+    description="Revoking a token that is already revoked changes nothing (204).",
 )
 def revoke_feed_token(
-    site: SiteCode,
+    site: SitePath,
     token_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
     session: SessionDep,
     actor: ActorDep,
 ) -> Response:
     feeds.revoke_feed_token(session, site=site, token_id=token_id, actor=actor)
     return Response(status_code=204)
-
-
-def feed_url(base_url: str, site: str, token: str) -> str:
-    return f"{base_url.rstrip('/')}/api/v1/sites/{site}/calendar.ics?token={token}"
-
-
-def webcal(url: str) -> str:
-    return "webcal://" + url.split("://", 1)[1] if "://" in url else url
