@@ -72,7 +72,11 @@ def actor_of(token: ApiToken) -> Actor:
 
 def authenticate(session: Session, raw: str, *, now: datetime | None = None) -> Actor:
     """The actor behind a bearer token, or NotAuthenticated (never saying why)."""
-    digest = hash_token(raw)
+    return authenticate_digest(session, hash_token(raw), now=now)
+
+
+def authenticate_digest(session: Session, digest: str, *, now: datetime | None = None) -> Actor:
+    """The same check for a caller that keeps only the token's SHA-256 (a web session)."""
     token = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
     # The lookup is by hash; compare again in constant time before trusting it.
     if token is None or not hmac.compare_digest(token.token_hash, digest):
