@@ -11,14 +11,24 @@
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def add_months(start: date, months: int) -> date:
     """Add calendar months, clamping to the last day of the target month.
 
+    Policy: clamp, never skip or roll over (as dateutil's ``relativedelta``): a day
+    the target month lacks becomes its last day. Count every time point from the
+    anchor itself; chaining loses days for good (31 Jan + 1 + 1 is 28 Mar).
+
+    >>> add_months(date(2025, 1, 31), 2)
+    datetime.date(2025, 3, 31)
+    >>> add_months(add_months(date(2025, 1, 31), 1), 1)
+    datetime.date(2025, 3, 28)
     >>> add_months(date(2024, 1, 31), 1)
     datetime.date(2024, 2, 29)
     >>> add_months(date(2023, 11, 30), 3)
@@ -26,10 +36,12 @@ def add_months(start: date, months: int) -> date:
     >>> add_months(date(2025, 3, 31), -1)
     datetime.date(2025, 2, 28)
     """
-    index = start.year * 12 + (start.month - 1) + months
-    year, month0 = divmod(index, 12)
-    last = calendar.monthrange(year, month0 + 1)[1]
-    return date(year, month0 + 1, min(start.day, last))
+    year, month0 = divmod(start.year * 12 + start.month - 1 + months, 12)
+    day = start.day
+    if day > 28:  # only the last days of a month can need clamping
+        last = 29 if month0 == 1 and calendar.isleap(year) else _MONTH_DAYS[month0]
+        day = min(day, last)
+    return date(year, month0 + 1, day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +54,14 @@ class Offset:
 
     months: int = 0
     days: int = 0
+    delta: timedelta = field(init=False, repr=False, compare=False)  # built once, used often
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "delta", timedelta(days=self.days))
 
     def apply(self, anchor: date) -> date:
         base = add_months(anchor, self.months) if self.months else anchor
-        return base + timedelta(days=self.days) if self.days else base
+        return base + self.delta if self.days else base
 
 
 def study_day(anchor: date, day: date, anchor_day: int) -> int:

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 
 from app.schedule.dates import study_day
-from app.schedule.plan import MAIN_PHASE, PhaseDef, Plan, VisitDef
+from app.schedule.plan import PhaseDef, Plan
 from app.schedule.status import State
 
 
@@ -113,14 +113,18 @@ def phase_state(phase: PhaseDef, events: Sequence[Event]) -> tuple[PhaseState, s
     return PhaseState.PENDING, f"waiting for response {'/'.join(phase.opens_on)}"
 
 
-def _stopping_event(visit: VisitDef, events: Sequence[Event]) -> Event | None:
-    relevant = [
-        e
-        for e in events
-        if e.type in TERMINAL_EVENTS
-        or (e.type is EventType.PROGRESSION and visit.stops_at_progression)
-    ]
-    return min(relevant, key=lambda e: e.date, default=None)
+def _first(events: Sequence[Event], types: frozenset[EventType]) -> tuple[date, str] | None:
+    """Date of the earliest event of these types, with the reason it gives."""
+    first = min((e for e in events if e.type in types), key=lambda e: e.date, default=None)
+    return None if first is None else (first.date, f"{first.type.value} on {first.date}")
+
+
+_STOPS_AT_PROGRESSION = TERMINAL_EVENTS | {EventType.PROGRESSION}
+_NOTHING: frozenset[str] = frozenset()
+
+# (date visits timed after a visit are counted from, root anchor name, root anchor date,
+# whether that date may still move)
+_Base = tuple[date, str, date, bool]
 
 
 def expand(
@@ -129,126 +133,102 @@ def expand(
     events: Sequence[Event] = (),
     records: Mapping[str, VisitRecord] | None = None,
 ) -> Expansion:
+    """Dates and state of every visit of one subject (see the module's rules).
+
+    Runs once per subject and change, in bulk too: everything that does not depend on
+    the visit is worked out before the loop, which builds one object per visit.
+    """
     records = records or {}
+    anchor_day = plan.anchor_day
     phases = {p.code: phase_state(p, events) for p in plan.phases}
-    # code -> (base date for visits timed after it, root anchor name, root anchor date, provisional)
-    bases: dict[str, tuple[date, str, date, bool] | None] = {}
-    out: list[ExpandedVisit] = []
-    for visit in _in_dependency_order(plan):
-        out.append(_expand_one(plan, visit, anchors, events, records, phases, bases))
-    by_code = {v.code: v for v in out}
-    ordered = tuple(by_code[v.code] for v in plan.visits)
-    return Expansion(visits=ordered, phases={k: s for k, (s, _) in phases.items()})
-
-
-def _in_dependency_order(plan: Plan) -> list[VisitDef]:
-    """Visits timed from another visit come after it (the loader refuses cycles)."""
-    done: set[str] = set()
-    ordered: list[VisitDef] = []
-
-    def visit(v: VisitDef) -> None:
-        if v.code in done:
-            return
-        done.add(v.code)
-        if v.after_visit is not None:
-            visit(plan.by_code[v.after_visit])
-        ordered.append(v)
-
-    for v in plan.visits:
-        visit(v)
-    return ordered
-
-
-def _expand_one(
-    plan: Plan,
-    visit: VisitDef,
-    anchors: Mapping[str, AnchorDate],
-    events: Sequence[Event],
-    records: Mapping[str, VisitRecord],
-    phases: Mapping[str, tuple[PhaseState, str | None]],
-    bases: dict[str, tuple[date, str, date, bool] | None],
-) -> ExpandedVisit:
-    # Where the visit is timed from: an anchor, or the date of an earlier visit.
-    base: tuple[date, str, date, bool] | None
-    if visit.after_visit is not None:
-        base = bases.get(visit.after_visit)
-        pending_reason = f"waiting for visit {visit.after_visit}"
-    else:
-        assert visit.anchor is not None
-        anchor = anchors.get(visit.anchor)
-        base = (
-            None if anchor is None else (anchor.date, visit.anchor, anchor.date, not anchor.actual)
-        )
-        pending_reason = f"waiting for anchor {visit.anchor}"
-
-    record = records.get(visit.code)
-    target = start = end = None
-    day = None
-    provisional = False
-    root: str | None = visit.anchor
-    if record is not None and record.target_date is not None:
-        # A done visit keeps the dates it was planned with.
-        target, start, end = record.target_date, record.window_start, record.window_end
-        if base is not None:
-            root, day = base[1], study_day(base[2], target, plan.anchor_day)
-    elif base is not None:
-        base_date, root, root_date, provisional = base
-        target = visit.offset.apply(base_date)
-        start = target - timedelta(days=visit.before_days)
-        end = target + timedelta(days=visit.after_days)
-        day = study_day(root_date, target, plan.anchor_day)
-
-    # The base for visits timed after this one: its actual date once completed, which no
-    # later change moves. Before that its target, which moves when it is done, unless it
-    # was missed: a missed visit keeps its target for good.
-    if record is not None and record.state is State.COMPLETED and record.actual_date and base:
-        bases[visit.code] = (record.actual_date, base[1], base[2], False)
-    elif target is not None and base is not None:
-        moving = record is None or (record.target_date is None and base[3])
-        bases[visit.code] = (target, base[1], base[2], moving)
-    else:
-        bases[visit.code] = None
-
-    state, reason = _state(visit, record, events, phases, end, target is None, pending_reason)
-    return ExpandedVisit(
-        code=visit.code,
-        name=visit.name,
-        phase=visit.phase,
-        kind=visit.kind,
-        optional=visit.optional,
-        state=state,
-        anchor=root,
-        target_date=target,
-        window_start=start,
-        window_end=end,
-        study_day=day,
-        provisional=provisional and state is not State.COMPLETED,
-        actual_date=record.actual_date if record else None,
-        assessments=record.assessments if record else frozenset(),
-        reason=reason,
-    )
-
-
-def _state(
-    visit: VisitDef,
-    record: VisitRecord | None,
-    events: Sequence[Event],
-    phases: Mapping[str, tuple[PhaseState, str | None]],
-    window_end: date | None,
-    undated: bool,
-    pending_reason: str,
-) -> tuple[State, str | None]:
-    if record is not None:
-        return record.state, None
-    if visit.phase != MAIN_PHASE:
-        phase, why = phases[visit.phase]
+    blocked: dict[str, tuple[State, str]] = {}  # state and reason of an inactive phase's visits
+    for code, (phase, why) in phases.items():
         if phase is PhaseState.NOT_APPLICABLE:
-            return State.NOT_APPLICABLE, f"phase {visit.phase} closed: {why}"
-        if phase is PhaseState.PENDING:
-            return State.PENDING, f"phase {visit.phase} {why}"
-    stop = _stopping_event(visit, events)
-    if stop is not None and (window_end is None or window_end >= stop.date):
-        return State.CANCELLED, f"{stop.type.value} on {stop.date.isoformat()}"
-    if undated:
-        return State.PENDING, pending_reason
-    return State.PLANNED, None
+            blocked[code] = (State.NOT_APPLICABLE, f"phase {code} closed: {why}")
+        elif phase is PhaseState.PENDING:
+            blocked[code] = (State.PENDING, f"phase {code} {why}")
+    ended = _first(events, TERMINAL_EVENTS)
+    stopped = _first(events, _STOPS_AT_PROGRESSION)
+    roots: dict[str, _Base] = {
+        name: (a.date, name, a.date, not a.actual) for name, a in anchors.items()
+    }
+    bases: dict[str, _Base | None] = {}
+    out: list[ExpandedVisit] = []
+    for visit in plan.order:
+        # Where the visit is timed from: an anchor, or the date of an earlier visit.
+        if visit.after_visit is not None:
+            base = bases.get(visit.after_visit)
+        else:
+            base = roots.get(visit.anchor or "")  # a visit not timed after a visit has one
+        record = records.get(visit.code) if records else None
+
+        target: date | None
+        start: date | None
+        end: date | None
+        day: int | None
+        provisional = False
+        root = visit.anchor
+        if record is not None and record.target_date is not None:
+            # A done visit keeps the dates it was planned with.
+            target, start, end = record.target_date, record.window_start, record.window_end
+            day = None if base is None else study_day(base[2], target, anchor_day)
+            if base is not None:
+                root = base[1]
+        elif base is not None:
+            base_date, root, root_date, provisional = base
+            target = visit.offset.apply(base_date)
+            start, end = target - visit.before, target + visit.after
+            day = study_day(root_date, target, anchor_day)
+        else:
+            target = start = end = day = None
+
+        # The base for visits timed after this one: its actual date once completed, which
+        # no later change moves. Before that its target, which moves when it is done,
+        # unless it was missed: a missed visit keeps its target for good.
+        if base is None:
+            bases[visit.code] = None
+        elif record is not None and record.state is State.COMPLETED and record.actual_date:
+            bases[visit.code] = (record.actual_date, base[1], base[2], False)
+        elif target is not None:
+            moving = record is None or (record.target_date is None and base[3])
+            bases[visit.code] = (target, base[1], base[2], moving)
+        else:
+            bases[visit.code] = None
+
+        reason: str | None = None
+        if record is not None:
+            state = record.state
+        elif visit.phase in blocked:
+            state, reason = blocked[visit.phase]
+        else:
+            stop = stopped if visit.stops_at_progression else ended
+            if stop is not None and (end is None or end >= stop[0]):
+                state, reason = State.CANCELLED, stop[1]
+            elif target is None:
+                state, reason = State.PENDING, visit.waiting
+            else:
+                state = State.PLANNED
+
+        out.append(
+            ExpandedVisit(  # positional: this runs for every visit of every subject
+                visit.code,
+                visit.name,
+                visit.phase,
+                visit.kind,
+                visit.optional,
+                state,
+                root,
+                target,
+                start,
+                end,
+                day,
+                provisional and state is not State.COMPLETED,
+                None if record is None else record.actual_date,
+                _NOTHING if record is None else record.assessments,
+                reason,
+            )
+        )
+    if plan.order != plan.visits:  # identity check first: usually the very same tuple
+        by_code = {v.code: v for v in out}
+        out = [by_code[v.code] for v in plan.visits]
+    return Expansion(visits=tuple(out), phases={k: s for k, (s, _) in phases.items()})

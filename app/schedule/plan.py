@@ -8,6 +8,7 @@ is cached), so expanding a calendar is only date arithmetic.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 
 from app.schedule.dates import Offset
@@ -38,6 +39,20 @@ class VisitDef:
     before_days: int
     after_days: int
     timing: str  # how the protocol wrote it, e.g. "3 months after infusion"
+    # Derived once per plan, so that expanding a calendar builds no objects per visit.
+    before: timedelta = field(init=False, repr=False, compare=False)
+    after: timedelta = field(init=False, repr=False, compare=False)
+    waiting: str = field(init=False, repr=False, compare=False)  # why pending when undated
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "before", timedelta(days=self.before_days))
+        object.__setattr__(self, "after", timedelta(days=self.after_days))
+        waiting = (
+            f"waiting for visit {self.after_visit}"
+            if self.after_visit is not None
+            else f"waiting for anchor {self.anchor}"
+        )
+        object.__setattr__(self, "waiting", waiting)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +70,8 @@ class Plan:
     visits: tuple[VisitDef, ...]
     phases: tuple[PhaseDef, ...]
     by_code: dict[str, VisitDef] = field(compare=False, hash=False)
+    # The visits again, each after the visit it is timed from (expansion order).
+    order: tuple[VisitDef, ...] = field(compare=False, hash=False, repr=False)
 
     @property
     def anchor_day(self) -> int:
@@ -126,4 +143,29 @@ def build_plan(protocol: Protocol) -> Plan:
             visits += _expand_visit(
                 visit, phase.code, phase.anchor, phase.stops_at_progression, day
             )
-    return Plan(protocol, tuple(visits), tuple(phases), {v.code: v for v in visits})
+    by_code = {v.code: v for v in visits}
+    return Plan(
+        protocol, tuple(visits), tuple(phases), by_code, _in_dependency_order(visits, by_code)
+    )
+
+
+def _in_dependency_order(
+    visits: list[VisitDef], by_code: dict[str, VisitDef]
+) -> tuple[VisitDef, ...]:
+    """Visits timed from another visit come after it (the loader refuses cycles)."""
+    placed: set[str] = set()
+    ordered: list[VisitDef] = []
+
+    def place(v: VisitDef) -> None:
+        if v.code in placed:
+            return
+        placed.add(v.code)
+        if v.after_visit is not None:
+            if v.after_visit not in by_code:
+                raise ValueError(f"visit {v.code} is timed after unknown visit {v.after_visit}")
+            place(by_code[v.after_visit])
+        ordered.append(v)
+
+    for v in visits:
+        place(v)
+    return tuple(ordered)

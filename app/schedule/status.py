@@ -10,7 +10,7 @@ clock. The SQL worklist mirrors :func:`visit_status`; keep the two in step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 
 
@@ -47,6 +47,17 @@ class StatusInfo:
     days_late: int | None = None
 
 
+# Statuses that carry no number are shared: a calendar of many visits allocates none.
+_PLAIN = {status: StatusInfo(status) for status in Status}
+_OF_STATE = {
+    State.MISSED: _PLAIN[Status.MISSED],
+    State.CANCELLED: _PLAIN[Status.CANCELLED],
+    State.NOT_APPLICABLE: _PLAIN[Status.NOT_APPLICABLE],
+    State.PENDING: _PLAIN[Status.PENDING],
+    State.PLANNED: _PLAIN[Status.PENDING],
+}
+
+
 def deviation(actual: date, window_start: date, window_end: date) -> tuple[int | None, int | None]:
     """Days early and days late of a visit done on ``actual`` (None when inside).
 
@@ -80,19 +91,19 @@ def visit_status(
     """
     if state is State.COMPLETED:
         if actual_date is None or window_start is None or window_end is None:
-            return StatusInfo(Status.COMPLETED)
+            return _PLAIN[Status.COMPLETED]
         early, late = deviation(actual_date, window_start, window_end)
         if early is None and late is None:
-            return StatusInfo(Status.COMPLETED)
+            return _PLAIN[Status.COMPLETED]
         return StatusInfo(Status.COMPLETED_OUT_OF_WINDOW, days_early=early, days_late=late)
     if state is not State.PLANNED or window_start is None or window_end is None:
-        return StatusInfo(Status(state.value if state is not State.PLANNED else "pending"))
+        return _OF_STATE[state]  # a planned visit without dates is pending
     if today > window_end:
         if optional:
-            return StatusInfo(Status.NOT_APPLICABLE)
+            return _PLAIN[Status.NOT_APPLICABLE]
         return StatusInfo(Status.OVERDUE, days_overdue=(today - window_end).days)
     if today >= window_start:
-        return StatusInfo(Status.DUE)
-    if today >= window_start - timedelta(days=upcoming_days):
-        return StatusInfo(Status.UPCOMING)
-    return StatusInfo(Status.SCHEDULED)
+        return _PLAIN[Status.DUE]
+    if (window_start - today).days <= upcoming_days:
+        return _PLAIN[Status.UPCOMING]
+    return _PLAIN[Status.SCHEDULED]
