@@ -56,6 +56,7 @@ class EndpointWindow:
     window_end: date | None
     status: EndpointStatus
     satisfied_by: str | None  # visit code
+    provisional: bool = False  # dated from a planned, not yet confirmed, anchor
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,15 +137,15 @@ def endpoint_windows(
             if anchor is None:
                 out.append(
                     EndpointWindow(
-                        label,
-                        ep.code,
-                        ep.name,
-                        str(at),
-                        None,
-                        None,
-                        None,
-                        EndpointStatus.PENDING,
-                        None,
+                        code=label,
+                        endpoint=ep.code,
+                        name=ep.name,
+                        time_point=str(at),
+                        target_date=None,
+                        window_start=None,
+                        window_end=None,
+                        status=EndpointStatus.PENDING,
+                        satisfied_by=None,
                     )
                 )
                 continue
@@ -172,6 +173,17 @@ def endpoint_windows(
             else:
                 status = EndpointStatus.SCHEDULED
             out.append(
-                EndpointWindow(label, ep.code, ep.name, str(at), target, start, end, status, hit)
+                EndpointWindow(
+                    label,
+                    ep.code,
+                    ep.name,
+                    str(at),
+                    target,
+                    start,
+                    end,
+                    status,
+                    hit,
+                    provisional=not anchor.actual,
+                )
             )
     return tuple(out)

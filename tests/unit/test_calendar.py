@@ -208,3 +208,12 @@ def test_mm_calendar_of_the_issue() -> None:
     assert len(cal.visits) == len(mm_plan().visits)
     without, _ = calendar(mm_plan(), actual(infusion=INFUSION), today=date(2025, 9, 1))
     assert without.phases == {"HSCT": PhaseState.PENDING}
+
+
+def test_endpoint_windows_of_a_planned_anchor_are_provisional() -> None:
+    planned = {"infusion": AnchorDate(INFUSION, actual=False)}
+    cal = build_calendar(mm_plan(), planned, today=INFUSION)
+    assert all(e.provisional for e in cal.endpoints)
+    assert cal.endpoints[0].target_date == date(2025, 9, 26)
+    confirmed = build_calendar(mm_plan(), actual(infusion=INFUSION), today=INFUSION)
+    assert not any(e.provisional for e in confirmed.endpoints)

@@ -166,6 +166,7 @@ def to_json(case: Case, cal: Calendar) -> dict[str, Any]:
                 "window_end": _iso(e.window_end),
                 "status": e.status.value,
                 "satisfied_by": e.satisfied_by,
+                "provisional": e.provisional,
             }
             for e in cal.endpoints
         ],

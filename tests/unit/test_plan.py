@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.schedule.dates import Offset
 from app.schedule.plan import MAIN_PHASE, build_plan
 from tests.helpers_schedule import mm_plan, plan_of, protocol, sle_plan
@@ -139,3 +141,23 @@ def test_build_plan_is_cached_per_protocol() -> None:
     assert build_plan(protocol(visits)) is build_plan(protocol(visits))
     assert build_plan(protocol(visits)).anchor_day == 0
     assert build_plan(protocol(visits, anchor_day=1)).anchor_day == 1
+
+
+def test_plan_order_puts_each_visit_after_the_visit_it_is_timed_from() -> None:
+    visits = [
+        {"code": "C", "name": "c", "after_visit": "B", "at": "1 days"},
+        {"code": "A", "name": "a", "at": "day 1"},
+        {"code": "B", "name": "b", "after_visit": "A", "at": "7 days"},
+    ]
+    plan = plan_of(visits)
+    assert [v.code for v in plan.visits] == ["C", "A", "B"]
+    assert [v.code for v in plan.order] == ["A", "B", "C"]
+    assert plan_of(visits[1:2]).order == plan_of(visits[1:2]).visits
+    assert plan.by_code["C"].waiting == "waiting for visit B"
+    assert plan.by_code["A"].waiting == "waiting for anchor infusion"
+
+
+def test_plan_refuses_a_visit_timed_after_an_unknown_visit() -> None:
+    # The loader reports this with its line; a protocol built by hand gets a clear error.
+    with pytest.raises(ValueError, match="timed after unknown visit X"):
+        plan_of([{"code": "A", "name": "a", "after_visit": "X", "at": "1 days"}])
