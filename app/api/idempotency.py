@@ -205,8 +205,45 @@ def _store(request: Request, session: SessionDep, claim: Claim) -> None:
 IdempotencyGuard = Depends(guard)
 
 
+HEADER_DOC: dict[str, Any] = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "description": (
+        "Makes a retry safe: the same key with the same request (method, path, body) from "
+        "the same token within 24 hours returns the stored answer (same status and body, "
+        f"header `{REPLAYED_HEADER}: true`) without doing the work again; the same key with "
+        "another request is 422. Up to 200 printable ASCII characters, e.g. a UUID. Refused "
+        "(422) where the answer holds a secret: creating API or calendar-feed tokens."
+    ),
+    # Documented without leading/trailing spaces, which HTTP strips anyway.
+    "schema": {"type": "string", "pattern": r"^[!-~]([ -~]{0,198}[!-~])?$", "maxLength": 200},
+}
+
+
+def _document(app: FastAPI) -> None:
+    """Add the Idempotency-Key header to every keyed operation of the OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith("/api/"):
+                continue
+            for method, operation in operations.items():
+                if method.upper() in KEYED_METHODS:
+                    operation.setdefault("parameters", []).append(dict(HEADER_DOC))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI, *, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> None:
-    """Add the buffer middleware and the replay handler (routes get ``IdempotencyGuard``)."""
+    """Add the buffer middleware, the replay handler and the header's documentation
+    (routes get ``IdempotencyGuard`` when their router is included)."""
     app.state.idempotency_wait_seconds = wait_seconds
     app.add_middleware(WriteBufferMiddleware)
     app.add_exception_handler(Replay, _replay)
+    _document(app)

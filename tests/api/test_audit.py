@@ -187,6 +187,8 @@ def test_keyset_pages_cover_the_trail_once_in_both_orders(
             if cursor is None:
                 break
         assert seen == expected
+    misspelt = client.get("/api/v1/audit", params={"subject": "S-001"}, headers=bearer(admin))
+    assert misspelt.status_code == 422 and "unknown query parameter(s): subject" in misspelt.text
     bad = client.get("/api/v1/audit", params={"cursor": "bm9wZQ"}, headers=bearer(admin))
     assert bad.status_code == 422 and bad.json()["detail"] == "cursor is not one this API returned"
 

@@ -162,5 +162,12 @@ def test_string_lengths_and_code_patterns_are_bounded(
         assert_problem(response, 422, "validation-error")
     long_query = small.get("/api/v1/audit?actor=" + "a" * 101, headers=admin)
     assert_problem(long_query, 422, "validation-error")
-    naive = small.get("/api/v1/audit?from=2026-01-01T00:00:00", headers=admin)
-    assert_problem(naive, 422, "validation-error")
+    for query in ("from=2026-01-01T00:00:00", "to=0.5", "from=0001-01-01T00:00:00Z",
+                  "to=9999-12-31T00:00:00Z", "from=2026-02-30T00:00:00Z"):
+        refused = small.get(f"/api/v1/audit?{query}", headers=admin)
+        assert_problem(refused, 422, "validation-error")
+    ok = small.get("/api/v1/audit", params={"from": "2026-01-01T08:00:00+08:00"}, headers=admin)
+    assert ok.status_code == 200
+    far = small.post("/api/v1/tokens", headers=admin,
+                     json={"role": "admin", "expires_at": "9999-01-01T00:00:00Z"})
+    assert_problem(far, 422, "validation-error")

@@ -4,19 +4,33 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Query, Request
 
 from app.api.deps import ActorDep, SessionDep
-from app.api.schemas.access import AuditEntryOut, AuditPageOut
+from app.api.schemas.access import ApiTimestamp, AuditEntryOut, AuditPageOut
+from app.api.schemas.common import StudyPath, SubjectPath, problem_responses
+from app.errors import InvalidRequest
 from app.schedule.language import CODE_PATTERN
 from app.services.audit import AuditFilter, AuditPage, search_audit, subject_history
 
 router = APIRouter(tags=["audit"])
 
 CodeQuery = Annotated[str | None, Query(pattern=CODE_PATTERN, max_length=40)]
-CodePath = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40)]
 CURSOR = Query(pattern=r"^[A-Za-z0-9_-]{1,40}$", description="next_cursor of the previous page")
+
+
+AUDIT_QUERY = frozenset(
+    {"study", "subject_id", "site", "actor", "action", "from", "to", "order", "limit", "cursor"}
+)
+HISTORY_QUERY = frozenset({"limit", "cursor"})
+
+
+def _known_query(request: Request, known: frozenset[str]) -> None:
+    # A misspelt filter (?subject=...) must not silently widen the answer to everything.
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise InvalidRequest(f"unknown query parameter(s): {', '.join(unknown)};"
+                             f" use {', '.join(sorted(known))}")
 
 
 def page_out(page: AuditPage) -> AuditPageOut:
@@ -37,8 +51,16 @@ def page_out(page: AuditPage) -> AuditPageOut:
     "/audit",
     response_model=AuditPageOut,
     summary="The audit trail, filtered and paginated (admin; monitor: its studies only)",
+    description=(
+        "Entries in the order they were recorded (`order=desc`: newest first). Every entry "
+        "says when (UTC), who (token name and role), what (action, entity, study, site, "
+        "subject, key), the values before and after, and the reason when one was required. "
+        "Pages are `limit` entries long; pass `next_cursor` as `cursor` for the next one."
+    ),
+    responses=problem_responses("forbidden", "invalid-request"),
 )
 def get_audit(
+    request: Request,
     session: SessionDep,
     actor: ActorDep,
     study: CodeQuery = None,
@@ -52,15 +74,16 @@ def get_audit(
         Query(pattern=r"^[a-z_]+\.[a-z_]+$", max_length=60, examples=["visit.completed"]),
     ] = None,
     since: Annotated[
-        AwareDatetime | None, Query(alias="from", description="Inclusive, with UTC offset")
+        ApiTimestamp | None, Query(alias="from", description="Inclusive, with UTC offset")
     ] = None,
     until: Annotated[
-        AwareDatetime | None, Query(alias="to", description="Exclusive, with UTC offset")
+        ApiTimestamp | None, Query(alias="to", description="Exclusive, with UTC offset")
     ] = None,
     order: Literal["asc", "desc"] = "asc",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, CURSOR] = None,
 ) -> AuditPageOut:
+    _known_query(request, AUDIT_QUERY)
     filters = AuditFilter(study=study, subject_id=subject_id, site=site, actor=actor_name,
                           action=action, since=since, until=until)
     return page_out(search_audit(session, actor=actor, filters=filters, order=order,
@@ -71,14 +94,18 @@ def get_audit(
     "/studies/{study}/subjects/{subject_id}/history",
     response_model=AuditPageOut,
     summary="One subject's audit trail, oldest first",
+    description="Any token that may see the subject may read its trail; otherwise 404.",
+    responses=problem_responses("not-found", "invalid-request"),
 )
 def get_subject_history(
-    study: CodePath,
-    subject_id: CodePath,
+    request: Request,
+    study: StudyPath,
+    subject_id: SubjectPath,
     session: SessionDep,
     actor: ActorDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
     cursor: Annotated[str | None, CURSOR] = None,
 ) -> AuditPageOut:
+    _known_query(request, HISTORY_QUERY)
     return page_out(subject_history(session, actor=actor, study=study, subject_id=subject_id,
                                     limit=limit, cursor=cursor))

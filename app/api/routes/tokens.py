@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path
 from app.api.deps import ActorDep, SessionDep
 from app.api.idempotency import no_replay
 from app.api.schemas.access import NewTokenOut, TokenIn, TokenOut
+from app.api.schemas.common import BODY_PROBLEMS, problem_responses
 from app.services import tokens as token_service
 from app.services.tokens import NAME_PATTERN, TokenView
 
@@ -25,7 +26,10 @@ def token_out(view: TokenView) -> TokenOut:
     )
 
 
-@router.get("/tokens", response_model=list[TokenOut], summary="List tokens (never their secrets)")
+@router.get(
+    "/tokens", response_model=list[TokenOut], summary="List tokens (never their secrets)",
+    responses=problem_responses("forbidden"),
+)
 def list_tokens(session: SessionDep, actor: ActorDep) -> list[TokenOut]:
     return [token_out(v) for v in token_service.list_tokens(session, actor=actor)]
 
@@ -41,6 +45,7 @@ def list_tokens(session: SessionDep, actor: ActorDep) -> list[TokenOut]:
         "would mean keeping a copy of the secret. Retry by name instead: a second create "
         "with the same name answers 409."
     ),
+    responses=problem_responses(*BODY_PROBLEMS, "forbidden", "already-exists", "invalid-request"),
 )
 @no_replay
 def create_token(body: TokenIn, session: SessionDep, actor: ActorDep) -> NewTokenOut:
@@ -51,7 +56,10 @@ def create_token(body: TokenIn, session: SessionDep, actor: ActorDep) -> NewToke
     return NewTokenOut(token=token_out(created.token), secret=created.secret)
 
 
-@router.get("/tokens/{name}", response_model=TokenOut, summary="One token")
+@router.get(
+    "/tokens/{name}", response_model=TokenOut, summary="One token",
+    responses=problem_responses("forbidden", "not-found"),
+)
 def get_token(name: TokenNamePath, session: SessionDep, actor: ActorDep) -> TokenOut:
     return token_out(token_service.get_token(session, actor=actor, name=name))
 
@@ -60,6 +68,7 @@ def get_token(name: TokenNamePath, session: SessionDep, actor: ActorDep) -> Toke
     "/tokens/{name}",
     response_model=TokenOut,
     summary="Revoke a token (it stays listed, inactive); revoking again changes nothing",
+    responses=problem_responses("forbidden", "not-found"),
 )
 def revoke_token(name: TokenNamePath, session: SessionDep, actor: ActorDep) -> TokenOut:
     return token_out(token_service.revoke_token(session, actor=actor, name=name))

@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.schedule.language import CODE_PATTERN
 from app.services.access import Role
 from app.services.tokens import NAME_PATTERN
 
+TIMESTAMP_PATTERN = (
+    r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"
+    r"(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+
+
+def _iso_timestamp_only(value: object) -> object:
+    """Refuse what pydantic would otherwise read as a time: 0.5 (a Unix time), no offset."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _TIMESTAMP.match(value):
+        raise ValueError("must be an ISO 8601 timestamp with offset, e.g. 2026-03-01T08:00:00Z")
+    return value
+
+
+def _sane_year(value: datetime) -> datetime:
+    if not 1900 <= value.year <= 2200:
+        raise ValueError("must be between the years 1900 and 2200")
+    return value
+
+
+ApiTimestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_iso_timestamp_only),
+    AfterValidator(_sane_year),
+    Field(examples=["2026-03-01T08:00:00Z"], json_schema_extra={"pattern": TIMESTAMP_PATTERN}),
+]
 Code = Annotated[str, Field(pattern=CODE_PATTERN, max_length=40)]
 TokenName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=100, examples=["yc3h-nurse"])]
 
@@ -32,7 +61,7 @@ class TokenIn(BaseModel):
     name: TokenName | None = Field(
         default=None, description="Unique name; defaults to '<role>-<random>'."
     )
-    expires_at: AwareDatetime | None = Field(
+    expires_at: ApiTimestamp | None = Field(
         default=None, description="When the token stops working (UTC offset required)."
     )
 
