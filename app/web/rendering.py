@@ -49,6 +49,12 @@ def label(value: object) -> str:
     return str(raw).replace("_", " ").replace(".", " ")
 
 
+def sentence(text: object) -> str:
+    """A service's message as a sentence: "age 86 at consent ..." -> "Age 86 at consent ..."."""
+    value = str(text)
+    return value[:1].upper() + value[1:]
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -56,7 +62,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(day=day, stamp=stamp, label=label, iso=lambda d: d.isoformat() if d else "")
+    env.filters.update(day=day, stamp=stamp, label=label, sentence=sentence,
+                       iso=lambda d: d.isoformat() if d else "")
     return env
 
 

@@ -177,7 +177,7 @@ def test_an_event_the_service_refuses_is_explained(
     assert no_value.status_code == 422 and "needs a value" in no_value.text
     no_type = post_form(client, f"{SUBJECT}/events/new", url,
                         {"type": "", "date": site_today().isoformat()})
-    assert no_type.status_code == 422 and "choose the kind of event" in no_type.text
+    assert no_type.status_code == 422 and "Choose the kind of event" in no_type.text
 
 
 def enrol(client: TestClient, **data: str) -> object:
