@@ -169,6 +169,12 @@ class BulkEnroller:
             "at", "actor", "role", "action", "entity", "study_code", "site_code",
             "subject_id", "key", "after",
         ))
+        # Values every row repeats are converted for the driver once.
+        self._now_db = self._subjects.processor("created_at")(now)
+        self._day = lru_cache(maxsize=None)(self._subjects.processor("consent_date"))
+        self._json = self._audit.processor("after")
+        self.used_anchors = frozenset(
+            {v.anchor for v in self.plan.visits if v.anchor} | {p.anchor for p in self.plan.phases})
         self._templates: Callable[[tuple[tuple[str, date, bool], ...]], list[tuple[Any, ...]]]
         self._templates = lru_cache(maxsize=8192)(self._template)
 
@@ -246,35 +252,40 @@ class BulkEnroller:
     def _write(self, good: list[tuple[int, Enrolment, History | None]]) -> None:
         if not good:
             return
-        study_id, now, version = self.study.id, self.now, self.version_id
+        study_id, now, version, day = self.study.id, self._now_db, self.version_id, self._day
         pks = self._next_ids(len(good))
         self._subjects.write(
-            (pk, study_id, self.sites[row.site][0], row.subject_id, version, row.consent_date,
-             row.date_of_birth, history.lifecycle if history else "active", now, now)
-            for pk, (_, row, history) in zip(pks, good, strict=True)
+            ((pk, study_id, self.sites[row.site][0], row.subject_id, version,
+              day(row.consent_date), day(row.date_of_birth),
+              history.lifecycle if history else "active", now, now)
+             for pk, (_, row, history) in zip(pks, good, strict=True)),
+            adapted=True,
         )
         anchors: list[tuple[Any, ...]] = []
         events: list[tuple[Any, ...]] = []
         visits: list[tuple[Any, ...]] = []
         audit: list[tuple[Any, ...]] = []
+        used = self.used_anchors
         for pk, (_, row, history) in zip(pks, good, strict=True):
             site_id = self.sites[row.site][0]
             for name, anchor in row.anchors.items():
-                anchors.append((pk, name, anchor.date, anchor.actual, now))
+                anchors.append((pk, name, day(anchor.date), anchor.actual, now))
             if history is None or (not history.events and not history.records):
-                key = tuple(sorted((n, a.date, a.actual) for n, a in row.anchors.items()))
+                # Only the anchors visits are timed from decide the calendar.
+                key = tuple(sorted((n, a.date, a.actual) for n, a in row.anchors.items()
+                                   if n in used))
                 visits += [(pk, site_id, *values) for values in self._templates(key)]
             else:
-                events += [(pk, e.type.value, e.date, e.value, now) for e in history.events]
+                events += [(pk, e.type.value, day(e.date), e.value, now) for e in history.events]
                 expansion = expand(self.plan, row.anchors, history.events, history.records)
                 visits += [self._visits.adapt(t) for t in self._tuples(expansion, pk, site_id)]
             audit.append((now, self.actor.name, self.actor.role.value, ENROLLED, "subject",
                           self.study.code, row.site, row.subject_id, row.subject_id,
-                          _audit_after(row, self.version_name)))
-        self._anchors.write(anchors)
-        self._events.write(events)
+                          self._json(_audit_after(row, self.version_name))))
+        self._anchors.write(anchors, adapted=True)
+        self._events.write(events, adapted=True)
         self._visits.write(visits, adapted=True)
-        self._audit.write(audit)
+        self._audit.write(audit, adapted=True)
         self.imported += len(good)
         self.visits += len(visits)
 

@@ -18,6 +18,10 @@ from sqlalchemy import Boolean, Connection, Table
 Processor = Callable[[Any], Any]
 
 
+def _identity(value: Any) -> Any:
+    return value
+
+
 class RowWriter:
     """Inserts tuples whose values follow ``columns`` into ``table`` on ``connection``.
 
@@ -49,6 +53,12 @@ class RowWriter:
         )
         self._copy_sql = f"COPY {quote(table.name)} ({names}) FROM STDIN"
         self.rows_written = 0
+
+    def processor(self, name: str) -> Processor:
+        """The conversion of one column's non-null values (identity when none is needed),
+        for callers that convert repeated values once and write with ``adapted=True``."""
+        index = self.columns.index(name)
+        return next((p for i, p in self._processors if i == index), _identity)
 
     def adapt(self, row: Sequence[Any]) -> tuple[Any, ...]:
         """The row as the driver wants it (dates as text on SQLite, JSON serialised...)."""
