@@ -10,7 +10,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Unpack
+from typing import Any, Literal
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from app.models import AuditRecord
 from app.services.access import Actor, Role
 
 MAX_PAGE = 500
-Rows = Select[Unpack[tuple[Any, ...]]]
+Rows = Select[*tuple[Any, ...]]
 
 
 def record_audit(
