@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
@@ -173,6 +174,8 @@ class BulkEnroller:
         self._now_db = self._subjects.processor("created_at")(now)
         self._day = lru_cache(maxsize=None)(self._subjects.processor("consent_date"))
         self._json = self._audit.processor("after")
+        json_list = self._visits.processor("assessments")
+        self._assessments = lru_cache(maxsize=1024)(lambda codes: json_list(list(codes)))
         self.used_anchors = frozenset(
             {v.anchor for v in self.plan.visits if v.anchor} | {p.anchor for p in self.plan.phases})
         self._templates: Callable[[tuple[tuple[str, date, bool], ...]], list[tuple[Any, ...]]]
@@ -278,7 +281,7 @@ class BulkEnroller:
             else:
                 events += [(pk, e.type.value, day(e.date), e.value, now) for e in history.events]
                 expansion = expand(self.plan, row.anchors, history.events, history.records)
-                visits += [self._visits.adapt(t) for t in self._tuples(expansion, pk, site_id)]
+                visits += [self._adapt_visit(t) for t in self._tuples(expansion, pk, site_id)]
             audit.append((now, self.actor.name, self.actor.role.value, ENROLLED, "subject",
                           self.study.code, row.site, row.subject_id, row.subject_id,
                           self._json(_audit_after(row, self.version_name))))
@@ -314,7 +317,21 @@ class BulkEnroller:
         # without their first two values (subject_pk, site_id).
         anchors = {name: AnchorDate(d, actual) for name, d, actual in key}
         rows = self._tuples(expand(self.plan, anchors), 0, 0)
-        return [self._visits.adapt(t)[2:] for t in rows]
+        return [self._adapt_visit(t)[2:] for t in rows]
+
+    def _adapt_visit(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        # RowWriter.adapt with the repeated values (dates, assessment lists, "now")
+        # converted once: the demo's histories make every calendar different.
+        values = list(row)
+        day = self._day
+        for i in _VISIT_DATES:
+            if values[i] is not None:
+                values[i] = day(values[i])
+        values[_ASSESSMENTS] = self._assessments(tuple(values[_ASSESSMENTS]))
+        if values[_RECORDED_AT] is not None:
+            values[_RECORDED_AT] = self._now_db
+        values[_UPDATED_AT] = self._now_db
+        return tuple(values)
 
     def finish(self) -> ImportResult:
         """The outcome; raises :class:`InvalidRows` when rows were bad and not skipped."""
@@ -342,6 +359,14 @@ VISIT_COLUMNS = (
 )
 
 
+_VISIT_DATES = tuple(VISIT_COLUMNS.index(c) for c in (
+    "target_date", "window_start", "window_end", "upcoming_from", "actual_date"))
+_ASSESSMENTS = VISIT_COLUMNS.index("assessments")
+_RECORDED_AT = VISIT_COLUMNS.index("recorded_at")
+_UPDATED_AT = VISIT_COLUMNS.index("updated_at")
+_VISIT_ROW = itemgetter(*VISIT_COLUMNS)
+
+
 def visit_tuples(
     expansion: Expansion, *, subject_pk: int, study_id: int, site_id: int, upcoming_days: int,
     now: datetime,
@@ -352,7 +377,7 @@ def visit_tuples(
                                    site_id=site_id, upcoming_days=upcoming_days):
         values["recorded_at"] = now if values["state"] in DONE else None
         values["updated_at"] = now
-        out.append(tuple(values[c] for c in VISIT_COLUMNS))
+        out.append(_VISIT_ROW(values))
     return out
 
 
