@@ -7,13 +7,15 @@ as of a date are added by :func:`app.schedule.calendar.build_calendar`.
 Rules (the brief's domain rules, in code):
 
 - a visit is timed from an anchor, or from the actual date of an earlier visit (its
-  target date until that visit is done, which makes the date provisional);
+  target date until that visit is done, which makes the date provisional; a missed
+  visit's target, which is final);
 - a visit whose anchor has no date yet is *pending*; a planned (not yet confirmed)
   anchor gives *provisional* dates;
 - a done visit (completed or missed) keeps the dates it was planned with: re-anchoring
   moves only what is not done;
 - a conditional phase opens when its response event is recorded before any of its
-  closing events; until then its visits are pending, once closed not applicable;
+  closing events (a response and a closing event on the same day: the response
+  counts); until then its visits are pending, once closed not applicable;
 - death, withdrawal and loss to follow-up cancel every visit not done whose window
   had not closed by the event date; progression does the same for the visits the
   protocol stops at progression.

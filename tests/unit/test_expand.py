@@ -385,3 +385,10 @@ def test_death_before_cr_closes_the_phase_and_after_cr_cancels_it() -> None:
     assert v["HSCT-D14"].state is State.PLANNED  # window closed 2025-07-18, before death
     assert v["HSCT-D28"].state is State.CANCELLED  # window still open on the day of death
     assert v["HSCT-D100"].state is State.CANCELLED
+
+
+def test_cr_and_progression_on_the_same_day_open_the_phase() -> None:
+    same_day = [CR, Event(EventType.PROGRESSION, CR.date)]
+    assert expand(mm_plan(), actual(infusion=INFUSION), same_day).phases == {
+        "HSCT": PhaseState.ACTIVE
+    }
