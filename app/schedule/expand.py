@@ -230,7 +230,7 @@ def expand(
                 reason,
             )
         )
-    if plan.order != plan.visits:  # identity check first: usually the very same tuple
+    if plan.order is not plan.visits:  # some visit is timed after a later one
         by_code = {v.code: v for v in out}
         out = [by_code[v.code] for v in plan.visits]
     return Expansion(visits=tuple(out), phases={k: s for k, (s, _) in phases.items()})

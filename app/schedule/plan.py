@@ -143,10 +143,11 @@ def build_plan(protocol: Protocol) -> Plan:
             visits += _expand_visit(
                 visit, phase.code, phase.anchor, phase.stops_at_progression, day
             )
-    by_code = {v.code: v for v in visits}
-    return Plan(
-        protocol, tuple(visits), tuple(phases), by_code, _in_dependency_order(visits, by_code)
-    )
+    flat = tuple(visits)
+    by_code = {v.code: v for v in flat}
+    order = _in_dependency_order(visits, by_code)
+    # The same tuple when nothing is reordered, which expand() checks by identity.
+    return Plan(protocol, flat, tuple(phases), by_code, flat if order == flat else order)
 
 
 def _in_dependency_order(

@@ -161,3 +161,8 @@ def test_plan_refuses_a_visit_timed_after_an_unknown_visit() -> None:
     # The loader reports this with its line; a protocol built by hand gets a clear error.
     with pytest.raises(ValueError, match="timed after unknown visit X"):
         plan_of([{"code": "A", "name": "a", "after_visit": "X", "at": "1 days"}])
+
+
+def test_plan_order_is_the_visits_themselves_when_nothing_moves() -> None:
+    assert sle_plan().order is sle_plan().visits
+    assert mm_plan().order is mm_plan().visits
