@@ -189,6 +189,7 @@ class EndpointWindowOut(BaseModel):
     window_end: date | None
     status: EndpointStatus
     satisfied_by: str | None = Field(description="The visit that met it")
+    provisional: bool = Field(description="Dated from a planned, not yet confirmed, anchor")
 
 
 class PhaseOut(BaseModel):
@@ -297,6 +298,7 @@ def subject_out(loaded: LoadedSubject, stored: StoredCalendar) -> SubjectOut:
                 code=e.code, endpoint=e.endpoint, name=e.name, time_point=e.time_point,
                 target_date=e.target_date, window_start=e.window_start,
                 window_end=e.window_end, status=e.status, satisfied_by=e.satisfied_by,
+                provisional=e.provisional,
             )
             for e in calendar.endpoints
         ],
