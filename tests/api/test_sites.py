@@ -178,3 +178,13 @@ def test_link_site_to_study(client: TestClient, session: Session, admin: dict[st
         response = client.put(url, headers=admin)
         assert response.status_code == 404
         assert response.headers["content-type"] == PROBLEM_JSON
+
+
+def test_a_body_that_is_not_json_text_is_a_problem(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    headers = {**admin, "Content-Type": "application/json"}
+    for body, status in [(b"\xd8\x00\x00", 400), (b"{not json", 422)]:
+        response = client.post("/api/v1/sites", content=body, headers=headers)
+        assert response.status_code == status
+        assert response.headers["content-type"] == PROBLEM_JSON

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Path, Response
 
 from app.api.deps import ActorDep, SessionDep
 from app.api.schemas.common import StudyPath, problem_responses
-from app.api.schemas.studies import SiteIn, SiteList, SiteOut, SitePatch, StudySiteOut
+from app.api.schemas.studies import (
+    UNREADABLE_BODY,
+    SiteIn,
+    SiteList,
+    SiteOut,
+    SitePatch,
+    StudySiteOut,
+)
 from app.schedule.language import CODE_PATTERN
 from app.services import sites as service
 
@@ -54,7 +61,10 @@ def read_site(site: SitePath, session: SessionDep, actor: ActorDep) -> SiteOut:
         "date) and the local time of its daily digest. Link it to studies with "
         "`PUT /studies/{study}/sites/{site}`."
     ),
-    responses=problem_responses("too-large", "forbidden", "already-exists", "invalid-request"),
+    responses={
+        **UNREADABLE_BODY,
+        **problem_responses("too-large", "forbidden", "already-exists", "invalid-request"),
+    },
 )
 def create_site(
     body: SiteIn, response: Response, session: SessionDep, actor: ActorDep
@@ -80,7 +90,10 @@ def create_site(
         "A new time zone changes the site's local date, and with it which visits are due "
         "or overdue."
     ),
-    responses=problem_responses("too-large", "forbidden", "not-found", "invalid-request"),
+    responses={
+        **UNREADABLE_BODY,
+        **problem_responses("too-large", "forbidden", "not-found", "invalid-request"),
+    },
 )
 def update_site(
     site: SitePath, body: SitePatch, session: SessionDep, actor: ActorDep

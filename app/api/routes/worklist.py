@@ -30,12 +30,12 @@ router = APIRouter(tags=["worklist"])
 CodeItem = Annotated[str, Field(pattern=CODE_PATTERN, max_length=40)]
 Sites = Annotated[
     list[CodeItem] | None,
-    Query(max_length=200, description="Site codes (repeat the parameter for several)",
+    Query(max_length=50, description="Site codes (repeat the parameter for several)",
           examples=[["YC3H"]]),
 ]
 Studies = Annotated[
     list[CodeItem] | None,
-    Query(max_length=50, description="Study codes (repeat the parameter for several)",
+    Query(max_length=20, description="Study codes (repeat the parameter for several)",
           examples=[["UCART-SLE"]]),
 ]
 AsOf = Annotated[

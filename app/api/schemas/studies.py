@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.api.schemas.common import Code
+from app.api.schemas.common import Code, Problem
 from app.errors import InvalidRequest
+from app.problems import PROBLEM_JSON
 from app.schedule.language import Protocol
 from app.schedule.plan import Plan
 from app.services.sites import DIGEST_TIME_PATTERN, LinkResult, SiteView, check_time_zone
@@ -33,6 +34,27 @@ DigestTime = Annotated[
     ),
 ]
 SiteName = Annotated[str, Field(min_length=1, max_length=200, examples=["Yancheng Third Hospital"])]
+
+
+# A body that is not text in a JSON encoding (UTF-8/16/32) never reaches validation:
+# the framework answers 400, as a problem document like every other error.
+UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": Problem,
+        "description": "Bad request",
+        "content": {
+            PROBLEM_JSON: {
+                "schema": {"$ref": "#/components/schemas/Problem"},
+                "example": {
+                    "type": "/problems/bad-request",
+                    "title": "Bad request",
+                    "status": 400,
+                    "detail": "There was an error parsing the body",
+                },
+            }
+        },
+    }
+}
 
 
 class Out(BaseModel):
