@@ -49,6 +49,7 @@ from app.services.worklist_sql import (
     in_class,
     sort_key,
     status_expr,
+    urgent,
 )
 
 
@@ -359,15 +360,19 @@ def status_counts(
 def _count_query(
     site_ids: Sequence[int], today: date, study_ids: Sequence[int] | None
 ) -> Select[*tuple[Any, ...]]:
-    status = status_expr(today)
-
-    def count(name: str) -> ColumnElement[int]:
-        return func.coalesce(func.sum(case((status == name, 1), else_=0)), 0)
+    def count(rank: Urgency) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((urgent(rank, today), 1), else_=0)), 0)
 
     # Overdue, due and upcoming visits all open within the upcoming horizon: one range
     # on the window_start partial index.
     stmt = (
-        select(Visit.site_id, Visit.study_id, count("overdue"), count("due"), count("upcoming"))
+        select(
+            Visit.site_id,
+            Visit.study_id,
+            count(Urgency.OVERDUE),
+            count(Urgency.DUE),
+            count(Urgency.UPCOMING),
+        )
         .where(
             Visit.site_id.in_(site_ids),
             Visit.state == PLANNED,

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import IntEnum
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Date, String, and_, case, false, func, literal, literal_column, or_, true
@@ -72,12 +73,14 @@ def group_by_date(today: Mapping[int, date]) -> Groups:
     return sorted(by_date.items())
 
 
+@lru_cache(maxsize=16)
 def status_expr(today: date) -> ColumnElement[str]:
     """The SQL twin of :func:`app.schedule.status.visit_status` at sites whose local
     date is ``today``.
 
     ``upcoming_from`` is the window start minus the study's upcoming horizon, stored
-    with the visit so that SQL needs no protocol to say "upcoming".
+    with the visit so that SQL needs no protocol to say "upcoming". Kept per date: the
+    expression is immutable, and building it is most of the cost of a small page.
     """
     horizon = today + timedelta(days=MAX_UPCOMING_DAYS)
     has_window = and_(Visit.window_start.is_not(None), Visit.window_end.is_not(None))
@@ -97,6 +100,27 @@ def status_expr(today: date) -> ColumnElement[str]:
     )
 
 
+def urgent(rank: Urgency, today: date) -> ColumnElement[bool]:
+    """Among planned visits, those of an urgent class on ``today`` (what
+    :func:`status_expr` calls overdue, due or upcoming, without its other branches)."""
+    if rank is Urgency.OVERDUE:
+        return and_(
+            Visit.window_end < today,
+            Visit.window_start.is_not(None),
+            Visit.optional == false(),
+        )
+    if rank is Urgency.DUE:
+        return and_(Visit.window_end >= today, Visit.window_start <= today)
+    if rank is Urgency.UPCOMING:
+        return and_(
+            Visit.window_start > today,
+            Visit.window_start <= today + timedelta(days=MAX_UPCOMING_DAYS),
+            Visit.upcoming_from <= today,
+            Visit.window_end.is_not(None),
+        )
+    raise ValueError(f"{rank.name} is not an urgent class")
+
+
 def in_class(rank: Urgency, site_ids: Sequence[int], today: date) -> ColumnElement[bool]:
     """The visits of one urgency class at sites whose local date is ``today``.
 
@@ -105,28 +129,9 @@ def in_class(rank: Urgency, site_ids: Sequence[int], today: date) -> ColumnEleme
     and give a range on ``window_end`` or ``window_start`` right after ``site_id``.
     """
     at_sites = Visit.site_id.in_(site_ids)
+    if rank is not Urgency.OTHER:
+        return and_(at_sites, Visit.state == PLANNED, urgent(rank, today))
     horizon = today + timedelta(days=MAX_UPCOMING_DAYS)
-    if rank is Urgency.OVERDUE:
-        return and_(
-            at_sites,
-            Visit.state == PLANNED,
-            Visit.window_end < today,
-            Visit.window_start.is_not(None),
-            Visit.optional == false(),
-        )
-    if rank is Urgency.DUE:
-        return and_(
-            at_sites, Visit.state == PLANNED, Visit.window_end >= today, Visit.window_start <= today
-        )
-    if rank is Urgency.UPCOMING:
-        return and_(
-            at_sites,
-            Visit.state == PLANNED,
-            Visit.window_start > today,
-            Visit.window_start <= horizon,
-            Visit.upcoming_from <= today,
-            Visit.window_end.is_not(None),
-        )
     return and_(
         at_sites,
         or_(
