@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from app.main import create_app
 from app.problems import PROBLEM_JSON
 from app.settings import Settings
+from tests.helpers_worklist import bearer, make_token
 
 DOCUMENT = create_app(
     Settings(database_url="sqlite://", secret_key="test-secret")  # type: ignore[arg-type]
@@ -133,15 +135,21 @@ def test_unknown_routes_and_wrong_methods_are_problems(
         assert response.headers["allow"]
 
 
-def test_validation_errors_are_problems_naming_the_fields(client: TestClient) -> None:
-    response = client.post(
-        "/api/v1/sites",
-        json={"code": "", "time_zone": 7},
-        headers={"Authorization": "Bearer fu_whatever"},
-    )
-    # Authentication comes first: nothing about the request is revealed to a stranger.
-    assert response.status_code == 401
+def test_validation_errors_are_problems_naming_the_fields(
+    client: TestClient, session: Session
+) -> None:
+    body = {"code": "", "time_zone": 7}
+    stranger = client.post("/api/v1/sites", json=body, headers=bearer("fu_whatever"))
+    # Authentication comes first: nothing about the request is checked for a stranger.
+    assert stranger.status_code == 401
+    assert stranger.headers["content-type"] == PROBLEM_JSON
+    admin = bearer(make_token(session, "admin"))
+    response = client.post("/api/v1/sites", json=body, headers=admin)
+    assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM_JSON
-    response = client.get("/api/v1/visits?limit=0&status=soon")
-    assert response.status_code in (401, 422)
-    assert response.headers["content-type"] == PROBLEM_JSON
+    problem = response.json()
+    assert problem["type"] == "/problems/validation-error"
+    locations = {e["location"] for e in problem["errors"]}
+    assert {"body.code", "body.name", "body.time_zone"} <= locations
+    assert all(e["message"] and e["type"] for e in problem["errors"])
+    assert "body.code" in problem["detail"]
