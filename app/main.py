@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from app import __version__
 from app.api import idempotency
 from app.api.limits import BodyLimitMiddleware
+from app.api.openapi import document_body_problems
 from app.api.routes import (
     audit,
     batch,
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             module.router, prefix=API_PREFIX, dependencies=[idempotency.IdempotencyGuard]
         )
     install_web(app, settings)
+    document_body_problems(app)
     idempotency.install(app)
     # Added last, so it runs first: oversized bodies never reach anything else.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -66,7 +66,9 @@ def drop_database(url: str) -> None:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     url = fresh_database_url(request.param, tmp_path_factory.mktemp("db"))
     migrate.upgrade(url=url)
     yield url
@@ -98,7 +100,9 @@ def session(connection: Connection) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, secret_key="test-secret", base_url="http://testserver")
+    return Settings(
+        database_url=database_url, secret_key="test-secret", base_url="http://testserver"
+    )
 
 
 @pytest.fixture

@@ -8,14 +8,33 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
+from app.api.schemas.common import Problem
 from app.migrate import head_revision
+from app.problems import PROBLEM_JSON, problem
 
 router = APIRouter(tags=["health"])
 
 
 class Health(BaseModel):
     status: str
-    detail: str | None = None
+
+
+NOT_READY = {
+    503: {
+        "model": Problem,
+        "description": "Not ready: the database is unreachable or not migrated to head",
+        "content": {
+            PROBLEM_JSON: {
+                "example": {
+                    "type": "/problems/not-ready",
+                    "title": "Not ready",
+                    "status": 503,
+                    "detail": "database at None, code expects 4f1e2d3c5b6a",
+                }
+            }
+        },
+    }
+}
 
 
 @router.get("/healthz", response_model=Health, summary="The process is up")
@@ -27,7 +46,7 @@ def healthz() -> Health:
     "/readyz",
     response_model=Health,
     summary="The database is reachable and migrated to the latest revision",
-    responses={503: {"model": Health, "description": "Not ready"}},
+    responses=NOT_READY,  # type: ignore[arg-type]
 )
 def readyz(request: Request) -> Health | JSONResponse:
     engine: Engine = request.app.state.engine
@@ -35,10 +54,8 @@ def readyz(request: Request) -> Health | JSONResponse:
         with engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
     except Exception as exc:  # any database failure means "not ready"
-        return JSONResponse({"status": "unavailable", "detail": type(exc).__name__}, 503)
+        return problem(503, "not-ready", "Not ready", f"database unreachable: {type(exc).__name__}")
     head = head_revision()
     if current != head:
-        return JSONResponse(
-            {"status": "unavailable", "detail": f"database at {current}, code expects {head}"}, 503
-        )
+        return problem(503, "not-ready", "Not ready", f"database at {current}, code expects {head}")
     return Health(status="ok")
