@@ -75,6 +75,16 @@ def visit_uid(study: str, subject: str, code: str) -> str:
     return f"{study}-{subject}-{code}@followup"
 
 
+def feed_url(base_url: str, site: str, token: str) -> str:
+    """The private URL a calendar app subscribes to (``base_url`` from the settings)."""
+    return f"{base_url.rstrip('/')}/api/v1/sites/{site}/calendar.ics?token={token}"
+
+
+def webcal(url: str) -> str:
+    """The same URL with the webcal scheme, which calendar apps open as a subscription."""
+    return "webcal://" + url.split("://", 1)[1] if "://" in url else url
+
+
 def sequence_of(updated_at: datetime) -> int:
     return max(0, int((updated_at - _SEQUENCE_EPOCH).total_seconds()))
 
@@ -240,7 +250,8 @@ def revoke_feed_token(session: Session, *, site: str, token_id: int, actor: Acto
 
 
 def authenticate_feed(session: Session, *, site_code: str, raw_token: str) -> Site:
-    """The site a feed token opens, or NotAuthenticated (never saying why)."""
+    """The site a feed token opens: NotAuthenticated for an unknown or revoked token
+    (never saying which), NotFound for a valid token used on another site's URL."""
     digest = hash_token(raw_token)
     found = session.execute(
         select(FeedToken, Site)
@@ -250,7 +261,9 @@ def authenticate_feed(session: Session, *, site_code: str, raw_token: str) -> Si
     if found is None:
         raise NotAuthenticated("invalid or revoked feed token")
     token, site = found.tuple()
-    if (not hmac.compare_digest(token.token_hash, digest) or token.revoked_at is not None
-            or site.code != site_code):
+    if not hmac.compare_digest(token.token_hash, digest) or token.revoked_at is not None:
         raise NotAuthenticated("invalid or revoked feed token")
+    if site.code != site_code:
+        # The holder knows which site the token opens; another site is not there for it.
+        raise NotFound(f"site {site_code} not found")
     return site

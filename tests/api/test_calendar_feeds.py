@@ -173,7 +173,8 @@ def test_feed_token_is_site_bound_and_revocable(
     created = create_feed(client, seeded.coordinator)
     token = created["url"].split("token=")[1]
     other = client.get(f"/api/v1/sites/{OTHER_SITE}/calendar.ics", params={"token": token})
-    assert other.status_code == 401
+    assert other.status_code == 404  # the token opens its own site only
+    assert b"WT-00" not in other.content
     listed = client.get(f"/api/v1/sites/{OWN_SITE}/feed-tokens", headers=bearer(seeded.admin))
     assert [t["id"] for t in listed.json()] == [created["id"]]
     assert token not in listed.text

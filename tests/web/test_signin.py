@@ -50,6 +50,8 @@ def test_sign_in_sets_a_hardened_cookie_without_the_token(
     assert worklist.status_code == 200
     assert "coord-yc3h" in worklist.text
     assert worklist.headers["cache-control"] == "no-store"
+    assert "script-src 'self'" in worklist.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in worklist.headers["content-security-policy"]
 
 
 def test_a_wrong_token_is_refused_on_the_form(client: TestClient, seeded: Seeded) -> None:

@@ -82,7 +82,7 @@ def subject_calendar(
 @router.get(
     "/sites/{site}/calendar.ics",
     response_class=Response,
-    responses=ICS_RESPONSE | problem_responses(),
+    responses=ICS_RESPONSE | problem_responses("not-found"),
     summary="A site's visits still to do, as a calendar feed to subscribe to",
     description=(
         "Calendar apps cannot send an Authorization header, so this feed is read with the"
