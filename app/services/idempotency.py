@@ -116,9 +116,10 @@ def claim_key(
     if existing is not None:
         if existing.created_at > moment - RETENTION:
             return _answer(existing, fingerprint)
-        # Past retention the key is free again.
-        session.delete(existing)
-        session.flush()
+        # Past retention the key is free again. A Core DELETE: a concurrent request may
+        # free the same row first, which is fine (the insert below then decides).
+        session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == existing.id))
+        session.expunge(existing)
     row = IdempotencyKey(
         token_name=actor.name, key=key, method=method.upper(), path=path[:500],
         request_hash=fingerprint, created_at=moment,
