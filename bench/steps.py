@@ -241,7 +241,9 @@ class Backend:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
             return f"sqlite:///{path}"
-        schema = f"bench_{label}"
+        # A schema per run and step: concurrent runs (a test run and make bench) never
+        # drop each other's data.
+        schema = f"bench_{os.getpid()}_{label}"
         admin = make_engine(self.base_url)
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
