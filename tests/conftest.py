@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
@@ -105,9 +106,8 @@ def settings(database_url: str) -> Settings:
     )
 
 
-@pytest.fixture
-def client(settings: Settings, session: Session) -> Iterator[TestClient]:
-    app = create_app(settings)
+def share_session(app: FastAPI, session: Session) -> FastAPI:
+    """Make every request of ``app`` run in the test's session (commit = SAVEPOINT)."""
 
     def test_session() -> Iterator[Session]:
         try:
@@ -122,6 +122,12 @@ def client(settings: Settings, session: Session) -> Iterator[TestClient]:
             session.expunge_all()
 
     app.dependency_overrides[get_session] = test_session
+    return app
+
+
+@pytest.fixture
+def client(settings: Settings, session: Session) -> Iterator[TestClient]:
+    app = share_session(create_app(settings), session)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
-from app.api.deps import ActorDep, SessionDep, get_session
+from app.api.deps import ActorDep, SessionDep
 from app.api.idempotency import IdempotencyGuard
 from app.db import utcnow
 from app.errors import Conflict
@@ -28,6 +28,7 @@ from app.services.access import SYSTEM
 from app.services.audit import record_audit
 from app.services.idempotency import purge_keys
 from app.settings import Settings
+from tests.conftest import share_session
 from tests.helpers_access import new_token
 from tests.helpers_subjects import bearer
 
@@ -64,19 +65,7 @@ def build_app(settings: Settings, session: Session) -> FastAPI:
     app = create_app(settings)
     app.include_router(notes, prefix=API_PREFIX, dependencies=[IdempotencyGuard])
     app.state.idempotency_wait_seconds = 0.5
-
-    def test_session() -> Iterator[Session]:
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
-        else:
-            session.commit()
-        finally:
-            session.expunge_all()
-
-    app.dependency_overrides[get_session] = test_session
+    share_session(app, session)
     return app
 
 

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.api.deps import get_session
 from app.main import create_app
 from app.models import ApiToken
 from app.settings import Settings
+from tests.conftest import share_session
 from tests.helpers_access import new_token
 from tests.helpers_subjects import bearer, load_seed_studies
 
@@ -23,19 +23,7 @@ LIMIT = 2048
 @pytest.fixture
 def small(settings: Settings, session: Session) -> Iterator[TestClient]:
     app = create_app(settings.model_copy(update={"max_body_bytes": LIMIT}))
-
-    def test_session() -> Iterator[Session]:
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
-        else:
-            session.commit()
-        finally:
-            session.expunge_all()
-
-    app.dependency_overrides[get_session] = test_session
+    share_session(app, session)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
