@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 from app.errors import InvalidDate, InvalidRequest
 from app.schedule.language import CODE_PATTERN
 from app.schedule.plan import Plan
-from app.services.subjects import _enrolment_anchors as enrolment_anchors
-from app.services.subjects import age_at, check_date
+from app.services.subjects import age_at, check_date, enrolment_anchors
 
 if TYPE_CHECKING:
     from app.services.bulk import Enrolment

@@ -12,11 +12,11 @@ from app import errors
 from app.models import AnchorDateRow, Visit
 from app.schedule.expand import EventType
 from app.services.access import Actor, Role
+from app.services.subject_list import list_subjects
 from app.services.subjects import (
     age_at,
     enrol,
     get_subject,
-    list_subjects,
     record_event,
     set_anchor,
     subject_calendar,

@@ -32,6 +32,7 @@ from app.api.schemas.subjects import (
     summary_out,
 )
 from app.schedule.language import CODE_PATTERN
+from app.services import subject_list
 from app.services import subjects as service
 from app.services.subjects import LoadedSubject
 
@@ -111,7 +112,7 @@ def list_subjects(
     cursor: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$",
                                         description="next_cursor of the previous page")] = None,
 ) -> SubjectPageOut:
-    page = service.list_subjects(session, study=study, actor=actor, site=site,
+    page = subject_list.list_subjects(session, study=study, actor=actor, site=site,
                                  lifecycle=lifecycle, limit=limit, cursor=cursor)
     return SubjectPageOut(items=[summary_out(study, s) for s in page.items],
                           next_cursor=page.next_cursor)

@@ -16,7 +16,8 @@ from app.schedule.calendar import EndpointStatus
 from app.schedule.expand import EventType, PhaseState
 from app.schedule.language import NAME_PATTERN
 from app.schedule.status import State, Status
-from app.services.subjects import LIFECYCLES, LoadedSubject, SubjectSummary
+from app.services.subject_list import SubjectSummary
+from app.services.subjects import LIFECYCLES, LoadedSubject
 from app.services.sync import StoredCalendar, StoredVisit
 
 Lifecycle = Literal["active", "died", "withdrawn", "lost_to_follow_up"]
