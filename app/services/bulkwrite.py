@@ -10,16 +10,21 @@ database is exactly what an ORM insert would have written.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, Table
+from sqlalchemy import JSON, Boolean, Connection, Table
 
 Processor = Callable[[Any], Any]
 
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value)  # SQLAlchemy's default JSON serialiser
 
 
 class RowWriter:
@@ -42,6 +47,10 @@ class RowWriter:
             if isinstance(column.type, Boolean):
                 continue
             processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+            if self.use_copy and isinstance(column.type, JSON):
+                # COPY takes JSON as text: serialise it once here (and once per
+                # distinct value where callers cache), not again in the driver per row.
+                processor = _json_text
             if processor is not None:
                 self._processors.append((i, processor))
         quote = dialect.identifier_preparer.quote
