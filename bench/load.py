@@ -172,7 +172,7 @@ class Server:
         self.stop()
 
 
-def peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int | str) -> float:
     """The peak resident set size of a live process (VmHWM), in MiB."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

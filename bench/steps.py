@@ -106,13 +106,18 @@ def write_csv(path: Path, subjects: int, sites: int, as_of: date, seed: int = 1)
 
 
 def import_in_child(url: str, path: Path, as_of: date) -> dict[str, float]:
-    """Run the import in its own process: its time, and its peak RSS from the kernel."""
+    """Run the import in its own process: its time, and its peak RSS.
+
+    The child reads its own VmHWM at the end: the kernel resets it at exec, whereas the
+    rusage maximum of a child also counts the parent's memory at fork time.
+    """
     code = (
         "import json, sys, time\n"
         "from datetime import date, datetime, time as t, UTC\n"
         "from app.db import make_engine, make_sessionmaker, transaction\n"
         "from app.services.access import SYSTEM\n"
         "from app.services.bulkcsv import import_csv\n"
+        "from bench.load import peak_rss_mb\n"
         "url, path, day = sys.argv[1], sys.argv[2], date.fromisoformat(sys.argv[3])\n"
         "factory = make_sessionmaker(make_engine(url))\n"
         "started = time.perf_counter()\n"
@@ -120,18 +125,14 @@ def import_in_child(url: str, path: Path, as_of: date) -> dict[str, float]:
         f"    r = import_csv(s, study_code='{IMPORT_STUDY}', actor=SYSTEM, lines=f,"
         " now=datetime.combine(day, t(12), UTC))\n"
         "print(json.dumps({'seconds': time.perf_counter() - started, 'subjects': r.imported,"
-        " 'visits': r.visits}))\n"
+        " 'visits': r.visits, 'peak_rss_mb': peak_rss_mb('self')}))\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", code, url, str(path), as_of.isoformat()],
-                               stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"import failed with exit status {process.returncode}")
-    result: dict[str, float] = json.loads(output)
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code, url, str(path), as_of.isoformat()],
+                          capture_output=True, text=True, cwd=root)
+    if done.returncode != 0:
+        raise RuntimeError(f"import failed ({done.returncode}): {done.stderr[-2000:]}")
+    result: dict[str, float] = json.loads(done.stdout)
     return result
 
 
