@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -93,8 +94,22 @@ class Columns:
 def read_rows(
     lines: Iterable[str], anchors: Iterable[str], chunk_rows: int = CHUNK_ROWS
 ) -> Iterator[list[Item]]:
-    """Chunks of parsed rows; raises :class:`InvalidRows` at once for a bad header."""
+    """Chunks of parsed rows; raises :class:`InvalidRows` at once for a bad header, and
+    when the file cannot be read on (not UTF-8, a field over the csv module's limit)."""
     reader = csv.reader(lines)
+    try:
+        yield from _chunks(reader, anchors, chunk_rows)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        # Nothing after this point can be trusted: the whole import stops here. The
+        # text is decoded ahead of the parser, so the line is where reading stopped.
+        line = reader.line_num + (1 if isinstance(exc, UnicodeDecodeError) else 0)
+        reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+        problem = Problem(line, "", f"the file cannot be read from here on: {reason}")
+        raise InvalidRows(f"the file cannot be read from line {line} on",
+                          errors=[problem.as_dict()]) from None
+
+
+def _chunks(reader: Any, anchors: Iterable[str], chunk_rows: int) -> Iterator[list[Item]]:
     header = next(reader, None)
     if header is None:
         raise InvalidRows("the file is empty", errors=[Problem(1, "", "no header").as_dict()])
@@ -103,13 +118,18 @@ def read_rows(
         raise InvalidRows(f"{len(columns.problems)} problem(s) in the header",
                           errors=[p.as_dict() for p in columns.problems])
     chunk: list[Item] = []
-    for cells in reader:
-        if not any(c.strip() for c in cells):
-            continue  # blank lines are not rows
-        chunk.append((reader.line_num, columns.parse(reader.line_num, cells), None))
-        if len(chunk) >= chunk_rows:
-            yield chunk
-            chunk = []
+    try:
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue  # blank lines are not rows
+            chunk.append((reader.line_num, columns.parse(reader.line_num, cells), None))
+            if len(chunk) >= chunk_rows:
+                yield chunk
+                chunk = []
+    except (csv.Error, UnicodeDecodeError):
+        if chunk:
+            yield chunk  # the rows read so far are checked (and reported) too
+        raise
     if chunk:
         yield chunk
 
@@ -129,8 +149,13 @@ def import_csv(
     enroller = BulkEnroller(session, study_code=study_code, actor=actor,
                             skip_invalid=skip_invalid, now=now)
     anchors = [a.name for a in enroller.plan.protocol.anchors if a.name != CONSENT_ANCHOR]
-    for chunk in read_rows(lines, anchors, chunk_rows):
-        enroller.add(chunk)
-        if on_chunk is not None:
-            on_chunk(len(chunk))
+    try:
+        for chunk in read_rows(lines, anchors, chunk_rows):
+            enroller.add(chunk)
+            if on_chunk is not None:
+                on_chunk(len(chunk))
+    except InvalidRows as exc:
+        # An unreadable file: report it with every bad row found before it.
+        earlier = [p.as_dict() for p in enroller.problems]
+        raise InvalidRows(exc.detail, errors=earlier + exc.extra["errors"]) from None
     return enroller.finish()

@@ -76,3 +76,18 @@ def test_unknown_study_is_one_line(database: str, tmp_path: Path) -> None:
     csv.write_text(HEADER)
     code, _, err = invoke(database, "subjects", "import", str(csv), "--study", "NOPE")
     assert (code, err) == (1, "error: study NOPE not found\n")
+
+
+def test_an_unreadable_file_stops_the_import(database: str, tmp_path: Path) -> None:
+    csv = tmp_path / "in.csv"
+    before = subjects(database)
+    csv.write_bytes(HEADER.encode() + b"C-1,YC3H,2025-01-05,1980-05-01,,\n"
+                    b"C-2,YC3H,2025-01-05,1980\xff-05-01,,\n")
+    code, out, err = invoke(database, "subjects", "import", str(csv), "--study", "UCART-SLE",
+                            "--skip-invalid")
+    assert code == 1 and out == ""
+    assert err.splitlines() == [
+        f"{csv}:1: the file cannot be read from here on: it is not UTF-8 text",
+        "error: the file cannot be read from line 1 on",
+    ]
+    assert subjects(database) == before

@@ -164,3 +164,13 @@ def test_enrol_many_is_all_or_nothing_with_indexes(seeded: Session) -> None:
     assert [(e["index"], e["field"]) for e in errors] == [(1, "date_of_birth")]
     result = enrol_many(seeded, study_code=SLE, actor=EDC, rows=[good], now=NOW)
     assert result.imported == 1
+
+
+def test_an_unreadable_line_stops_the_import(seeded: Session) -> None:
+    huge = "x" * 200_000  # over the csv module's field size limit
+    with pytest.raises(InvalidRows) as caught, seeded.begin_nested():
+        run(seeded, HEADER + f"A,XX,2026-01-05,1980-05-01,,\nB,{huge},2026-01-05,,,\n",
+            skip=True)
+    errors = caught.value.extra["errors"]
+    assert [(e["index"], e["field"]) for e in errors] == [(2, "site"), (3, "")]
+    assert "cannot be read from here on: field larger than field limit" in errors[1]["message"]
