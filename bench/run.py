@@ -3,7 +3,7 @@
     python -m bench.run [--subjects N] [--sites S] [--seconds T] [--out DIR]
 
 For SQLite, and for PostgreSQL when TEST_DATABASE_URL is set (in dedicated schemas
-bench_*), it measures the steps listed in docs/performance.md, prints a Markdown table
+bench_<pid>_*), it measures the steps listed in docs/performance.md, prints a Markdown table
 and writes DIR/latest.json and DIR/latest.md. Each of our numbers is paired with a
 baseline measured in the same run (the machine is noisy: compare ratios, not runs).
 """
