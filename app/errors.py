@@ -10,6 +10,7 @@ FollowupError
  │    └── SubjectEnded        the subject died, withdrew or was lost
  ├── InvalidRequest           the request is well-formed but not acceptable
  │    ├── Ineligible          age outside the protocol's range
+ │    ├── InvalidRows         rows of a bulk enrolment (each listed in ``errors``)
  │    ├── InvalidDate         in the future, before consent, out of bounds
  │    └── ReasonRequired      a correction without a reason
  ├── ScheduleError            a schedule file is invalid (carries every problem)
@@ -69,6 +70,12 @@ class InvalidRequest(FollowupError):
 
 class Ineligible(InvalidRequest):
     slug, title = "ineligible-age", "Age outside the protocol's eligibility range"
+
+
+class InvalidRows(InvalidRequest):
+    """Some rows of a bulk enrolment are invalid; ``errors`` lists every one of them."""
+
+    slug, title = "invalid-rows", "Some rows are invalid"
 
 
 class InvalidDate(InvalidRequest):

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import click
 
 from app.cli.context import CliContext, pass_cli
-from app.services.bulk import InvalidRows
+from app.errors import InvalidRows
 from app.services.bulkcsv import import_csv
 
 

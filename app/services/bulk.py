@@ -23,14 +23,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import lru_cache
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ARRAY, Connection, String, any_, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.errors import InvalidRequest
+from app.errors import InvalidRows
 from app.models import (
     AnchorDateRow,
     AuditRecord,
@@ -46,19 +45,20 @@ from app.schedule.expand import AnchorDate, Event, Expansion, VisitRecord, expan
 from app.schedule.plan import Plan
 from app.services.access import Actor
 from app.services.bulkcheck import CONSENT_ANCHOR, check_enrolment
+from app.services.bulkrows import (
+    ASSESSMENTS,
+    RECORDED_AT,
+    UPDATED_AT,
+    VISIT_COLUMNS,
+    VISIT_DATES,
+    visit_tuples,
+)
 from app.services.bulkwrite import RowWriter
 from app.services.studies import current_version, get_study, plan_of
 from app.services.subjects import age_at
-from app.services.sync import DONE, visit_row_values
 
 ENROLLED = "subject.enrolled"
 CHUNK_ROWS = 1000
-
-
-class InvalidRows(InvalidRequest):
-    """Some rows of a bulk enrolment are invalid; ``errors`` lists every one of them."""
-
-    slug, title = "invalid-rows", "Some rows are invalid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,13 +332,13 @@ class BulkEnroller:
         # converted once: the demo's histories make every calendar different.
         values = list(row)
         day = self._day
-        for i in _VISIT_DATES:
+        for i in VISIT_DATES:
             if values[i] is not None:
                 values[i] = day(values[i])
-        values[_ASSESSMENTS] = self._assessments(tuple(values[_ASSESSMENTS]))
-        if values[_RECORDED_AT] is not None:
-            values[_RECORDED_AT] = self._now_db
-        values[_UPDATED_AT] = self._now_db
+        values[ASSESSMENTS] = self._assessments(tuple(values[ASSESSMENTS]))
+        if values[RECORDED_AT] is not None:
+            values[RECORDED_AT] = self._now_db
+        values[UPDATED_AT] = self._now_db
         return tuple(values)
 
     def finish(self) -> ImportResult:
@@ -356,37 +356,6 @@ class BulkEnroller:
 
 def _writer(connection: Connection, model: Any, columns: Sequence[str]) -> RowWriter:
     return RowWriter(connection, model.__table__, columns)
-
-
-# subject_pk and site_id first: cached templates of visit rows leave them out.
-VISIT_COLUMNS = (
-    "subject_pk", "site_id", "study_id", "code", "name", "phase", "kind", "optional",
-    "unscheduled", "state", "target_date", "window_start", "window_end", "upcoming_from",
-    "study_day", "provisional", "reason", "actual_date", "assessments", "note", "recorded_at",
-    "updated_at",
-)
-
-
-_VISIT_DATES = tuple(VISIT_COLUMNS.index(c) for c in (
-    "target_date", "window_start", "window_end", "upcoming_from", "actual_date"))
-_ASSESSMENTS = VISIT_COLUMNS.index("assessments")
-_RECORDED_AT = VISIT_COLUMNS.index("recorded_at")
-_UPDATED_AT = VISIT_COLUMNS.index("updated_at")
-_VISIT_ROW = itemgetter(*VISIT_COLUMNS)
-
-
-def visit_tuples(
-    expansion: Expansion, *, subject_pk: int, study_id: int, site_id: int, upcoming_days: int,
-    now: datetime,
-) -> list[tuple[Any, ...]]:
-    """The ``visits`` rows of an expansion (the values come from the sync service)."""
-    out = []
-    for values in visit_row_values(expansion, subject_pk=subject_pk, study_id=study_id,
-                                   site_id=site_id, upcoming_days=upcoming_days):
-        values["recorded_at"] = now if values["state"] in DONE else None
-        values["updated_at"] = now
-        out.append(_VISIT_ROW(values))
-    return out
 
 
 def _audit_after(row: Enrolment, version: str) -> dict[str, Any]:

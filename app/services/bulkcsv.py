@@ -16,9 +16,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.errors import InvalidRows
 from app.schedule.expand import AnchorDate
 from app.services.access import Actor
-from app.services.bulk import CHUNK_ROWS, BulkEnroller, Enrolment, ImportResult, InvalidRows, Item
+from app.services.bulk import CHUNK_ROWS, BulkEnroller, Enrolment, ImportResult, Item
 from app.services.bulk import RowProblem as Problem
 from app.services.bulkcheck import CONSENT_ANCHOR
 

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.errors import InvalidRows
 from app.models import AnchorDateRow, AuditRecord, Subject, Visit
 from app.services.access import SYSTEM, Actor
-from app.services.bulk import Enrolment, InvalidRows, enrol_many
+from app.services.bulk import Enrolment, enrol_many
 from app.services.bulkcsv import import_csv
 from tests.helpers_subjects import EDC, MM, NOW, SLE, enrol_sle, load_seed_studies, load_small_study
 

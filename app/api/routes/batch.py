@@ -12,8 +12,9 @@ from app.api.deps import ActorDep, SessionDep
 from app.api.routes.subjects import NowDep
 from app.api.schemas.batch import BatchOut, SubjectBatch
 from app.api.schemas.common import StudyPath, problem_responses
+from app.errors import InvalidRows
 from app.schedule.expand import AnchorDate
-from app.services.bulk import Enrolment, InvalidRows, enrol_many
+from app.services.bulk import Enrolment, enrol_many
 
 router = APIRouter(tags=["subjects"])
 
