@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -35,6 +34,7 @@ from app.models import (
 from app.services.tokens import hash_token
 from app.settings import Settings, SmtpSettings
 from tests.conftest import drop_database, fresh_database_url
+from tests.helpers_net import free_port
 
 DAY = date(2026, 3, 2)  # a Monday
 # 01:00 in Shanghai on 2 March is still 1 March in UTC, Paris and Los Angeles.
@@ -185,12 +185,6 @@ def settings_for(url: str, smtp_port: int, **overrides: Any) -> Settings:
 
 # A real SMTP server, in process (aiosmtpd runs it on its own thread and event loop).
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

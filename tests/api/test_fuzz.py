@@ -12,7 +12,6 @@ refused, authentication never ignored and wrong methods answered with 405.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from app.main import create_app
 from app.schedule.dates import local_today
 from app.settings import Settings
 from tests.conftest import PG_URL, drop_database, fresh_database_url
+from tests.helpers_net import free_port
 from tests.helpers_worklist import MM, SLE, add_expanded_subject, load_seeds, make_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,12 +56,6 @@ class FuzzTarget:
     base_url: str
     token: str
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def seed_database(url: str) -> str:

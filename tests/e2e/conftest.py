@@ -9,7 +9,6 @@ requests really run concurrently in its thread pool, each with its own connectio
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from app.services.access import SYSTEM
 from app.services.studies import load_schedule
 from app.services.tokens import create_token
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
+from tests.helpers_net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEDULES = ROOT / "schedules"
@@ -52,12 +52,6 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def seed(engine: Engine) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from app import migrate
 from app.db import make_engine, make_sessionmaker, transaction
+from tests.helpers_net import free_port
 from tests.helpers_web import Seeded, seed_rich
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,12 +43,6 @@ def chromium_missing() -> str | None:
         return f"Chromium not found at {CHROMIUM}: apt-get install chromium (CI does)"
     return None
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def seeded_database(directory: Path) -> tuple[str, Seeded]:
