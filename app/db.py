@@ -64,6 +64,8 @@ def make_engine(
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
         engine = create_engine(url, echo=echo, **kwargs)
         _sqlite_pragmas(engine)
         return engine

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.api import idempotency
-from app.api.limits import BodyLimitMiddleware
+from app.api.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware
 from app.api.openapi import document_body_problems
 from app.api.routes import (
     audit,
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_web(app, settings)
     document_body_problems(app)
     idempotency.install(app)
+    app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrent_requests)
     # Added last, so it runs first: oversized bodies never reach anything else.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

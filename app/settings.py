@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///followup.db"
@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     db_pool_size: int = Field(default=5, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=500)
+    # Requests one server process works on at once (the rest queue, see
+    # app/api/limits.py); each holds at most one pooled connection.
+    max_concurrent_requests: int = Field(default=4, ge=1, le=500)
     secret_key: SecretStr = SecretStr("dev-only-change-me")
     base_url: str = "http://127.0.0.1:8000"
     cookie_secure: bool = False
@@ -39,7 +42,29 @@ class Settings(BaseSettings):
     digest_skip_all_clear: bool = False
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 
+    @model_validator(mode="after")
+    def _pool_holds_every_request(self) -> Settings:
+        if self.db_pool_size + self.db_max_overflow < self.max_concurrent_requests:
+            raise ValueError(
+                "DB_POOL_SIZE + DB_MAX_OVERFLOW must be at least MAX_CONCURRENT_REQUESTS:"
+                " each request in progress holds one database connection"
+            )
+        return self
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """A settings error on one line, naming the environment variables at fault."""
+    # SmtpSettings is built on its own (SMTP_* variables); its errors name fields only.
+    prefix = SmtpSettings.model_config.get("env_prefix", "") if exc.title == "SmtpSettings" else ""
+    parts = []
+    for error in exc.errors():
+        name = "_".join(str(part) for part in error["loc"]).upper()
+        name = f"{prefix}{name}" if name else name
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{name}: {message}" if name else message)
+    return "; ".join(parts)

@@ -1,8 +1,8 @@
 """The baseline: a minimal FastAPI app answering the worklist's overdue query in raw SQL.
 
-Same database, same query plan (the partial index on open visits), same response shape,
-but no token check, no scoping and no service layer: what the framework, the driver and
-the database cost on their own. Built by ``create_app`` from BENCH_DATABASE_URL.
+Same database, same query plan (the partial index on open visits), the same fields in
+the response, but no token check, no scoping and no service layer: what the framework,
+the driver and the database cost on their own. Built by ``create_app`` from BENCH_DATABASE_URL.
 """
 
 from __future__ import annotations
@@ -42,8 +42,12 @@ class Item(BaseModel):
     target_date: date | None
     window_start: date | None
     window_end: date | None
-    actual_date: date | None
+    status: str
+    as_of: date
     days_overdue: int
+    days_early: int | None
+    days_late: int | None
+    actual_date: date | None
 
 
 class Page(BaseModel):
@@ -67,7 +71,10 @@ def create_app() -> FastAPI:
         today = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
         with engine.connect() as conn:
             rows = conn.execute(OVERDUE, {"site": ident, "today": today, "limit": limit})
-            items = [Item(**row._mapping, days_overdue=(today - row.window_end).days)
+            # Every row is overdue (that is the query): the same fields as the worklist's.
+            items = [Item(**row._mapping, status="overdue", as_of=today,
+                          days_overdue=(today - row.window_end).days, days_early=None,
+                          days_late=None)
                      for row in rows]
         return Page(items=items)
 

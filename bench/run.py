@@ -83,7 +83,9 @@ def bench_import(
 def bench_http(url: str, seconds: float, requests: int, workers: list[int]) -> dict[str, Any]:
     engine = make_engine(url)
     with transaction(make_sessionmaker(engine)) as session:
-        secret = create_token(session, actor=SYSTEM, role="admin", name="bench").secret
+        # A new name each run: a kept database (--keep) can be measured again.
+        name = f"bench-{time.time_ns()}"
+        secret = create_token(session, actor=SYSTEM, role="admin", name=name).secret
         sites = list(session.scalars(select(Site.code).where(Site.code.like("DEMO%"))))
         subjects = session.execute(
             select(Study.code, Subject.subject_id).join(Study, Study.id == Subject.study_id)

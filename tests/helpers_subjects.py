@@ -13,7 +13,7 @@ from httpx import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.api.routes.subjects import now_utc
+from app.api.deps import now_utc
 from app.models import ApiToken, AuditRecord
 from app.services.access import SYSTEM, Actor, Role
 from app.services.studies import load_schedule

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.api.routes.worklist import now_utc
+from app.api.deps import now_utc
 from app.models import ApiToken, ProtocolVersion, Site, Study, StudySite, Subject, Visit
 from app.schedule.expand import AnchorDate, expand
 from app.services.access import SYSTEM

@@ -18,13 +18,15 @@ retry runs again; only what was committed is ever replayed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.security.utils import get_authorization_scheme_param
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.deps import SessionDep
@@ -142,7 +144,7 @@ async def _fingerprint(request: Request) -> str | None:
     return request_hash(request.method, target, body)
 
 
-def _actor(request: Request, session: SessionDep) -> Actor | None:
+def _actor(request: Request, session: Session) -> Actor | None:
     scheme, credentials = get_authorization_scheme_param(request.headers.get("authorization"))
     if scheme.lower() != "bearer" or not credentials:
         return None
@@ -152,42 +154,48 @@ def _actor(request: Request, session: SessionDep) -> Actor | None:
         return None
 
 
-def guard(
-    request: Request,
-    session: SessionDep,
-    fingerprint: Annotated[str | None, Depends(_fingerprint)],
-) -> Iterator[None]:
-    if fingerprint is None:
-        yield
-        return
-    key = request.headers[HEADER]
-    if _no_replay(request.scope.get("endpoint")):
-        raise IdempotencyKeyInvalid(
-            f"{HEADER} is not accepted here: the response holds a secret that is never stored",
-            field=HEADER,
-        )
+def _claim(request: Request, session: Session, fingerprint: str) -> Claim | StoredResponse | None:
+    """Claim the request's key; None when there is no valid token to hold it."""
     # Keys belong to a token. Without a valid one the route's own authentication
     # answers 401; nothing is claimed.
     actor = _actor(request, session)
     if actor is None:
-        yield
-        return
-    result = claim_key(
+        return None
+    return claim_key(
         session,
         actor=actor,
-        key=key,
+        key=request.headers[HEADER],
         method=request.method,
         path=request.url.path,
         fingerprint=fingerprint,
         wait_seconds=getattr(request.app.state, "idempotency_wait_seconds", DEFAULT_WAIT_SECONDS),
     )
+
+
+async def guard(
+    request: Request,
+    session: SessionDep,
+    fingerprint: Annotated[str | None, Depends(_fingerprint)],
+) -> AsyncIterator[None]:
+    # Async, so that the many requests without a key never visit a worker thread here;
+    # the keyed ones do their database work in one.
+    if fingerprint is None:
+        yield
+        return
+    if _no_replay(request.scope.get("endpoint")):
+        raise IdempotencyKeyInvalid(
+            f"{HEADER} is not accepted here: the response holds a secret that is never stored",
+            field=HEADER,
+        )
+    result = await run_in_threadpool(_claim, request, session, fingerprint)
     if isinstance(result, StoredResponse):
         raise Replay(result)
     yield
-    _store(request, session, result)
+    if result is not None:
+        await run_in_threadpool(_store, request, session, result)
 
 
-def _store(request: Request, session: SessionDep, claim: Claim) -> None:
+def _store(request: Request, session: Session, claim: Claim) -> None:
     capture = request.scope.get(CAPTURE_KEY)
     if not isinstance(capture, CapturedResponse) or capture.status is None or not capture.complete:
         # The response must exist before the session commits; if the session ever

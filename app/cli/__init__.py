@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
 import click
 
-from app.cli import db, demo, digest, schedule, serve, site, subjects, token
 from app.cli.context import CliContext
 from app.errors import FollowupError, ScheduleError
 
+# Each command lives in the module of the same name (its COMMANDS). They are imported
+# when used, not up front: `followup serve` then starts without loading the rest of
+# the application, which keeps the supervisor of several workers small and fast.
+COMMAND_MODULES = ("db", "schedule", "serve", "token", "digest", "site", "subjects", "demo")
+
 
 class FollowupGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMAND_MODULES and name not in self.commands:
+            module = importlib.import_module(f"app.cli.{name}")
+            for command in module.COMMANDS:
+                self.add_command(command)
+        return super().get_command(ctx, name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -30,11 +45,6 @@ class FollowupGroup(click.Group):
 def cli(ctx: click.Context) -> None:
     """followup: visit schedules and follow-up for clinical trials."""
     ctx.obj = CliContext()
-
-
-for module in (db, schedule, serve, token, digest, site, subjects, demo):
-    for command in module.COMMANDS:
-        cli.add_command(command)
 
 
 def main() -> None:

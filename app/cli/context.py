@@ -5,31 +5,45 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy.orm import Session, sessionmaker
+from pydantic import ValidationError
 
-from app.db import make_engine, make_sessionmaker, transaction
-from app.services.access import SYSTEM, Actor
-from app.settings import Settings
+from app.settings import Settings, settings_problems
+
+if TYPE_CHECKING:  # the database layer is imported when a command first needs it
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from app.services.access import Actor
 
 
 @dataclass
 class CliContext:
     _settings: Settings | None = None
     _factory: sessionmaker[Session] | None = field(default=None, repr=False)
-    # Commands act as the local operator; the audit trail names them so.
-    actor: Actor = SYSTEM
+
+    @property
+    def actor(self) -> Actor:
+        """Commands act as the local operator; the audit trail names them so."""
+        from app.services.access import SYSTEM
+
+        return SYSTEM
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = Settings()
+            try:
+                self._settings = Settings()
+            except ValidationError as exc:
+                raise click.ClickException(f"configuration: {settings_problems(exc)}") from None
         return self._settings
 
     @property
     def factory(self) -> sessionmaker[Session]:
         if self._factory is None:
+            from app.db import make_engine, make_sessionmaker
+
             s = self.settings
             engine = make_engine(
                 s.database_url, pool_size=s.db_pool_size, max_overflow=s.db_max_overflow
@@ -39,6 +53,8 @@ class CliContext:
 
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
+        from app.db import transaction
+
         with transaction(self.factory, write=write) as session:
             yield session
 

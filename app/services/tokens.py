@@ -24,6 +24,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -52,7 +53,20 @@ def new_secret() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def actor_of(token: ApiToken) -> Actor:
+class TokenGrant(Protocol):
+    """What an actor is made of: a stored token, or a row of its columns."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def sites(self) -> Sequence[str] | None: ...
+    @property
+    def studies(self) -> Sequence[str] | None: ...
+
+
+def actor_of(token: TokenGrant) -> Actor:
     """The actor a stored token stands for.
 
     Fails closed: a coordinator token without sites (or an EDC/monitor token without
@@ -77,7 +91,13 @@ def authenticate(session: Session, raw: str, *, now: datetime | None = None) -> 
 
 def authenticate_digest(session: Session, digest: str, *, now: datetime | None = None) -> Actor:
     """The same check for a caller that keeps only the token's SHA-256 (a web session)."""
-    token = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
+    # Every request runs this: read the few columns as a plain row, not an ORM object.
+    token = session.connection().execute(
+        select(
+            ApiToken.token_hash, ApiToken.name, ApiToken.role, ApiToken.sites,
+            ApiToken.studies, ApiToken.revoked_at, ApiToken.expires_at,
+        ).where(ApiToken.token_hash == digest)
+    ).first()
     # The lookup is by hash; compare again in constant time before trusting it.
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         raise NotAuthenticated("invalid or expired token")

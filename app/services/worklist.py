@@ -20,7 +20,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Row,
     Select,
     case,
     func,
@@ -115,10 +114,11 @@ def resolve_scope(
 
     A code the actor may not see is reported exactly like one that does not exist.
     """
+    conn = session.connection()  # plain rows: this runs on every worklist request
     site_stmt = select(Site.id, Site.code, Site.time_zone).where(visible_site(actor))
     if sites:
         site_stmt = site_stmt.where(Site.code.in_(sorted(set(sites))))
-    refs = tuple(SiteRef(*row) for row in session.execute(site_stmt.order_by(Site.id)))
+    refs = tuple(SiteRef(*row) for row in conn.execute(site_stmt.order_by(Site.id)))
     if sites:
         _all_found("site", sites, {ref.code for ref in refs})
     study_ids: tuple[int, ...] | None = None
@@ -126,7 +126,7 @@ def resolve_scope(
         study_stmt = select(Study.id, Study.code).where(visible_study(actor))
         if studies:
             study_stmt = study_stmt.where(Study.code.in_(sorted(set(studies))))
-        found = session.execute(study_stmt.order_by(Study.id)).all()
+        found = conn.execute(study_stmt.order_by(Study.id)).all()
         if studies:
             _all_found("study", studies, {code for _, code in found})
         study_ids = tuple(study_id for study_id, _ in found)
@@ -210,9 +210,10 @@ def worklist(
         found: list[tuple[date, int, WorklistRow]] = []
         for day, site_ids in groups:
             stmt = _class_page(rank, site_ids, day, wanted, after, need).where(*common)
-            for r in session.execute(stmt):
-                row = _row(r, day)
-                found.append((_row_key(rank, row), r.id, row))
+            # Plain rows through the session's connection: no ORM result machinery.
+            for ident, *values in session.connection().execute(stmt):
+                row = _row(values, day)
+                found.append((_row_key(rank, row), ident, row))
         found.sort(key=lambda item: (item[0], item[1]))
         rows += [(rank, ident, row) for _, ident, row in found[:need]]
     more = len(rows) > limit
@@ -288,30 +289,24 @@ def _class_page(
     )
 
 
-def _row(row: Row[*tuple[Any, ...]], as_of: date) -> WorklistRow:
-    status = Status(row.status)
+_STATUSES = {status.value: status for status in Status}
+
+
+def _row(values: Sequence[Any], as_of: date) -> WorklistRow:
+    """One row of :func:`_class_page` (after its id) as a worklist row on ``as_of``."""
+    (study, subject_id, site, code, name, phase, kind, target, start, end, actual,
+     status_value) = values
+    status = _STATUSES[status_value]
     overdue = early = late = None
     if status is Status.OVERDUE:
-        overdue = (as_of - row.window_end).days
+        overdue = (as_of - end).days
     elif status is Status.COMPLETED_OUT_OF_WINDOW:
-        early, late = deviation(row.actual_date, row.window_start, row.window_end)
+        early, late = deviation(actual, start, end)
     return WorklistRow(
-        study=row.study,
-        subject_id=row.subject_id,
-        site=row.site,
-        visit=row.code,
-        name=row.name,
-        phase=row.phase,
-        kind=row.kind,
-        target_date=row.target_date,
-        window_start=row.window_start,
-        window_end=row.window_end,
-        status=status,
-        as_of=as_of,
-        days_overdue=overdue,
-        days_early=early,
-        days_late=late,
-        actual_date=row.actual_date,
+        study=study, subject_id=subject_id, site=site, visit=code, name=name, phase=phase,
+        kind=kind, target_date=target, window_start=start, window_end=end, status=status,
+        as_of=as_of, days_overdue=overdue, days_early=early, days_late=late,
+        actual_date=actual,
     )
 
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from app.api.deps import ActorDep, SessionDep
-from app.api.routes.subjects import NowDep
+from app.api.deps import ActorDep, NowDep, SessionDep
 from app.api.schemas.batch import BatchOut, SubjectBatch
 from app.api.schemas.common import StudyPath, problem_responses
 from app.errors import InvalidRows

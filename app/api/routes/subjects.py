@@ -6,13 +6,13 @@ has. "Today" is the subject's site's local date; only this edge reads the clock.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
-from app.api.deps import ActorDep, SessionDep
+from app.api.deps import ActorDep, NowDep, SessionDep
 from app.api.schemas.common import (
     BODY_PROBLEMS,
     AnchorPath,
@@ -36,13 +36,6 @@ from app.services import subject_list
 from app.services import subjects as service
 from app.services.subjects import LoadedSubject
 
-
-def now_utc() -> datetime:
-    """The current instant. A dependency, so tests can stand at any moment."""
-    return datetime.now(UTC)
-
-
-NowDep = Annotated[datetime, Depends(now_utc)]
 router = APIRouter(tags=["subjects"])
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from app.api.deps import ActorDep, SessionDep
-from app.api.routes.subjects import NowDep, subject_path
+from app.api.deps import ActorDep, NowDep, SessionDep
+from app.api.routes.subjects import subject_path
 from app.api.schemas.common import (
     BODY_PROBLEMS,
     StudyPath,

@@ -6,25 +6,18 @@ clock (through a dependency, so tests can stand at any instant).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import Field
 
-from app.api.deps import ActorDep, SessionDep
+from app.api.deps import ActorDep, NowDep, SessionDep
 from app.api.schemas.common import ApiDate, problem_responses
 from app.api.schemas.worklist import WorklistOut, WorklistStatus, WorklistSummary
 from app.schedule.language import CODE_PATTERN
 from app.schedule.status import Status
 from app.services import worklist as service
 
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-NowDep = Annotated[datetime, Depends(now_utc)]
 router = APIRouter(tags=["worklist"])
 
 CodeItem = Annotated[str, Field(pattern=CODE_PATTERN, max_length=40)]
