@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -84,6 +84,12 @@ def actor_of(token: TokenGrant) -> Actor:
     return Actor(name=token.name, role=role, sites=sites or None, studies=studies)
 
 
+_TOKEN_BY_HASH = select(
+    ApiToken.token_hash, ApiToken.name, ApiToken.role, ApiToken.sites, ApiToken.studies,
+    ApiToken.revoked_at, ApiToken.expires_at,
+).where(ApiToken.token_hash == bindparam("digest"))
+
+
 def authenticate(session: Session, raw: str, *, now: datetime | None = None) -> Actor:
     """The actor behind a bearer token, or NotAuthenticated (never saying why)."""
     return authenticate_digest(session, hash_token(raw), now=now)
@@ -91,13 +97,8 @@ def authenticate(session: Session, raw: str, *, now: datetime | None = None) -> 
 
 def authenticate_digest(session: Session, digest: str, *, now: datetime | None = None) -> Actor:
     """The same check for a caller that keeps only the token's SHA-256 (a web session)."""
-    # Every request runs this: read the few columns as a plain row, not an ORM object.
-    token = session.connection().execute(
-        select(
-            ApiToken.token_hash, ApiToken.name, ApiToken.role, ApiToken.sites,
-            ApiToken.studies, ApiToken.revoked_at, ApiToken.expires_at,
-        ).where(ApiToken.token_hash == digest)
-    ).first()
+    # Every request runs this: a statement built once, read as a plain row.
+    token = session.connection().execute(_TOKEN_BY_HASH, {"digest": digest}).first()
     # The lookup is by hash; compare again in constant time before trusting it.
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         raise NotAuthenticated("invalid or expired token")

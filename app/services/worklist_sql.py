@@ -19,13 +19,29 @@ from enum import IntEnum
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Date, String, and_, case, false, func, literal, literal_column, or_, true
+from sqlalchemy import (
+    Date,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from app.errors import InvalidRequest
-from app.models import Visit
+from app.models import Site, Study, Subject, Visit
 from app.schedule.status import Status
+from app.services.access import Actor
 
 # The schedule language caps a study's "upcoming" horizon at 90 days, so an upcoming
 # visit's window opens at most this far ahead: a tight range on the window_start index.
@@ -63,6 +79,23 @@ STATES_OF = {
 
 Groups = list[tuple[date, list[int]]]
 DateExpr = ColumnElement[Any] | InstrumentedAttribute[Any]
+# "Today" is a date, or the TODAY placeholder of a statement built once (page_query).
+Day = date | BindParameter[date]
+
+TODAY: BindParameter[date] = bindparam("today", type_=Date)
+HORIZON: BindParameter[date] = bindparam("horizon", type_=Date)
+
+
+def horizon(today: Day) -> Day:
+    """The last day an upcoming visit's window may open."""
+    if isinstance(today, BindParameter):
+        return HORIZON
+    return today + timedelta(days=MAX_UPCOMING_DAYS)
+
+
+def day_values(today: date) -> dict[str, date]:
+    """The values of TODAY and HORIZON for sites whose date is ``today``."""
+    return {"today": today, "horizon": today + timedelta(days=MAX_UPCOMING_DAYS)}
 
 
 def group_by_date(today: Mapping[int, date]) -> Groups:
@@ -74,7 +107,7 @@ def group_by_date(today: Mapping[int, date]) -> Groups:
 
 
 @lru_cache(maxsize=16)
-def status_expr(today: date) -> ColumnElement[str]:
+def status_expr(today: Day) -> ColumnElement[str]:
     """The SQL twin of :func:`app.schedule.status.visit_status` at sites whose local
     date is ``today``.
 
@@ -82,7 +115,7 @@ def status_expr(today: date) -> ColumnElement[str]:
     with the visit so that SQL needs no protocol to say "upcoming". Kept per date: the
     expression is immutable, and building it is most of the cost of a small page.
     """
-    horizon = today + timedelta(days=MAX_UPCOMING_DAYS)
+    last = horizon(today)
     has_window = and_(Visit.window_start.is_not(None), Visit.window_end.is_not(None))
     outside = or_(Visit.actual_date < Visit.window_start, Visit.actual_date > Visit.window_end)
     closed = case((Visit.optional == true(), "not_applicable"), else_="overdue")
@@ -95,12 +128,12 @@ def status_expr(today: date) -> ColumnElement[str]:
         (~has_window, "pending"),
         (Visit.window_end < today, closed),
         (Visit.window_start <= today, "due"),
-        (and_(Visit.upcoming_from <= today, Visit.window_start <= horizon), "upcoming"),
+        (and_(Visit.upcoming_from <= today, Visit.window_start <= last), "upcoming"),
         else_="scheduled",
     )
 
 
-def urgent(rank: Urgency, today: date) -> ColumnElement[bool]:
+def urgent(rank: Urgency, today: Day) -> ColumnElement[bool]:
     """Among planned visits, those of an urgent class on ``today`` (what
     :func:`status_expr` calls overdue, due or upcoming, without its other branches)."""
     if rank is Urgency.OVERDUE:
@@ -114,14 +147,16 @@ def urgent(rank: Urgency, today: date) -> ColumnElement[bool]:
     if rank is Urgency.UPCOMING:
         return and_(
             Visit.window_start > today,
-            Visit.window_start <= today + timedelta(days=MAX_UPCOMING_DAYS),
+            Visit.window_start <= horizon(today),
             Visit.upcoming_from <= today,
             Visit.window_end.is_not(None),
         )
     raise ValueError(f"{rank.name} is not an urgent class")
 
 
-def in_class(rank: Urgency, site_ids: Sequence[int], today: date) -> ColumnElement[bool]:
+def in_class(
+    rank: Urgency, site_ids: Sequence[int] | BindParameter[Any], today: Day
+) -> ColumnElement[bool]:
     """The visits of one urgency class at sites whose local date is ``today``.
 
     The four classes partition the visits exactly as :func:`status_expr` classifies
@@ -131,7 +166,7 @@ def in_class(rank: Urgency, site_ids: Sequence[int], today: date) -> ColumnEleme
     at_sites = Visit.site_id.in_(site_ids)
     if rank is not Urgency.OTHER:
         return and_(at_sites, Visit.state == PLANNED, urgent(rank, today))
-    horizon = today + timedelta(days=MAX_UPCOMING_DAYS)
+    last = horizon(today)
     return and_(
         at_sites,
         or_(
@@ -144,7 +179,7 @@ def in_class(rank: Urgency, site_ids: Sequence[int], today: date) -> ColumnEleme
                 or_(
                     Visit.upcoming_from.is_(None),
                     Visit.upcoming_from > today,
-                    Visit.window_start > horizon,
+                    Visit.window_start > last,
                 ),
             ),
         ),
@@ -186,3 +221,71 @@ class Cursor:
                 "cursor is not valid: pass the next_cursor of a previous page unchanged",
                 field="cursor",
             ) from exc
+
+
+# The page query is built once per shape and kept (building a statement costs about
+# half of running it); a request binds only values: its sites' date, the sites, the
+# cursor, the studies, the target-date bounds and the row count.
+SITES: BindParameter[int] = bindparam("sites", expanding=True)
+STUDIES: BindParameter[int] = bindparam("studies", expanding=True)
+AFTER_KEY = bindparam("after_key", type_=Date)
+AFTER_ID = bindparam("after_id", type_=Integer)
+DATE_FROM = bindparam("date_from", type_=Date)
+DATE_TO = bindparam("date_to", type_=Date)
+NEED = bindparam("need", type_=Integer)
+
+
+@lru_cache(maxsize=128)
+def page_query(
+    rank: Urgency,
+    others: tuple[Status, ...] | None,
+    actor: Actor,
+    *,
+    after: bool,
+    studies: bool,
+    date_from: bool,
+    date_to: bool,
+) -> Select[*tuple[Any, ...]]:
+    """Visits of one class at the SITES whose date is TODAY, most urgent first, the
+    first NEED of them (after AFTER_KEY/AFTER_ID when ``after``). ``others`` keeps
+    only those statuses of the OTHER class. Codes come from joins in the same query;
+    only the columns shown, the visit id first."""
+    status = status_expr(TODAY)
+    key = sort_key(rank)
+    where = [in_class(rank, SITES, TODAY), actor.scope(Study.code.expression,
+                                                         Site.code.expression)]
+    if others is not None:
+        states = sorted({state for status in others for state in STATES_OF[status]})
+        where += [Visit.state.in_(states), status.in_(others)]
+    if after:
+        where += [key >= AFTER_KEY, or_(key > AFTER_KEY, Visit.id > AFTER_ID)]
+    if studies:
+        where.append(Visit.study_id.in_(STUDIES))
+    if date_from:
+        where.append(Visit.target_date >= DATE_FROM)
+    if date_to:
+        where.append(Visit.target_date <= DATE_TO)
+    return (
+        select(
+            Visit.id,
+            Study.code.label("study"),
+            Subject.subject_id,
+            Site.code.label("site"),
+            Visit.code,
+            Visit.name,
+            Visit.phase,
+            Visit.kind,
+            Visit.target_date,
+            Visit.window_start,
+            Visit.window_end,
+            Visit.actual_date,
+            status.label("status"),
+        )
+        .select_from(Visit)
+        .join(Subject, Subject.id == Visit.subject_pk)
+        .join(Site, Site.id == Visit.site_id)
+        .join(Study, Study.id == Visit.study_id)
+        .where(*where)
+        .order_by(key, Visit.id)
+        .limit(NEED)
+    )
