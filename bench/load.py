@@ -90,6 +90,10 @@ def run_load(
                       tuple(latencies))
 
 
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))

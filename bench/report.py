@@ -19,7 +19,8 @@ def markdown(r: dict[str, Any]) -> str:
     lines = [
         f"# Benchmark {r['when']}",
         "",
-        f"{r['subjects']:,} subjects at {r['sites']} sites; {m['cores']} cores ({m['cpu']}),"
+        f"{r['subjects']:,} subjects imported, {r.get('demo_subjects', r['subjects']):,} with"
+        f" history behind the worklist, at {r['sites']} sites; {m['cores']} cores ({m['cpu']}),"
         f" {m['memory_gb']} GB, Python {m['python']}. Total {r['seconds'] / 60:.1f} min.",
         "",
         "| measure | value | baseline | ratio (target) |",
@@ -52,7 +53,7 @@ def markdown(r: dict[str, Any]) -> str:
                 f" {_f(ours['p50_ms'])} / {_f(ours['p95_ms'])} / {_f(ours['p99_ms'])} |"
                 f" {_f(base['p50_ms'])} / {_f(base['p95_ms'])} / {_f(base['p99_ms'])} raw SQL |"
                 " p95 < 50 ms |",
-                f"| 3. worklist overdue, {w} worker(s): req/s, 16 clients |"
+                f"| 3. worklist overdue, {w} worker(s): req/s, 16 clients (median of rounds) |"
                 f" {_f(ours['rps_16'], 0)} (p95 {_f(ours['p95_ms_16'])} ms) |"
                 f" {_f(base['rps_16'], 0)} raw SQL | {http[f'ratio_{w}']:.2f} (≥ 0.5) |",
                 f"| 6. server peak RSS under load, {w} worker(s): largest process, all |"

@@ -1,6 +1,10 @@
 """make bench: throughput, latency and memory at 100,000 subjects, with baselines.
 
-    python -m bench.run [--subjects N] [--sites S] [--seconds T] [--out DIR]
+    python -m bench.run [--subjects N] [--demo-subjects M] [--sites S] [--seconds T]
+                        [--rounds R] [--out DIR]
+
+Imports and expansion run at N subjects; the worklist, calendar and digest run over M
+subjects with history (1.5 N by default: about 2,000,000 visit rows at N = 100,000).
 
 For SQLite, and for PostgreSQL when TEST_DATABASE_URL is set (in dedicated schemas
 bench_<pid>_*), it measures the steps listed in docs/performance.md, prints a Markdown table
@@ -14,22 +18,17 @@ import argparse
 import json
 import os
 import platform
-import random
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from app.db import make_engine, make_sessionmaker, transaction
-from app.models import Site, Study, Subject
 from app.services.access import SYSTEM
 from app.services.demo import generate
-from app.services.tokens import create_token
-from bench.load import Server, run_load
+from bench.http_load import bench_http
+from bench.load import log
 from bench.report import markdown
 from bench.steps import (
     Backend,
@@ -44,10 +43,6 @@ from bench.steps import (
 # The data is generated up to today, so the servers' own clock sees a current worklist.
 AS_OF = datetime.now(UTC).date()
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def bench_import(
@@ -80,76 +75,25 @@ def bench_import(
     return out
 
 
-def bench_http(url: str, seconds: float, requests: int, workers: list[int]) -> dict[str, Any]:
-    engine = make_engine(url)
-    with transaction(make_sessionmaker(engine)) as session:
-        # A new name each run: a kept database (--keep) can be measured again.
-        name = f"bench-{time.time_ns()}"
-        secret = create_token(session, actor=SYSTEM, role="admin", name=name).secret
-        sites = list(session.scalars(select(Site.code).where(Site.code.like("DEMO%"))))
-        subjects = session.execute(
-            select(Study.code, Subject.subject_id).join(Study, Study.id == Subject.study_id)
-        ).all()
-    engine.dispose()
-    rng = random.Random(5)
-    sample = [subjects[rng.randrange(len(subjects))] for _ in range(1000)]
-
-    def worklist() -> str:
-        return f"/api/v1/visits?site={rng.choice(sites)}&status=overdue&limit=100"
-
-    def minimal() -> str:
-        return f"/visits?site={rng.choice(sites)}&limit=100"
-
-    def calendar() -> str:
-        study, subject = rng.choice(sample)
-        return f"/api/v1/studies/{study}/subjects/{subject}"
-
-    out: dict[str, Any] = {}
-    for w in workers:
-        for kind, paths in (("followup", worklist), ("minimal", minimal)):
-            server = Server.followup(url, w) if kind == "followup" else Server.minimal(url, w)
-            with server:
-                server.wait_ready()
-                run_load(server.port, paths, token=secret, clients=4, seconds=min(seconds, 2))
-                single = run_load(server.port, paths, token=secret, requests=requests)
-                loaded = run_load(server.port, paths, token=secret, clients=16, seconds=seconds)
-                entry: dict[str, Any] = {
-                    "p50_ms": single.percentile(50), "p95_ms": single.percentile(95),
-                    "p99_ms": single.percentile(99), "rps_16": loaded.per_second,
-                    "p95_ms_16": loaded.percentile(95),
-                    "errors": single.errors + loaded.errors,
-                }
-                if kind == "followup":
-                    entry["peak_rss_mb"], entry["peak_rss_total_mb"] = server.peak_rss_mb()
-                    if w == workers[0]:
-                        cal = run_load(server.port, calendar, token=secret, requests=requests)
-                        out["calendar"] = {"p50_ms": cal.percentile(50),
-                                           "p95_ms": cal.percentile(95), "errors": cal.errors}
-                out[f"{kind}_{w}"] = entry
-            log(f"  {kind} x{w}: {entry['rps_16']:.0f} req/s, p95 {entry['p95_ms']:.1f} ms")
-        out[f"ratio_{w}"] = out[f"followup_{w}"]["rps_16"] / out[f"minimal_{w}"]["rps_16"]
-    return out
-
-
 def run_backend(backend: Backend, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     small = args.subjects // 10 if args.small is None else args.small
     result: dict[str, Any] = {
         "import": bench_import(backend, work, args.subjects, small, args.sites)}
     url = backend.database("main")
-    log(f"{backend.name}: demo data, {args.subjects} subjects with history")
+    log(f"{backend.name}: demo data, {args.demo_subjects} subjects with history")
     prepare_started = time.perf_counter()
     from app import migrate
 
     migrate.upgrade(url=url)
     engine = make_engine(url)
     with transaction(make_sessionmaker(engine)) as session:
-        demo = generate(session, actor=SYSTEM, subjects=args.subjects, sites=args.sites,
+        demo = generate(session, actor=SYSTEM, subjects=args.demo_subjects, sites=args.sites,
                         as_of=AS_OF, seed=1)
     engine.dispose()
     result["demo"] = {"subjects": demo.subjects, "visits": demo.visits,
                       "seconds": time.perf_counter() - prepare_started}
     log(f"{backend.name}: HTTP")
-    result["http"] = bench_http(url, args.seconds, args.requests, args.workers)
+    result["http"] = bench_http(url, args.seconds, args.requests, args.workers, args.rounds)
     log(f"{backend.name}: digest")
     result["digest"] = bench_digest(url, AS_OF)
     if not args.keep:
@@ -161,9 +105,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subjects", type=int, default=100_000)
     parser.add_argument("--sites", type=int, default=200)
+    parser.add_argument(
+        "--demo-subjects", type=int, default=None,
+        help="Subjects with history behind the worklist and digest steps (default: 1.5 x"
+             " --subjects; the seed protocols average 13.4 visits a subject, so 150,000"
+             " subjects make about 2,000,000 visit rows)")
     parser.add_argument("--small", type=int, default=None,
                         help="Subjects of the second import (RSS check); 0 skips it")
-    parser.add_argument("--seconds", type=float, default=8.0, help="Each concurrent load run")
+    parser.add_argument("--seconds", type=float, default=5.0, help="Each concurrent load run")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="Concurrent load runs per server (the median is reported)")
     parser.add_argument("--requests", type=int, default=300, help="Each single-client run")
     parser.add_argument("--workers", default="1,2", help="Server worker counts, e.g. 1,2")
     parser.add_argument("--backends", default="sqlite,postgresql")
@@ -171,10 +122,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--keep", action="store_true", help="Keep the main databases")
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",")]
+    if args.demo_subjects is None:
+        args.demo_subjects = args.subjects * 3 // 2
     started = time.perf_counter()
     results: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(), "subjects": args.subjects, "sites": args.sites,
+        "demo_subjects": args.demo_subjects,
         "as_of": AS_OF.isoformat(),
     }
     log("expansion")

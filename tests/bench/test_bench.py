@@ -14,8 +14,8 @@ from bench.run import main
 @pytest.mark.slow
 def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     backends = "sqlite,postgresql" if os.environ.get("TEST_DATABASE_URL") else "sqlite"
-    results = main(["--subjects", "120", "--sites", "3", "--seconds", "0.3", "--requests", "5",
-                    "--small", "0", "--workers", "1", "--backends", backends,
+    results = main(["--subjects", "120", "--sites", "3", "--seconds", "0.3", "--rounds", "2",
+                    "--requests", "5", "--small", "0", "--workers", "1", "--backends", backends,
                     "--out", str(tmp_path)])
     saved = json.loads((tmp_path / "latest.json").read_text())
     assert saved["subjects"] == 120 and saved["expansion"]["visits"] > 0
@@ -23,9 +23,10 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         run = results[name]
         assert run["import"]["import"]["subjects"] == 120
         assert run["import"]["raw"]["rows"] > run["import"]["import"]["visits"]
-        assert run["demo"]["subjects"] == 120
+        assert run["demo"]["subjects"] == 180  # 1.5 x --subjects by default
         assert run["http"]["followup_1"]["errors"] == 0 and run["http"]["minimal_1"]["errors"] == 0
+        assert len(run["http"]["followup_1"]["rps_16_rounds"]) == 2
         assert run["http"]["calendar"]["errors"] == 0
         assert run["digest"]["sites"] >= 3
     table = (tmp_path / "latest.md").read_text()
-    assert "| 3. worklist overdue, 1 worker(s): req/s, 16 clients |" in table
+    assert "| 3. worklist overdue, 1 worker(s): req/s, 16 clients (median of rounds) |" in table
