@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+STARTUP_SECONDS = 30
 
 
 def free_port() -> int:
@@ -11,3 +18,19 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def wait_ready(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Wait until a server started as ``process`` answers /readyz; its log on failure."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"server not ready after {STARTUP_SECONDS}s:\n{log_path.read_text()}")

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.errors import Forbidden, NotAuthenticated, NotFound
-from app.models import FeedToken, Site, Study, Subject, Visit
+from app.models import ApiToken, FeedToken, Site, Study, Subject, Visit
 from app.schedule.dates import local_today
 from app.schedule.status import State
 from app.services.access import Actor, Role
@@ -253,15 +253,20 @@ def authenticate_feed(session: Session, *, site_code: str, raw_token: str) -> Si
     """The site a feed token opens: NotAuthenticated for an unknown or revoked token
     (never saying which), NotFound for a valid token used on another site's URL."""
     digest = hash_token(raw_token)
+    # A feed lives no longer than the API token that made it: revoking or expiring that
+    # token closes its feeds too. (Feeds made by the local operator have no such token.)
     found = session.execute(
-        select(FeedToken, Site)
+        select(FeedToken, Site, ApiToken.revoked_at, ApiToken.expires_at)
         .join(Site, Site.id == FeedToken.site_id)
+        .outerjoin(ApiToken, ApiToken.name == FeedToken.created_by)
         .where(FeedToken.token_hash == digest)
     ).first()
     if found is None:
         raise NotAuthenticated("invalid or revoked feed token")
-    token, site = found.tuple()
+    token, site, maker_revoked, maker_expires = found.tuple()
     if not hmac.compare_digest(token.token_hash, digest) or token.revoked_at is not None:
+        raise NotAuthenticated("invalid or revoked feed token")
+    if maker_revoked is not None or (maker_expires is not None and maker_expires <= utcnow()):
         raise NotAuthenticated("invalid or revoked feed token")
     if site.code != site_code:
         # The holder knows which site the token opens; another site is not there for it.

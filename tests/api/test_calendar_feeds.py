@@ -237,3 +237,16 @@ def test_an_all_day_event_is_one_day_per_window_day() -> None:
     assert b"DTEND;VALUE=DATE:20260301" in body  # exclusive, across the month end
     (event,) = parse(body).values()
     assert (event.end - event.begin).days == 1
+
+
+def test_a_feed_closes_with_the_token_that_made_it(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    created = create_feed(client, seeded.coordinator)
+    assert client.get(local_path(created["url"])).status_code == 200
+    revoked = client.delete("/api/v1/tokens/coord-yc3h", headers=bearer(seeded.admin))
+    assert revoked.status_code == 200, revoked.text
+    assert client.get(local_path(created["url"])).status_code == 401
+    # A feed of another, still valid token keeps working.
+    kept = create_feed(client, seeded.admin)
+    assert client.get(local_path(kept["url"])).status_code == 200

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,7 +32,7 @@ from app.main import create_app
 from app.schedule.dates import local_today
 from app.settings import Settings
 from tests.conftest import PG_URL, drop_database, fresh_database_url
-from tests.helpers_net import free_port
+from tests.helpers_net import free_port, wait_ready
 from tests.helpers_worklist import MM, SLE, add_expanded_subject, load_seeds, make_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,18 +88,8 @@ def start_server(url: str, log_path: Path) -> tuple[subprocess.Popen[bytes], str
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                return process, base_url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"server not ready:\n{log_path.read_text()}")
+    wait_ready(base_url, process, log_path)
+    return process, base_url
 
 
 # SQLite keeps the run within its time budget; FUZZ_POSTGRES=1 (with TEST_DATABASE_URL)

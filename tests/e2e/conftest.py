@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -29,12 +28,11 @@ from app.services.access import SYSTEM
 from app.services.studies import load_schedule
 from app.services.tokens import create_token
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
-from tests.helpers_net import free_port
+from tests.helpers_net import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEDULES = ROOT / "schedules"
 SLE, SLE_SITE = "UCART-SLE", "YC3H"
-STARTUP_SECONDS = 30
 
 
 @dataclass
@@ -61,20 +59,6 @@ def seed(engine: Engine) -> str:
             load_schedule(session, text=path.read_text(encoding="utf-8"), source=path.name,
                           actor=SYSTEM)
         return create_token(session, actor=SYSTEM, role="admin", name="e2e-admin").secret
-
-
-def wait_ready(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server not ready after {STARTUP_SECONDS}s:\n{log_path.read_text()}")
 
 
 # One server per backend for the whole run: starting one costs seconds; tests use

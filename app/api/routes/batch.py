@@ -23,7 +23,7 @@ router = APIRouter(tags=["subjects"])
     status_code=status.HTTP_201_CREATED,
     response_model=BatchOut,
     summary="Enrol many subjects (all or nothing)",
-    responses=problem_responses("forbidden", "not-found", "invalid-request"),
+    responses=problem_responses("forbidden", "not-found", "invalid-request", "invalid-rows"),
 )
 def enrol_batch(study: StudyPath, items: SubjectBatch, session: SessionDep, actor: ActorDep,
                 now: NowDep) -> BatchOut:

@@ -107,6 +107,7 @@ EXAMPLES: dict[str, tuple[int, str, str]] = {
     "invalid-date": (422, "Date not acceptable",
                      "visit date 2026-03-02 is in the future (site date 2026-03-01)"),
     "reason-required": (422, "A reason is required", "correcting anchor infusion needs a reason"),
+    "invalid-rows": (422, "Some rows are invalid", "2 invalid row(s); nothing was imported"),
     "too-large": (413, "Request body too large", "the request body is larger than 1048576 bytes"),
 }
 
@@ -118,6 +119,13 @@ def _example(slug: str) -> dict[str, Any]:
     if slug == "validation-error":
         body["errors"] = [{"location": "body.actual_date", "type": "date_from_datetime_parsing",
                            "message": "Input should be a valid date"}]
+    elif slug == "invalid-rows":
+        body["errors"] = [
+            {"index": 0, "field": "site", "location": "body.0.site", "type": "invalid-row",
+             "message": "site MM01 does not take part in study UCART-SLE"},
+            {"index": 3, "field": "subject_id", "location": "body.3.subject_id",
+             "type": "invalid-row", "message": "subject YC3H-001 is already enrolled"},
+        ]
     return body
 
 
