@@ -75,8 +75,15 @@ class CapturedResponse:
 
     @property
     def content_type(self) -> str | None:
+        return self.header(b"content-type")
+
+    @property
+    def location(self) -> str | None:
+        return self.header(b"location")
+
+    def header(self, wanted: bytes) -> str | None:
         for name, value in self.headers:
-            if name.lower() == b"content-type":
+            if name.lower() == wanted:
                 return value.decode("latin-1")
         return None
 
@@ -126,7 +133,8 @@ def _replay(request: Request, exc: Exception) -> Response:
         content=stored.body.encode(),
         status_code=stored.status_code,
         media_type=stored.content_type,
-        headers={REPLAYED_HEADER: "true"},
+        headers={REPLAYED_HEADER: "true",
+                 **({"Location": stored.location} if stored.location else {})},
     )
 
 
@@ -207,6 +215,7 @@ def _store(request: Request, session: Session, claim: Claim) -> None:
         status_code=capture.status,
         body=bytes(capture.body),
         content_type=capture.content_type,
+        location=capture.location,
     )
 
 
@@ -219,10 +228,10 @@ HEADER_DOC: dict[str, Any] = {
     "required": False,
     "description": (
         "Makes a retry safe: the same key with the same request (method, path, body) from "
-        "the same token within 24 hours returns the stored answer (same status and body, "
-        f"header `{REPLAYED_HEADER}: true`) without doing the work again; the same key with "
-        "another request is 422. Up to 200 printable ASCII characters, e.g. a UUID. Refused "
-        "(422) where the answer holds a secret: creating API or calendar-feed tokens."
+        "the same token within 24 hours returns the stored answer (same status, body and "
+        f"Location, header `{REPLAYED_HEADER}: true`) without doing the work again; the same "
+        "key with another request is 422. Up to 200 printable ASCII characters, e.g. a UUID. "
+        "Refused (422) where the answer holds a secret: creating API or calendar-feed tokens."
     ),
     # Documented without leading/trailing spaces, which HTTP strips anyway.
     "schema": {"type": "string", "pattern": r"^[!-~]([ -~]{0,198}[!-~])?$", "maxLength": 200},

@@ -77,4 +77,5 @@ class IdempotencyKey(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
     content_type: Mapped[str | None] = mapped_column(String(100))
+    location: Mapped[str | None] = mapped_column(String(1000))  # the Location header
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -48,6 +48,7 @@ class StoredResponse:
     status_code: int
     body: str
     content_type: str | None
+    location: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,7 @@ def _answer(row: IdempotencyKey, fingerprint: str) -> StoredResponse:
         )
     if row.status_code is None or row.response_body is None:
         raise RequestInProgress("the first request with this key has not finished; retry later")
-    return StoredResponse(row.status_code, row.response_body, row.content_type)
+    return StoredResponse(row.status_code, row.response_body, row.content_type, row.location)
 
 
 def claim_key(
@@ -156,7 +157,13 @@ def claim_key(
 
 
 def store_response(
-    session: Session, claim: Claim, *, status_code: int, body: bytes, content_type: str | None
+    session: Session,
+    claim: Claim,
+    *,
+    status_code: int,
+    body: bytes,
+    content_type: str | None,
+    location: str | None = None,
 ) -> None:
     row = session.get(IdempotencyKey, claim.id)
     if row is None:  # only possible if someone deleted it inside this transaction
@@ -164,6 +171,7 @@ def store_response(
     row.status_code = status_code
     row.response_body = body.decode()
     row.content_type = content_type[:100] if content_type else None
+    row.location = location[:1000] if location else None
     session.flush()
 
 

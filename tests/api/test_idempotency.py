@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, func, select, text, update
@@ -46,11 +46,12 @@ class NoteOut(BaseModel):
 
 
 @notes.post("/test-notes", status_code=201, response_model=NoteOut)
-def add_note(body: NoteIn, session: SessionDep, actor: ActorDep) -> NoteOut:
+def add_note(body: NoteIn, session: SessionDep, actor: ActorDep, response: Response) -> NoteOut:
     if body.text == "fail":
         raise Conflict("refused on purpose")
     row = record_audit(session, actor=actor, action="note.added", entity="note", key=body.text)
     session.flush()
+    response.headers["Location"] = f"/api/v1/test-notes/{row.id}"
     return NoteOut(id=row.id, text=body.text, by=actor.name)
 
 
@@ -105,6 +106,8 @@ def test_same_key_same_body_replays_the_stored_response(
         assert again.content == first.content
         assert again.headers["idempotent-replayed"] == "true"
         assert again.headers["content-type"] == first.headers["content-type"]
+        assert again.headers["location"] == first.headers["location"]
+    assert first.headers["location"].startswith("/api/v1/test-notes/")
     assert notes_done(session) == 1
     row = session.scalars(select(IdempotencyKey)).one()
     assert (row.token_name, row.key, row.method, row.path, row.status_code) == (
