@@ -167,6 +167,23 @@ def enrolment_anchors(
     return chosen
 
 
+def check_consent(plan: Plan, consent: date, date_of_birth: date, today: date) -> int:
+    """The age at consent, once the consent date is possible and the age eligible."""
+    if consent > today:
+        raise InvalidDate(f"consent_date {consent.isoformat()} is in the future"
+                          f" (site date {today.isoformat()})")
+    if date_of_birth > consent:
+        raise InvalidDate("date_of_birth is after consent_date")
+    age = age_at(date_of_birth, consent)
+    limits = plan.protocol.study.age
+    if limits is not None and not limits.min <= age <= limits.max:
+        raise Ineligible(
+            f"age {age} at consent is outside {limits.min}..{limits.max}",
+            age=age, min_age=limits.min, max_age=limits.max,
+        )
+    return age
+
+
 def enrol(
     session: Session,
     *,
@@ -197,20 +214,9 @@ def enrol(
     today = local_today(now, site_row.time_zone)
     check_date(consent_date, "consent_date")
     check_date(date_of_birth, "date_of_birth")
-    if consent_date > today:
-        raise InvalidDate(f"consent_date {consent_date.isoformat()} is in the future"
-                          f" (site date {today.isoformat()})")
-    if date_of_birth > consent_date:
-        raise InvalidDate("date_of_birth is after consent_date")
     version = current_version(session, study_row)
     plan = plan_of(version)
-    age = age_at(date_of_birth, consent_date)
-    limits = plan.protocol.study.age
-    if limits is not None and not limits.min <= age <= limits.max:
-        raise Ineligible(
-            f"age {age} at consent is outside {limits.min}..{limits.max}",
-            age=age, min_age=limits.min, max_age=limits.max,
-        )
+    age = check_consent(plan, consent_date, date_of_birth, today)
     chosen = enrolment_anchors(plan, anchors or {}, consent_date, today)
     taken = session.scalar(
         select(Subject.id).where(Subject.study_id == study_row.id, Subject.subject_id == subject_id)
@@ -277,6 +283,11 @@ def set_anchor(
     if actual and day > today:
         raise InvalidDate(f"an actual {name} date cannot be in the future"
                           f" (site date {today.isoformat()}); send it as planned")
+    if name == "consent":
+        # A corrected consent date must pass the checks of enrolment again.
+        if not actual:
+            raise InvalidRequest("the consent date is always an actual date", field="actual")
+        check_consent(loaded.plan, day, loaded.subject.date_of_birth, today)
     row = session.scalars(
         select(AnchorDateRow).where(
             AnchorDateRow.subject_pk == loaded.subject.id, AnchorDateRow.name == name

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.settings import Settings
-from app.web import auth, feeds, studies, subjects, visits, worklist
+from app.web import auth, changes, feeds, studies, subjects, visits, worklist
 from app.web.rendering import STATIC_DIR
 from app.web.session import SessionCodec
 
@@ -15,5 +15,5 @@ def install(app: FastAPI, settings: Settings) -> None:
     """Mount the stylesheet and script, and the page routes (outside the API's schema)."""
     app.state.web_codec = SessionCodec(settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth, worklist, studies, subjects, visits, feeds):
+    for module in (auth, worklist, studies, subjects, visits, changes, feeds):
         app.include_router(module.router)

@@ -11,6 +11,9 @@ MESSAGES = {
     "missed": "Visit {visit} marked as missed.",
     "event": "Event recorded.",
     "enrolled": "Subject {visit} enrolled; the calendar is below.",
+    "anchor": "The {visit} date is saved; the visits not done yet follow it.",
+    "anchor-unchanged": "The {visit} date was already recorded so; nothing changed.",
+    "unscheduled": "Unscheduled visit {visit} recorded.",
     "feed-revoked": "The feed URL was revoked; calendar apps using it stop updating.",
 }
 

@@ -50,7 +50,8 @@ def deviation_text(actual: date, start: date | None, end: date | None) -> str | 
     return None
 
 
-def _parse_date(text: str, what: str) -> date:
+def parse_date(text: str, what: str) -> date:
+    """A form's date field, or a message the form shows."""
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
@@ -120,7 +121,7 @@ def record(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, stud
     chosen = _assessments(form)
     context = _record_context(loaded, visit, today, back, values=values, checked=chosen)
     try:
-        actual = _parse_date(values["actual_date"], "Visit date")
+        actual = parse_date(values["actual_date"], "Visit date")
         warning = deviation_text(actual, visit.row.window_start, visit.row.window_end)
         if warning and field(form, "confirmed_date") != actual.isoformat():
             # No script ran (or the date changed since): ask once, keeping what was typed.
@@ -191,7 +192,7 @@ def event(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study
     values = {name: field(form, name, limit=1000) for name in ("type", "date", "value", "note")}
     try:
         kind = _event_type(values["type"])
-        day = _parse_date(values["date"], "Event date")
+        day = parse_date(values["date"], "Event date")
         record_event(db, study=study, subject_id=subject_id, type=kind, day=day,
                      value=values["value"][:40] or None, note=values["note"] or None,
                      actor=actor, now=utcnow())

@@ -314,6 +314,21 @@ def test_anchor_errors(seeded: Session) -> None:
                    day=date(2026, 2, 1), actual=False, actor=COORD_WTCH, now=NOW)
 
 
+def test_a_corrected_consent_date_passes_the_enrolment_checks_again(seeded: Session) -> None:
+    loaded = enrol_sle(seeded, date_of_birth=date(2007, 12, 20), consent=date(2026, 1, 5),
+                       infusion=date(2026, 2, 10), actual=False)  # 18 at consent
+    with pytest.raises(errors.Ineligible, match="age 17"):
+        set_anchor(seeded, study=SLE, subject_id="S-001", name="consent",
+                   day=date(2025, 12, 1), actual=True, reason="typo", actor=EDC, now=NOW)
+    with pytest.raises(errors.InvalidRequest, match="always an actual date"):
+        set_anchor(seeded, study=SLE, subject_id="S-001", name="consent",
+                   day=date(2026, 1, 6), actual=False, reason="typo", actor=EDC, now=NOW)
+    assert loaded.subject.consent_date == date(2026, 1, 5)  # nothing changed
+    _, changed = set_anchor(seeded, study=SLE, subject_id="S-001", name="consent",
+                            day=date(2026, 1, 6), actual=True, reason="typo", actor=EDC, now=NOW)
+    assert changed and loaded.subject.consent_date == date(2026, 1, 6)
+
+
 # --- events ------------------------------------------------------------------------------
 
 
