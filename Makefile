@@ -42,7 +42,7 @@ lint: install ## ruff, mypy --strict and the import layers
 	$(BIN)/mypy app
 	$(BIN)/lint-imports
 
-screenshots: install ## Screenshots of the worklist and subject pages into screenshots/ (needs chromium)
+screenshots: install ## Screenshots of the main pages and forms into screenshots/ (needs chromium)
 	$(BIN)/python -m tests.e2e_browser.screenshots
 
 format: install ## Format the code with ruff

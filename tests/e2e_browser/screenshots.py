@@ -54,6 +54,10 @@ def main() -> int:
                         "record": f"/studies/UCART-SLE/subjects/{seeded.own_subject}"
                                   "/visits/D28/record",
                         "study": "/studies/UCART-SLE",
+                        "anchor": f"/studies/UCART-SLE/subjects/{seeded.own_subject}"
+                                  "/anchors/infusion",
+                        "unscheduled": f"/studies/UCART-SLE/subjects/{seeded.own_subject}"
+                                       "/visits/new",
                     }
                     for name, path in shots.items():
                         page.goto(base + path)
