@@ -220,9 +220,9 @@ def worklist(
         others = None
         if rank is Urgency.OTHER and wanted is not None:
             others = tuple(sorted(s for s in wanted if s not in URGENT))
-        resumes = after is not None and rank == after.rank
-        if resumes:
-            assert after is not None
+        resumes = False  # this class is where the previous page ended
+        if after is not None and rank == after.rank:
+            resumes = True
             values.update(after_key=after.key, after_id=after.id)
         stmt = page_query(rank, others, actor, after=resumes,
                           studies=scope.study_ids is not None,
