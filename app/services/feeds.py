@@ -34,7 +34,7 @@ from app.services.audit import record_audit
 from app.services.sites import find_site
 from app.services.subjects import get_subject, subject_calendar
 from app.services.sync import StoredCalendar
-from app.services.tokens import hash_token
+from app.services.tokens import hash_token, is_active
 
 FEED_TOKEN_PREFIX = "fd_"
 PRODID = "-//followup//visit calendar//EN"
@@ -266,7 +266,7 @@ def authenticate_feed(session: Session, *, site_code: str, raw_token: str) -> Si
     token, site, maker_revoked, maker_expires = found.tuple()
     if not hmac.compare_digest(token.token_hash, digest) or token.revoked_at is not None:
         raise NotAuthenticated("invalid or revoked feed token")
-    if maker_revoked is not None or (maker_expires is not None and maker_expires <= utcnow()):
+    if not is_active(maker_revoked, maker_expires, utcnow()):
         raise NotAuthenticated("invalid or revoked feed token")
     if site.code != site_code:
         # The holder knows which site the token opens; another site is not there for it.

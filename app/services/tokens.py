@@ -84,6 +84,11 @@ def actor_of(token: TokenGrant) -> Actor:
     return Actor(name=token.name, role=role, sites=sites or None, studies=studies)
 
 
+def is_active(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
+    """A token (API or feed maker) counts while it is neither revoked nor expired."""
+    return revoked_at is None and (expires_at is None or expires_at > now)
+
+
 _TOKEN_BY_HASH = select(
     ApiToken.token_hash, ApiToken.name, ApiToken.role, ApiToken.sites, ApiToken.studies,
     ApiToken.revoked_at, ApiToken.expires_at,
@@ -102,10 +107,7 @@ def authenticate_digest(session: Session, digest: str, *, now: datetime | None =
     # The lookup is by hash; compare again in constant time before trusting it.
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         raise NotAuthenticated("invalid or expired token")
-    moment = now or utcnow()
-    if token.revoked_at is not None or (
-        token.expires_at is not None and token.expires_at <= moment
-    ):
+    if not is_active(token.revoked_at, token.expires_at, now or utcnow()):
         raise NotAuthenticated("invalid or expired token")
     return actor_of(token)
 
@@ -124,9 +126,7 @@ class TokenView:
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None and (
-            self.expires_at is None or self.expires_at > utcnow()
-        )
+        return is_active(self.revoked_at, self.expires_at, utcnow())
 
 
 @dataclass(frozen=True, slots=True)

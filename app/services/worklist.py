@@ -255,7 +255,7 @@ _STATUSES = {status.value: status for status in Status}
 
 
 def _row(values: Sequence[Any], as_of: date) -> WorklistRow:
-    """One row of :func:`_class_page` (after its id) as a worklist row on ``as_of``."""
+    """One row of :func:`page_query` (after its id) as a worklist row on ``as_of``."""
     (study, subject_id, site, code, name, phase, kind, target, start, end, actual,
      status_value) = values
     status = _STATUSES[status_value]

@@ -87,15 +87,15 @@ HORIZON: BindParameter[date] = bindparam("horizon", type_=Date)
 
 
 def horizon(today: Day) -> Day:
-    """The last day an upcoming visit's window may open."""
+    """The last day an upcoming visit's window may open (HORIZON for TODAY)."""
     if isinstance(today, BindParameter):
         return HORIZON
     return today + timedelta(days=MAX_UPCOMING_DAYS)
 
 
-def day_values(today: date) -> dict[str, date]:
+def day_values(today: date) -> dict[str, Day]:
     """The values of TODAY and HORIZON for sites whose date is ``today``."""
-    return {"today": today, "horizon": today + timedelta(days=MAX_UPCOMING_DAYS)}
+    return {"today": today, "horizon": horizon(today)}
 
 
 def group_by_date(today: Mapping[int, date]) -> Groups:

@@ -24,14 +24,13 @@ from app.schedule.plan import Plan
 from app.schedule.status import DONE_STATES, State
 from app.services.subjects import LoadedSubject, get_subject, set_anchor, subject_calendar
 from app.services.visits import VISIT_KINDS, record_unscheduled
-from app.web.deps import CheckedForm, WebActor, WebDb, field
+from app.web.deps import CheckedForm, Code, WebActor, WebDb, field
 from app.web.rendering import WebRoute, redirect, render
 from app.web.subjects import SUBJECT, subject_url
 from app.web.visits import form_status, parse_date
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Code = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40)]
 AnchorName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=40)]
 KINDS = {"planned": False, "actual": True}
 MAX_ASSESSMENTS = 50  # as many as the API takes

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app.api.deps import SessionDep, SettingsDep
+from app.schedule.language import CODE_PATTERN
 from app.services.access import Actor
 from app.settings import Settings
 from app.web.identity import authenticate_hashed
 from app.web.rendering import CsrfRejected, SignInRequired, codec, web_session
 from app.web.session import CSRF_FIELD, WebSession
+
+# A study, subject, site or visit code in a page's address.
+Code = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40)]
 
 
 def web_db(request: Request, session: SessionDep) -> Session:

@@ -7,17 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.errors import Forbidden
-from app.schedule.language import CODE_PATTERN
 from app.services import feeds
 from app.services.access import Actor
 from app.services.sites import list_sites
-from app.web.deps import CheckedForm, SettingsDep, WebActor, WebDb
+from app.web.deps import CheckedForm, Code, SettingsDep, WebActor, WebDb
 from app.web.notices import notice_text
 from app.web.rendering import WebRoute, redirect, render
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Code = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40)]
 
 
 def _sites(db: WebDb, actor: Actor) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from app.db import utcnow
 from app.errors import FollowupError, InvalidRequest
@@ -16,14 +16,13 @@ from app.schedule.plan import VisitDef
 from app.services.studies import StudyProtocol, describe_study, list_studies
 from app.services.subject_list import list_subjects
 from app.services.subjects import enrol
-from app.web.deps import CheckedForm, WebActor, WebDb, field
+from app.web.deps import CheckedForm, Code, WebActor, WebDb, field
 from app.web.rendering import WebRoute, redirect, render
 from app.web.subjects import subject_url
 from app.web.visits import form_status
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Code = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40)]
 _CODE = re.compile(CODE_PATTERN)
 SUBJECTS_PAGE = 100
 

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from app.db import utcnow
-from app.schedule.language import CODE_PATTERN
 from app.services.audit import subject_history
 from app.services.feeds import subject_feed
 from app.services.subjects import get_subject, subject_calendar
-from app.web.deps import WebActor, WebDb
+from app.web.deps import Code, WebActor, WebDb
 from app.web.notices import notice_text
 from app.web.rendering import WebRoute, render
 from app.web.timeline import axis, changes, timeline
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Code = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40)]
 SUBJECT = "/studies/{study}/subjects/{subject_id}"
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -20,18 +20,16 @@ from app.db import utcnow
 from app.errors import Conflict, FollowupError, Forbidden, InvalidRequest, NotFound
 from app.models import Visit
 from app.schedule.expand import EventType
-from app.schedule.language import CODE_PATTERN
 from app.schedule.status import State, deviation
 from app.services.subjects import LoadedSubject, get_subject, record_event, subject_calendar
 from app.services.sync import StoredVisit
 from app.services.visits import complete_visit, mark_missed
-from app.web.deps import CheckedForm, WebActor, WebDb, field
+from app.web.deps import CheckedForm, Code, WebActor, WebDb, field
 from app.web.rendering import WebRoute, redirect, render
 from app.web.subjects import SUBJECT, subject_url
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
-Code = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40)]
 Back = Annotated[str | None, Query(max_length=20)]
 EVENT_TYPES = [(t.value, t.value.replace("_", " ").capitalize()) for t in EventType]
 
