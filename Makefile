@@ -37,10 +37,11 @@ test: install ## Run the whole test suite (PostgreSQL too when TEST_DATABASE_URL
 bench: install ## Benchmarks at 100,000 subjects (PostgreSQL too when TEST_DATABASE_URL is set) into bench/results/
 	$(BIN)/python -m bench.run
 
-lint: install ## ruff, mypy --strict and the import layers
-	$(BIN)/ruff check app tests
+lint: install ## ruff, mypy --strict, the import layers and no import circles
+	$(BIN)/ruff check app tests bench scripts
 	$(BIN)/mypy app
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_imports.py
 
 screenshots: install ## Screenshots of the main pages and forms into screenshots/ (needs chromium)
 	$(BIN)/python -m tests.e2e_browser.screenshots

@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.access import SYSTEM
 from app.db import make_engine, make_sessionmaker, transaction
 from app.models import Site, Study, Subject
-from app.services.access import SYSTEM
 from app.services.tokens import create_token
 from bench.load import LoadResult, Server, log, run_load
 

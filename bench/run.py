@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.access import SYSTEM
 from app.db import make_engine, make_sessionmaker, transaction
-from app.services.access import SYSTEM
 from app.services.demo import generate
 from bench.http_load import bench_http
 from bench.load import log

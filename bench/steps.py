@@ -19,14 +19,14 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import Engine, select, text
 
+from app.access import SYSTEM
 from app.db import make_engine, make_sessionmaker, transaction
 from app.models import AnchorDateRow, AuditRecord, Site, Subject, Visit
 from app.schedule.expand import AnchorDate, expand
 from app.schedule.loader import parse_protocol
 from app.schedule.plan import Plan, build_plan
-from app.services.access import SYSTEM
 from app.services.demo import SCHEDULES, SEEDS, demo_text, generate
-from app.services.digest import build_site_digest
+from app.services.digest.content import build_site_digest
 
 IMPORT_STUDY = "UCART-SLE-DEMO"
 
@@ -115,8 +115,8 @@ def import_in_child(url: str, path: Path, as_of: date) -> dict[str, float]:
         "import json, sys, time\n"
         "from datetime import date, datetime, time as t, UTC\n"
         "from app.db import make_engine, make_sessionmaker, transaction\n"
-        "from app.services.access import SYSTEM\n"
-        "from app.services.bulkcsv import import_csv\n"
+        "from app.access import SYSTEM\n"
+        "from app.services.bulk.csv_import import import_csv\n"
         "from bench.load import peak_rss_mb\n"
         "url, path, day = sys.argv[1], sys.argv[2], date.fromisoformat(sys.argv[3])\n"
         "factory = make_sessionmaker(make_engine(url))\n"

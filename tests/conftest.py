@@ -19,10 +19,10 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
 from app import migrate
-from app.api.deps import get_session
+from app.access import Actor, Role
 from app.db import make_engine
+from app.deps import get_session
 from app.main import create_app
-from app.services.access import Actor, Role
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

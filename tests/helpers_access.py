@@ -8,9 +8,9 @@ from sqlalchemy import String, Text, select
 from sqlalchemy.orm import Session
 from sqlalchemy.types import JSON
 
+from app.access import SYSTEM
 from app.db import Base, utcnow
 from app.models import ApiToken
-from app.services.access import SYSTEM
 from app.services.tokens import create_token
 
 SLE, MM = "UCART-SLE", "CART-HSCT-MM"

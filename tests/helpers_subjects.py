@@ -13,11 +13,12 @@ from httpx import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.api.deps import now_utc
+from app.access import SYSTEM, Actor, Role
+from app.deps import now_utc
 from app.models import ApiToken, AuditRecord
-from app.services.access import SYSTEM, Actor, Role
 from app.services.studies import load_schedule
-from app.services.subjects import LoadedSubject, enrol
+from app.services.subjects.enrolment import enrol
+from app.services.subjects.loading import LoadedSubject
 from app.services.tokens import hash_token
 
 SCHEDULES = Path(__file__).resolve().parent.parent / "schedules"

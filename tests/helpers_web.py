@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.models import Subject, Visit
 from app.schedule.dates import local_today
-from app.services.subjects import LoadedSubject
+from app.services.subjects.loading import LoadedSubject
 from app.services.visits import complete_visit
 from tests.helpers_subjects import EDC, SLE, enrol_sle, load_seed_studies, make_token
 

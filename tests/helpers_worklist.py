@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.api.deps import now_utc
+from app.access import SYSTEM
+from app.deps import now_utc
 from app.models import ApiToken, ProtocolVersion, Site, Study, StudySite, Subject, Visit
 from app.schedule.expand import AnchorDate, expand
-from app.services.access import SYSTEM
 from app.services.studies import current_version, load_schedule, plan_of
 from app.services.tokens import hash_token
 

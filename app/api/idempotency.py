@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.deps import SessionDep
+from app.access import Actor
+from app.deps import SessionDep
 from app.errors import NotAuthenticated
-from app.services.access import Actor
 from app.services.idempotency import (
     Claim,
     IdempotencyKeyInvalid,

@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING
 import click
 from pydantic import ValidationError
 
+from app.access import SYSTEM, Actor
 from app.settings import Settings, settings_problems
 
 if TYPE_CHECKING:  # the database layer is imported when a command first needs it
     from sqlalchemy.orm import Session, sessionmaker
-
-    from app.services.access import Actor
 
 
 @dataclass
@@ -26,8 +25,6 @@ class CliContext:
     @property
     def actor(self) -> Actor:
         """Commands act as the local operator; the audit trail names them so."""
-        from app.services.access import SYSTEM
-
         return SYSTEM
 
     @property

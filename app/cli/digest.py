@@ -12,9 +12,9 @@ import click
 from app.adapters.mail import SmtpSender
 from app.cli.context import CliContext, pass_cli
 from app.db import utcnow
-from app.services.digest import iso_with_weekday
-from app.services.digest_schedule import ScheduleLoop
-from app.services.digest_send import DigestRun, Outcome, SiteResult
+from app.services.digest.content import iso_with_weekday
+from app.services.digest.job import DigestRun, Outcome, SiteResult
+from app.services.digest.timing import ScheduleLoop
 
 
 @click.group("digest")

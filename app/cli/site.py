@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from app.cli.context import CliContext, pass_cli
-from app.services.recipients import add_recipient, list_recipients, remove_recipient
+from app.services.digest.recipients import add_recipient, list_recipients, remove_recipient
 
 STUDY_OPTION = click.option(
     "--study", default=None, metavar="CODE",

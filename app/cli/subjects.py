@@ -12,7 +12,7 @@ import click
 
 from app.cli.context import CliContext, pass_cli
 from app.errors import InvalidRows
-from app.services.bulkcsv import import_csv
+from app.services.bulk.csv_import import import_csv
 
 
 @click.group("subjects")

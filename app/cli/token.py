@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import click
 
+from app.access import Role
 from app.cli.context import CliContext, pass_cli
 from app.services import tokens as token_service
-from app.services.access import Role
 from app.services.idempotency import RETENTION, purge_keys
 from app.services.tokens import TokenView
 

@@ -31,17 +31,18 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.access import Actor
 from app.errors import Conflict
 from app.models import Study, Subject
 from app.schedule.expand import AnchorDate, Event, EventType, VisitRecord, expand
 from app.schedule.plan import Plan
 from app.schedule.status import State
-from app.services.access import Actor
 from app.services.audit import record_audit
-from app.services.bulk import CHUNK_ROWS, BulkEnroller, Enrolment, History, Item
+from app.services.bulk.enroller import BulkEnroller
+from app.services.bulk.rows import CHUNK_ROWS, Enrolment, History, Item
 from app.services.sites import create_site, link_site
 from app.services.studies import current_version, get_study, load_schedule, plan_of
-from app.services.subjects import ENDS_AS
+from app.services.subjects.events import ENDS_AS
 
 SCHEDULES = Path(__file__).resolve().parent.parent.parent / "schedules"
 SEEDS = (("ucart-sle.yaml", 0.6), ("cart-allo-hsct-rrmm.yaml", 0.4))

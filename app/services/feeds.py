@@ -24,16 +24,16 @@ from icalendar import Calendar, Event
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access import Actor, Role
 from app.db import utcnow
 from app.errors import Forbidden, NotAuthenticated, NotFound
 from app.models import ApiToken, FeedToken, Site, Study, Subject, Visit
 from app.schedule.dates import local_today
 from app.schedule.status import State
-from app.services.access import Actor, Role
 from app.services.audit import record_audit
 from app.services.sites import find_site
-from app.services.subjects import get_subject, subject_calendar
-from app.services.sync import StoredCalendar
+from app.services.subjects.loading import get_subject, subject_calendar
+from app.services.subjects.visit_rows import StoredCalendar
 from app.services.tokens import hash_token, is_active
 
 FEED_TOKEN_PREFIX = "fd_"

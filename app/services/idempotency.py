@@ -18,10 +18,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from app.access import Actor
 from app.db import utcnow
 from app.errors import Conflict, InvalidRequest
 from app.models import IdempotencyKey
-from app.services.access import Actor
 from app.services.audit import record_audit
 
 # A key is honoured for at least this long, then may be purged or reused.

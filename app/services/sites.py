@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.access import Actor
 from app.errors import AlreadyExists, InvalidRequest, NotFound
 from app.models import Site, Study, StudySite
 from app.schedule.language import CODE_PATTERN
-from app.services.access import Actor
 from app.services.audit import record_audit
-from app.services.studies import get_study, visible_site, visible_study
+from app.services.scope import visible_site, visible_study
+from app.services.studies import get_study
 
 DIGEST_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 _DIGEST_TIME = re.compile(DIGEST_TIME_PATTERN)

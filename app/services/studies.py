@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import ScalarSelect, exists, func, select, true
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
+from app.access import Actor
 from app.errors import NotFound, VersionConflict
 from app.models import ProtocolVersion, Site, Study, StudySite, Subject
 from app.schedule.language import Protocol
 from app.schedule.loader import parse_protocol
 from app.schedule.plan import Plan, build_plan
-from app.services.access import Actor
 from app.services.audit import record_audit
+from app.services.scope import visible_site, visible_study
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,38 +126,6 @@ def _declare_sites(session: Session, study: Study, protocol: Protocol, actor: Ac
         if linked is None:
             session.add(StudySite(study_id=study.id, site_id=site.id))
             session.flush()
-
-
-def visible_study(actor: Actor) -> ColumnElement[bool]:
-    """SQL condition: the actor may see this study.
-
-    A token limited to studies sees those; a token limited to sites sees the studies
-    run at one of its sites (a coordinator has no business with the others).
-    """
-    condition: ColumnElement[bool] = true()
-    if actor.studies is not None:
-        condition = condition & Study.code.in_(sorted(actor.studies))
-    if actor.sites is not None:
-        condition = condition & exists(
-            select(StudySite.id)
-            .join(Site, Site.id == StudySite.site_id)
-            .where(StudySite.study_id == Study.id, Site.code.in_(sorted(actor.sites)))
-        )
-    return condition
-
-
-def visible_site(actor: Actor) -> ColumnElement[bool]:
-    """SQL condition: the actor may see this site (its own sites, or its studies' sites)."""
-    condition: ColumnElement[bool] = true()
-    if actor.sites is not None:
-        condition = condition & Site.code.in_(sorted(actor.sites))
-    if actor.studies is not None:
-        condition = condition & exists(
-            select(StudySite.id)
-            .join(Study, Study.id == StudySite.study_id)
-            .where(StudySite.site_id == Site.id, Study.code.in_(sorted(actor.studies)))
-        )
-    return condition
 
 
 def get_study(session: Session, code: str, actor: Actor) -> Study:

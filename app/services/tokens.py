@@ -1,6 +1,6 @@
 """API tokens: random secrets shown once, stored as SHA-256, checked in constant time.
 
-What a token may reach depends on its role (see ``app.services.access.Actor``):
+What a token may reach depends on its role (see ``app.access.Actor``):
 
 =============  ==========================  ==================================
 role           limited by                  notes
@@ -29,11 +29,11 @@ from typing import Protocol
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from app.access import Actor, Role
 from app.db import utcnow
 from app.errors import AlreadyExists, InvalidRequest, NotAuthenticated, NotFound
 from app.models import ApiToken, Site, Study
 from app.schedule.language import CODE_PATTERN
-from app.services.access import Actor, Role
 from app.services.audit import record_audit
 
 TOKEN_PREFIX = "fu_"

@@ -17,14 +17,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access import Actor
 from app.db import utcnow
 from app.errors import AlreadyRecorded, Conflict, InvalidDate, InvalidRequest, NotFound
 from app.models import AnchorDateRow, SubjectEvent, Visit
 from app.schedule.dates import study_day
 from app.schedule.status import State, deviation
-from app.services.access import Actor
-from app.services.subjects import LoadedSubject, check_date, load_subject, require_reason
-from app.services.sync import sync_subject
+from app.services.subjects.eligibility import check_date, require_reason
+from app.services.subjects.loading import LoadedSubject, load_subject
+from app.services.subjects.visit_rows import sync_subject
 
 UNSCHEDULED_PREFIX = "UNS-"
 UNSCHEDULED_PHASE = "unscheduled"
@@ -174,7 +175,7 @@ def complete_visit(
     visit.recorded_at = utcnow()
     session.flush()
     result = sync_subject(session, loaded.subject, loaded.plan)
-    after = _outcome(visit) | ({"visits_changed": result.changed} if result.changed else {})
+    after = _outcome(visit) | result.moved()
     loaded.audit(session, actor=actor, action=action, entity="visit", key=code, before=before,
                  after=after, reason=why)
     return VisitOutcome(loaded, visit, created=action == "visit.completed")
@@ -216,7 +217,7 @@ def mark_missed(
     visit.recorded_at = utcnow()
     session.flush()
     result = sync_subject(session, loaded.subject, loaded.plan)
-    after = _outcome(visit) | ({"visits_changed": result.changed} if result.changed else {})
+    after = _outcome(visit) | result.moved()
     loaded.audit(session, actor=actor, action=action, entity="visit", key=code, before=before,
                  after=after, reason=why)
     return VisitOutcome(loaded, visit, created=action == "visit.missed")

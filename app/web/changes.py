@@ -22,7 +22,8 @@ from app.errors import FollowupError, Forbidden, InvalidRequest, NotFound
 from app.schedule.language import CODE_PATTERN, NAME_PATTERN, Anchor
 from app.schedule.plan import Plan
 from app.schedule.status import DONE_STATES, State
-from app.services.subjects import LoadedSubject, get_subject, set_anchor, subject_calendar
+from app.services.subjects.anchors import set_anchor
+from app.services.subjects.loading import LoadedSubject, get_subject, subject_calendar
 from app.services.visits import VISIT_KINDS, record_unscheduled
 from app.web.deps import CheckedForm, Code, WebActor, WebDb, field
 from app.web.rendering import WebRoute, redirect, render

@@ -8,9 +8,9 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from app.api.deps import SessionDep, SettingsDep
+from app.access import Actor
+from app.deps import SessionDep, SettingsDep
 from app.schedule.language import CODE_PATTERN
-from app.services.access import Actor
 from app.settings import Settings
 from app.web.identity import authenticate_hashed
 from app.web.rendering import CsrfRejected, SignInRequired, codec, web_session

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from app.access import Actor
 from app.errors import Forbidden
 from app.services import feeds
-from app.services.access import Actor
 from app.services.sites import list_sites
 from app.web.deps import CheckedForm, Code, SettingsDep, WebActor, WebDb
 from app.web.notices import notice_text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.services.access import Actor
+from app.access import Actor
 from app.services.tokens import authenticate, authenticate_digest, hash_token
 
 

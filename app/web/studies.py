@@ -14,8 +14,8 @@ from app.schedule.dates import local_today
 from app.schedule.language import CODE_PATTERN
 from app.schedule.plan import VisitDef
 from app.services.studies import StudyProtocol, describe_study, list_studies
-from app.services.subject_list import list_subjects
-from app.services.subjects import enrol
+from app.services.subjects.enrolment import enrol
+from app.services.subjects.listing import list_subjects
 from app.web.deps import CheckedForm, Code, WebActor, WebDb, field
 from app.web.rendering import WebRoute, redirect, render
 from app.web.subjects import subject_url

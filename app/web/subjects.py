@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.db import utcnow
-from app.services.audit import subject_history
 from app.services.feeds import subject_feed
-from app.services.subjects import get_subject, subject_calendar
+from app.services.subjects.loading import get_subject, subject_calendar
+from app.services.trail import subject_history
 from app.web.deps import Code, WebActor, WebDb
 from app.web.notices import notice_text
 from app.web.rendering import WebRoute, render

@@ -11,8 +11,8 @@ from datetime import date
 from typing import Any
 
 from app.schedule.calendar import EndpointWindow, PeriodSpan
-from app.services.audit import AuditEntry
-from app.services.sync import StoredVisit
+from app.services.subjects.visit_rows import StoredVisit
+from app.services.trail import AuditEntry
 
 MIN_BAR_PERCENT = 0.8  # a one-day span on a two-year axis must still be visible
 

@@ -21,8 +21,9 @@ from app.errors import Conflict, FollowupError, Forbidden, InvalidRequest, NotFo
 from app.models import Visit
 from app.schedule.expand import EventType
 from app.schedule.status import State, deviation
-from app.services.subjects import LoadedSubject, get_subject, record_event, subject_calendar
-from app.services.sync import StoredVisit
+from app.services.subjects.events import record_event
+from app.services.subjects.loading import LoadedSubject, get_subject, subject_calendar
+from app.services.subjects.visit_rows import StoredVisit
 from app.services.visits import complete_visit, mark_missed
 from app.web.deps import CheckedForm, Code, WebActor, WebDb, field
 from app.web.rendering import WebRoute, redirect, render

@@ -12,7 +12,8 @@ from app.db import utcnow
 from app.schedule.language import CODE_PATTERN
 from app.schedule.status import Status
 from app.services.sites import list_sites
-from app.services.worklist import StatusCount, WorklistRow, status_counts, worklist
+from app.services.worklist.counts import StatusCount, status_counts
+from app.services.worklist.page import WorklistRow, worklist
 from app.web.deps import WebActor, WebDb
 from app.web.notices import notice_text
 from app.web.rendering import WebRoute, render

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from app.models import AuditRecord
 from app.schedule.expand import EventType
-from app.services.subjects import record_event, set_anchor
+from app.services.subjects.anchors import set_anchor
+from app.services.subjects.events import record_event
 from app.services.visits import complete_visit
 from tests.helpers_access import MM, MM_SITE, OTHER_SLE_SITE, SLE, SLE_SITE, new_token
 from tests.helpers_subjects import EDC, NOW, bearer, enrol_mm, enrol_sle, load_seed_studies

@@ -32,13 +32,13 @@ from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
 from app import migrate
-from app.api.deps import get_session
+from app.access import SYSTEM
 from app.db import make_engine, make_sessionmaker, transaction, utcnow
+from app.deps import get_session
 from app.main import create_app
 from app.models import ApiToken
-from app.services.access import SYSTEM
+from app.services.digest.recipients import add_recipient
 from app.services.feeds import create_feed_token
-from app.services.recipients import add_recipient
 from app.services.tokens import create_token, revoke_token
 from app.settings import Settings
 from tests.conftest import BACKENDS, drop_database, fresh_database_url

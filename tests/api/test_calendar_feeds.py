@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.models import AuditRecord, Visit
-from app.services.subjects import set_anchor
+from app.services.subjects.anchors import set_anchor
 from app.services.visits import complete_visit
 from tests.helpers_subjects import EDC, SLE, bearer
 from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed, site_today

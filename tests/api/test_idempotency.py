@@ -18,13 +18,14 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
-from app.api.deps import ActorDep, SessionDep
+from app.access import SYSTEM
+from app.api.deps import ActorDep
 from app.api.idempotency import IdempotencyGuard
 from app.db import utcnow
+from app.deps import SessionDep
 from app.errors import Conflict
 from app.main import API_PREFIX, create_app
 from app.models import AuditRecord, IdempotencyKey
-from app.services.access import SYSTEM
 from app.services.audit import record_audit
 from app.services.idempotency import purge_keys
 from app.settings import Settings

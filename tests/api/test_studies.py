@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.access import SYSTEM
 from app.problems import PROBLEM_JSON
-from app.services.access import SYSTEM
 from app.services.studies import load_schedule
 from tests.helpers_worklist import (
     MM,

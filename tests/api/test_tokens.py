@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access import SYSTEM, Role
 from app.models import ApiToken, AuditRecord
-from app.services.access import SYSTEM, Role
 from app.services.tokens import actor_of, create_token, hash_token
 from tests.helpers_access import (
     MM,

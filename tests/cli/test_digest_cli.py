@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from app.cli import cli
 from app.db import transaction
 from app.models import DigestSend, Site
-from app.services.digest import iso_with_weekday
+from app.services.digest.content import iso_with_weekday
 from tests.conftest import BACKENDS, ROOT
 from tests.helpers_digest import (
     DOB,

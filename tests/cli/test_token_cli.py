@@ -11,10 +11,10 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Engine, func, select
 
 from app import migrate
+from app.access import Role
 from app.cli import cli
 from app.db import make_engine, make_sessionmaker, transaction, utcnow
 from app.models import ApiToken, AuditRecord, IdempotencyKey
-from app.services.access import Role
 from app.services.tokens import authenticate, hash_token
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
 

@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import Engine
 
 from app import migrate
+from app.access import SYSTEM
 from app.db import make_engine, make_sessionmaker, transaction
-from app.services.access import SYSTEM
 from app.services.studies import load_schedule
 from app.services.tokens import create_token
 from tests.conftest import BACKENDS, drop_database, fresh_database_url

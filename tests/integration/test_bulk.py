@@ -8,11 +8,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.access import SYSTEM, Actor
 from app.errors import InvalidRows
 from app.models import AnchorDateRow, AuditRecord, Subject, Visit
-from app.services.access import SYSTEM, Actor
-from app.services.bulk import Enrolment, enrol_many
-from app.services.bulkcsv import import_csv
+from app.services.bulk.csv_import import import_csv
+from app.services.bulk.enroller import enrol_many
+from app.services.bulk.rows import Enrolment
 from tests.helpers_subjects import EDC, MM, NOW, SLE, enrol_sle, load_seed_studies, load_small_study
 
 HEADER = "subject_id,site,consent_date,date_of_birth,infusion,infusion_planned\n"

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access import SYSTEM
 from app.errors import Conflict
 from app.models import AnchorDateRow, Site, Subject, SubjectEvent, Visit
-from app.services.access import SYSTEM
 from app.services.demo import demo_text, generate
 from tests.helpers_subjects import seed_text
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.orm import Session
 
+from app.access import Actor, Role
 from app.errors import NotFound
-from app.services.access import Actor, Role
-from app.services.digest import build_site_digest, preview_site_digest, site_local_date
-from app.services.digest_mail import compose, group_recipients, render, subject_line
-from app.services.recipients import Recipient
+from app.services.digest.content import build_site_digest, preview_site_digest, site_local_date
+from app.services.digest.mail import compose, group_recipients, render, subject_line
+from app.services.digest.recipients import Recipient
 from tests.helpers_digest import DAY, DOB, MM, NOW, SENDER, SLE, World, build_world, d
 
 BASE = "https://followup.example"

@@ -12,14 +12,14 @@ from sqlalchemy import select
 from app.adapters.mail import SmtpSender
 from app.db import transaction
 from app.models import Site
-from app.services.digest_schedule import (
+from app.services.digest.job import DigestRun
+from app.services.digest.timing import (
     ScheduleLoop,
     SiteClock,
     parse_digest_time,
     plan,
     send_instant,
 )
-from app.services.digest_send import DigestRun
 from tests.conftest import BACKENDS
 from tests.helpers_digest import (
     CommittedDb,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from app.adapters.mail import SmtpSender
 from app.db import make_engine, make_sessionmaker, transaction
 from app.models import AuditRecord, DigestSend, Site
-from app.services.digest_send import DigestRun, Outcome
+from app.services.digest.job import DigestRun, Outcome
 from app.settings import Settings
 from tests.conftest import BACKENDS
 from tests.helpers_digest import (

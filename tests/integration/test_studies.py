@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.access import SYSTEM, Actor, Role
 from app.errors import AlreadyExists, Forbidden, InvalidRequest, NotFound
 from app.models import AuditRecord, Site, StudySite
 from app.services import sites
-from app.services.access import SYSTEM, Actor, Role
 from app.services.studies import describe_study, get_study, list_studies
 from tests.helpers_worklist import MM, SLE, add_site, add_subject, load_seeds
 

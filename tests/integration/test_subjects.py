@@ -9,18 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import errors
+from app.access import Actor, Role
 from app.models import AnchorDateRow, Visit
 from app.schedule.expand import EventType
-from app.services.access import Actor, Role
-from app.services.subject_list import list_subjects
-from app.services.subjects import (
-    age_at,
-    enrol,
-    get_subject,
-    record_event,
-    set_anchor,
-    subject_calendar,
-)
+from app.services.subjects.anchors import set_anchor
+from app.services.subjects.eligibility import age_at
+from app.services.subjects.enrolment import enrol
+from app.services.subjects.events import record_event
+from app.services.subjects.listing import list_subjects
+from app.services.subjects.loading import get_subject, subject_calendar
 from app.services.visits import complete_visit
 from tests.helpers_subjects import (
     EDC,
@@ -174,7 +171,7 @@ def test_anchor_names_are_checked(seeded: Session) -> None:
 
 
 def test_enrolment_uses_the_newest_protocol_version(seeded: Session) -> None:
-    from app.services.access import SYSTEM
+    from app.access import SYSTEM
     from app.services.studies import load_schedule
     from tests.helpers_subjects import seed_text
 

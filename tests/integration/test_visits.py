@@ -12,11 +12,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import errors, migrate
+from app.access import Actor, Role
 from app.db import make_engine, make_sessionmaker, transaction
 from app.models import AuditRecord, Visit
 from app.schedule.expand import EventType
-from app.services.access import Actor, Role
-from app.services.subjects import record_event, subject_calendar
+from app.services.subjects.events import record_event
+from app.services.subjects.loading import subject_calendar
 from app.services.visits import complete_visit, mark_missed, record_unscheduled
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
 from tests.helpers_subjects import (
@@ -49,7 +50,7 @@ def _complete(session: Session, code: str, day: date, **kwargs: object) -> tuple
 
 
 def _status(session: Session, code: str) -> tuple[str, int | None, int | None]:
-    from app.services.subjects import get_subject
+    from app.services.subjects.loading import get_subject
 
     loaded = get_subject(session, study=SLE, subject_id="S-001", actor=EDC)
     calendar = subject_calendar(session, loaded, today=date(2026, 3, 1))
@@ -200,7 +201,7 @@ def test_unscheduled_visits_are_numbered_and_completed(seeded: Session) -> None:
 
 
 def test_an_unscheduled_visit_may_satisfy_an_endpoint(seeded: Session) -> None:
-    from app.services.subjects import get_subject
+    from app.services.subjects.loading import get_subject
 
     later = datetime(2026, 8, 10, 4, tzinfo=UTC)
     record_unscheduled(seeded, study=SLE, subject_id="S-001", day=date(2026, 8, 3),

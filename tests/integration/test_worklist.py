@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import Connection, event, insert
 from sqlalchemy.orm import Session
 
+from app.access import SYSTEM, Actor, Role
 from app.errors import InvalidRequest, NotFound
 from app.models import Visit
 from app.schedule.status import State, Status, visit_status
-from app.services.access import SYSTEM, Actor, Role
-from app.services.worklist import WorklistRow, status_counts, worklist
+from app.services.worklist.counts import status_counts
+from app.services.worklist.page import WorklistRow, worklist
 from tests.helpers_worklist import MM, SLE, add_expanded_subject, add_site, add_subject, add_visit
 from tests.helpers_worklist import load_seeds as load
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.models import AnchorDateRow, AuditRecord, Subject, Visit
 from app.schedule.expand import EventType
-from app.services.subjects import record_event
+from app.services.subjects.events import record_event
 from tests.helpers_subjects import EDC, MM, SLE, audit_of, enrol_mm, make_token
 from tests.helpers_web import Seeded, record_on_target, seed, site_today
 from tests.web.helpers import csrf_of, post_form, sign_in

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.services.tokens import authenticate
-from app.services.worklist import status_counts
+from app.services.worklist.counts import status_counts
 from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed_rich, site_today
 from tests.web.helpers import csrf_of, sign_in
 

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.api.deps import get_session
 from app.db import utcnow
+from app.deps import get_session
 from app.main import create_app
 from app.models import ApiToken
 from app.settings import Settings

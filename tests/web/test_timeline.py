@@ -7,8 +7,8 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from app.schedule.calendar import EndpointStatus, EndpointWindow, PeriodSpan
-from app.services.audit import AuditEntry
-from app.services.sync import StoredVisit
+from app.services.subjects.visit_rows import StoredVisit
+from app.services.trail import AuditEntry
 from app.web.rendering import day, label, sentence
 from app.web.timeline import MIN_BAR_PERCENT, axis, changes, timeline
 from app.web.visits import deviation_text

@@ -6,12 +6,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from app.api.deps import ActorDep, SessionDep
+from app.api.deps import ActorDep
 from app.api.schemas.access import ApiTimestamp, AuditEntryOut, AuditPageOut
 from app.api.schemas.common import StudyPath, SubjectPath, problem_responses
+from app.deps import SessionDep
 from app.errors import InvalidRequest
 from app.schedule.language import CODE_PATTERN
-from app.services.audit import AuditFilter, AuditPage, search_audit, subject_history
+from app.services.trail import AuditFilter, AuditPage, search_audit, subject_history
 
 router = APIRouter(tags=["audit"])
 

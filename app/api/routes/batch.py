@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from app.api.deps import ActorDep, NowDep, SessionDep
+from app.api.deps import ActorDep
 from app.api.schemas.batch import BatchOut, SubjectBatch
 from app.api.schemas.common import StudyPath, problem_responses
+from app.deps import NowDep, SessionDep
 from app.errors import InvalidRows
 from app.schedule.expand import AnchorDate
-from app.services.bulk import Enrolment, enrol_many
+from app.services.bulk.enroller import enrol_many
+from app.services.bulk.rows import Enrolment
 
 router = APIRouter(tags=["subjects"])
 

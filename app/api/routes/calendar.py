@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from app.api.deps import ActorDep, SessionDep, SettingsDep
+from app.api.deps import ActorDep
 from app.api.idempotency import no_replay
 from app.api.schemas.common import StudyPath, SubjectPath, problem_responses
+from app.deps import SessionDep, SettingsDep
 from app.schedule.language import CODE_PATTERN
 from app.services import feeds
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from app.api.deps import ActorDep, SessionDep, SettingsDep
+from app.api.deps import ActorDep
 from app.api.schemas.common import BODY_PROBLEMS, ApiDate, problem_responses
 from app.api.schemas.digest import (
     DigestOut,
@@ -17,10 +17,11 @@ from app.api.schemas.digest import (
     StudySummaryOut,
 )
 from app.db import utcnow
+from app.deps import SessionDep, SettingsDep
 from app.schedule.language import CODE_PATTERN
-from app.services.digest import DigestRow, SiteDigest, preview_site_digest
-from app.services.digest_mail import subject_line
-from app.services.recipients import add_recipient, list_recipients, remove_recipient
+from app.services.digest.content import DigestRow, SiteDigest, preview_site_digest
+from app.services.digest.mail import subject_line
+from app.services.digest.recipients import add_recipient, list_recipients, remove_recipient
 
 router = APIRouter(tags=["digest"])
 

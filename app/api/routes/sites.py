@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from app.api.deps import ActorDep, SessionDep
+from app.api.deps import ActorDep
 from app.api.schemas.common import StudyPath, problem_responses
 from app.api.schemas.studies import (
     UNREADABLE_BODY,
@@ -16,6 +16,7 @@ from app.api.schemas.studies import (
     SitePatch,
     StudySiteOut,
 )
+from app.deps import SessionDep
 from app.schedule.language import CODE_PATTERN
 from app.services import sites as service
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import ActorDep, SessionDep
+from app.api.deps import ActorDep
 from app.api.schemas.common import StudyPath, problem_responses
 from app.api.schemas.studies import StudyDetail, StudyList, StudyOut
+from app.deps import SessionDep
 from app.services import studies as service
 
 router = APIRouter(tags=["studies"])

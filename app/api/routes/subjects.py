@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
-from app.api.deps import ActorDep, NowDep, SessionDep
+from app.api.deps import ActorDep
 from app.api.schemas.common import (
     BODY_PROBLEMS,
     AnchorPath,
@@ -31,10 +31,10 @@ from app.api.schemas.subjects import (
     subject_out,
     summary_out,
 )
+from app.deps import NowDep, SessionDep
 from app.schedule.language import CODE_PATTERN
-from app.services import subject_list
-from app.services import subjects as service
-from app.services.subjects import LoadedSubject
+from app.services.subjects import anchors, enrolment, events, listing, loading
+from app.services.subjects.loading import LoadedSubject
 
 router = APIRouter(tags=["subjects"])
 
@@ -47,7 +47,7 @@ def calendar_of(
     session: Session, loaded: LoadedSubject, now: datetime, as_of: date | None = None
 ) -> SubjectOut:
     today = as_of or loaded.today(now)
-    return subject_out(loaded, service.subject_calendar(session, loaded, today=today))
+    return subject_out(loaded, loading.subject_calendar(session, loaded, today=today))
 
 
 def _located(response: Response, study: str, subject_id: str) -> None:
@@ -75,7 +75,7 @@ def enrol_subject(
     study: StudyPath, body: SubjectIn, session: SessionDep, actor: ActorDep, now: NowDep,
     response: Response,
 ) -> SubjectOut:
-    loaded = service.enrol(
+    loaded = enrolment.enrol(
         session, study=study, subject_id=body.subject_id, site=body.site,
         consent_date=body.consent_date, date_of_birth=body.date_of_birth,
         anchors={a.name: (a.date, a.actual) for a in body.anchors}, actor=actor, now=now,
@@ -105,7 +105,7 @@ def list_subjects(
     cursor: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$",
                                         description="next_cursor of the previous page")] = None,
 ) -> SubjectPageOut:
-    page = subject_list.list_subjects(session, study=study, actor=actor, site=site,
+    page = listing.list_subjects(session, study=study, actor=actor, site=site,
                                  lifecycle=lifecycle, limit=limit, cursor=cursor)
     return SubjectPageOut(items=[summary_out(study, s) for s in page.items],
                           next_cursor=page.next_cursor)
@@ -129,7 +129,7 @@ def get_subject(
     now: NowDep,
     as_of: Annotated[ApiDate | None, Query(description="Statuses as of this date")] = None,
 ) -> SubjectOut:
-    loaded = service.get_subject(session, study=study, subject_id=subject_id, actor=actor)
+    loaded = loading.get_subject(session, study=study, subject_id=subject_id, actor=actor)
     return calendar_of(session, loaded, now, as_of)
 
 
@@ -151,7 +151,7 @@ def put_anchor(
     study: StudyPath, subject_id: SubjectPath, anchor: AnchorPath, body: AnchorPut,
     session: SessionDep, actor: ActorDep, now: NowDep,
 ) -> SubjectOut:
-    loaded, _ = service.set_anchor(
+    loaded, _ = anchors.set_anchor(
         session, study=study, subject_id=subject_id, name=anchor, day=body.date,
         actual=body.actual, reason=body.reason, actor=actor, now=now,
     )
@@ -179,7 +179,7 @@ def post_event(
     study: StudyPath, subject_id: SubjectPath, body: EventIn, session: SessionDep,
     actor: ActorDep, now: NowDep, response: Response,
 ) -> SubjectOut:
-    loaded, _ = service.record_event(
+    loaded, _ = events.record_event(
         session, study=study, subject_id=subject_id, type=body.type, day=body.date,
         value=body.value, note=body.note, actor=actor, now=now,
     )

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from app.api.deps import ActorDep, SessionDep
+from app.api.deps import ActorDep
 from app.api.idempotency import no_replay
 from app.api.schemas.access import NewTokenOut, TokenIn, TokenOut
 from app.api.schemas.common import BODY_PROBLEMS, problem_responses
+from app.deps import SessionDep
 from app.services import tokens as token_service
 from app.services.tokens import NAME_PATTERN, TokenView
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from app.api.deps import ActorDep, NowDep, SessionDep
+from app.api.deps import ActorDep
 from app.api.routes.subjects import subject_path
 from app.api.schemas.common import (
     BODY_PROBLEMS,
@@ -27,8 +27,9 @@ from app.api.schemas.subjects import (
     UnscheduledIn,
     recorded_visit_out,
 )
+from app.deps import NowDep, SessionDep
 from app.services import visits as service
-from app.services.sync import stored_visit
+from app.services.subjects.visit_rows import stored_visit
 from app.services.visits import VisitOutcome
 
 router = APIRouter(tags=["visits"])

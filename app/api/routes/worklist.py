@@ -11,12 +11,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from app.api.deps import ActorDep, NowDep, SessionDep
+from app.api.deps import ActorDep
 from app.api.schemas.common import ApiDate, problem_responses
 from app.api.schemas.worklist import WorklistOut, WorklistStatus, WorklistSummary
+from app.deps import NowDep, SessionDep
 from app.schedule.language import CODE_PATTERN
 from app.schedule.status import Status
-from app.services import worklist as service
+from app.services.worklist.counts import status_counts
+from app.services.worklist.page import worklist
 
 router = APIRouter(tags=["worklist"])
 
@@ -76,7 +78,7 @@ def read_worklist(
               description="The next_cursor of the previous page"),
     ] = None,
 ) -> WorklistOut:
-    page = service.worklist(
+    page = worklist(
         session,
         actor=actor,
         sites=site,
@@ -110,7 +112,7 @@ def read_summary(
     study: Studies = None,
     as_of: AsOf = None,
 ) -> WorklistSummary:
-    counts = service.status_counts(
+    counts = status_counts(
         session, actor=actor, sites=site, studies=study, as_of=as_of, now=now
     )
     return WorklistSummary.of(counts)

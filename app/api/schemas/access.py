@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from app.access import Role
 from app.schedule.language import CODE_PATTERN
-from app.services.access import Role
 from app.services.tokens import NAME_PATTERN
 
 TIMESTAMP_PATTERN = (

@@ -16,9 +16,10 @@ from app.schedule.calendar import EndpointStatus
 from app.schedule.expand import EventType, PhaseState
 from app.schedule.language import NAME_PATTERN
 from app.schedule.status import State, Status
-from app.services.subject_list import SubjectSummary
-from app.services.subjects import LIFECYCLES, LoadedSubject
-from app.services.sync import StoredCalendar, StoredVisit
+from app.services.subjects.lifecycle import LIFECYCLES
+from app.services.subjects.listing import SubjectSummary
+from app.services.subjects.loading import LoadedSubject
+from app.services.subjects.visit_rows import StoredCalendar, StoredVisit
 
 Lifecycle = Literal["active", "died", "withdrawn", "lost_to_follow_up"]
 VisitKind = Literal["clinic", "phone", "procedure", "inpatient", "home"]

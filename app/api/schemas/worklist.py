@@ -8,7 +8,8 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from app.schedule.status import Status
-from app.services.worklist import StatusCount, WorklistPage
+from app.services.worklist.counts import StatusCount
+from app.services.worklist.page import WorklistPage
 
 
 class WorklistStatus(StrEnum):

@@ -4,7 +4,7 @@ Everything is computed for the site's local date: a Shanghai site's digest for
 2026-03-02 lists what is overdue on Shanghai's 2 March, whatever the server's clock.
 Rows carry the subject id and nothing else about the patient.
 
-Overdue and due come from the worklist's SQL (:mod:`app.services.worklist_sql`, the
+Overdue and due come from the worklist's SQL (:mod:`app.services.status_sql`, the
 twin of :func:`app.schedule.status.visit_status`), so the digest never disagrees with
 the worklist or the calendar on a status.
 """
@@ -18,12 +18,12 @@ from urllib.parse import urlencode
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from app.access import Actor
 from app.models import Site, Study, StudySite, Subject, Visit
 from app.schedule.dates import local_today
 from app.schedule.status import Status
-from app.services.access import Actor
 from app.services.sites import find_site
-from app.services.worklist_sql import PLANNED, Urgency, in_class, status_expr
+from app.services.status_sql import PLANNED, Urgency, in_class, status_expr
 
 # "Due" also lists visits whose window closes within this many days (even if it opens
 # tomorrow): after that the visit is overdue, so the coordinator must book it now.

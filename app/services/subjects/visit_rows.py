@@ -160,6 +160,10 @@ class SyncResult:
     def summary(self) -> dict[str, Any]:
         return {"visits_created": self.created, "visits_changed": self.changed}
 
+    def moved(self) -> dict[str, Any]:
+        """What an audit record adds about visits that moved (nothing when none did)."""
+        return {"visits_changed": self.changed} if self.changed else {}
+
 
 def sync_subject(session: Session, subject: Subject, plan: Plan) -> SyncResult:
     """Bring the subject's stored visit rows in line with a fresh expansion.

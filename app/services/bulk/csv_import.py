@@ -16,12 +16,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.access import Actor
 from app.errors import InvalidRows
 from app.schedule.expand import AnchorDate
-from app.services.access import Actor
-from app.services.bulk import CHUNK_ROWS, BulkEnroller, Enrolment, ImportResult, Item
-from app.services.bulk import RowProblem as Problem
-from app.services.bulkcheck import CONSENT_ANCHOR
+from app.services.bulk.checks import CONSENT_ANCHOR
+from app.services.bulk.enroller import BulkEnroller
+from app.services.bulk.rows import CHUNK_ROWS, Enrolment, ImportResult, Item
+from app.services.bulk.rows import RowProblem as Problem
 
 REQUIRED = ("subject_id", "site", "consent_date", "date_of_birth")
 TRUE = frozenset({"true", "yes", "1", "y", "planned"})
@@ -146,7 +147,7 @@ def import_csv(
     now: datetime | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> ImportResult:
-    """Enrol every row of a CSV file, or none of them (see :mod:`app.services.bulk`)."""
+    """Enrol every row of a CSV file, or none of them (see :mod:`app.services.bulk.enroller`)."""
     enroller = BulkEnroller(session, study_code=study_code, actor=actor,
                             skip_invalid=skip_invalid, now=now)
     anchors = [a.name for a in enroller.plan.protocol.anchors if a.name != CONSENT_ANCHOR]

@@ -11,14 +11,14 @@ from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from app.services.digest import (
+from app.services.digest.content import (
     CLOSING_SOON_DAYS,
     UPCOMING_DAYS,
     DigestRow,
     SiteDigest,
     iso_with_weekday,
 )
-from app.services.recipients import Recipient
+from app.services.digest.recipients import Recipient
 
 # An email is read, not scrolled: past this many rows per section the worklist is the place.
 MAX_ROWS = 100

@@ -9,18 +9,17 @@ imported (the caller's transaction is rolled back by the raised error).
 Speed: the plan is built once per protocol version, expansions of subjects with the
 same anchor dates are shared (an import has no recorded visits or events, so the
 calendar depends on the anchors alone), and rows are written by
-:class:`~app.services.bulkwrite.RowWriter`, never as ORM objects. Duplicates against
+:class:`~app.services.bulk.writer.RowWriter`, never as ORM objects. Duplicates against
 earlier chunks are found by the database itself (earlier chunks are already written in
 this transaction), so memory does not grow with the number of rows.
 
 Audit: one ``subject.enrolled`` record per subject, written in bulk, like a single
-enrolment writes (21 CFR Part 11 wants the record per subject, not per file).
-"""
+enrolment writes (21 CFR Part 11 wants the record per subject, not per file)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 from sqlalchemy import ARRAY, Connection, String, any_, cast, func, select, text
 from sqlalchemy.orm import Session
 
+from app.access import Actor
 from app.db import utcnow
 from app.errors import InvalidRows
 from app.models import (
@@ -41,11 +41,10 @@ from app.models import (
     Visit,
 )
 from app.schedule.dates import local_today
-from app.schedule.expand import AnchorDate, Event, Expansion, VisitRecord, expand
+from app.schedule.expand import AnchorDate, Expansion, expand
 from app.schedule.plan import Plan
-from app.services.access import Actor
-from app.services.bulkcheck import CONSENT_ANCHOR, check_enrolment
-from app.services.bulkrows import (
+from app.services.bulk.checks import CONSENT_ANCHOR, check_enrolment
+from app.services.bulk.layout import (
     ASSESSMENTS,
     RECORDED_AT,
     UPDATED_AT,
@@ -53,60 +52,12 @@ from app.services.bulkrows import (
     VISIT_DATES,
     visit_tuples,
 )
-from app.services.bulkwrite import RowWriter
+from app.services.bulk.rows import CHUNK_ROWS, Enrolment, History, ImportResult, Item, RowProblem
+from app.services.bulk.writer import RowWriter
 from app.services.studies import current_version, get_study, plan_of
-from app.services.subjects import age_at
+from app.services.subjects.eligibility import age_at
 
 ENROLLED = "subject.enrolled"
-CHUNK_ROWS = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Enrolment:
-    """One subject to enrol, as read from a CSV line or a batch item."""
-
-    subject_id: str
-    site: str
-    consent_date: date
-    date_of_birth: date
-    anchors: Mapping[str, AnchorDate] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class History:
-    """What already happened to a subject (demo data only; an import has none)."""
-
-    lifecycle: str = "active"
-    events: tuple[Event, ...] = ()
-    records: Mapping[str, VisitRecord] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class RowProblem:
-    """``where`` is a CSV line number or a batch index; ``column`` may be empty."""
-
-    where: int
-    column: str
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"index": self.where, "field": self.column, "message": self.message}
-
-    def line(self, source: str) -> str:
-        column = f" {self.column}:" if self.column else ""
-        return f"{source}:{self.where}:{column} {self.message}"
-
-
-@dataclass(frozen=True, slots=True)
-class ImportResult:
-    study: str
-    imported: int
-    visits: int
-    skipped: int
-    problems: tuple[RowProblem, ...]
-
-
-Item = tuple[int, Enrolment | list[RowProblem], History | None]
 
 
 class BulkEnroller:

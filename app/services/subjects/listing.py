@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access import Actor
 from app.errors import InvalidRequest
 from app.models import ProtocolVersion, Site, Subject
-from app.services.access import Actor
+from app.services.pagination import check_limit, decode_cursor, encode_cursor
+from app.services.scope import visible_rows
 from app.services.studies import get_study
-from app.services.subjects import LIFECYCLES
+from app.services.subjects.lifecycle import LIFECYCLES
+
+CURSOR = "subjects"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,20 +35,6 @@ class SubjectPage:
     next_cursor: str | None
 
 
-def _encode_cursor(pk: int) -> str:
-    return base64.urlsafe_b64encode(f"s{pk}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith("s") or not text[1:].isdigit() or len(text) > 20:
-            raise ValueError(cursor)
-        return int(text[1:])
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidRequest("cursor is not one this API returned", field="cursor") from exc
-
-
 def list_subjects(
     session: Session,
     *,
@@ -61,8 +49,7 @@ def list_subjects(
     if lifecycle is not None and lifecycle not in LIFECYCLES:
         raise InvalidRequest(f"lifecycle must be one of {', '.join(LIFECYCLES)}",
                              field="lifecycle")
-    if not 1 <= limit <= 500:
-        raise InvalidRequest("limit must be between 1 and 500", field="limit")
+    check_limit(limit)
     study_row = get_study(session, study, actor)
     statement = (
         select(Subject.id, Subject.subject_id, Site.code, Subject.consent_date,
@@ -73,15 +60,16 @@ def list_subjects(
         .order_by(Subject.id)
         .limit(limit + 1)
     )
-    if actor.sites is not None:
-        statement = statement.where(Site.code.in_(sorted(actor.sites)))
+    # The study is already checked: the actor's sites remain.
+    statement = statement.where(visible_rows(actor, site_code=Site.code.expression))
     if site is not None:
         statement = statement.where(Site.code == site)
     if lifecycle is not None:
         statement = statement.where(Subject.lifecycle == lifecycle)
     if cursor is not None:
-        statement = statement.where(Subject.id > _decode_cursor(cursor))
+        (after,) = decode_cursor(CURSOR, cursor, int)
+        statement = statement.where(Subject.id > after)
     rows = session.execute(statement).all()
     items = [SubjectSummary(*row[1:]) for row in rows[:limit]]
     more = len(rows) > limit
-    return SubjectPage(items, _encode_cursor(rows[limit - 1][0]) if more else None)
+    return SubjectPage(items, encode_cursor(CURSOR, rows[limit - 1][0]) if more else None)

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import TYPE_CHECKING
 
 from app.errors import InvalidDate, InvalidRequest
 from app.schedule.language import CODE_PATTERN
 from app.schedule.plan import Plan
-from app.services.subjects import age_at, check_date, enrolment_anchors
-
-if TYPE_CHECKING:
-    from app.services.bulk import Enrolment
+from app.services.bulk.rows import Enrolment
+from app.services.subjects.eligibility import age_at, check_date, enrolment_anchors
 
 _SUBJECT_ID = re.compile(CODE_PATTERN)
 CONSENT_ANCHOR = "consent"
@@ -25,7 +22,7 @@ CONSENT_ANCHOR = "consent"
 def check_enrolment(plan: Plan, row: Enrolment, *, today: date) -> list[tuple[str, str]]:
     """Every problem of one row as (column, message); empty when it may be enrolled.
 
-    The checks are those of :func:`app.services.subjects.enrol` (its helpers are called
+    The checks are those of :func:`app.services.subjects.enrolment.enrol` (its helpers are called
     here), collected instead of raised. ``row.anchors`` already holds the consent anchor
     when the protocol has one. The site, duplicates and the target enrolment are the
     caller's to check: they depend on the other rows.

@@ -8,9 +8,9 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access import Actor
 from app.errors import AlreadyExists, InvalidRequest, NotFound
 from app.models import DigestRecipient, Site, Study, StudySite
-from app.services.access import Actor
 from app.services.audit import record_audit
 from app.services.sites import find_site
 

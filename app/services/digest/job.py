@@ -27,20 +27,16 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.access import SYSTEM, Actor
 from app.adapters.mail import MailError, MailSender
 from app.db import transaction, utcnow
 from app.errors import NotFound
 from app.models import DigestSend, Site
-from app.services.access import SYSTEM, Actor
 from app.services.audit import record_audit
-from app.services.digest import build_site_digest, site_local_date
-from app.services.digest_mail import Outgoing, messages_for
-from app.services.digest_schedule import (
-    DEFAULT_DIGEST_TIME,
-    SiteClock,
-    parse_digest_time,
-)
-from app.services.recipients import recipients_of_site
+from app.services.digest.content import build_site_digest, site_local_date
+from app.services.digest.mail import Outgoing, messages_for
+from app.services.digest.recipients import recipients_of_site
+from app.services.digest.timing import DEFAULT_DIGEST_TIME, SiteClock, parse_digest_time
 from app.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,12 +1,13 @@
-"""Who is acting, and what they may see. Every service takes an Actor."""
+"""Who is acting and what they may do: roles and the Actor every service takes.
+
+Plain values, no database: the SQL form of "what may this actor see" is
+:mod:`app.services.scope`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-
-from sqlalchemy import true
-from sqlalchemy.sql.elements import ColumnElement
 
 from app.errors import Forbidden
 
@@ -48,17 +49,6 @@ class Actor:
         return (self.studies is None or study in self.studies) and (
             self.sites is None or site in self.sites
         )
-
-    def scope(
-        self, study_code: ColumnElement[str], site_code: ColumnElement[str]
-    ) -> ColumnElement[bool]:
-        """A SQL condition limiting rows to what this actor may see."""
-        condition: ColumnElement[bool] = true()
-        if self.studies is not None:
-            condition = condition & study_code.in_(sorted(self.studies))
-        if self.sites is not None:
-            condition = condition & site_code.in_(sorted(self.sites))
-        return condition
 
 
 SYSTEM = Actor(name="system", role=Role.ADMIN)

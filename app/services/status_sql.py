@@ -4,16 +4,11 @@
 and one query is run per group (at most three: every zone on Earth is within a day of
 UTC), each with plain dates the planner can range over. The statuses split into four
 urgency classes; each class has a condition that the partial indexes over the visits
-still to do answer (``site_id IN (...) AND state = 'planned' AND window_* range``).
-"""
+still to do answer (``site_id IN (...) AND state = 'planned' AND window_* range``)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import IntEnum
 from functools import lru_cache
@@ -21,8 +16,6 @@ from typing import Any
 
 from sqlalchemy import (
     Date,
-    Integer,
-    Select,
     String,
     and_,
     bindparam,
@@ -32,25 +25,25 @@ from sqlalchemy import (
     literal,
     literal_column,
     or_,
-    select,
     true,
 )
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
-from app.errors import InvalidRequest
-from app.models import Site, Study, Subject, Visit
+from app.models import Visit
 from app.schedule.status import Status
-from app.services.access import Actor
 
 # The schedule language caps a study's "upcoming" horizon at 90 days, so an upcoming
 # visit's window opens at most this far ahead: a tight range on the window_start index.
 MAX_UPCOMING_DAYS = 90
+
+
 # A literal, not a bound parameter: the planners only use a partial index when the
 # query repeats its predicate (PostgreSQL's generic plans never do with a parameter).
 PLANNED: ColumnElement[str] = literal_column("'planned'", String())
+
+
 NO_DATE = date(9999, 12, 31)  # sorts undated visits last among "the rest"
-MAX_ID = 2**31 - 1
 
 
 class Urgency(IntEnum):
@@ -65,6 +58,8 @@ URGENT = {
     Status.DUE: Urgency.DUE,
     Status.UPCOMING: Urgency.UPCOMING,
 }
+
+
 # Stored states that can yield each "other" status (lets the database skip the rest).
 STATES_OF = {
     Status.SCHEDULED: ("planned",),
@@ -78,11 +73,18 @@ STATES_OF = {
 
 
 Groups = list[tuple[date, list[int]]]
+
+
 DateExpr = ColumnElement[Any] | InstrumentedAttribute[Any]
+
+
 # "Today" is a date, or the TODAY placeholder of a statement built once (page_query).
 Day = date | BindParameter[date]
 
+
 TODAY: BindParameter[date] = bindparam("today", type_=Date)
+
+
 HORIZON: BindParameter[date] = bindparam("horizon", type_=Date)
 
 
@@ -192,100 +194,3 @@ def sort_key(rank: Urgency) -> DateExpr:
     if rank is Urgency.UPCOMING:
         return Visit.window_start  # the window opening soonest first
     return func.coalesce(Visit.target_date, literal(NO_DATE, Date))
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """Where a page ended: (urgency class, sort date, visit id), opaque to clients."""
-
-    rank: Urgency
-    key: date
-    id: int
-
-    def encode(self) -> str:
-        raw = json.dumps([1, int(self.rank), self.key.isoformat(), self.id], separators=(",", ":"))
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, text: str) -> Cursor:
-        try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            version, rank, key, ident = json.loads(raw)
-            if version != 1 or type(rank) is not int or type(ident) is not int:
-                raise ValueError("unknown cursor layout")
-            if not 0 <= ident <= MAX_ID:
-                raise ValueError("id out of range")
-            return cls(Urgency(rank), date.fromisoformat(key), ident)
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-            raise InvalidRequest(
-                "cursor is not valid: pass the next_cursor of a previous page unchanged",
-                field="cursor",
-            ) from exc
-
-
-# The page query is built once per shape and kept (building a statement costs about
-# half of running it); a request binds only values: its sites' date, the sites, the
-# cursor, the studies, the target-date bounds and the row count.
-SITES: BindParameter[int] = bindparam("sites", expanding=True)
-STUDIES: BindParameter[int] = bindparam("studies", expanding=True)
-AFTER_KEY = bindparam("after_key", type_=Date)
-AFTER_ID = bindparam("after_id", type_=Integer)
-DATE_FROM = bindparam("date_from", type_=Date)
-DATE_TO = bindparam("date_to", type_=Date)
-NEED = bindparam("need", type_=Integer)
-
-
-@lru_cache(maxsize=128)
-def page_query(
-    rank: Urgency,
-    others: tuple[Status, ...] | None,
-    actor: Actor,
-    *,
-    after: bool,
-    studies: bool,
-    date_from: bool,
-    date_to: bool,
-) -> Select[*tuple[Any, ...]]:
-    """Visits of one class at the SITES whose date is TODAY, most urgent first, the
-    first NEED of them (after AFTER_KEY/AFTER_ID when ``after``). ``others`` keeps
-    only those statuses of the OTHER class. Codes come from joins in the same query;
-    only the columns shown, the visit id first."""
-    status = status_expr(TODAY)
-    key = sort_key(rank)
-    where = [in_class(rank, SITES, TODAY), actor.scope(Study.code.expression,
-                                                         Site.code.expression)]
-    if others is not None:
-        states = sorted({state for status in others for state in STATES_OF[status]})
-        where += [Visit.state.in_(states), status.in_(others)]
-    if after:
-        where += [key >= AFTER_KEY, or_(key > AFTER_KEY, Visit.id > AFTER_ID)]
-    if studies:
-        where.append(Visit.study_id.in_(STUDIES))
-    if date_from:
-        where.append(Visit.target_date >= DATE_FROM)
-    if date_to:
-        where.append(Visit.target_date <= DATE_TO)
-    return (
-        select(
-            Visit.id,
-            Study.code.label("study"),
-            Subject.subject_id,
-            Site.code.label("site"),
-            Visit.code,
-            Visit.name,
-            Visit.phase,
-            Visit.kind,
-            Visit.target_date,
-            Visit.window_start,
-            Visit.window_end,
-            Visit.actual_date,
-            status.label("status"),
-        )
-        .select_from(Visit)
-        .join(Subject, Subject.id == Visit.subject_pk)
-        .join(Site, Site.id == Visit.site_id)
-        .join(Study, Study.id == Visit.study_id)
-        .where(*where)
-        .order_by(key, Visit.id)
-        .limit(NEED)
-    )

@@ -7,7 +7,7 @@ from operator import itemgetter
 from typing import Any
 
 from app.schedule.expand import Expansion
-from app.services.sync import DONE, visit_row_values
+from app.services.subjects.visit_rows import DONE, visit_row_values
 
 # subject_pk and site_id first: cached templates of visit rows leave them out.
 VISIT_COLUMNS = (

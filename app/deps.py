@@ -1,0 +1,70 @@
+"""Dependencies shared by the API and the web pages: settings, the clock, the transaction.
+
+The two edges never import each other; both take these. The clock is read here and
+nowhere else at the edges (tests override :func:`now_utc` to pin an instant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+import anyio
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from app.db import begin_writing
+from app.settings import Settings
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def now_utc() -> datetime:
+    """The clock, read at the edge only (tests override this dependency)."""
+    return datetime.now(UTC)
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One request, one transaction: commit on success, roll back on any error.
+
+    Async on purpose: every sync dependency costs a trip to a worker thread, and a
+    read needs none here (its transaction starts with its first query). A write takes
+    the write lock in a thread; the end (commit or rollback, then close) is one more
+    trip, shielded so that a client going away cannot leave a connection open.
+    """
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    session = factory()
+    try:
+        if request.method not in READ_METHODS:
+            await run_in_threadpool(begin_writing, session)
+        yield session
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_end, session, commit=False)
+        raise
+    else:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_end, session, commit=True)
+
+
+def _end(session: Session, *, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+NowDep = Annotated[datetime, Depends(now_utc)]
+SessionDep = Annotated[Session, Depends(get_session)]
+

@@ -1,0 +1,100 @@
+"""Subjects: enrolment, reading one or many, anchors (re-anchoring) and lifecycle events.
+
+Every function takes the acting token. A subject the actor may not see is reported as
+not found, never as forbidden, so its existence is not revealed. "Today" is always
+the subject's site's local date at the instant ``now`` the edge passes in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.access import Actor
+from app.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidRequest,
+    StudyFull,
+)
+from app.models import AnchorDateRow, Site, Study, StudySite, Subject
+from app.schedule.dates import local_today
+from app.services.studies import current_version, get_study, plan_of
+from app.services.subjects.eligibility import check_consent, check_date, enrolment_anchors
+from app.services.subjects.loading import LoadedSubject
+from app.services.subjects.visit_rows import (
+    sync_subject,
+)
+
+
+def enrol(
+    session: Session,
+    *,
+    study: str,
+    subject_id: str,
+    site: str,
+    consent_date: date,
+    date_of_birth: date,
+    anchors: Mapping[str, tuple[date, bool]] | None = None,
+    actor: Actor,
+    now: datetime,
+) -> LoadedSubject:
+    """Enrol a subject on the study's newest protocol version and build its calendar."""
+    actor.require_write()
+    study_row = get_study(session, study, actor)
+    if actor.sites is not None and site not in actor.sites:
+        raise Forbidden(f"this token may not enrol subjects at site {site}")
+    # Enrolments into one study queue on the study row, so the target and the unique
+    # subject id are checked against committed data (SQLite: BEGIN IMMEDIATE does it).
+    session.execute(select(Study.id).where(Study.id == study_row.id).with_for_update())
+    site_row = session.scalars(
+        select(Site)
+        .join(StudySite, StudySite.site_id == Site.id)
+        .where(StudySite.study_id == study_row.id, Site.code == site)
+    ).first()
+    if site_row is None:
+        raise InvalidRequest(f"site {site} does not take part in study {study}", field="site")
+    today = local_today(now, site_row.time_zone)
+    check_date(consent_date, "consent_date")
+    check_date(date_of_birth, "date_of_birth")
+    version = current_version(session, study_row)
+    plan = plan_of(version)
+    age = check_consent(plan, consent_date, date_of_birth, today)
+    chosen = enrolment_anchors(plan, anchors or {}, consent_date, today)
+    taken = session.scalar(
+        select(Subject.id).where(Subject.study_id == study_row.id, Subject.subject_id == subject_id)
+    )
+    if taken is not None:
+        raise AlreadyExists(f"subject {subject_id} is already enrolled in study {study}")
+    enrolled = session.scalar(
+        select(func.count()).select_from(Subject).where(Subject.study_id == study_row.id)
+    ) or 0
+    if enrolled >= study_row.target_enrolment:
+        raise StudyFull(f"study {study} has reached its target of"
+                        f" {study_row.target_enrolment} subjects")
+    subject = Subject(
+        study_id=study_row.id, site_id=site_row.id, subject_id=subject_id,
+        protocol_version_id=version.id, consent_date=consent_date,
+        date_of_birth=date_of_birth, lifecycle="active",
+    )
+    session.add(subject)
+    session.flush()
+    session.add_all(
+        AnchorDateRow(subject_pk=subject.id, name=n, date=d, actual=a)
+        for n, (d, a) in chosen.items()
+    )
+    session.flush()
+    sync_subject(session, subject, plan)
+    loaded = LoadedSubject(subject, study_row, site_row, version)
+    # The date of birth stays out of the trail: the age is what eligibility used.
+    loaded.audit(
+        session, actor=actor, action="subject.enrolled", entity="subject", key=subject_id,
+        after={
+            "site": site, "consent_date": consent_date.isoformat(), "age_at_consent": age,
+            "protocol_version": version.version,
+            "anchors": {n: {"date": d.isoformat(), "actual": a} for n, (d, a) in chosen.items()},
+        },
+    )
+    return loaded

@@ -1,0 +1,107 @@
+"""Overdue, due and upcoming visits per site and study, counted in SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Select,
+    case,
+    func,
+    select,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.access import Actor
+from app.models import Study, StudySite, Visit
+from app.services.status_sql import (
+    MAX_UPCOMING_DAYS,
+    PLANNED,
+    Urgency,
+    group_by_date,
+    urgent,
+)
+from app.services.worklist.selection import resolve_scope, todays
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCount:
+    site: str
+    study: str
+    as_of: date
+    overdue: int
+    due: int
+    upcoming: int
+
+
+def status_counts(
+    session: Session,
+    *,
+    actor: Actor,
+    sites: Sequence[str] | None = None,
+    studies: Sequence[str] | None = None,
+    as_of: date | None = None,
+    today_by_site: Mapping[int, date] | None = None,
+    now: datetime | None = None,
+) -> list[StatusCount]:
+    """Overdue, due and upcoming visits per site and study (the same rules and "today"
+    as :func:`worklist`). Every study a site takes part in is listed, even with zeros."""
+    scope = resolve_scope(session, actor=actor, sites=sites, studies=studies)
+    if not scope.sites:
+        return []
+    today = todays(scope.sites, as_of=as_of, today_by_site=today_by_site, now=now)
+    links = select(StudySite.site_id, StudySite.study_id).where(
+        StudySite.site_id.in_([site.id for site in scope.sites])
+    )
+    if scope.study_ids is not None:
+        links = links.where(StudySite.study_id.in_(scope.study_ids))
+    zero = (0, 0, 0)
+    counts: dict[tuple[int, int], tuple[int, int, int]] = dict.fromkeys(
+        session.execute(links).tuples(), zero
+    )
+    for day, site_ids in group_by_date(today):
+        for site_id, study_id, *numbers in session.execute(
+            _count_query(site_ids, day, scope.study_ids)
+        ):
+            counts[(site_id, study_id)] = (int(numbers[0]), int(numbers[1]), int(numbers[2]))
+    study_ids = sorted({study_id for _, study_id in counts})
+    study_codes = dict(
+        session.execute(select(Study.id, Study.code).where(Study.id.in_(study_ids))).tuples().all()
+    )
+    site_codes = {site.id: site.code for site in scope.sites}
+    out = [
+        StatusCount(site_codes[site_id], study_codes[study_id], today[site_id], *numbers)
+        for (site_id, study_id), numbers in counts.items()
+    ]
+    return sorted(out, key=lambda c: (c.site, c.study))
+
+
+def _count_query(
+    site_ids: Sequence[int], today: date, study_ids: Sequence[int] | None
+) -> Select[*tuple[Any, ...]]:
+    def count(rank: Urgency) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((urgent(rank, today), 1), else_=0)), 0)
+
+    # Overdue, due and upcoming visits all open within the upcoming horizon: one range
+    # on the window_start partial index.
+    stmt = (
+        select(
+            Visit.site_id,
+            Visit.study_id,
+            count(Urgency.OVERDUE),
+            count(Urgency.DUE),
+            count(Urgency.UPCOMING),
+        )
+        .where(
+            Visit.site_id.in_(site_ids),
+            Visit.state == PLANNED,
+            Visit.window_start <= today + timedelta(days=MAX_UPCOMING_DAYS),
+        )
+        .group_by(Visit.site_id, Visit.study_id)
+    )
+    return stmt if study_ids is None else stmt.where(Visit.study_id.in_(study_ids))
