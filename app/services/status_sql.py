@@ -4,7 +4,8 @@
 and one query is run per group (at most three: every zone on Earth is within a day of
 UTC), each with plain dates the planner can range over. The statuses split into four
 urgency classes; each class has a condition that the partial indexes over the visits
-still to do answer (``site_id IN (...) AND state = 'planned' AND window_* range``)."""
+still to do answer (``site_id IN (...) AND state = 'planned' AND window_* range``).
+"""
 
 from __future__ import annotations
 

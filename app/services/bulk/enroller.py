@@ -14,7 +14,8 @@ earlier chunks are found by the database itself (earlier chunks are already writ
 this transaction), so memory does not grow with the number of rows.
 
 Audit: one ``subject.enrolled`` record per subject, written in bulk, like a single
-enrolment writes (21 CFR Part 11 wants the record per subject, not per file)."""
+enrolment writes (21 CFR Part 11 wants the record per subject, not per file).
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""Subjects: enrolment, reading one or many, anchors (re-anchoring) and lifecycle events.
+"""Enrolment: a subject joins a study on its current protocol version, calendar and all.
 
-Every function takes the acting token. A subject the actor may not see is reported as
-not found, never as forbidden, so its existence is not revealed. "Today" is always
-the subject's site's local date at the instant ``now`` the edge passes in."""
+"Today" is the site's local date at the instant ``now`` the edge passes in.
+"""
 
 from __future__ import annotations
 

@@ -208,7 +208,6 @@ def sync_subject(session: Session, subject: Subject, plan: Plan) -> SyncResult:
     return result
 
 
-
 @dataclass(frozen=True, slots=True)
 class StoredVisit:
     """A stored visit row with its status as of the calendar's date."""

@@ -9,7 +9,8 @@ The list is ordered by urgency class (overdue, due, upcoming, the rest) and is r
 class by class with index-friendly queries: overdue and due walk the partial index
 ``ix_visits_open_site_window_end`` (or ``..._window_start``), upcoming
 ``ix_visits_open_site_window_start``. A page usually needs one or two of them. Pages
-are cut by keyset on (class, date, visit id), never OFFSET."""
+are cut by keyset on (class, date, visit id), never OFFSET.
+"""
 
 from __future__ import annotations
 
