@@ -247,7 +247,7 @@ class DigestRun:
         return SiteResult(code, day, Outcome.SENT, overdue, addresses, messages,
                           refused=delivery.refused)
 
-    # The scheduler's view of the database (see app.services.digest_schedule.ScheduleLoop).
+    # The scheduler's view of the database (see app.services.digest.timing.ScheduleLoop).
 
     def site_clocks(self) -> list[SiteClock]:
         with transaction(self.factory, write=False) as session:
