@@ -37,9 +37,10 @@ _SCALARS = frozenset(
     f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")
 )
 _FAST: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# Aliases can make a small file expand into a huge one ("billion laughs").
+# Aliases and merge keys can make a small file expand into a huge one ("billion laughs").
 _MAX_VALUES = 20_000
 _MAX_DEPTH = 50
+_TOO_DEEP = "the document is too deeply nested for a schedule"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,13 @@ class _Builder:
                     self.out.problems.append(
                         Problem(path, "<< must merge a mapping or a list of mappings"))
                     continue
-                merged += [(k, v, True) for k, v, _ in self.pairs(source, path, depth + 1)]
+                found = self.pairs(source, path, depth + 1)
+                # Merged pairs count against the size guard like values do: nested
+                # merges of aliases multiply them ("<<: [*a, *a, ...]" on every level).
+                self.count += len(found)
+                if self.count > _MAX_VALUES:
+                    raise _TooLarge
+                merged += [(k, v, True) for k, v, _ in found]
         return own + merged
 
     def scalar(self, node: ScalarNode, path: Path) -> object:
@@ -165,10 +172,14 @@ def read_yaml(text: str) -> Located:
         root = yaml.compose(text, Loader=_FAST)
     except yaml.YAMLError:
         pass
+    except RecursionError:
+        raise _YamlSyntax(Mark(1, 1), _TOO_DEEP) from None
     else:
         return _build(root)
     try:
         yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise _YamlSyntax(Mark(1, 1), _TOO_DEEP) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = f"{exc.problem} ({exc.context})" if exc.context else str(exc.problem)

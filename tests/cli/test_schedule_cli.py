@@ -113,6 +113,22 @@ def test_validate_lists_every_mistake_of_every_file(tmp_path: Path) -> None:
     ]
 
 
+def test_validate_refuses_hostile_yaml_in_one_line_each(tmp_path: Path) -> None:
+    bomb, deep = tmp_path / "bomb.yaml", tmp_path / "deep.yaml"
+    lines = ["a0: &a0 {x0: 1, y0: 2}"]
+    lines += [f"a{i}: &a{i} {{<<: [" + ", ".join([f"*a{i - 1}"] * 10) + f"], k{i}: 1}}"
+              for i in range(1, 9)]
+    bomb.write_text("\n".join(lines) + "\n")  # about 600 bytes, 10**8 merged pairs
+    deep.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    result = run("schedule", "validate", str(bomb), str(deep))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{bomb}:1:1: (document): the document is too large or too deeply nested"
+        " (check its aliases)",
+        f"{deep}:1:1: (yaml): the document is too deeply nested for a schedule",
+    ]
+
+
 def test_validate_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     result = run("schedule", "validate", str(tmp_path / "nope.yaml"))
     assert result.exit_code == 2

@@ -332,6 +332,26 @@ def test_alias_bombs_are_refused() -> None:
         assert problems(recursive) == [too_large]
 
 
+def test_merge_key_bombs_count_against_the_size_guard() -> None:
+    # Each level merges the one before ten times: 10**5 merged pairs from a few hundred
+    # bytes. Merged pairs used to escape the guard (the duplicates collapse, so the
+    # result looked small while building it took minutes at eight levels).
+    lines = ["a0: &a0 {x0: 1, y0: 2}"]
+    lines += [f"a{i}: &a{i} {{<<: [" + ", ".join([f"*a{i - 1}"] * 10) + f"], k{i}: 1}}"
+              for i in range(1, 6)]
+    assert problems("\n".join(lines) + "\n") == [
+        "x.yaml:1:1: (document): the document is too large or too deeply nested"
+        " (check its aliases)"
+    ]
+
+
+def test_deep_nesting_is_one_located_problem_not_a_crash() -> None:
+    for text in ("a: " + "[" * 5000 + "]" * 5000 + "\n", "a: " + "{b: " * 5000 + "1" + "}" * 5000):
+        assert problems(text) == [
+            "x.yaml:1:1: (yaml): the document is too deeply nested for a schedule"
+        ]
+
+
 def test_anchors_and_merge_keys_are_plain_yaml() -> None:
     text = HEAD + """\
 x-window: &late {before: 0 days, after: 7 days}
