@@ -12,6 +12,7 @@ FollowupError
  │    ├── Ineligible          age outside the protocol's range
  │    ├── InvalidRows         rows of a bulk enrolment (each listed in ``errors``)
  │    ├── InvalidDate         in the future, before consent, out of bounds
+ │    ├── InvalidCursor       a page cursor this API did not hand out
  │    └── ReasonRequired      a correction without a reason
  ├── ScheduleError            a schedule file is invalid (carries every problem)
  ├── NotAuthenticated         no valid token
@@ -80,6 +81,10 @@ class InvalidRows(InvalidRequest):
 
 class InvalidDate(InvalidRequest):
     slug, title = "invalid-date", "Date not acceptable"
+
+
+class InvalidCursor(InvalidRequest):
+    slug, title = "invalid-cursor", "Not a cursor this API returned"
 
 
 class ReasonRequired(InvalidRequest):

@@ -12,7 +12,7 @@ import binascii
 import json
 from typing import Any
 
-from app.errors import InvalidRequest
+from app.errors import InvalidCursor, InvalidRequest
 
 MAX_ID = 2**31 - 1  # row ids are 32-bit integers on every backend
 MAX_CURSOR = 200  # characters: a cursor this API returns is far shorter
@@ -34,7 +34,7 @@ def encode_cursor(kind: str, *key: int | str) -> str:
 def decode_cursor(kind: str, cursor: str, *shape: type) -> tuple[Any, ...]:
     """The key in a cursor of ``kind``, checked against ``shape`` (int or str per part).
 
-    Integers must be row ids (0 to 2**31-1). Raises :class:`InvalidRequest` for anything
+    Integers must be row ids (0 to 2**31-1). Raises :class:`InvalidCursor` for anything
     that is not a cursor this API returned for this list.
     """
     try:
@@ -51,7 +51,7 @@ def decode_cursor(kind: str, cursor: str, *shape: type) -> tuple[Any, ...]:
                 raise ValueError("out of range")
         return key
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidRequest("cursor is not one this API returned", field="cursor") from exc
+        raise InvalidCursor("cursor is not one this API returned", field="cursor") from exc
 
 
 def check_limit(limit: int, maximum: int = MAX_PAGE) -> None:

@@ -168,7 +168,7 @@ def test_list_pages_filters_and_hides_other_sites(
     assert_problem(client.get(BASE, params={"lifecycle": "zombie"}, headers=edc),
                    422, "validation-error")
     assert_problem(client.get(BASE, params={"cursor": "bm9wZQ"}, headers=edc),
-                   422, "invalid-request")
+                   422, "invalid-cursor")
     assert_problem(client.get("/api/v1/studies/NOPE/subjects", headers=edc), 404, "not-found")
 
 

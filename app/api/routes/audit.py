@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from app.api.deps import ActorDep
 from app.api.schemas.access import ApiTimestamp, AuditEntryOut, AuditPageOut
-from app.api.schemas.common import StudyPath, SubjectPath, problem_responses
+from app.api.schemas.common import CursorQuery, StudyPath, SubjectPath, problem_responses
 from app.deps import SessionDep
 from app.errors import InvalidRequest
 from app.schedule.language import CODE_PATTERN
@@ -17,7 +17,6 @@ from app.services.trail import AuditFilter, AuditPage, search_audit, subject_his
 router = APIRouter(tags=["audit"])
 
 CodeQuery = Annotated[str | None, Query(pattern=CODE_PATTERN, max_length=40)]
-CURSOR = Query(pattern=r"^[A-Za-z0-9_-]{1,40}$", description="next_cursor of the previous page")
 
 
 AUDIT_QUERY = frozenset(
@@ -58,7 +57,7 @@ def page_out(page: AuditPage) -> AuditPageOut:
         "subject, key), the values before and after, and the reason when one was required. "
         "Pages are `limit` entries long; pass `next_cursor` as `cursor` for the next one."
     ),
-    responses=problem_responses("forbidden", "invalid-request"),
+    responses=problem_responses("forbidden", "invalid-request", "invalid-cursor"),
 )
 def get_audit(
     request: Request,
@@ -82,7 +81,7 @@ def get_audit(
     ] = None,
     order: Literal["asc", "desc"] = "asc",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, CURSOR] = None,
+    cursor: CursorQuery = None,
 ) -> AuditPageOut:
     _known_query(request, AUDIT_QUERY)
     filters = AuditFilter(study=study, subject_id=subject_id, site=site, actor=actor_name,
@@ -96,7 +95,7 @@ def get_audit(
     response_model=AuditPageOut,
     summary="One subject's audit trail, oldest first",
     description="Any token that may see the subject may read its trail; otherwise 404.",
-    responses=problem_responses("not-found", "invalid-request"),
+    responses=problem_responses("not-found", "invalid-request", "invalid-cursor"),
 )
 def get_subject_history(
     request: Request,
@@ -105,7 +104,7 @@ def get_subject_history(
     session: SessionDep,
     actor: ActorDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
-    cursor: Annotated[str | None, CURSOR] = None,
+    cursor: CursorQuery = None,
 ) -> AuditPageOut:
     _known_query(request, HISTORY_QUERY)
     return page_out(subject_history(session, actor=actor, study=study, subject_id=subject_id,

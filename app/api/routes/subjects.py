@@ -17,6 +17,7 @@ from app.api.schemas.common import (
     BODY_PROBLEMS,
     AnchorPath,
     ApiDate,
+    CursorQuery,
     StudyPath,
     SubjectPath,
     problem_responses,
@@ -92,7 +93,7 @@ def enrol_subject(
         "Subjects of the study that the token may see, in enrolment order. Follow "
         "next_cursor for the next page."
     ),
-    responses=problem_responses("not-found", "invalid-request"),
+    responses=problem_responses("not-found", "invalid-request", "invalid-cursor"),
 )
 def list_subjects(
     study: StudyPath,
@@ -102,8 +103,7 @@ def list_subjects(
                                       description="Only this site's subjects")] = None,
     lifecycle: Annotated[Lifecycle | None, Query(description="Only subjects in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size")] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$",
-                                        description="next_cursor of the previous page")] = None,
+    cursor: CursorQuery = None,
 ) -> SubjectPageOut:
     page = listing.list_subjects(session, study=study, actor=actor, site=site,
                                  lifecycle=lifecycle, limit=limit, cursor=cursor)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from app.api.deps import ActorDep
-from app.api.schemas.common import ApiDate, problem_responses
+from app.api.schemas.common import ApiDate, CursorQuery, problem_responses
 from app.api.schemas.worklist import WorklistOut, WorklistStatus, WorklistSummary
 from app.deps import NowDep, SessionDep
 from app.schedule.language import CODE_PATTERN
@@ -51,7 +51,7 @@ AsOf = Annotated[
         "each site's local date unless `as_of` is given. `from`/`to` bound the target date. "
         "Pages are cut by an opaque cursor: pass `next_cursor` back with the same filters."
     ),
-    responses=problem_responses("not-found", "invalid-request"),
+    responses=problem_responses("not-found", "invalid-request", "invalid-cursor"),
 )
 def read_worklist(
     session: SessionDep,
@@ -72,11 +72,7 @@ def read_worklist(
     ] = None,
     as_of: AsOf = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Rows per page")] = 100,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=200, pattern=r"^[A-Za-z0-9_-]+$",
-              description="The next_cursor of the previous page"),
-    ] = None,
+    cursor: CursorQuery = None,
 ) -> WorklistOut:
     page = worklist(
         session,

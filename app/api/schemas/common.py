@@ -13,7 +13,7 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Path
+from fastapi import Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.problems import HTTP_SLUGS, PROBLEM_JSON, problem_type
@@ -44,6 +44,10 @@ ApiDate = Annotated[
 ]
 Code = Annotated[str, Field(pattern=CODE_PATTERN, max_length=40)]
 Text = Annotated[str, Field(max_length=1000)]
+# Any text up to the length bound: whether it is a cursor this API handed out is the
+# pagination codec's to say (one 422 invalid-cursor for every forgery).
+CursorQuery = Annotated[str | None, Query(
+    max_length=200, description="The next_cursor of the previous page, unchanged")]
 
 StudyPath = Annotated[str, Path(
     pattern=CODE_PATTERN, max_length=40, description="The study code", examples=["UCART-SLE"],
@@ -106,6 +110,8 @@ EXAMPLES: dict[str, tuple[int, str, str]] = {
                        "age 17 at consent is outside 18..75"),
     "invalid-date": (422, "Date not acceptable",
                      "visit date 2026-03-02 is in the future (site date 2026-03-01)"),
+    "invalid-cursor": (422, "Not a cursor this API returned",
+                       "cursor is not one this API returned"),
     "reason-required": (422, "A reason is required", "correcting anchor infusion needs a reason"),
     "invalid-rows": (422, "Some rows are invalid", "2 invalid row(s); nothing was imported"),
     "too-large": (413, "Request body too large", "the request body is larger than 1048576 bytes"),

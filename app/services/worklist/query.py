@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import BindParameter
 
 from app.access import Actor
-from app.errors import InvalidRequest
+from app.errors import InvalidCursor
 from app.models import Site, Study, Subject, Visit
 from app.schedule.status import Status
 from app.services.pagination import decode_cursor, encode_cursor
@@ -45,7 +45,7 @@ class Cursor:
         try:
             return cls(Urgency(rank), date.fromisoformat(key), ident)
         except ValueError as exc:
-            raise InvalidRequest("cursor is not one this API returned", field="cursor") from exc
+            raise InvalidCursor("cursor is not one this API returned", field="cursor") from exc
 
 
 # The page query is built once per shape and kept (building a statement costs about
