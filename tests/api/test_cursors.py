@@ -34,6 +34,8 @@ def _b64(raw: bytes) -> str:
 FORGED = (
     "bm9wZQ",  # "nope"
     _b64(b"a123"),  # the audit trail's earlier layout
+    _b64(f"s{2**63 + 1}".encode()),  # the earlier layouts with ids past the integer range
+    _b64(f"a{2**31}".encode()),
     encode_cursor("subjects", 2**63 + 1),
     encode_cursor("audit", 2**31),
     encode_cursor("worklist", 0, "2026-01-01", 2**40),
