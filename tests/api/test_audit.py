@@ -216,24 +216,61 @@ def test_token_changes_over_the_api_are_in_the_trail(
     ]
 
 
-def test_audit_rows_cannot_be_updated_or_deleted_in_the_database(engine: Engine) -> None:
-    """Outside the application too: the database refuses (a trigger on both backends)."""
+REWRITES = {
+    "update": ("both", "UPDATE audit_records SET reason = 'rewritten' WHERE id = :id"),
+    "delete": ("both", "DELETE FROM audit_records WHERE id = :id"),
+    "upsert": ("both", "INSERT INTO audit_records (id, at, actor, role, action, entity, reason)"
+                       " VALUES (:id, CURRENT_TIMESTAMP, 'x', 'admin', 'test.row', 'test', 'r')"
+                       " ON CONFLICT (id) DO UPDATE SET reason = 'rewritten'"),
+    "insert or replace": ("sqlite", "INSERT OR REPLACE INTO audit_records"
+                                    " (id, at, actor, role, action, entity, reason) VALUES"
+                                    " (:id, CURRENT_TIMESTAMP, 'x', 'admin', 'test.row', 'test',"
+                                    " 'rewritten')"),
+    "replace into": ("sqlite", "REPLACE INTO audit_records (id, at, actor, role, action, entity,"
+                               " reason) VALUES (:id, CURRENT_TIMESTAMP, 'x', 'admin',"
+                               " 'test.row', 'test', 'rewritten')"),
+    "update or replace": ("sqlite", "UPDATE OR REPLACE audit_records SET reason = 'rewritten'"
+                                    " WHERE id = :id"),
+    "merge": ("postgresql", "MERGE INTO audit_records a USING (SELECT CAST(:id AS INTEGER) AS id)"
+                            " s ON a.id = s.id WHEN MATCHED THEN UPDATE SET reason = 'rewritten'"),
+    "truncate": ("postgresql", "TRUNCATE audit_records"),
+}
+
+
+@pytest.mark.parametrize("form", sorted(REWRITES))
+def test_audit_rows_cannot_be_rewritten_in_the_database(engine: Engine, form: str) -> None:
+    """Outside the application too: every statement form that would change or remove a
+    record is refused by the database itself (triggers on both backends)."""
+    backend, statement = REWRITES[form]
+    if backend not in ("both", engine.dialect.name):
+        pytest.skip(f"{form} is not {engine.dialect.name} SQL")
     with engine.connect() as conn:
         outer = conn.begin()
-        conn.execute(text(
+        record_id = conn.execute(text(
             "INSERT INTO audit_records (at, actor, role, action, entity)"
-            " VALUES (CURRENT_TIMESTAMP, 'x', 'admin', 'test.row', 'test')"
-        ))
-        for statement in (
-            "UPDATE audit_records SET reason = 'rewritten' WHERE action = 'test.row'",
-            "DELETE FROM audit_records WHERE action = 'test.row'",
-        ):
-            savepoint = conn.begin_nested()
-            with pytest.raises(DBAPIError, match="append-only"):
-                conn.execute(text(statement))
-            savepoint.rollback()
+            " VALUES (CURRENT_TIMESTAMP, 'x', 'admin', 'test.row', 'test') RETURNING id"
+        )).scalar_one()
+        savepoint = conn.begin_nested()
+        with pytest.raises(DBAPIError, match="append-only"):
+            conn.execute(text(statement), {"id": record_id})
+        savepoint.rollback()
+        rows = conn.execute(
+            select(AuditRecord.id, AuditRecord.reason).where(AuditRecord.action == "test.row")
+        ).all()
+        assert [tuple(row) for row in rows] == [(record_id, None)]
+        outer.rollback()
+
+
+def test_plain_inserts_still_append(engine: Engine) -> None:
+    with engine.connect() as conn:
+        outer = conn.begin()
+        for _ in range(2):
+            conn.execute(text(
+                "INSERT INTO audit_records (at, actor, role, action, entity)"
+                " VALUES (CURRENT_TIMESTAMP, 'x', 'admin', 'test.row', 'test')"
+            ))
         count = conn.execute(
             select(func.count()).select_from(AuditRecord).where(AuditRecord.action == "test.row")
         ).scalar()
-        assert count == 1
+        assert count == 2
         outer.rollback()
