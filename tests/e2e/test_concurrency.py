@@ -15,8 +15,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from app.access import SYSTEM
+from app.db import make_sessionmaker, transaction
 from app.models import AuditRecord, Study, Subject, Visit
-from tests.e2e.conftest import SLE, Server, enrol, site_today
+from app.services.studies import load_schedule
+from tests.e2e.conftest import SCHEDULES, SLE, Server, enrol, site_today
 
 pytestmark = pytest.mark.slow
 
@@ -149,6 +152,68 @@ def test_racing_enrolments_of_one_subject(server: Server) -> None:
         enrolled = conn.scalar(select(func.count()).select_from(AuditRecord).where(
             AuditRecord.subject_id == "RACE-005", AuditRecord.action == "subject.enrolled"))
     assert (subjects, enrolled) == (1, 1)
+
+
+def _small_study(server: Server, code: str, target: int) -> None:
+    text = (SCHEDULES / "ucart-sle.yaml").read_text(encoding="utf-8")
+    text = text.replace("code: UCART-SLE", f"code: {code}")
+    text = text.replace("target_enrolment: 48", f"target_enrolment: {target}")
+    with transaction(make_sessionmaker(server.engine)) as session:
+        load_schedule(session, text=text, source=f"{code}.yaml", actor=SYSTEM)
+
+
+def _batch(prefix: str, count: int) -> list[dict[str, Any]]:
+    today = site_today()
+    return [
+        {"subject_id": f"{prefix}-{i}", "site": "YC3H",
+         "consent_date": (today - timedelta(days=30)).isoformat(),
+         "date_of_birth": "1975-01-01",
+         "anchors": [{"name": "infusion", "date": (today - timedelta(days=10)).isoformat(),
+                      "actual": True}]}
+        for i in range(count)
+    ]
+
+
+def _enrolled(server: Server, code: str) -> int:
+    with server.engine.connect() as conn:
+        return conn.scalar(
+            select(func.count()).select_from(Subject).join(Study, Study.id == Subject.study_id)
+            .where(Study.code == code)
+        ) or 0
+
+
+def test_racing_batches_never_pass_the_enrolment_target(server: Server) -> None:
+    """Six batches of three race for eight places: the target holds, nothing is a 500."""
+    code = "RACE-CAP"
+    _small_study(server, code, target=8)
+    url = f"/api/v1/studies/{code}/subjects:batch"
+    bodies: list[Any] = [_batch(f"CAP{n}", 3) for n in range(6)]
+    responses = race(server, url, bodies, [{}] * len(bodies))
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {201, 422}, [r.text for r in responses]
+    imported = sum(r.json()["imported"] for r in responses if r.status_code == 201)
+    for refused in (r for r in responses if r.status_code == 422):
+        problem = refused.json()
+        assert problem["type"] == "/problems/invalid-rows"
+        assert any("is full" in e["message"] for e in problem["errors"]), problem
+    assert imported == _enrolled(server, code) <= 8
+    assert statuses.count(201) == 2  # 3 + 3 fit, a third batch would make 9
+
+
+def test_racing_identical_batches_enrol_once_and_report_rows(server: Server) -> None:
+    code = "RACE-DUP"
+    _small_study(server, code, target=48)
+    url = f"/api/v1/studies/{code}/subjects:batch"
+    body = _batch("DUP", 3)
+    responses = race(server, url, [body] * 6, [{}] * 6)
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [422] * 5, [r.text for r in responses]
+    for refused in (r for r in responses if r.status_code == 422):
+        errors = refused.json()["errors"]
+        assert [(e["index"], e["field"]) for e in errors] == [(0, "subject_id"), (1, "subject_id"),
+                                                              (2, "subject_id")]
+        assert all(f"is already enrolled in {code}" in e["message"] for e in errors)
+    assert _enrolled(server, code) == 3
 
 
 def test_the_server_logged_no_secret(server: Server) -> None:

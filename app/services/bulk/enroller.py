@@ -85,6 +85,9 @@ class BulkEnroller:
         self.skip_invalid = skip_invalid
         self.max_problems = max_problems
         self.study: Study = get_study(session, study_code, actor)
+        # Bulk enrolments queue on the study row as single ones do (see enrol), so the
+        # target and the unique subject ids are checked against committed data.
+        session.execute(select(Study.id).where(Study.id == self.study.id).with_for_update())
         version = current_version(session, self.study)
         self.version_id, self.version_name = version.id, version.version
         self.plan: Plan = plan_of(version)
