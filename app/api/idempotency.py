@@ -162,13 +162,9 @@ def _actor(request: Request, session: Session) -> Actor | None:
         return None
 
 
-def _claim(request: Request, session: Session, fingerprint: str) -> Claim | StoredResponse | None:
-    """Claim the request's key; None when there is no valid token to hold it."""
-    # Keys belong to a token. Without a valid one the route's own authentication
-    # answers 401; nothing is claimed.
-    actor = _actor(request, session)
-    if actor is None:
-        return None
+def _claim(
+    request: Request, session: Session, actor: Actor, fingerprint: str
+) -> Claim | StoredResponse:
     return claim_key(
         session,
         actor=actor,
@@ -190,17 +186,22 @@ async def guard(
     if fingerprint is None:
         yield
         return
+    # Keys belong to a token. Without a valid one the route's own authentication
+    # answers 401 (before anything is said about the key); nothing is claimed.
+    actor = await run_in_threadpool(_actor, request, session)
+    if actor is None:
+        yield
+        return
     if _no_replay(request.scope.get("endpoint")):
         raise IdempotencyKeyInvalid(
             f"{HEADER} is not accepted here: the response holds a secret that is never stored",
             field=HEADER,
         )
-    result = await run_in_threadpool(_claim, request, session, fingerprint)
+    result = await run_in_threadpool(_claim, request, session, actor, fingerprint)
     if isinstance(result, StoredResponse):
         raise Replay(result)
     yield
-    if result is not None:
-        await run_in_threadpool(_store, request, session, result)
+    await run_in_threadpool(_store, request, session, result)
 
 
 def _store(request: Request, session: Session, claim: Claim) -> None:

@@ -185,6 +185,20 @@ def test_token_creation_refuses_an_idempotency_key(client: TestClient, admin: st
     assert response.json()["type"] == "/problems/idempotency-key-invalid"
 
 
+@pytest.mark.parametrize("authorization", [None, "Bearer fu_not-a-token", "Basic eDp5"])
+def test_without_a_valid_token_the_key_is_not_judged_first(
+    client: TestClient, admin: str, authorization: str | None
+) -> None:
+    # Authentication answers first: 401, whatever the Idempotency-Key says.
+    headers = {"Idempotency-Key": "k1"} | (
+        {"Authorization": authorization} if authorization else {})
+    for url, body in (("/api/v1/tokens", {"role": "admin"}),
+                      ("/api/v1/sites/YC3H/feed-tokens", {})):
+        response = client.post(url, json=body, headers=headers)
+        assert response.status_code == 401, response.text
+        assert response.json()["type"] == "/problems/not-authenticated"
+
+
 def test_actor_of_fails_closed_when_a_row_lacks_its_scope(session: Session) -> None:
     for role, sites, studies in (
         ("coordinator", [], []), ("edc", [], []), ("monitor", [], []),
