@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app import errors
 
@@ -87,11 +88,32 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
     return problem(422, "validation-error", "Request validation failed", detail, errors=fields)
 
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at the request's path.
+
+    Starlette answers 405 with the methods of the first route whose path matched; a
+    path served by several routes (GET and POST apart) needs them all. Each method is
+    tried against the routes as the router itself would match it.
+    """
+    routes = request.app.router.routes
+    return [
+        method for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+               for route in routes)
+    ]
+
+
 def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     slug, title = HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
-    return problem(exc.status_code, slug, title, detail, dict(exc.headers or {}) or None)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (methods := allowed_methods(request)):
+        headers["Allow"] = ", ".join(methods)
+    return problem(exc.status_code, slug, title, detail, headers or None)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -135,6 +135,19 @@ def test_unknown_routes_and_wrong_methods_are_problems(
         assert response.headers["allow"]
 
 
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+@pytest.mark.parametrize("path", sorted(DOCUMENT["paths"]))
+def test_a_405_lists_every_method_the_path_takes(client: TestClient, path: str) -> None:
+    expected = {m.upper() for m in DOCUMENT["paths"][path]}
+    url = path.replace("{", "X").replace("}", "")  # any value matches a path parameter
+    for method in (m for m in METHODS if m not in expected):
+        response = client.request(method, url)
+        assert response.status_code == 405, (method, url, response.text)
+        assert set(response.headers["allow"].split(", ")) == expected, (method, url)
+
+
 def test_validation_errors_are_problems_naming_the_fields(
     client: TestClient, session: Session
 ) -> None:
