@@ -22,6 +22,7 @@ from app.db import utcnow
 from app.errors import AlreadyRecorded, Conflict, InvalidDate, InvalidRequest, NotFound
 from app.models import AnchorDateRow, SubjectEvent, Visit
 from app.schedule.dates import study_day
+from app.schedule.expand import EventType, Lifecycle
 from app.schedule.status import State, deviation
 from app.services.subjects.eligibility import check_date, require_reason
 from app.services.subjects.loading import LoadedSubject, load_subject
@@ -66,11 +67,12 @@ def _check_not_open(visit: Visit, what: str) -> None:
 
 
 def _death_date(session: Session, loaded: LoadedSubject) -> date | None:
-    if loaded.subject.lifecycle != "died":
+    if loaded.subject.lifecycle != Lifecycle.DIED:
         return None
     return session.scalar(
         select(SubjectEvent.date).where(
-            SubjectEvent.subject_pk == loaded.subject.id, SubjectEvent.type == "death"
+            SubjectEvent.subject_pk == loaded.subject.id,
+            SubjectEvent.type == EventType.DEATH.value,
         )
     )
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app import errors
 from app.access import Actor, Role
 from app.models import AnchorDateRow, Visit
-from app.schedule.expand import EventType
+from app.schedule.expand import EventType, Lifecycle
 from app.services.subjects.anchors import set_anchor
 from app.services.subjects.eligibility import age_at
 from app.services.subjects.enrolment import enrol
@@ -210,7 +210,7 @@ def test_list_subjects_pages_filters_and_scopes(seeded: Session) -> None:
     assert [s.subject_id for s in mine.items] == ["S-0", "S-2", "S-4"]
     assert [s.subject_id for s in
             list_subjects(seeded, study=SLE, actor=COORD_YC3H, site="WTCH").items] == []
-    withdrawn = list_subjects(seeded, study=SLE, actor=EDC, lifecycle="withdrawn")
+    withdrawn = list_subjects(seeded, study=SLE, actor=EDC, lifecycle=Lifecycle.WITHDRAWN)
     assert [(s.subject_id, s.lifecycle) for s in withdrawn.items] == [("S-4", "withdrawn")]
     with pytest.raises(errors.InvalidRequest, match="cursor"):
         list_subjects(seeded, study=SLE, actor=EDC, cursor="bm9wZQ")

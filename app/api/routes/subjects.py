@@ -24,7 +24,6 @@ from app.api.schemas.common import (
 from app.api.schemas.subjects import (
     AnchorPut,
     EventIn,
-    Lifecycle,
     SubjectIn,
     SubjectOut,
     SubjectPageOut,
@@ -32,6 +31,7 @@ from app.api.schemas.subjects import (
     summary_out,
 )
 from app.deps import NowDep, SessionDep
+from app.schedule.expand import Lifecycle
 from app.schedule.language import CODE_PATTERN
 from app.services.subjects import anchors, enrolment, events, listing, loading
 from app.services.subjects.loading import LoadedSubject

@@ -41,7 +41,7 @@ from app.models import (
     Visit,
 )
 from app.schedule.dates import local_today
-from app.schedule.expand import AnchorDate, Expansion, expand
+from app.schedule.expand import AnchorDate, Expansion, Lifecycle, expand
 from app.schedule.plan import Plan
 from app.services.bulk.checks import CONSENT_ANCHOR, check_enrolment
 from app.services.bulk.layout import (
@@ -219,7 +219,7 @@ class BulkEnroller:
         self._subjects.write(
             ((pk, study_id, self.sites[row.site][0], row.subject_id, version,
               day(row.consent_date), day(row.date_of_birth),
-              history.lifecycle if history else "active", now, now)
+              (history.lifecycle if history else Lifecycle.ACTIVE).value, now, now)
              for pk, (_, row, history) in zip(pks, good, strict=True)),
             adapted=True,
         )

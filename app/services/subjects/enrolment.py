@@ -21,6 +21,7 @@ from app.errors import (
 )
 from app.models import AnchorDateRow, Site, Study, StudySite, Subject
 from app.schedule.dates import local_today
+from app.schedule.expand import Lifecycle
 from app.services.studies import current_version, get_study, plan_of
 from app.services.subjects.eligibility import check_consent, check_date, enrolment_anchors
 from app.services.subjects.loading import LoadedSubject
@@ -77,7 +78,7 @@ def enrol(
     subject = Subject(
         study_id=study_row.id, site_id=site_row.id, subject_id=subject_id,
         protocol_version_id=version.id, consent_date=consent_date,
-        date_of_birth=date_of_birth, lifecycle="active",
+        date_of_birth=date_of_birth, lifecycle=Lifecycle.ACTIVE.value,
     )
     session.add(subject)
     session.flush()
