@@ -23,7 +23,7 @@ from app.errors import AlreadyRecorded, Conflict, InvalidDate, InvalidRequest, N
 from app.models import AnchorDateRow, SubjectEvent, Visit
 from app.schedule.dates import study_day
 from app.schedule.expand import EventType, Lifecycle
-from app.schedule.status import State, deviation
+from app.schedule.status import DONE_STATES, State, deviation
 from app.services.subjects.eligibility import check_date, require_reason
 from app.services.subjects.loading import LoadedSubject, load_subject
 from app.services.subjects.visit_rows import sync_subject
@@ -33,9 +33,9 @@ UNSCHEDULED_PHASE = "unscheduled"
 VISIT_KINDS = ("clinic", "phone", "procedure", "inpatient", "home")
 
 _NOT_OPEN = {
-    State.CANCELLED.value: "it was cancelled",
-    State.NOT_APPLICABLE.value: "it does not apply to this subject",
-    State.PENDING.value: "it has no date yet",
+    State.CANCELLED: "it was cancelled",
+    State.NOT_APPLICABLE: "it does not apply to this subject",
+    State.PENDING: "it has no date yet",
 }
 
 
@@ -60,7 +60,7 @@ def _lock_visit(session: Session, loaded: LoadedSubject, code: str) -> Visit:
 
 
 def _check_not_open(visit: Visit, what: str) -> None:
-    why = _NOT_OPEN.get(visit.state)
+    why = _NOT_OPEN.get(State(visit.state))
     if why is not None:
         raise Conflict(f"visit {visit.code} cannot be {what}: {why}"
                        + (f" ({visit.reason})" if visit.reason else ""), state=visit.state)
@@ -97,13 +97,13 @@ def _outcome(visit: Visit) -> dict[str, Any]:
         "actual_date": visit.actual_date.isoformat() if visit.actual_date else None,
         "assessments": list(visit.assessments or []),
     }
-    if visit.state == State.COMPLETED.value and visit.actual_date and visit.window_start \
+    if visit.state == State.COMPLETED and visit.actual_date and visit.window_start \
             and visit.window_end:
         early, late = deviation(visit.actual_date, visit.window_start, visit.window_end)
         out |= {"days_early": early, "days_late": late}
     if visit.note:
         out["note"] = visit.note
-    if visit.state == State.MISSED.value:
+    if visit.state == State.MISSED:
         out["reason"] = visit.reason
     return out
 
@@ -137,9 +137,9 @@ def complete_visit(
     visit = _lock_visit(session, loaded, code)
     _check_not_open(visit, "completed")
     done = _clean(assessments) if assessments is not None else None
-    if visit.state in (State.COMPLETED.value, State.MISSED.value):
+    if visit.state in DONE_STATES:
         same = (
-            visit.state == State.COMPLETED.value
+            visit.state == State.COMPLETED
             and visit.actual_date == actual_date
             and (done is None or done == list(visit.assessments or []))
             and (note is None or note == visit.note)
@@ -162,7 +162,7 @@ def complete_visit(
     _check_visit_date(session, loaded, actual_date, now)
     before = _outcome(visit)
     if done is None:
-        done = list(visit.assessments or []) if visit.state == State.COMPLETED.value else []
+        done = list(visit.assessments or []) if visit.state == State.COMPLETED else []
         if not done and not visit.unscheduled:
             definition = loaded.plan.by_code.get(code)
             done = list(definition.assessments) if definition else []
@@ -201,10 +201,10 @@ def mark_missed(
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
     visit = _lock_visit(session, loaded, code)
     _check_not_open(visit, "marked missed")
-    if visit.state == State.MISSED.value:
+    if visit.state == State.MISSED:
         return VisitOutcome(loaded, visit, created=False)
     action = "visit.missed"
-    if visit.state == State.COMPLETED.value:
+    if visit.state == State.COMPLETED:
         if not correction or visit.unscheduled:
             raise AlreadyRecorded(
                 f"visit {code} is already completed on {visit.actual_date};"

@@ -239,7 +239,7 @@ def visit_out(stored: StoredVisit) -> VisitOut:
 
 def _visit_fields(stored: StoredVisit) -> dict[str, object]:
     row, info = stored.row, stored.info
-    done = row.state == State.COMPLETED.value
+    done = row.state == State.COMPLETED
     return {
         "code": row.code, "name": row.name, "phase": row.phase, "kind": row.kind,
         "optional": row.optional, "unscheduled": row.unscheduled, "status": info.status,
