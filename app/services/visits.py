@@ -23,8 +23,8 @@ from app.errors import AlreadyRecorded, Conflict, InvalidDate, InvalidRequest, N
 from app.models import AnchorDateRow, SubjectEvent, Visit
 from app.schedule.dates import study_day
 from app.schedule.expand import EventType, Lifecycle
+from app.schedule.rules import check_date, require_reason
 from app.schedule.status import DONE_STATES, State, deviation
-from app.services.subjects.eligibility import check_date, require_reason
 from app.services.subjects.loading import LoadedSubject, load_subject
 from app.services.subjects.visit_rows import sync_subject
 

@@ -16,7 +16,7 @@ from app.errors import (
 )
 from app.models import SubjectEvent
 from app.schedule.expand import ENDS_AS, TERMINAL_EVENTS, EventType, Lifecycle
-from app.services.subjects.eligibility import check_date
+from app.schedule.rules import check_date
 from app.services.subjects.loading import LoadedSubject, load_subject
 from app.services.subjects.visit_rows import (
     sync_subject,
