@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.access import SYSTEM, Actor, Role
 from app.deps import now_utc
 from app.models import ApiToken, AuditRecord
+from app.schedule.expand import AnchorDate
 from app.services.studies import load_schedule
 from app.services.subjects.enrolment import enrol
 from app.services.subjects.loading import LoadedSubject
@@ -84,8 +85,8 @@ def enrol_sle(
     actor: Actor = EDC,
     now: datetime = NOW,
 ) -> LoadedSubject:
-    anchors: Mapping[str, tuple[date, bool]] = (
-        {"infusion": (infusion, actual)} if infusion is not None else {}
+    anchors: Mapping[str, AnchorDate] = (
+        {"infusion": AnchorDate(infusion, actual)} if infusion is not None else {}
     )
     return enrol(session, study=SLE, subject_id=subject_id, site=site, consent_date=consent,
                  date_of_birth=date_of_birth, anchors=anchors, actor=actor, now=now)
@@ -100,7 +101,7 @@ def enrol_mm(
     actor: Actor = EDC,
     now: datetime = NOW,
 ) -> LoadedSubject:
-    anchors = {"infusion": (infusion, True)} if infusion is not None else {}
+    anchors = {"infusion": AnchorDate(infusion)} if infusion is not None else {}
     return enrol(session, study=MM, subject_id=subject_id, site="MM01", consent_date=consent,
                  date_of_birth=date(1970, 3, 3), anchors=anchors, actor=actor, now=now)
 

@@ -35,7 +35,7 @@ class Subject(Base):
     )
     consent_date: Mapped[date] = mapped_column(Date)
     date_of_birth: Mapped[date] = mapped_column(Date)
-    # active, died, withdrawn, lost_to_follow_up
+    # active, died, withdrawn, lost_to_follow_up (app.schedule.expand.Lifecycle)
     lifecycle: Mapped[str] = mapped_column(String(20), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -41,7 +41,22 @@ class EventType(StrEnum):
     LOST_TO_FOLLOW_UP = "lost_to_follow_up"
 
 
-TERMINAL_EVENTS = frozenset({EventType.DEATH, EventType.WITHDRAWAL, EventType.LOST_TO_FOLLOW_UP})
+class Lifecycle(StrEnum):
+    """Where a subject stands: still followed, or gone for good (and how)."""
+
+    ACTIVE = "active"
+    DIED = "died"
+    WITHDRAWN = "withdrawn"
+    LOST_TO_FOLLOW_UP = "lost_to_follow_up"
+
+
+# The events that end a subject's follow-up, and what each makes of the subject.
+ENDS_AS: Mapping[EventType, Lifecycle] = {
+    EventType.DEATH: Lifecycle.DIED,
+    EventType.WITHDRAWAL: Lifecycle.WITHDRAWN,
+    EventType.LOST_TO_FOLLOW_UP: Lifecycle.LOST_TO_FOLLOW_UP,
+}
+TERMINAL_EVENTS = frozenset(ENDS_AS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,16 @@ from sqlalchemy.orm import Session
 from app.access import Actor
 from app.errors import Conflict
 from app.models import Study, Subject
-from app.schedule.expand import AnchorDate, Event, EventType, VisitRecord, expand
+from app.schedule.expand import (
+    ENDS_AS,
+    TERMINAL_EVENTS,
+    AnchorDate,
+    Event,
+    EventType,
+    Lifecycle,
+    VisitRecord,
+    expand,
+)
 from app.schedule.plan import Plan
 from app.schedule.status import State
 from app.services.audit import record_audit
@@ -42,7 +51,6 @@ from app.services.bulk.enroller import BulkEnroller
 from app.services.bulk.rows import CHUNK_ROWS, Enrolment, History, Item
 from app.services.sites import create_site, link_site
 from app.services.studies import current_version, get_study, load_schedule, plan_of
-from app.services.subjects.events import ENDS_AS
 
 SCHEDULES = Path(__file__).resolve().parent.parent.parent / "schedules"
 SEEDS = (("ucart-sle.yaml", 0.6), ("cart-allo-hsct-rrmm.yaml", 0.4))
@@ -116,8 +124,8 @@ class _Story:
         events = self._events(plan, infusion, anchors) if infusion <= as_of else []
         enrolment = Enrolment(subject_id, site, consent, born, anchors)
         terminal = next((e for e in sorted(events, key=lambda e: e.date)
-                         if e.type in ENDS_AS), None)
-        lifecycle = ENDS_AS[terminal.type] if terminal else "active"
+                         if e.type in TERMINAL_EVENTS), None)
+        lifecycle = ENDS_AS[terminal.type] if terminal else Lifecycle.ACTIVE
         full = {"consent": AnchorDate(consent), **anchors}
         records = self._records(plan, full, events)
         return enrolment, History(lifecycle, tuple(events), records)

@@ -32,7 +32,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from app.models import Visit
-from app.schedule.status import Status
+from app.schedule.status import State, Status
 
 # The schedule language caps a study's "upcoming" horizon at 90 days, so an upcoming
 # visit's window opens at most this far ahead: a tight range on the window_start index.
@@ -41,7 +41,7 @@ MAX_UPCOMING_DAYS = 90
 
 # A literal, not a bound parameter: the planners only use a partial index when the
 # query repeats its predicate (PostgreSQL's generic plans never do with a parameter).
-PLANNED: ColumnElement[str] = literal_column("'planned'", String())
+PLANNED: ColumnElement[str] = literal_column(f"'{State.PLANNED.value}'", String())
 
 
 NO_DATE = date(9999, 12, 31)  # sorts undated visits last among "the rest"
@@ -63,13 +63,13 @@ URGENT = {
 
 # Stored states that can yield each "other" status (lets the database skip the rest).
 STATES_OF = {
-    Status.SCHEDULED: ("planned",),
-    Status.COMPLETED: ("completed",),
-    Status.COMPLETED_OUT_OF_WINDOW: ("completed",),
-    Status.MISSED: ("missed",),
-    Status.CANCELLED: ("cancelled",),
-    Status.PENDING: ("pending", "planned"),
-    Status.NOT_APPLICABLE: ("not_applicable", "planned"),
+    Status.SCHEDULED: (State.PLANNED.value,),
+    Status.COMPLETED: (State.COMPLETED.value,),
+    Status.COMPLETED_OUT_OF_WINDOW: (State.COMPLETED.value,),
+    Status.MISSED: (State.MISSED.value,),
+    Status.CANCELLED: (State.CANCELLED.value,),
+    Status.PENDING: (State.PENDING.value, State.PLANNED.value),
+    Status.NOT_APPLICABLE: (State.NOT_APPLICABLE.value, State.PLANNED.value),
 }
 
 
@@ -124,10 +124,11 @@ def status_expr(today: Day) -> ColumnElement[str]:
     closed = case((Visit.optional == true(), "not_applicable"), else_="overdue")
     return case(
         (
-            and_(Visit.state == "completed", Visit.actual_date.is_not(None), has_window, outside),
+            and_(Visit.state == State.COMPLETED.value, Visit.actual_date.is_not(None), has_window,
+                 outside),
             "completed_out_of_window",
         ),
-        (Visit.state != "planned", Visit.state),
+        (Visit.state != State.PLANNED.value, Visit.state),
         (~has_window, "pending"),
         (Visit.window_end < today, closed),
         (Visit.window_start <= today, "due"),
@@ -173,7 +174,7 @@ def in_class(
     return and_(
         at_sites,
         or_(
-            Visit.state != "planned",
+            Visit.state != State.PLANNED.value,
             Visit.window_start.is_(None),
             Visit.window_end.is_(None),
             and_(Visit.window_end < today, Visit.optional == true()),

@@ -3,7 +3,9 @@
 A visit done outside its window is a protocol deviation that is recorded (with the
 days early or late), never refused. Sending the same completion again returns the
 stored record, so an EDC may retry safely; a different outcome for a done visit is a
-correction and needs ``correction`` and a reason. Every change is audited.
+correction and needs ``correction`` and a reason. Every change is audited. Whether an
+outcome is refused, changes nothing or is recorded is decided in the schedule core
+(:mod:`app.schedule.outcome`); this module reads and writes the rows around it.
 """
 
 from __future__ import annotations
@@ -19,23 +21,28 @@ from sqlalchemy.orm import Session
 
 from app.access import Actor
 from app.db import utcnow
-from app.errors import AlreadyRecorded, Conflict, InvalidDate, InvalidRequest, NotFound
+from app.errors import InvalidDate, InvalidRequest, NotFound
 from app.models import AnchorDateRow, SubjectEvent, Visit
 from app.schedule.dates import study_day
+from app.schedule.expand import EventType, Lifecycle
+from app.schedule.outcome import (
+    Action,
+    Completion,
+    CurrentVisit,
+    Missed,
+    Refused,
+    Unchanged,
+    decide_completion,
+    decide_missed,
+)
+from app.schedule.rules import check_date, require_reason
 from app.schedule.status import State, deviation
-from app.services.subjects.eligibility import check_date, require_reason
 from app.services.subjects.loading import LoadedSubject, load_subject
 from app.services.subjects.visit_rows import sync_subject
 
 UNSCHEDULED_PREFIX = "UNS-"
 UNSCHEDULED_PHASE = "unscheduled"
 VISIT_KINDS = ("clinic", "phone", "procedure", "inpatient", "home")
-
-_NOT_OPEN = {
-    State.CANCELLED.value: "it was cancelled",
-    State.NOT_APPLICABLE.value: "it does not apply to this subject",
-    State.PENDING.value: "it has no date yet",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,19 +65,22 @@ def _lock_visit(session: Session, loaded: LoadedSubject, code: str) -> Visit:
     return visit
 
 
-def _check_not_open(visit: Visit, what: str) -> None:
-    why = _NOT_OPEN.get(visit.state)
-    if why is not None:
-        raise Conflict(f"visit {visit.code} cannot be {what}: {why}"
-                       + (f" ({visit.reason})" if visit.reason else ""), state=visit.state)
+def _current(visit: Visit) -> CurrentVisit:
+    """The stored row as the outcome decision reads it."""
+    return CurrentVisit(
+        code=visit.code, state=State(visit.state), actual_date=visit.actual_date,
+        assessments=tuple(visit.assessments or ()), note=visit.note,
+        unscheduled=visit.unscheduled, reason=visit.reason,
+    )
 
 
 def _death_date(session: Session, loaded: LoadedSubject) -> date | None:
-    if loaded.subject.lifecycle != "died":
+    if loaded.subject.lifecycle != Lifecycle.DIED:
         return None
     return session.scalar(
         select(SubjectEvent.date).where(
-            SubjectEvent.subject_pk == loaded.subject.id, SubjectEvent.type == "death"
+            SubjectEvent.subject_pk == loaded.subject.id,
+            SubjectEvent.type == EventType.DEATH.value,
         )
     )
 
@@ -95,13 +105,13 @@ def _outcome(visit: Visit) -> dict[str, Any]:
         "actual_date": visit.actual_date.isoformat() if visit.actual_date else None,
         "assessments": list(visit.assessments or []),
     }
-    if visit.state == State.COMPLETED.value and visit.actual_date and visit.window_start \
+    if visit.state == State.COMPLETED and visit.actual_date and visit.window_start \
             and visit.window_end:
         early, late = deviation(visit.actual_date, visit.window_start, visit.window_end)
         out |= {"days_early": early, "days_late": late}
     if visit.note:
         out["note"] = visit.note
-    if visit.state == State.MISSED.value:
+    if visit.state == State.MISSED:
         out["reason"] = visit.reason
     return out
 
@@ -133,34 +143,18 @@ def complete_visit(
     actor.require_write()
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
     visit = _lock_visit(session, loaded, code)
-    _check_not_open(visit, "completed")
     done = _clean(assessments) if assessments is not None else None
-    if visit.state in (State.COMPLETED.value, State.MISSED.value):
-        same = (
-            visit.state == State.COMPLETED.value
-            and visit.actual_date == actual_date
-            and (done is None or done == list(visit.assessments or []))
-            and (note is None or note == visit.note)
-        )
-        if same:
-            return VisitOutcome(loaded, visit, created=False)
-        if not correction:
-            recorded = (f"completed on {visit.actual_date.isoformat()}" if visit.actual_date
-                        else "missed")
-            if visit.actual_date == actual_date:
-                recorded += " with other assessments or note"
-            raise AlreadyRecorded(
-                f"visit {code} is already {recorded}; send correction: true with a reason"
-                " to change it", state=visit.state,
-            )
-        why = require_reason(reason, f"correcting visit {code}")
-        action = "visit.corrected"
-    else:
-        why, action = None, "visit.completed"
+    request = Completion(actual_date, assessments=None if done is None else tuple(done),
+                         note=note, correction=correction, reason=reason)
+    decision = decide_completion(_current(visit), request)
+    if isinstance(decision, Refused):
+        raise decision.error()
+    if isinstance(decision, Unchanged):
+        return VisitOutcome(loaded, visit, created=False)
     _check_visit_date(session, loaded, actual_date, now)
     before = _outcome(visit)
     if done is None:
-        done = list(visit.assessments or []) if visit.state == State.COMPLETED.value else []
+        done = list(visit.assessments or []) if visit.state == State.COMPLETED else []
         if not done and not visit.unscheduled:
             definition = loaded.plan.by_code.get(code)
             done = list(definition.assessments) if definition else []
@@ -176,9 +170,9 @@ def complete_visit(
     session.flush()
     result = sync_subject(session, loaded.subject, loaded.plan)
     after = _outcome(visit) | result.moved()
-    loaded.audit(session, actor=actor, action=action, entity="visit", key=code, before=before,
-                 after=after, reason=why)
-    return VisitOutcome(loaded, visit, created=action == "visit.completed")
+    loaded.audit(session, actor=actor, action=decision.action.value, entity="visit", key=code,
+                 before=before, after=after, reason=decision.reason)
+    return VisitOutcome(loaded, visit, created=decision.action is Action.COMPLETED)
 
 
 def mark_missed(
@@ -198,17 +192,11 @@ def mark_missed(
     why = require_reason(reason, "a missed visit")
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
     visit = _lock_visit(session, loaded, code)
-    _check_not_open(visit, "marked missed")
-    if visit.state == State.MISSED.value:
+    decision = decide_missed(_current(visit), Missed(why, correction))
+    if isinstance(decision, Refused):
+        raise decision.error()
+    if isinstance(decision, Unchanged):
         return VisitOutcome(loaded, visit, created=False)
-    action = "visit.missed"
-    if visit.state == State.COMPLETED.value:
-        if not correction or visit.unscheduled:
-            raise AlreadyRecorded(
-                f"visit {code} is already completed on {visit.actual_date};"
-                " send correction: true with a reason to mark it missed", state=visit.state,
-            )
-        action = "visit.corrected"
     before = _outcome(visit)
     visit.state = State.MISSED.value
     visit.actual_date = None
@@ -218,9 +206,9 @@ def mark_missed(
     session.flush()
     result = sync_subject(session, loaded.subject, loaded.plan)
     after = _outcome(visit) | result.moved()
-    loaded.audit(session, actor=actor, action=action, entity="visit", key=code, before=before,
-                 after=after, reason=why)
-    return VisitOutcome(loaded, visit, created=action == "visit.missed")
+    loaded.audit(session, actor=actor, action=decision.action.value, entity="visit", key=code,
+                 before=before, after=after, reason=why)
+    return VisitOutcome(loaded, visit, created=decision.action is Action.MISSED)
 
 
 _UNS_RE = re.compile(rf"^{UNSCHEDULED_PREFIX}(\d+)$")

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from app.db import utcnow
 from app.errors import FollowupError, InvalidRequest
 from app.schedule.dates import local_today
+from app.schedule.expand import AnchorDate
 from app.schedule.language import CODE_PATTERN
 from app.schedule.plan import VisitDef
 from app.services.studies import StudyProtocol, describe_study, list_studies
@@ -105,7 +106,8 @@ def enrol_subject(request: Request, db: WebDb, actor: WebActor, form: CheckedFor
         if not _CODE.match(subject_id):
             raise InvalidRequest("Subject id: 1-40 letters, digits, _ . + - (no names)")
         anchors = {
-            n: (_date(values[f"anchor_{n}"], f"{n} date"), values[f"kind_{n}"] == "actual")
+            n: AnchorDate(_date(values[f"anchor_{n}"], f"{n} date"),
+                          values[f"kind_{n}"] == "actual")
             for n in names if values[f"anchor_{n}"]
         }
         enrol(db, study=study, subject_id=subject_id, site=values["site"],

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from app import errors
 from app.access import Actor, Role
 from app.models import AnchorDateRow, Visit
-from app.schedule.expand import EventType
+from app.schedule.eligibility import age_at
+from app.schedule.expand import AnchorDate, EventType, Lifecycle
 from app.services.subjects.anchors import set_anchor
-from app.services.subjects.eligibility import age_at
 from app.services.subjects.enrolment import enrol
 from app.services.subjects.events import record_event
 from app.services.subjects.listing import list_subjects
@@ -162,11 +162,12 @@ def test_dates_must_be_sane(
 def test_anchor_names_are_checked(seeded: Session) -> None:
     with pytest.raises(errors.InvalidRequest, match="unknown anchor transplant"):
         enrol(seeded, study=SLE, subject_id="S-1", site="YC3H", consent_date=date(2026, 1, 5),
-              date_of_birth=date(1980, 1, 1), anchors={"transplant": (date(2026, 2, 1), False)},
+              date_of_birth=date(1980, 1, 1),
+              anchors={"transplant": AnchorDate(date(2026, 2, 1), actual=False)},
               actor=EDC, now=NOW)
     with pytest.raises(errors.InvalidRequest, match="consent"):
         enrol(seeded, study=SLE, subject_id="S-1", site="YC3H", consent_date=date(2026, 1, 5),
-              date_of_birth=date(1980, 1, 1), anchors={"consent": (date(2026, 1, 6), True)},
+              date_of_birth=date(1980, 1, 1), anchors={"consent": AnchorDate(date(2026, 1, 6))},
               actor=EDC, now=NOW)
 
 
@@ -210,7 +211,7 @@ def test_list_subjects_pages_filters_and_scopes(seeded: Session) -> None:
     assert [s.subject_id for s in mine.items] == ["S-0", "S-2", "S-4"]
     assert [s.subject_id for s in
             list_subjects(seeded, study=SLE, actor=COORD_YC3H, site="WTCH").items] == []
-    withdrawn = list_subjects(seeded, study=SLE, actor=EDC, lifecycle="withdrawn")
+    withdrawn = list_subjects(seeded, study=SLE, actor=EDC, lifecycle=Lifecycle.WITHDRAWN)
     assert [(s.subject_id, s.lifecycle) for s in withdrawn.items] == [("S-4", "withdrawn")]
     with pytest.raises(errors.InvalidRequest, match="cursor"):
         list_subjects(seeded, study=SLE, actor=EDC, cursor="bm9wZQ")

@@ -25,7 +25,6 @@ from app.api.schemas.common import (
 from app.api.schemas.subjects import (
     AnchorPut,
     EventIn,
-    Lifecycle,
     SubjectIn,
     SubjectOut,
     SubjectPageOut,
@@ -33,6 +32,7 @@ from app.api.schemas.subjects import (
     summary_out,
 )
 from app.deps import NowDep, SessionDep
+from app.schedule.expand import AnchorDate, Lifecycle
 from app.schedule.language import CODE_PATTERN
 from app.services.subjects import anchors, enrolment, events, listing, loading
 from app.services.subjects.loading import LoadedSubject
@@ -79,7 +79,8 @@ def enrol_subject(
     loaded = enrolment.enrol(
         session, study=study, subject_id=body.subject_id, site=body.site,
         consent_date=body.consent_date, date_of_birth=body.date_of_birth,
-        anchors={a.name: (a.date, a.actual) for a in body.anchors}, actor=actor, now=now,
+        anchors={a.name: AnchorDate(a.date, a.actual) for a in body.anchors}, actor=actor,
+        now=now,
     )
     _located(response, study, body.subject_id)
     return calendar_of(session, loaded, now)

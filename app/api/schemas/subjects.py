@@ -13,21 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from app.api.schemas.common import ApiDate, Code
 from app.schedule.calendar import EndpointStatus
-from app.schedule.expand import EventType, PhaseState
+from app.schedule.expand import EventType, Lifecycle, PhaseState
 from app.schedule.language import NAME_PATTERN
 from app.schedule.status import State, Status
-from app.services.subjects.lifecycle import LIFECYCLES
 from app.services.subjects.listing import SubjectSummary
 from app.services.subjects.loading import LoadedSubject
 from app.services.subjects.visit_rows import StoredCalendar, StoredVisit
 
-Lifecycle = Literal["active", "died", "withdrawn", "lost_to_follow_up"]
 VisitKind = Literal["clinic", "phone", "procedure", "inpatient", "home"]
 AnchorName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=40, examples=["infusion"])]
 Reason = Annotated[
     str | None, Field(max_length=1000, description="Why: required for corrections")
 ]
-assert set(LIFECYCLES) == set(Lifecycle.__args__)  # type: ignore[attr-defined]
 
 
 class Strict(BaseModel):
@@ -242,7 +239,7 @@ def visit_out(stored: StoredVisit) -> VisitOut:
 
 def _visit_fields(stored: StoredVisit) -> dict[str, object]:
     row, info = stored.row, stored.info
-    done = row.state == State.COMPLETED.value
+    done = row.state == State.COMPLETED
     return {
         "code": row.code, "name": row.name, "phase": row.phase, "kind": row.kind,
         "optional": row.optional, "unscheduled": row.unscheduled, "status": info.status,
@@ -280,7 +277,7 @@ def subject_out(loaded: LoadedSubject, stored: StoredCalendar) -> SubjectOut:
         subject_id=subject.subject_id,
         site=loaded.site.code,
         consent_date=subject.consent_date,
-        lifecycle=subject.lifecycle,
+        lifecycle=Lifecycle(subject.lifecycle),
         protocol_version=loaded.version.version,
         anchors=[AnchorOut(name=a.name, date=a.date, actual=a.actual)
                  for a in sorted(stored.anchors, key=lambda a: order.get(a.name, len(order)))],

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from app.access import Actor
 from app.errors import InvalidRows
+from app.schedule.eligibility import CONSENT_ANCHOR
 from app.schedule.expand import AnchorDate
-from app.services.bulk.checks import CONSENT_ANCHOR
 from app.services.bulk.enroller import BulkEnroller
 from app.services.bulk.rows import CHUNK_ROWS, Enrolment, ImportResult, Item
 from app.services.bulk.rows import RowProblem as Problem

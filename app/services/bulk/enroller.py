@@ -42,9 +42,10 @@ from app.models import (
     Visit,
 )
 from app.schedule.dates import local_today
-from app.schedule.expand import AnchorDate, Expansion, expand
+from app.schedule.eligibility import CONSENT_ANCHOR, age_at
+from app.schedule.expand import AnchorDate, Expansion, Lifecycle, expand
 from app.schedule.plan import Plan
-from app.services.bulk.checks import CONSENT_ANCHOR, check_enrolment
+from app.services.bulk.checks import check_enrolment
 from app.services.bulk.layout import (
     ASSESSMENTS,
     RECORDED_AT,
@@ -56,7 +57,6 @@ from app.services.bulk.layout import (
 from app.services.bulk.rows import CHUNK_ROWS, Enrolment, History, ImportResult, Item, RowProblem
 from app.services.bulk.writer import RowWriter
 from app.services.studies import current_version, get_study, plan_of
-from app.services.subjects.eligibility import age_at
 
 ENROLLED = "subject.enrolled"
 
@@ -223,7 +223,7 @@ class BulkEnroller:
         self._subjects.write(
             ((pk, study_id, self.sites[row.site][0], row.subject_id, version,
               day(row.consent_date), day(row.date_of_birth),
-              history.lifecycle if history else "active", now, now)
+              (history.lifecycle if history else Lifecycle.ACTIVE).value, now, now)
              for pk, (_, row, history) in zip(pks, good, strict=True)),
             adapted=True,
         )

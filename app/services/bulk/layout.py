@@ -7,7 +7,8 @@ from operator import itemgetter
 from typing import Any
 
 from app.schedule.expand import Expansion
-from app.services.subjects.visit_rows import DONE, visit_row_values
+from app.schedule.status import DONE_STATES
+from app.services.subjects.visit_rows import visit_row_values
 
 # subject_pk and site_id first: cached templates of visit rows leave them out.
 VISIT_COLUMNS = (
@@ -64,7 +65,7 @@ def visit_tuples(
         site_id=site_id,
         upcoming_days=upcoming_days,
     ):
-        values["recorded_at"] = now if values["state"] in DONE else None
+        values["recorded_at"] = now if values["state"] in DONE_STATES else None
         values["updated_at"] = now
         out.append(_VISIT_ROW(values))
     return out

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from app.schedule.expand import AnchorDate, Event, VisitRecord
+from app.schedule.expand import AnchorDate, Event, Lifecycle, VisitRecord
 
 CHUNK_ROWS = 1000
 
@@ -28,7 +28,7 @@ class Enrolment:
 class History:
     """What already happened to a subject (demo data only; an import has none)."""
 
-    lifecycle: str = "active"
+    lifecycle: Lifecycle = Lifecycle.ACTIVE
     events: tuple[Event, ...] = ()
     records: Mapping[str, VisitRecord] = field(default_factory=dict)
 

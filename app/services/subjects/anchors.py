@@ -9,13 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access import Actor
-from app.errors import (
-    InvalidDate,
-    InvalidRequest,
-    NotFound,
-)
+from app.errors import NotFound
 from app.models import AnchorDateRow
-from app.services.subjects.eligibility import check_consent, check_date, require_reason
+from app.schedule.eligibility import CONSENT_ANCHOR, anchor_change_violations
+from app.schedule.rules import raise_first, require_reason
 from app.services.subjects.loading import LoadedSubject, load_subject
 from app.services.subjects.visit_rows import (
     sync_subject,
@@ -45,16 +42,10 @@ def set_anchor(
     defined = {a.name for a in loaded.plan.protocol.anchors}
     if name not in defined:
         raise NotFound(f"anchor {name} is not defined by the protocol of study {study}")
-    check_date(day, f"anchor {name}")
-    today = loaded.today(now)
-    if actual and day > today:
-        raise InvalidDate(f"an actual {name} date cannot be in the future"
-                          f" (site date {today.isoformat()}); send it as planned")
-    if name == "consent":
-        # A corrected consent date must pass the checks of enrolment again.
-        if not actual:
-            raise InvalidRequest("the consent date is always an actual date", field="actual")
-        check_consent(loaded.plan, day, loaded.subject.date_of_birth, today)
+    raise_first(anchor_change_violations(
+        loaded.plan, name=name, day=day, actual=actual,
+        date_of_birth=loaded.subject.date_of_birth, today=loaded.today(now),
+    ))
     row = session.scalars(
         select(AnchorDateRow).where(
             AnchorDateRow.subject_pk == loaded.subject.id, AnchorDateRow.name == name
@@ -73,7 +64,7 @@ def set_anchor(
         action = "anchor.confirmed" if confirming else "anchor.corrected"
         why = reason if confirming else require_reason(reason, f"correcting anchor {name}")
         row.date, row.actual = day, actual
-    if name == "consent":
+    if name == CONSENT_ANCHOR:
         loaded.subject.consent_date = day
     session.flush()
     result = sync_subject(session, loaded.subject, loaded.plan)

@@ -20,8 +20,10 @@ from app.errors import (
 )
 from app.models import AnchorDateRow, Site, Study, StudySite, Subject
 from app.schedule.dates import local_today
+from app.schedule.eligibility import age_at, enrolment_anchors, enrolment_violations
+from app.schedule.expand import AnchorDate, Lifecycle
+from app.schedule.rules import raise_first
 from app.services.studies import current_version, get_study, plan_of
-from app.services.subjects.eligibility import check_consent, check_date, enrolment_anchors
 from app.services.subjects.loading import LoadedSubject
 from app.services.subjects.visit_rows import (
     sync_subject,
@@ -36,7 +38,7 @@ def enrol(
     site: str,
     consent_date: date,
     date_of_birth: date,
-    anchors: Mapping[str, tuple[date, bool]] | None = None,
+    anchors: Mapping[str, AnchorDate] | None = None,
     actor: Actor,
     now: datetime,
 ) -> LoadedSubject:
@@ -56,12 +58,12 @@ def enrol(
     if site_row is None:
         raise InvalidRequest(f"site {site} does not take part in study {study}", field="site")
     today = local_today(now, site_row.time_zone)
-    check_date(consent_date, "consent_date")
-    check_date(date_of_birth, "date_of_birth")
     version = current_version(session, study_row)
     plan = plan_of(version)
-    age = check_consent(plan, consent_date, date_of_birth, today)
-    chosen = enrolment_anchors(plan, anchors or {}, consent_date, today)
+    given = anchors or {}
+    raise_first(enrolment_violations(plan, consent_date=consent_date, date_of_birth=date_of_birth,
+                                     anchors=given, today=today))
+    chosen = enrolment_anchors(plan, given, consent_date)
     taken = session.scalar(
         select(Subject.id).where(Subject.study_id == study_row.id, Subject.subject_id == subject_id)
     )
@@ -76,13 +78,13 @@ def enrol(
     subject = Subject(
         study_id=study_row.id, site_id=site_row.id, subject_id=subject_id,
         protocol_version_id=version.id, consent_date=consent_date,
-        date_of_birth=date_of_birth, lifecycle="active",
+        date_of_birth=date_of_birth, lifecycle=Lifecycle.ACTIVE.value,
     )
     session.add(subject)
     session.flush()
     session.add_all(
-        AnchorDateRow(subject_pk=subject.id, name=n, date=d, actual=a)
-        for n, (d, a) in chosen.items()
+        AnchorDateRow(subject_pk=subject.id, name=n, date=a.date, actual=a.actual)
+        for n, a in chosen.items()
     )
     session.flush()
     sync_subject(session, subject, plan)
@@ -91,9 +93,11 @@ def enrol(
     loaded.audit(
         session, actor=actor, action="subject.enrolled", entity="subject", key=subject_id,
         after={
-            "site": site, "consent_date": consent_date.isoformat(), "age_at_consent": age,
+            "site": site, "consent_date": consent_date.isoformat(),
+            "age_at_consent": age_at(date_of_birth, consent_date),
             "protocol_version": version.version,
-            "anchors": {n: {"date": d.isoformat(), "actual": a} for n, (d, a) in chosen.items()},
+            "anchors": {n: {"date": a.date.isoformat(), "actual": a.actual}
+                        for n, a in chosen.items()},
         },
     )
     return loaded

@@ -15,18 +15,12 @@ from app.errors import (
     SubjectEnded,
 )
 from app.models import SubjectEvent
-from app.schedule.expand import TERMINAL_EVENTS, EventType
-from app.services.subjects.eligibility import check_date
+from app.schedule.expand import ENDS_AS, TERMINAL_EVENTS, EventType, Lifecycle
+from app.schedule.rules import check_date
 from app.services.subjects.loading import LoadedSubject, load_subject
 from app.services.subjects.visit_rows import (
     sync_subject,
 )
-
-ENDS_AS = {
-    EventType.DEATH: "died",
-    EventType.WITHDRAWAL: "withdrawn",
-    EventType.LOST_TO_FOLLOW_UP: "lost_to_follow_up",
-}
 
 
 def record_event(
@@ -62,18 +56,18 @@ def record_event(
     if day < subject.consent_date:
         raise InvalidDate(f"event date {day.isoformat()} is before consent"
                           f" ({subject.consent_date.isoformat()})")
-    if subject.lifecycle == "died":
+    if subject.lifecycle == Lifecycle.DIED:
         if type is EventType.DEATH:
             raise AlreadyRecorded(f"the death of subject {subject_id} is already recorded")
         raise SubjectEnded(f"subject {subject_id} has died; no further events")
-    if subject.lifecycle != "active" and type is not EventType.DEATH:
+    if subject.lifecycle != Lifecycle.ACTIVE and type is not EventType.DEATH:
         raise SubjectEnded(f"subject {subject_id} is {subject.lifecycle.replace('_', ' ')};"
                            " only a death may still be recorded")
     before = {"lifecycle": subject.lifecycle}
     event = SubjectEvent(subject_pk=subject.id, type=type.value, date=day, value=value, note=note)
     session.add(event)
     if type in TERMINAL_EVENTS:
-        subject.lifecycle = ENDS_AS[type]
+        subject.lifecycle = ENDS_AS[type].value
     session.flush()
     result = sync_subject(session, subject, loaded.plan)
     after: dict[str, object] = {"type": type.value, "date": day.isoformat(), "value": value,

@@ -9,12 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access import Actor
-from app.errors import InvalidRequest
 from app.models import ProtocolVersion, Site, Subject
+from app.schedule.expand import Lifecycle
 from app.services.pagination import check_limit, decode_cursor, encode_cursor
 from app.services.scope import visible_rows
 from app.services.studies import get_study
-from app.services.subjects.lifecycle import LIFECYCLES
 
 CURSOR = "subjects"
 
@@ -24,7 +23,7 @@ class SubjectSummary:
     subject_id: str
     site: str
     consent_date: date
-    lifecycle: str
+    lifecycle: Lifecycle
     protocol_version: str
     enrolled_at: datetime
 
@@ -41,14 +40,11 @@ def list_subjects(
     study: str,
     actor: Actor,
     site: str | None = None,
-    lifecycle: str | None = None,
+    lifecycle: Lifecycle | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> SubjectPage:
     """Subjects of a study the actor may see, in enrolment order, ``limit`` at a time."""
-    if lifecycle is not None and lifecycle not in LIFECYCLES:
-        raise InvalidRequest(f"lifecycle must be one of {', '.join(LIFECYCLES)}",
-                             field="lifecycle")
     check_limit(limit)
     study_row = get_study(session, study, actor)
     statement = (
@@ -65,11 +61,15 @@ def list_subjects(
     if site is not None:
         statement = statement.where(Site.code == site)
     if lifecycle is not None:
-        statement = statement.where(Subject.lifecycle == lifecycle)
+        statement = statement.where(Subject.lifecycle == lifecycle.value)
     if cursor is not None:
         (after,) = decode_cursor(CURSOR, cursor, int)
         statement = statement.where(Subject.id > after)
     rows = session.execute(statement).all()
-    items = [SubjectSummary(*row[1:]) for row in rows[:limit]]
+    items = [
+        SubjectSummary(row.subject_id, row.code, row.consent_date, Lifecycle(row.lifecycle),
+                       row.version, row.created_at)
+        for row in rows[:limit]
+    ]
     more = len(rows) > limit
     return SubjectPage(items, encode_cursor(CURSOR, rows[limit - 1][0]) if more else None)

@@ -34,8 +34,6 @@ from app.schedule.status import DONE_STATES, State, StatusInfo, visit_status
 
 log = logging.getLogger(__name__)
 
-DONE = frozenset(s.value for s in DONE_STATES)
-
 # The columns a new expansion may change on a row that is not done.
 SCHEDULE_COLUMNS = (
     "state",
@@ -112,7 +110,7 @@ class SubjectState:
         return {
             r.code: record_of(r)
             for r in self.visit_rows
-            if not r.unscheduled and r.state in DONE
+            if not r.unscheduled and r.state in DONE_STATES
         }
 
 
@@ -183,7 +181,7 @@ def sync_subject(session: Session, subject: Subject, plan: Plan) -> SyncResult:
         if row is None:
             missing.append(visit)
             continue
-        if row.state in DONE:
+        if row.state in DONE_STATES:
             continue
         before: dict[str, object] = {}
         after: dict[str, object] = {}
