@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from app.errors import InvalidDate, InvalidRequest, NotFound
 from app.models import AnchorDateRow, SubjectEvent, Visit
 from app.schedule.dates import study_day
 from app.schedule.expand import EventType, Lifecycle
+from app.schedule.language import VisitKind
 from app.schedule.outcome import (
     Action,
     Completion,
@@ -42,7 +43,7 @@ from app.services.subjects.visit_rows import sync_subject
 
 UNSCHEDULED_PREFIX = "UNS-"
 UNSCHEDULED_PHASE = "unscheduled"
-VISIT_KINDS = ("clinic", "phone", "procedure", "inpatient", "home")
+VISIT_KINDS: tuple[str, ...] = get_args(VisitKind)
 
 
 @dataclass(frozen=True, slots=True)

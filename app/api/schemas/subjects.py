@@ -7,20 +7,19 @@ returned: nothing beyond what a calendar needs leaves the system.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from app.api.schemas.common import ApiDate, Code
 from app.schedule.calendar import EndpointStatus
 from app.schedule.expand import EventType, Lifecycle, PhaseState
-from app.schedule.language import NAME_PATTERN
+from app.schedule.language import NAME_PATTERN, VisitKind
 from app.schedule.status import State, Status
 from app.services.subjects.listing import SubjectSummary
 from app.services.subjects.loading import LoadedSubject
 from app.services.subjects.visit_rows import StoredCalendar, StoredVisit
 
-VisitKind = Literal["clinic", "phone", "procedure", "inpatient", "home"]
 AnchorName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=40, examples=["infusion"])]
 Reason = Annotated[
     str | None, Field(max_length=1000, description="Why: required for corrections")

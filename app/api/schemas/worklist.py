@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
@@ -11,23 +10,8 @@ from app.schedule.status import Status
 from app.services.worklist.counts import StatusCount
 from app.services.worklist.page import WorklistPage
 
-
-class WorklistStatus(StrEnum):
-    """What the worklist can be filtered on: every status a visit may have."""
-
-    OVERDUE = "overdue"
-    DUE = "due"
-    UPCOMING = "upcoming"
-    SCHEDULED = "scheduled"
-    COMPLETED = "completed"
-    COMPLETED_OUT_OF_WINDOW = "completed_out_of_window"
-    MISSED = "missed"
-    CANCELLED = "cancelled"
-    PENDING = "pending"
-    NOT_APPLICABLE = "not_applicable"
-
-
-assert {s.value for s in WorklistStatus} == {s.value for s in Status}
+# What the worklist can be filtered on: every status a visit may have.
+WorklistStatus = Status
 
 
 class WorklistItem(BaseModel):

@@ -45,7 +45,7 @@ def enrol(
     """Enrol a subject on the study's newest protocol version and build its calendar."""
     actor.require_write()
     study_row = get_study(session, study, actor)
-    if actor.sites is not None and site not in actor.sites:
+    if not actor.sees(study=study, site=site):
         raise Forbidden(f"this token may not enrol subjects at site {site}")
     # Enrolments into one study queue on the study row, so the target and the unique
     # subject id are checked against committed data (SQLite: BEGIN IMMEDIATE does it).
