@@ -26,6 +26,7 @@ from app.api.routes import (
 )
 from app.db import make_engine, make_sessionmaker
 from app.problems import add_exception_handlers
+from app.requestlog import RequestLogMiddleware
 from app.settings import Settings, get_settings
 from app.web import install as install_web
 
@@ -72,4 +73,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrent_requests)
     # Added last, so it runs first: oversized bodies never reach anything else.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Outermost: every request is logged, refusals included.
+    app.add_middleware(RequestLogMiddleware)
     return app

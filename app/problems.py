@@ -116,9 +116,15 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, slug, title, detail, headers or None)
 
 
-def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+def unexpected_error() -> JSONResponse:
     return problem(500, "internal-error", "Internal server error", "An unexpected error occurred.")
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Handlers run after the except block: the traceback comes from the exception itself.
+    log.error("unhandled error on %s %s (request %s)", request.method, request.url.path,
+              getattr(request.state, "request_id", "-"), exc_info=exc)
+    return unexpected_error()
 
 
 def add_exception_handlers(app: FastAPI) -> None:

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import click
 import uvicorn
 
 from app.cli.context import CliContext, pass_cli
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, plus the application's own loggers (``app.*``) on stderr."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["app"] = {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    config["handlers"]["app"] = {"class": "logging.StreamHandler", "formatter": "app",
+                                 "stream": "ext://sys.stderr"}
+    config["loggers"]["app"] = {"handlers": ["app"], "level": level.upper(), "propagate": False}
+    return config
 
 
 @click.command("serve")
@@ -23,7 +36,9 @@ def serve(ctx: CliContext, host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         proxy_headers=True,
+        # One structured line per request comes from the application (app.requests).
         access_log=False,
+        log_config=log_config(ctx.settings.log_level),
     )
 
 
