@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app.access import Actor
-from app.deps import SessionDep, SettingsDep
+from app.deps import NowDep, SessionDep, SettingsDep
 from app.schedule.language import CODE_PATTERN
 from app.settings import Settings
 from app.web.identity import authenticate_hashed
@@ -62,6 +62,7 @@ def field(form: FormData, name: str, *, limit: int = 2000) -> str:
 
 __all__ = [
     "CheckedForm",
+    "NowDep",
     "Settings",
     "SettingsDep",
     "WebActor",

@@ -9,14 +9,13 @@ browser, and as a confirmation step from the server when scripts are off).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from app.db import utcnow
 from app.errors import Conflict, FollowupError, Forbidden, InvalidRequest, NotFound
 from app.models import Visit
 from app.schedule.expand import EventType
@@ -25,7 +24,7 @@ from app.services.subjects.events import record_event
 from app.services.subjects.loading import LoadedSubject, get_subject, subject_calendar
 from app.services.subjects.visit_rows import StoredVisit
 from app.services.visits import complete_visit, mark_missed
-from app.web.deps import CheckedForm, Code, WebActor, WebDb, field
+from app.web.deps import CheckedForm, Code, NowDep, WebActor, WebDb, field
 from app.web.rendering import WebRoute, redirect, render
 from app.web.subjects import SUBJECT, subject_url
 
@@ -64,8 +63,9 @@ def form_status(exc: FollowupError) -> int:
     return 409 if isinstance(exc, Conflict) else 422
 
 
-def _visit(db: Session, loaded: LoadedSubject, code: str) -> tuple[StoredVisit, date]:
-    today = loaded.today(utcnow())
+def _visit(db: Session, loaded: LoadedSubject, code: str,
+           now: datetime) -> tuple[StoredVisit, date]:
+    today = loaded.today(now)
     stored = subject_calendar(db, loaded, today=today)
     found = next((v for v in stored.visits if v.row.code == code), None)
     if found is None:
@@ -102,18 +102,18 @@ def _record_context(loaded: LoadedSubject, visit: StoredVisit, today: date,
 
 @router.get(SUBJECT + "/visits/{code}/record")
 def record_form(request: Request, db: WebDb, actor: WebActor, study: Code, subject_id: Code,
-                code: Code, back: Back = None) -> Response:
+                code: Code, now: NowDep, back: Back = None) -> Response:
     actor.require_write()
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
-    visit, today = _visit(db, loaded, code)
+    visit, today = _visit(db, loaded, code, now)
     return render(request, "record.html", _record_context(loaded, visit, today, back))
 
 
 @router.post(SUBJECT + "/visits/{code}/record")
 def record(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study: Code,
-           subject_id: Code, code: Code) -> Response:
+           subject_id: Code, code: Code, now: NowDep) -> Response:
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
-    visit, today = _visit(db, loaded, code)
+    visit, today = _visit(db, loaded, code, now)
     back = field(form, "back", limit=20) or None
     values = {name: field(form, name) for name in
               ("actual_date", "note", "reason", "other_assessments")}
@@ -131,7 +131,7 @@ def record(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, stud
             db, study=study, subject_id=subject_id, code=code, actual_date=actual,
             assessments=chosen, note=values["note"] or None,
             correction=bool(context["correction"]), reason=values["reason"] or None,
-            actor=actor, now=utcnow(),
+            actor=actor, now=now,
         )
     except FollowupError as exc:
         db.rollback()
@@ -143,23 +143,23 @@ def record(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, stud
 
 @router.get(SUBJECT + "/visits/{code}/missed")
 def missed_form(request: Request, db: WebDb, actor: WebActor, study: Code, subject_id: Code,
-                code: Code, back: Back = None) -> Response:
+                code: Code, now: NowDep, back: Back = None) -> Response:
     actor.require_write()
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
-    visit, today = _visit(db, loaded, code)
+    visit, today = _visit(db, loaded, code, now)
     return render(request, "missed.html", {"loaded": loaded, "row": visit.row, "today": today,
                                            "back": back or "", "reason": "", "error": None})
 
 
 @router.post(SUBJECT + "/visits/{code}/missed")
 def missed(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study: Code,
-           subject_id: Code, code: Code) -> Response:
+           subject_id: Code, code: Code, now: NowDep) -> Response:
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
-    visit, today = _visit(db, loaded, code)
+    visit, today = _visit(db, loaded, code, now)
     reason, back = field(form, "reason", limit=1000), field(form, "back", limit=20) or None
     try:
         mark_missed(db, study=study, subject_id=subject_id, code=code, reason=reason or None,
-                    actor=actor, now=utcnow())
+                    actor=actor, now=now)
     except FollowupError as exc:
         db.rollback()
         return render(request, "missed.html", {
@@ -177,24 +177,24 @@ def _event_context(loaded: LoadedSubject, today: date, **extra: Any) -> dict[str
 
 @router.get(SUBJECT + "/events/new")
 def event_form(request: Request, db: WebDb, actor: WebActor, study: Code,
-               subject_id: Code) -> Response:
+               subject_id: Code, now: NowDep) -> Response:
     actor.require_write()
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
-    return render(request, "event.html", _event_context(loaded, loaded.today(utcnow())))
+    return render(request, "event.html", _event_context(loaded, loaded.today(now)))
 
 
 @router.post(SUBJECT + "/events")
 def event(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study: Code,
-          subject_id: Code) -> Response:
+          subject_id: Code, now: NowDep) -> Response:
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
-    today = loaded.today(utcnow())
+    today = loaded.today(now)
     values = {name: field(form, name, limit=1000) for name in ("type", "date", "value", "note")}
     try:
         kind = _event_type(values["type"])
         day = parse_date(values["date"], "Event date")
         record_event(db, study=study, subject_id=subject_id, type=kind, day=day,
                      value=values["value"][:40] or None, note=values["note"] or None,
-                     actor=actor, now=utcnow())
+                     actor=actor, now=now)
     except FollowupError as exc:
         db.rollback()
         return render(request, "event.html", _event_context(loaded, today, values=values,
