@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app.errors import NotAuthenticated
-from app.web.deps import CheckedForm, WebDb, WebSessionDep, field
+from app.web.deps import CheckedForm, NowDep, WebDb, WebSessionDep, field
 from app.web.identity import sign_in
 from app.web.rendering import WebRoute, redirect, render, replace_session
 
@@ -34,13 +34,14 @@ def signin_page(request: Request, session: WebSessionDep, next: str = HOME,
 
 
 @router.post("/signin")
-def signin(request: Request, db: WebDb, session: WebSessionDep, form: CheckedForm) -> Response:
+def signin(request: Request, db: WebDb, session: WebSessionDep, form: CheckedForm,
+           now: NowDep) -> Response:
     raw = field(form, "token", limit=200)
     target = safe_next(field(form, "next", limit=500))
     try:
         if not raw:
             raise NotAuthenticated("paste an API token")
-        actor, digest = sign_in(db, raw)
+        actor, digest = sign_in(db, raw, now=now)
     except NotAuthenticated:
         return render(request, "signin.html", {
             "next": target,

@@ -30,11 +30,11 @@ WebDb = Annotated[Session, Depends(web_db)]
 WebSessionDep = Annotated[WebSession, Depends(web_session)]
 
 
-def current_actor(request: Request, db: WebDb, session: WebSessionDep) -> Actor:
+def current_actor(request: Request, db: WebDb, session: WebSessionDep, now: NowDep) -> Actor:
     """The actor of the signed-in token, checked again on every request."""
     if session.token_hash is None:
         raise SignInRequired()
-    actor = authenticate_hashed(db, session.token_hash)
+    actor = authenticate_hashed(db, session.token_hash, now=now)
     request.state.actor = actor
     return actor
 

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.db import utcnow
 from app.services.tokens import authenticate
 from app.services.worklist.counts import status_counts
 from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed_rich, site_today
@@ -37,7 +38,7 @@ def test_worklist_shows_only_the_own_sites_visits(
     assert overdue and all(subject.startswith("YC-") for subject, _ in overdue)
     assert "WT-00" not in page.text and OTHER_SITE not in page.text
     # The counts at the top are the service's counts for the token's sites.
-    actor = authenticate(session, seeded.coordinator)
+    actor = authenticate(session, seeded.coordinator, now=utcnow())
     counts = status_counts(session, actor=actor)
     assert {c.site for c in counts} == {OWN_SITE}
     shown = re.search(r'id="count-overdue">(\d+)<', page.text)
