@@ -264,7 +264,7 @@ def seed(engine: Engine) -> Seeded:
         feed_ids = {}
         for site in ("YC3H", "WTCH", "MM01"):
             add_recipient(session, site=site, email="crc@hospital.example", actor=SYSTEM)
-            feed_ids[site] = create_feed_token(session, site=site, actor=SYSTEM).id
+            feed_ids[site] = create_feed_token(session, site=site, actor=SYSTEM, now=utcnow()).id
     secrets["none"] = ""
     return Seeded(engine=engine, secrets=secrets, feed_ids=feed_ids)
 
