@@ -116,8 +116,10 @@ def bootstrap(ctx: CliContext) -> None:
 @pass_cli
 def purge(ctx: CliContext, older_than_hours: int) -> None:
     """Delete stored Idempotency-Key answers past their retention (run it daily)."""
+    now = datetime.now(UTC)
     with ctx.unit_of_work() as session:
-        count = purge_keys(session, actor=ctx.actor, older_than=timedelta(hours=older_than_hours))
+        count = purge_keys(session, actor=ctx.actor, older_than=timedelta(hours=older_than_hours),
+                           now=now)
     click.echo(f"{count} idempotency key(s) purged", err=True)
 
 
