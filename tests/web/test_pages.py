@@ -39,7 +39,7 @@ def test_worklist_shows_only_the_own_sites_visits(
     assert "WT-00" not in page.text and OTHER_SITE not in page.text
     # The counts at the top are the service's counts for the token's sites.
     actor = authenticate(session, seeded.coordinator, now=utcnow())
-    counts = status_counts(session, actor=actor)
+    counts = status_counts(session, actor=actor, now=utcnow())
     assert {c.site for c in counts} == {OWN_SITE}
     shown = re.search(r'id="count-overdue">(\d+)<', page.text)
     assert shown and int(shown.group(1)) == sum(c.overdue for c in counts) == len(overdue)
