@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import AuditRecord, Subject, Visit
-from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed, site_today
+from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed, site_today, stand_at
 from tests.web.helpers import csrf_of, post_form, sign_in
 
 SUBJECT = "/studies/UCART-SLE/subjects/YC-001"
@@ -19,6 +19,7 @@ SUBJECT = "/studies/UCART-SLE/subjects/YC-001"
 @pytest.fixture
 def seeded(session: Session, client: TestClient) -> Seeded:
     seeded = seed(session)
+    stand_at(client)  # the pages' clock reads the instant the data is dated from
     sign_in(client, seeded.coordinator)
     return seeded
 

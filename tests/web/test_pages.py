@@ -8,18 +8,20 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
 from app.services.tokens import authenticate
 from app.services.worklist.counts import status_counts
-from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed_rich, site_today
+from tests.helpers_subjects import NOW
+from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed_rich, site_today, stand_at
 from tests.web.helpers import csrf_of, sign_in
 
 SUBJECT = "/studies/UCART-SLE/subjects/{}"
 
 
 @pytest.fixture
-def seeded(session: Session) -> Seeded:
-    return seed_rich(session)
+def seeded(session: Session, client: TestClient) -> Seeded:
+    seeded = seed_rich(session)
+    stand_at(client)  # the pages' clock reads the instant the data is dated from
+    return seeded
 
 
 def rows(html: str, section: str) -> list[tuple[str, str]]:
@@ -38,8 +40,8 @@ def test_worklist_shows_only_the_own_sites_visits(
     assert overdue and all(subject.startswith("YC-") for subject, _ in overdue)
     assert "WT-00" not in page.text and OTHER_SITE not in page.text
     # The counts at the top are the service's counts for the token's sites.
-    actor = authenticate(session, seeded.coordinator, now=utcnow())
-    counts = status_counts(session, actor=actor, now=utcnow())
+    actor = authenticate(session, seeded.coordinator, now=NOW)
+    counts = status_counts(session, actor=actor, now=NOW)
     assert {c.site for c in counts} == {OWN_SITE}
     shown = re.search(r'id="count-overdue">(\d+)<', page.text)
     assert shown and int(shown.group(1)) == sum(c.overdue for c in counts) == len(overdue)
