@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app.access import Actor
@@ -20,13 +19,9 @@ from app.web.session import CSRF_FIELD, WebSession
 Code = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40)]
 
 
-def web_db(request: Request, session: SessionDep) -> Session:
-    """The request's unit of work (the API's), remembered so an error page can roll it back."""
-    request.state.web_db = session
-    return session
-
-
-WebDb = Annotated[Session, Depends(web_db)]
+# The request's unit of work, the API's own: committed when the page is answered, rolled
+# back when the route raises (see app.web.rendering.PageFailed).
+WebDb = SessionDep
 WebSessionDep = Annotated[WebSession, Depends(web_session)]
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import AuditRecord, Subject, Visit
+from app.errors import Conflict
+from app.models import AuditRecord, FeedToken, Subject, Visit
+from app.services import feeds as feed_service
 from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed, site_today, stand_at
 from tests.web.helpers import csrf_of, post_form, sign_in
 
@@ -249,3 +252,23 @@ def test_feed_url_is_shown_once_and_revocable(client: TestClient, session: Sessi
     assert revoked.status_code == 303
     assert client.get(url.removeprefix("http://testserver")).status_code == 401
     assert f"/feeds/{OTHER_SITE}" not in listing
+
+def test_a_conflict_on_a_page_is_409_and_nothing_is_kept(
+    client: TestClient, session: Session, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page without a form of its own fails as the API does, and the session dependency
+    rolls back what the service wrote before it refused."""
+    real = feed_service.create_feed_token
+
+    def create_then_refuse(db: Session, **kwargs: Any) -> object:
+        real(db, **kwargs)  # a feed token is stored and audited, then refused
+        raise Conflict("refused after writing")
+
+    monkeypatch.setattr(feed_service, "create_feed_token", create_then_refuse)
+    audits = session.scalar(select(func.count()).select_from(AuditRecord))
+    response = post_form(client, "/feeds", f"/feeds/{OWN_SITE}", {})
+    assert response.status_code == 409
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<h1>Conflict</h1>" in response.text and "Refused after writing" in response.text
+    assert session.scalar(select(func.count()).select_from(FeedToken)) == 0
+    assert session.scalar(select(func.count()).select_from(AuditRecord)) == audits

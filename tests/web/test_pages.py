@@ -113,6 +113,18 @@ def test_another_sites_subject_is_a_not_found_page(client: TestClient, seeded: S
         assert "Not found" in response.text
 
 
+@pytest.mark.parametrize("url", ["/worklist?cursor=nonsense", "/studies/UCART-SLE?cursor=x"])
+def test_a_value_the_service_refuses_is_the_apis_422_as_a_page(
+    client: TestClient, seeded: Seeded, url: str
+) -> None:
+    sign_in(client, seeded.coordinator)
+    response = client.get(url)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<h1>Invalid request</h1>" in response.text and "Cursor is not one" in response.text
+    assert "Traceback" not in response.text
+
+
 def test_a_malformed_address_is_a_page_not_a_stack_trace(
     client: TestClient, seeded: Seeded
 ) -> None:
