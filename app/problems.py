@@ -1,4 +1,8 @@
-"""RFC 9457 problem details: every error response of the API, mapped in one place."""
+"""RFC 9457 problem details: every error response of the API, mapped in one place.
+
+The status of a domain error (:data:`STATUS`, read through :func:`status_of`) is shared
+with the web pages, which show the same refusal as a page with the same status.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
-# Most specific first: the first class an error is an instance of decides.
+# Most specific first: the first class an error is an instance of decides. The API and
+# the web pages both answer with these (see status_of).
 STATUS: tuple[tuple[type[errors.FollowupError], int], ...] = (
     (errors.NotFound, 404),
     (errors.Conflict, 409),
@@ -64,14 +69,19 @@ def problem(
 
 
 def status_of(exc: errors.FollowupError) -> int:
+    """The HTTP status of a domain error, for the API and the web pages alike."""
     return next((code for cls, code in STATUS if isinstance(exc, cls)), 400)
+
+
+def challenge(status: int) -> dict[str, str] | None:
+    """The headers a response of ``status`` must carry: a 401 names the scheme (RFC 9110)."""
+    return {"WWW-Authenticate": "Bearer"} if status == 401 else None
 
 
 def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.FollowupError)
     status = status_of(exc)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return problem(status, exc.slug, exc.title, exc.detail, headers, **exc.extra)
+    return problem(status, exc.slug, exc.title, exc.detail, challenge(status), **exc.extra)
 
 
 def _validation(request: Request, exc: Exception) -> JSONResponse:

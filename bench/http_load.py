@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.access import SYSTEM
-from app.db import make_engine, make_sessionmaker, transaction
+from app.db import make_engine, make_sessionmaker, transaction, utcnow
 from app.models import Site, Study, Subject
 from app.services.tokens import create_token
 from bench.load import LoadResult, Server, log, run_load
@@ -89,7 +89,7 @@ def _fixtures(url: str) -> tuple[str, list[str], list[tuple[str, str]]]:
     engine = make_engine(url)
     with transaction(make_sessionmaker(engine)) as session:
         name = f"bench-{time.time_ns()}"
-        secret = create_token(session, actor=SYSTEM, role="admin", name=name).secret
+        secret = create_token(session, actor=SYSTEM, role="admin", name=name, now=utcnow()).secret
         sites = list(session.scalars(select(Site.code).where(Site.code.like("DEMO%"))))
         subjects = session.execute(
             select(Study.code, Subject.subject_id).join(Study, Study.id == Subject.study_id)

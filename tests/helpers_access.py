@@ -27,7 +27,7 @@ def new_token(
 ) -> str:
     """A token created through the service (audited); returns its secret."""
     created = create_token(session, actor=SYSTEM, role=role, sites=sites, studies=studies,
-                           name=name)
+                           name=name, now=utcnow())
     session.flush()
     return created.secret
 

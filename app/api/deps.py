@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.access import Actor
-from app.deps import SessionDep
+from app.deps import NowDep, SessionDep
 from app.errors import NotAuthenticated
 from app.services.tokens import authenticate
 
@@ -18,11 +18,12 @@ bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization:
 def get_actor(
     request: Request,
     session: SessionDep,
+    now: NowDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Actor:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise NotAuthenticated("send Authorization: Bearer <token>")
-    actor = authenticate(session, credentials.credentials)
+    actor = authenticate(session, credentials.credentials, now=now)
     request.state.actor = actor
     return actor
 

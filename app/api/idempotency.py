@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
@@ -30,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.access import Actor
-from app.deps import SessionDep
+from app.deps import NowDep, SessionDep
 from app.errors import NotAuthenticated
 from app.services.idempotency import (
     Claim,
@@ -152,18 +153,18 @@ async def _fingerprint(request: Request) -> str | None:
     return request_hash(request.method, target, body)
 
 
-def _actor(request: Request, session: Session) -> Actor | None:
+def _actor(request: Request, session: Session, now: datetime) -> Actor | None:
     scheme, credentials = get_authorization_scheme_param(request.headers.get("authorization"))
     if scheme.lower() != "bearer" or not credentials:
         return None
     try:
-        return authenticate(session, credentials)
+        return authenticate(session, credentials, now=now)
     except NotAuthenticated:
         return None
 
 
 def _claim(
-    request: Request, session: Session, actor: Actor, fingerprint: str
+    request: Request, session: Session, actor: Actor, fingerprint: str, now: datetime
 ) -> Claim | StoredResponse:
     return claim_key(
         session,
@@ -173,12 +174,14 @@ def _claim(
         path=request.url.path,
         fingerprint=fingerprint,
         wait_seconds=getattr(request.app.state, "idempotency_wait_seconds", DEFAULT_WAIT_SECONDS),
+        now=now,
     )
 
 
 async def guard(
     request: Request,
     session: SessionDep,
+    now: NowDep,
     fingerprint: Annotated[str | None, Depends(_fingerprint)],
 ) -> AsyncIterator[None]:
     # Async, so that the many requests without a key never visit a worker thread here;
@@ -188,7 +191,7 @@ async def guard(
         return
     # Keys belong to a token. Without a valid one the route's own authentication
     # answers 401 (before anything is said about the key); nothing is claimed.
-    actor = await run_in_threadpool(_actor, request, session)
+    actor = await run_in_threadpool(_actor, request, session, now)
     if actor is None:
         yield
         return
@@ -197,7 +200,7 @@ async def guard(
             f"{HEADER} is not accepted here: the response holds a secret that is never stored",
             field=HEADER,
         )
-    result = await run_in_threadpool(_claim, request, session, actor, fingerprint)
+    result = await run_in_threadpool(_claim, request, session, actor, fingerprint, now)
     if isinstance(result, StoredResponse):
         raise Replay(result)
     yield

@@ -75,6 +75,7 @@ def send(
         factory=ctx.factory,
         settings=settings,
         sender=None if dry_run else SmtpSender(settings.smtp),
+        clock=utcnow,
         actor=ctx.actor,
     )
     local_date: date | None = day.date() if day is not None else None
@@ -105,7 +106,7 @@ def schedule(ctx: CliContext) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     run = DigestRun(factory=ctx.factory, settings=settings, sender=SmtpSender(settings.smtp),
-                    actor=ctx.actor)
+                    clock=utcnow, actor=ctx.actor)
     loop = ScheduleLoop(
         load_sites=run.site_clocks, load_done=run.done_for, send=run.send_one,
         clock=utcnow, sleep=time.sleep,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -41,12 +42,13 @@ def import_command(ctx: CliContext, file: Path, study_code: str, skip_invalid: b
     Every bad row is listed as FILE:LINE: COLUMN: MESSAGE.
     """
     show_bar = sys.stderr.isatty()
+    now = datetime.now(UTC)
     try:
         with ctx.unit_of_work() as session, open(file, newline="", encoding="utf-8-sig") as f, \
                 click.progressbar(length=os.path.getsize(file), label="importing", file=sys.stderr,
                                   hidden=not show_bar) as bar:
             result = import_csv(session, study_code=study_code, actor=ctx.actor,
-                                lines=_counted(f, bar), skip_invalid=skip_invalid)
+                                lines=_counted(f, bar), skip_invalid=skip_invalid, now=now)
     except InvalidRows as exc:
         for problem in exc.extra.get("errors", []):
             field = f" {problem['field']}:" if problem["field"] else ""

@@ -44,18 +44,19 @@ def create(
     name: str | None, expires: datetime | None,
 ) -> None:
     """Create a token and print it once."""
+    now = datetime.now(UTC)
     with ctx.unit_of_work() as session:
         created = token_service.create_token(
             session, actor=ctx.actor, role=role, sites=sites, studies=studies, name=name,
-            expires_at=_expiry(expires.date() if expires else None),
+            expires_at=_expiry(expires.date() if expires else None), now=now,
         )
     click.echo(f"token {created.token.name} ({created.token.role}) created; "
                "it is shown once, store it now:", err=True)
     click.echo(created.secret)
 
 
-def _line(view: TokenView) -> str:
-    state = "revoked" if view.revoked_at else ("active" if view.active else "expired")
+def _line(view: TokenView, now: datetime) -> str:
+    state = "revoked" if view.revoked_at else ("active" if view.active_at(now) else "expired")
     return "\t".join([
         view.name, view.role, ",".join(view.sites) or "-", ",".join(view.studies) or "-",
         view.created_at.isoformat(timespec="seconds"),
@@ -69,11 +70,12 @@ def _line(view: TokenView) -> str:
 @pass_cli
 def list_(ctx: CliContext) -> None:
     """List tokens (never their secrets), tab-separated."""
+    now = datetime.now(UTC)
     with ctx.unit_of_work(write=False) as session:
         views = token_service.list_tokens(session, actor=ctx.actor)
     click.echo("name\trole\tsites\tstudies\tcreated\texpires\trevoked\tstate")
     for view in views:
-        click.echo(_line(view))
+        click.echo(_line(view, now))
 
 
 @token_group.command("revoke")
@@ -81,8 +83,9 @@ def list_(ctx: CliContext) -> None:
 @pass_cli
 def revoke(ctx: CliContext, name: str) -> None:
     """Revoke the token NAME from now on."""
+    now = datetime.now(UTC)
     with ctx.unit_of_work() as session:
-        view = token_service.revoke_token(session, actor=ctx.actor, name=name)
+        view = token_service.revoke_token(session, actor=ctx.actor, name=name, now=now)
     assert view.revoked_at is not None
     click.echo(f"token {name} revoked at {view.revoked_at.isoformat(timespec='seconds')}",
                err=True)
@@ -92,8 +95,9 @@ def revoke(ctx: CliContext, name: str) -> None:
 @pass_cli
 def bootstrap(ctx: CliContext) -> None:
     """Create the first admin token, unless an active admin token exists."""
+    now = datetime.now(UTC)
     with ctx.unit_of_work() as session:
-        created = token_service.bootstrap_admin(session, actor=ctx.actor)
+        created = token_service.bootstrap_admin(session, actor=ctx.actor, now=now)
     if created is None:
         click.echo("an admin token already exists (followup token list); none created",
                    err=True)
@@ -112,8 +116,10 @@ def bootstrap(ctx: CliContext) -> None:
 @pass_cli
 def purge(ctx: CliContext, older_than_hours: int) -> None:
     """Delete stored Idempotency-Key answers past their retention (run it daily)."""
+    now = datetime.now(UTC)
     with ctx.unit_of_work() as session:
-        count = purge_keys(session, actor=ctx.actor, older_than=timedelta(hours=older_than_hours))
+        count = purge_keys(session, actor=ctx.actor, older_than=timedelta(hours=older_than_hours),
+                           now=now)
     click.echo(f"{count} idempotency key(s) purged", err=True)
 
 

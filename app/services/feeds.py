@@ -25,7 +25,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access import Actor, Role
-from app.db import utcnow
 from app.errors import Forbidden, NotAuthenticated, NotFound
 from app.models import ApiToken, FeedToken, Site, Study, Subject, Visit
 from app.schedule.dates import local_today
@@ -144,11 +143,11 @@ def feed_visits_of(calendar: StoredCalendar, *, study: str, subject: str) -> lis
 
 
 def subject_feed(
-    session: Session, *, study: str, subject_id: str, actor: Actor, now: datetime | None = None
+    session: Session, *, study: str, subject_id: str, actor: Actor, now: datetime
 ) -> bytes:
     """One subject's whole calendar: every dated visit, done or not, cancelled ones marked."""
     loaded = get_subject(session, study=study, subject_id=subject_id, actor=actor)
-    calendar = subject_calendar(session, loaded, today=loaded.today(now or utcnow()))
+    calendar = subject_calendar(session, loaded, today=loaded.today(now))
     visits = feed_visits_of(calendar, study=study, subject=subject_id)
     return render_ics(visits, name=f"followup {study} {subject_id}")
 
@@ -156,11 +155,9 @@ def subject_feed(
 # -- one site ------------------------------------------------------------------------
 
 
-def site_feed_visits(
-    session: Session, site: Site, *, now: datetime | None = None
-) -> list[FeedVisit]:
+def site_feed_visits(session: Session, site: Site, *, now: datetime) -> list[FeedVisit]:
     """Visits still to do at a site: every overdue one, and those ahead within a year."""
-    today = local_today(now or utcnow(), site.time_zone)
+    today = local_today(now, site.time_zone)
     horizon = today + timedelta(days=SITE_FEED_HORIZON_DAYS)
     rows = session.execute(
         select(
@@ -185,9 +182,8 @@ def site_feed_visits(
     ]
 
 
-def site_feed(session: Session, *, site_code: str, raw_token: str,
-              now: datetime | None = None) -> bytes:
-    site = authenticate_feed(session, site_code=site_code, raw_token=raw_token)
+def site_feed(session: Session, *, site_code: str, raw_token: str, now: datetime) -> bytes:
+    site = authenticate_feed(session, site_code=site_code, raw_token=raw_token, now=now)
     visits = site_feed_visits(session, site, now=now)
     return render_ics(visits, name=f"followup {site.code} visits")
 
@@ -211,12 +207,14 @@ def _managed_site(session: Session, actor: Actor, code: str) -> Site:
     return site
 
 
-def create_feed_token(session: Session, *, site: str, actor: Actor) -> CreatedFeedToken:
+def create_feed_token(
+    session: Session, *, site: str, actor: Actor, now: datetime
+) -> CreatedFeedToken:
     row_site = _managed_site(session, actor, site)
     actor.require_write()
     raw = FEED_TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = FeedToken(token_hash=hash_token(raw), site_id=row_site.id, created_by=actor.name,
-                    created_at=utcnow())
+                    created_at=now)
     session.add(row)
     session.flush()
     record_audit(session, actor=actor, action="feed_token.created", entity="feed_token",
@@ -231,8 +229,10 @@ def list_feed_tokens(session: Session, *, site: str, actor: Actor) -> list[FeedT
     ))
 
 
-def revoke_feed_token(session: Session, *, site: str, token_id: int, actor: Actor) -> FeedToken:
-    """Revoke one feed token; revoking it again changes nothing."""
+def revoke_feed_token(
+    session: Session, *, site: str, token_id: int, actor: Actor, now: datetime
+) -> FeedToken:
+    """Revoke one feed token from ``now`` on; revoking it again changes nothing."""
     row_site = _managed_site(session, actor, site)
     actor.require_write()
     row = session.scalars(
@@ -241,7 +241,7 @@ def revoke_feed_token(session: Session, *, site: str, token_id: int, actor: Acto
     if row is None:
         raise NotFound(f"feed token {token_id} of site {site} not found")
     if row.revoked_at is None:
-        row.revoked_at = utcnow()
+        row.revoked_at = now
         session.flush()
         record_audit(session, actor=actor, action="feed_token.revoked", entity="feed_token",
                      site=site, key=str(row.id), before={"revoked_at": None},
@@ -249,7 +249,7 @@ def revoke_feed_token(session: Session, *, site: str, token_id: int, actor: Acto
     return row
 
 
-def authenticate_feed(session: Session, *, site_code: str, raw_token: str) -> Site:
+def authenticate_feed(session: Session, *, site_code: str, raw_token: str, now: datetime) -> Site:
     """The site a feed token opens: NotAuthenticated for an unknown or revoked token
     (never saying which), NotFound for a valid token used on another site's URL."""
     digest = hash_token(raw_token)
@@ -266,7 +266,7 @@ def authenticate_feed(session: Session, *, site_code: str, raw_token: str) -> Si
     token, site, maker_revoked, maker_expires = found.tuple()
     if not hmac.compare_digest(token.token_hash, digest) or token.revoked_at is not None:
         raise NotAuthenticated("invalid or revoked feed token")
-    if not is_active(maker_revoked, maker_expires, utcnow()):
+    if not is_active(maker_revoked, maker_expires, now):
         raise NotAuthenticated("invalid or revoked feed token")
     if site.code != site_code:
         # The holder knows which site the token opens; another site is not there for it.

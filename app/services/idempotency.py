@@ -19,7 +19,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from app.access import Actor
-from app.db import utcnow
 from app.errors import Conflict, InvalidRequest
 from app.models import IdempotencyKey
 from app.services.audit import record_audit
@@ -104,7 +103,7 @@ def claim_key(
     path: str,
     fingerprint: str,
     wait_seconds: float = 10.0,
-    now: datetime | None = None,
+    now: datetime,
 ) -> Claim | StoredResponse:
     """Hold ``key`` for this transaction, or return the answer stored for it.
 
@@ -112,10 +111,9 @@ def claim_key(
     RequestInProgress when another transaction has held it for ``wait_seconds``.
     """
     check_key(key)
-    moment = now or utcnow()
     existing = _find(session, actor.name, key)
     if existing is not None:
-        if existing.created_at > moment - RETENTION:
+        if existing.created_at > now - RETENTION:
             return _answer(existing, fingerprint)
         # Past retention the key is free again. A Core DELETE: a concurrent request may
         # free the same row first, which is fine (the insert below then decides).
@@ -123,7 +121,7 @@ def claim_key(
         session.expunge(existing)
     row = IdempotencyKey(
         token_name=actor.name, key=key, method=method.upper(), path=path[:500],
-        request_hash=fingerprint, created_at=moment,
+        request_hash=fingerprint, created_at=now,
     )
     postgres = session.get_bind().dialect.name == "postgresql"
     previous = None
@@ -180,13 +178,13 @@ def purge_keys(
     *,
     actor: Actor,
     older_than: timedelta = RETENTION,
-    now: datetime | None = None,
+    now: datetime,
 ) -> int:
-    """Delete keys older than ``older_than`` (never less than the retention)."""
+    """Delete keys older than ``older_than`` at ``now`` (never less than the retention)."""
     actor.require_admin()
     if older_than < RETENTION:
         raise InvalidRequest(f"keys are kept at least {RETENTION}; choose a longer age")
-    cutoff = (now or utcnow()) - older_than
+    cutoff = now - older_than
     result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
     count = int(getattr(result, "rowcount", 0) or 0)
     if count:

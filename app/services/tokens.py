@@ -30,7 +30,6 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.access import Actor, Role
-from app.db import utcnow
 from app.errors import AlreadyExists, InvalidRequest, NotAuthenticated, NotFound
 from app.models import ApiToken, Site, Study
 from app.schedule.language import CODE_PATTERN
@@ -95,19 +94,19 @@ _TOKEN_BY_HASH = select(
 ).where(ApiToken.token_hash == bindparam("digest"))
 
 
-def authenticate(session: Session, raw: str, *, now: datetime | None = None) -> Actor:
-    """The actor behind a bearer token, or NotAuthenticated (never saying why)."""
+def authenticate(session: Session, raw: str, *, now: datetime) -> Actor:
+    """The actor behind a bearer token at ``now``, or NotAuthenticated (never saying why)."""
     return authenticate_digest(session, hash_token(raw), now=now)
 
 
-def authenticate_digest(session: Session, digest: str, *, now: datetime | None = None) -> Actor:
+def authenticate_digest(session: Session, digest: str, *, now: datetime) -> Actor:
     """The same check for a caller that keeps only the token's SHA-256 (a web session)."""
     # Every request runs this: a statement built once, read as a plain row.
     token = session.connection().execute(_TOKEN_BY_HASH, {"digest": digest}).first()
     # The lookup is by hash; compare again in constant time before trusting it.
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         raise NotAuthenticated("invalid or expired token")
-    if not is_active(token.revoked_at, token.expires_at, now or utcnow()):
+    if not is_active(token.revoked_at, token.expires_at, now):
         raise NotAuthenticated("invalid or expired token")
     return actor_of(token)
 
@@ -124,9 +123,8 @@ class TokenView:
     expires_at: datetime | None
     revoked_at: datetime | None
 
-    @property
-    def active(self) -> bool:
-        return is_active(self.revoked_at, self.expires_at, utcnow())
+    def active_at(self, now: datetime) -> bool:
+        return is_active(self.revoked_at, self.expires_at, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +188,12 @@ def create_token(
     studies: Sequence[str] = (),
     name: str | None = None,
     expires_at: datetime | None = None,
+    now: datetime,
 ) -> NewToken:
-    """Create a token and return it with its secret (the only time the secret exists)."""
+    """Create a token and return it with its secret (the only time the secret exists).
+
+    ``expires_at``, when given, must be after ``now``.
+    """
     actor.require_admin()
     try:
         role = Role(role)
@@ -211,7 +213,7 @@ def create_token(
     if expires_at is not None:
         if expires_at.tzinfo is None:
             raise InvalidRequest("expires_at needs a UTC offset", field="expires_at")
-        if expires_at <= utcnow():
+        if expires_at <= now:
             raise InvalidRequest("expires_at is in the past", field="expires_at")
     if session.scalars(select(ApiToken.id).where(ApiToken.name == name)).first() is not None:
         raise AlreadyExists(f"a token named {name} already exists")
@@ -259,12 +261,12 @@ def _load(session: Session, name: str) -> ApiToken:
     return token
 
 
-def revoke_token(session: Session, *, actor: Actor, name: str) -> TokenView:
-    """Revoke a token from now on. Revoking it again changes nothing."""
+def revoke_token(session: Session, *, actor: Actor, name: str, now: datetime) -> TokenView:
+    """Revoke a token from ``now`` on. Revoking it again changes nothing."""
     actor.require_admin()
     token = _load(session, name)
     if token.revoked_at is None:
-        token.revoked_at = utcnow()
+        token.revoked_at = now
         session.flush()
         record_audit(
             session,
@@ -278,18 +280,17 @@ def revoke_token(session: Session, *, actor: Actor, name: str) -> TokenView:
     return view_of(token)
 
 
-def has_active_admin(session: Session) -> bool:
-    now = utcnow()
+def has_active_admin(session: Session, *, now: datetime) -> bool:
     rows = session.scalars(
         select(ApiToken).where(ApiToken.role == Role.ADMIN.value, ApiToken.revoked_at.is_(None))
     )
     return any(t.expires_at is None or t.expires_at > now for t in rows)
 
 
-def bootstrap_admin(session: Session, *, actor: Actor) -> NewToken | None:
-    """The first admin token, or None when an active admin token already exists."""
-    if has_active_admin(session):
+def bootstrap_admin(session: Session, *, actor: Actor, now: datetime) -> NewToken | None:
+    """The first admin token, or None when an active admin token exists at ``now``."""
+    if has_active_admin(session, now=now):
         return None
     taken = session.scalars(select(ApiToken.id).where(ApiToken.name == BOOTSTRAP_NAME)).first()
     name = BOOTSTRAP_NAME if taken is None else f"{BOOTSTRAP_NAME}-{secrets.token_hex(4)}"
-    return create_token(session, actor=actor, role=Role.ADMIN, name=name)
+    return create_token(session, actor=actor, role=Role.ADMIN, name=name, now=now)

@@ -20,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access import Actor
-from app.db import utcnow
 from app.errors import InvalidDate, InvalidRequest, NotFound
 from app.models import AnchorDateRow, SubjectEvent, Visit
 from app.schedule.dates import study_day
@@ -167,7 +166,7 @@ def complete_visit(
     visit.reason = None
     if note is not None:
         visit.note = note
-    visit.recorded_at = utcnow()
+    visit.recorded_at = now
     session.flush()
     result = sync_subject(session, loaded.subject, loaded.plan)
     after = _outcome(visit) | result.moved()
@@ -203,7 +202,7 @@ def mark_missed(
     visit.actual_date = None
     visit.assessments = []
     visit.reason = why
-    visit.recorded_at = utcnow()
+    visit.recorded_at = now
     session.flush()
     result = sync_subject(session, loaded.subject, loaded.plan)
     after = _outcome(visit) | result.moved()
@@ -252,7 +251,7 @@ def record_unscheduled(
         name=name or "Unscheduled visit", phase=UNSCHEDULED_PHASE, kind=kind, optional=False,
         unscheduled=True, state=State.COMPLETED.value, target_date=day, actual_date=day,
         study_day=study_day(anchor.date, day, plan.anchor_day) if anchor else None,
-        provisional=False, assessments=_clean(assessments), note=note, recorded_at=utcnow(),
+        provisional=False, assessments=_clean(assessments), note=note, recorded_at=now,
     )
     session.add(visit)
     session.flush()

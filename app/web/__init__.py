@@ -7,13 +7,15 @@ from fastapi.staticfiles import StaticFiles
 
 from app.settings import Settings
 from app.web import auth, changes, feeds, studies, subjects, visits, worklist
-from app.web.rendering import STATIC_DIR
+from app.web.rendering import STATIC_DIR, add_page_errors
 from app.web.session import SessionCodec
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Mount the stylesheet and script, and the page routes (outside the API's schema)."""
+    """Mount the stylesheet and script, and the page routes (outside the API's schema),
+    whose errors are answered with pages."""
     app.state.web_codec = SessionCodec(settings)
+    add_page_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (auth, worklist, studies, subjects, visits, changes, feeds):
         app.include_router(module.router)

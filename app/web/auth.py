@@ -5,13 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app.errors import NotAuthenticated
-from app.web.deps import CheckedForm, WebDb, WebSessionDep, field
+from app.web.deps import CheckedForm, NowDep, WebDb, WebSessionDep, field
+from app.web.forms import FormPage
 from app.web.identity import sign_in
 from app.web.rendering import WebRoute, redirect, render, replace_session
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 HOME = "/worklist"
+NOT_VALID = "That token is not valid: it may be mistyped, expired or revoked."
 
 
 def safe_next(target: str | None) -> str:
@@ -34,18 +36,17 @@ def signin_page(request: Request, session: WebSessionDep, next: str = HOME,
 
 
 @router.post("/signin")
-def signin(request: Request, db: WebDb, session: WebSessionDep, form: CheckedForm) -> Response:
+def signin(request: Request, db: WebDb, session: WebSessionDep, form: CheckedForm,
+           now: NowDep) -> Response:
     raw = field(form, "token", limit=200)
     target = safe_next(field(form, "next", limit=500))
     try:
         if not raw:
             raise NotAuthenticated("paste an API token")
-        actor, digest = sign_in(db, raw)
-    except NotAuthenticated:
-        return render(request, "signin.html", {
-            "next": target,
-            "error": "That token is not valid: it may be mistyped, expired or revoked.",
-        }, status=400)
+        actor, digest = sign_in(db, raw, now=now)
+    except NotAuthenticated as exc:
+        # Nothing was written; like the API, the form never says why (and answers 401).
+        return FormPage("signin.html", {"next": target}).refused(request, exc, message=NOT_VALID)
     replace_session(request, session.signed_in_as(token_hash=digest, token_name=actor.name))
     return redirect(request, target)
 

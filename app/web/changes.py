@@ -1,10 +1,10 @@
 """Forms that change a subject's calendar: set or correct an anchor date, record an
 unscheduled visit.
 
-Both post to the service the API uses. Moving an anchor re-syncs the calendar (visits not
-done follow it, done visits keep their dates); correcting a date already recorded needs a
-reason, which the service asks for and the form shows. A read-only token gets the "Not
-allowed" page, as on the other forms' addresses.
+Both post to the service the API uses, through :func:`app.web.forms.submit`. Moving an
+anchor re-syncs the calendar (visits not done follow it, done visits keep their dates);
+correcting a date already recorded needs a reason, which the service asks for and the form
+shows. A read-only token gets the "Not allowed" page, as on the other forms' addresses.
 """
 
 from __future__ import annotations
@@ -17,18 +17,17 @@ from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from app.db import utcnow
-from app.errors import FollowupError, Forbidden, InvalidRequest, NotFound
+from app.errors import InvalidRequest, NotFound
 from app.schedule.language import CODE_PATTERN, NAME_PATTERN, Anchor
 from app.schedule.plan import Plan
 from app.schedule.status import DONE_STATES, State
 from app.services.subjects.anchors import set_anchor
 from app.services.subjects.loading import LoadedSubject, get_subject, subject_calendar
 from app.services.visits import VISIT_KINDS, record_unscheduled
-from app.web.deps import CheckedForm, Code, WebActor, WebDb, field
+from app.web.deps import CheckedForm, Code, NowDep, WebActor, WebDb, field
+from app.web.forms import FormPage, parse_date, submit
 from app.web.rendering import WebRoute, redirect, render
 from app.web.subjects import SUBJECT, subject_url
-from app.web.visits import form_status, parse_date
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -38,13 +37,6 @@ MAX_ASSESSMENTS = 50  # as many as the API takes
 _ASSESSMENT = re.compile(CODE_PATTERN)
 DONE = {s.value for s in DONE_STATES}
 OPEN = (State.PLANNED.value, State.PENDING.value)  # these follow a moved anchor
-
-
-def _refused(db: Session, exc: FollowupError) -> None:
-    """Undo the attempt; a read-only token is sent on to the "Not allowed" page."""
-    db.rollback()
-    if isinstance(exc, Forbidden):
-        raise exc
 
 
 # --- anchor dates ------------------------------------------------------------------------
@@ -91,33 +83,32 @@ def _actual(kind: str) -> bool:
 
 @router.get(SUBJECT + "/anchors/{anchor}")
 def anchor_form(request: Request, db: WebDb, actor: WebActor, study: Code, subject_id: Code,
-                anchor: AnchorName) -> Response:
+                anchor: AnchorName, now: NowDep) -> Response:
     actor.require_write()
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
     return render(request, "anchor.html",
-                  _anchor_context(db, loaded, anchor, loaded.today(utcnow())))
+                  _anchor_context(db, loaded, anchor, loaded.today(now)))
 
 
 @router.post(SUBJECT + "/anchors/{anchor}")
 def save_anchor(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study: Code,
-                subject_id: Code, anchor: AnchorName) -> Response:
+                subject_id: Code, anchor: AnchorName, now: NowDep) -> Response:
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
     values = {"date": field(form, "date", limit=40), "kind": field(form, "kind", limit=20),
               "reason": field(form, "reason", limit=1000)}
-    context = _anchor_context(db, loaded, anchor, loaded.today(utcnow()), values=values)
-    try:
+    context = _anchor_context(db, loaded, anchor, loaded.today(now), values=values)
+
+    def change() -> Response:
         day = parse_date(values["date"], "Date")
         _, changed = set_anchor(
             db, study=study, subject_id=subject_id, name=anchor, day=day,
             actual=_actual(values["kind"]), reason=values["reason"] or None, actor=actor,
-            now=utcnow(),
+            now=now,
         )
-    except FollowupError as exc:
-        _refused(db, exc)
-        return render(request, "anchor.html", context | {"error": exc.detail},
-                      status=form_status(exc))
-    return redirect(request, subject_url(study, subject_id),
-                    notice="anchor" if changed else "anchor-unchanged", visit=anchor)
+        return redirect(request, subject_url(study, subject_id),
+                        notice="anchor" if changed else "anchor-unchanged", visit=anchor)
+
+    return submit(request, db, actor, FormPage("anchor.html", context), change)
 
 
 # --- unscheduled visits ------------------------------------------------------------------
@@ -154,34 +145,33 @@ def _unscheduled_context(loaded: LoadedSubject, today: date, **extra: Any) -> di
 
 @router.get(SUBJECT + "/visits/new")
 def unscheduled_form(request: Request, db: WebDb, actor: WebActor, study: Code,
-                     subject_id: Code) -> Response:
+                     subject_id: Code, now: NowDep) -> Response:
     actor.require_write()
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
     return render(request, "unscheduled.html",
-                  _unscheduled_context(loaded, loaded.today(utcnow())))
+                  _unscheduled_context(loaded, loaded.today(now)))
 
 
 @router.post(SUBJECT + "/visits")
 def save_unscheduled(request: Request, db: WebDb, actor: WebActor, form: CheckedForm,
-                     study: Code, subject_id: Code) -> Response:
+                     study: Code, subject_id: Code, now: NowDep) -> Response:
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
     values = {"date": field(form, "date", limit=40), "name": field(form, "name", limit=200),
               "kind": field(form, "kind", limit=20),
               "other_assessments": field(form, "other_assessments", limit=1000),
               "note": field(form, "note", limit=2000)}
     checked = [v for v in form.getlist("assessment") if isinstance(v, str)]
-    context = _unscheduled_context(loaded, loaded.today(utcnow()), values=values,
+    context = _unscheduled_context(loaded, loaded.today(now), values=values,
                                    checked=checked)
-    try:
+
+    def change() -> Response:
         day = parse_date(values["date"], "Visit date")
         outcome = record_unscheduled(
             db, study=study, subject_id=subject_id, day=day, name=values["name"] or None,
             kind=values["kind"], assessments=_unscheduled_assessments(form),
-            note=values["note"] or None, actor=actor, now=utcnow(),
+            note=values["note"] or None, actor=actor, now=now,
         )
-    except FollowupError as exc:
-        _refused(db, exc)
-        return render(request, "unscheduled.html", context | {"error": exc.detail},
-                      status=form_status(exc))
-    return redirect(request, subject_url(study, subject_id), notice="unscheduled",
-                    visit=outcome.visit.code)
+        return redirect(request, subject_url(study, subject_id), notice="unscheduled",
+                        visit=outcome.visit.code)
+
+    return submit(request, db, actor, FormPage("unscheduled.html", context), change)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app.access import Actor
-from app.deps import SessionDep, SettingsDep
+from app.deps import NowDep, SessionDep, SettingsDep
 from app.schedule.language import CODE_PATTERN
 from app.settings import Settings
 from app.web.identity import authenticate_hashed
@@ -20,21 +19,17 @@ from app.web.session import CSRF_FIELD, WebSession
 Code = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40)]
 
 
-def web_db(request: Request, session: SessionDep) -> Session:
-    """The request's unit of work (the API's), remembered so an error page can roll it back."""
-    request.state.web_db = session
-    return session
-
-
-WebDb = Annotated[Session, Depends(web_db)]
+# The request's unit of work, the API's own: committed when the page is answered, rolled
+# back when the route raises (see app.web.rendering.PageFailed).
+WebDb = SessionDep
 WebSessionDep = Annotated[WebSession, Depends(web_session)]
 
 
-def current_actor(request: Request, db: WebDb, session: WebSessionDep) -> Actor:
+def current_actor(request: Request, db: WebDb, session: WebSessionDep, now: NowDep) -> Actor:
     """The actor of the signed-in token, checked again on every request."""
     if session.token_hash is None:
         raise SignInRequired()
-    actor = authenticate_hashed(db, session.token_hash)
+    actor = authenticate_hashed(db, session.token_hash, now=now)
     request.state.actor = actor
     return actor
 
@@ -62,6 +57,7 @@ def field(form: FormData, name: str, *, limit: int = 2000) -> str:
 
 __all__ = [
     "CheckedForm",
+    "NowDep",
     "Settings",
     "SettingsDep",
     "WebActor",

@@ -10,7 +10,7 @@ from app.access import Actor
 from app.errors import Forbidden
 from app.services import feeds
 from app.services.sites import list_sites
-from app.web.deps import CheckedForm, Code, SettingsDep, WebActor, WebDb
+from app.web.deps import CheckedForm, Code, NowDep, SettingsDep, WebActor, WebDb
 from app.web.notices import notice_text
 from app.web.rendering import WebRoute, redirect, render
 
@@ -39,8 +39,8 @@ def feeds_page(request: Request, db: WebDb, actor: WebActor,
 
 @router.post("/feeds/{site}")
 def create_feed(request: Request, db: WebDb, actor: WebActor, form: CheckedForm,
-                settings: SettingsDep, site: Code) -> Response:
-    created = feeds.create_feed_token(db, site=site, actor=actor)
+                settings: SettingsDep, site: Code, now: NowDep) -> Response:
+    created = feeds.create_feed_token(db, site=site, actor=actor, now=now)
     url = feeds.feed_url(settings.base_url, site, created.token)
     # Shown once, on this response only: it is not stored anywhere in clear.
     return render(request, "feeds.html", {
@@ -51,6 +51,7 @@ def create_feed(request: Request, db: WebDb, actor: WebActor, form: CheckedForm,
 
 @router.post("/feeds/{site}/{token_id}/revoke")
 def revoke_feed(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, site: Code,
-                token_id: Annotated[int, Path(ge=1, le=2_147_483_647)]) -> Response:
-    feeds.revoke_feed_token(db, site=site, token_id=token_id, actor=actor)
+                token_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
+                now: NowDep) -> Response:
+    feeds.revoke_feed_token(db, site=site, token_id=token_id, actor=actor, now=now)
     return redirect(request, "/feeds", notice="feed-revoked")

@@ -1,8 +1,12 @@
 """Templates, responses and the one place where errors become readable pages.
 
-Web routes use :class:`WebRoute`: a domain error raised by a service (or a dependency)
-becomes an HTML page with a plain message, never a stack trace and never problem+json,
-and the unit of work is rolled back before anything is shown.
+Web routes use :class:`WebRoute`: whatever a route (or a dependency) raises leaves the
+route as :class:`PageFailed`, so it passes through the session dependency, which rolls
+the request's transaction back, and then reaches :func:`page_for_error`, which turns it
+into an HTML page with a plain message (never a stack trace, never problem+json). A
+domain error gets the status the API gives it (:func:`app.problems.status_of`).
+
+Forms that show a refusal on the form itself use :func:`app.web.forms.submit` instead.
 """
 
 from __future__ import annotations
@@ -14,15 +18,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy.orm import Session
 
 from app import errors
+from app.problems import status_of
 from app.web.session import COOKIE_NAME, SESSION_MAX_AGE, SessionCodec, WebSession, anonymous
 
 log = logging.getLogger(__name__)
@@ -126,7 +130,8 @@ def _attach_cookie(request: Request, response: Response) -> Response:
 
 
 def render(
-    request: Request, template: str, context: Mapping[str, Any] | None = None, status: int = 200
+    request: Request, template: str, context: Mapping[str, Any] | None = None, status: int = 200,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     session = web_session(request)
     full: dict[str, Any] = {
@@ -140,6 +145,7 @@ def render(
     # Pages show who is signed in and carry CSRF tokens: never cache them.
     response.headers["Cache-Control"] = "no-store"
     response.headers.update(SECURITY_HEADERS)
+    response.headers.update(headers or {})
     return _attach_cookie(request, response)
 
 
@@ -154,10 +160,16 @@ def error_page(request: Request, status: int, title: str, message: str) -> Respo
     return render(request, "error.html", {"title": title, "message": message}, status=status)
 
 
-def _rollback(request: Request) -> None:
-    db: Session | None = getattr(request.state, "web_db", None)
-    if db is not None:
-        db.rollback()
+class PageFailed(Exception):
+    """What a web route raised, on its way out of the request to :func:`page_for_error`.
+
+    Raised by :class:`WebRoute` from the original exception (``cause``); leaving the
+    route, it makes the session dependency roll the request's transaction back.
+    """
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def _signin_url(request: Request) -> str:
@@ -167,9 +179,11 @@ def _signin_url(request: Request) -> str:
     return f"/signin?next={quote(target, safe='')}"
 
 
-async def handle_web_error(request: Request, exc: Exception) -> Response:
-    """Turn what went wrong into a page the coordinator can read."""
-    _rollback(request)
+async def page_for_error(request: Request, failed: Exception) -> Response:
+    """Turn what went wrong into a page the coordinator can read (the request's transaction
+    is already rolled back: nothing it wrote is kept)."""
+    assert isinstance(failed, PageFailed)
+    exc = failed.cause
     if isinstance(exc, SignInRequired):
         return redirect(request, _signin_url(request))
     if isinstance(exc, errors.NotAuthenticated):
@@ -180,25 +194,22 @@ async def handle_web_error(request: Request, exc: Exception) -> Response:
         return error_page(request, 403, "Form expired",
                           "This form was open too long or came from another page. "
                           "Go back, reload the page and send it again.")
-    if isinstance(exc, errors.NotFound):
-        return error_page(request, 404, "Not found", exc.detail)
-    if isinstance(exc, errors.Forbidden):
-        return error_page(request, 403, "Not allowed", exc.detail)
     if isinstance(exc, errors.FollowupError):
-        return error_page(request, 400, exc.title, exc.detail)
+        # The API's status for the same error: 404 "Not found", 403 "Not allowed", 409 ...
+        return error_page(request, status_of(exc), exc.title, exc.detail)
     if isinstance(exc, RequestValidationError):
         in_path = any(err.get("loc", ("",))[0] == "path" for err in exc.errors())
         if in_path:
             return error_page(request, 404, "Not found", "There is no such page.")
         return error_page(request, 400, "Bad address",
                           "Some values in the address are not valid. Use the links on the pages.")
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_page(request, 500, "Something went wrong",
                       "The server could not complete this request. Nothing was saved.")
 
 
 class WebRoute(APIRoute):
-    """A route whose errors are rendered as pages (see :func:`handle_web_error`)."""
+    """A route whose errors are rendered as pages (see :func:`page_for_error`)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
@@ -207,6 +218,11 @@ class WebRoute(APIRoute):
             try:
                 return await original(request)
             except Exception as exc:  # every error gets a page; unexpected ones are logged
-                return await handle_web_error(request, exc)
+                raise PageFailed(exc) from exc
 
         return handler
+
+
+def add_page_errors(app: FastAPI) -> None:
+    """Answer what the web routes raise with pages (the API's errors stay problem+json)."""
+    app.add_exception_handler(PageFailed, page_for_error)

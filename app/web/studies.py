@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from app.db import utcnow
-from app.errors import FollowupError, InvalidRequest
+from app.errors import InvalidRequest
 from app.schedule.dates import local_today
 from app.schedule.expand import AnchorDate
 from app.schedule.language import CODE_PATTERN
@@ -17,10 +16,10 @@ from app.schedule.plan import VisitDef
 from app.services.studies import StudyProtocol, describe_study, list_studies
 from app.services.subjects.enrolment import enrol
 from app.services.subjects.listing import list_subjects
-from app.web.deps import CheckedForm, Code, WebActor, WebDb, field
+from app.web.deps import CheckedForm, Code, NowDep, WebActor, WebDb, field
+from app.web.forms import FormPage, parse_date, submit
 from app.web.rendering import WebRoute, redirect, render
 from app.web.subjects import subject_url
-from app.web.visits import form_status
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -66,58 +65,51 @@ def study_page(
     })
 
 
-def _enrol_context(described: StudyProtocol, **extra: Any) -> dict[str, Any]:
+def _enrol_context(described: StudyProtocol, now: datetime, **extra: Any) -> dict[str, Any]:
     anchors = [a for a in described.plan.protocol.anchors if a.name != "consent"]
     sites = described.sites
     zone = sites[0].time_zone if sites else described.plan.protocol.study.time_zone
     return {
         "nav": "studies", "d": described, "anchors": anchors, "sites": sites,
-        "today": local_today(utcnow(), zone), "error": None,
+        "today": local_today(now, zone), "error": None,
         "values": {"subject_id": "", "site": sites[0].code if len(sites) == 1 else "",
                    "consent_date": "", "date_of_birth": ""},
     } | extra
 
 
 @router.get("/studies/{study}/enrol")
-def enrol_form(request: Request, db: WebDb, actor: WebActor, study: Code) -> Response:
+def enrol_form(request: Request, db: WebDb, actor: WebActor, study: Code,
+               now: NowDep) -> Response:
     actor.require_write()
     described = describe_study(db, code=study, actor=actor)
-    return render(request, "enrol.html", _enrol_context(described))
-
-
-def _date(text: str, what: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidRequest(f"{what}: enter a date as YYYY-MM-DD") from exc
+    return render(request, "enrol.html", _enrol_context(described, now))
 
 
 @router.post("/studies/{study}/enrol")
 def enrol_subject(request: Request, db: WebDb, actor: WebActor, form: CheckedForm,
-                  study: Code) -> Response:
+                  study: Code, now: NowDep) -> Response:
     described = describe_study(db, code=study, actor=actor)
     names = [a.name for a in described.plan.protocol.anchors if a.name != "consent"]
     values = {k: field(form, k, limit=40) for k in
               ("subject_id", "site", "consent_date", "date_of_birth")}
     values |= {f"anchor_{n}": field(form, f"anchor_{n}", limit=10) for n in names}
     values |= {f"kind_{n}": field(form, f"kind_{n}", limit=10) for n in names}
-    try:
+
+    def change() -> Response:
         subject_id = values["subject_id"]
         if not _CODE.match(subject_id):
             raise InvalidRequest("Subject id: 1-40 letters, digits, _ . + - (no names)")
         anchors = {
-            n: AnchorDate(_date(values[f"anchor_{n}"], f"{n} date"),
+            n: AnchorDate(parse_date(values[f"anchor_{n}"], f"{n} date"),
                           values[f"kind_{n}"] == "actual")
             for n in names if values[f"anchor_{n}"]
         }
         enrol(db, study=study, subject_id=subject_id, site=values["site"],
-              consent_date=_date(values["consent_date"], "Consent date"),
-              date_of_birth=_date(values["date_of_birth"], "Date of birth"),
-              anchors=anchors, actor=actor, now=utcnow())
-    except FollowupError as exc:
-        db.rollback()
-        return render(request, "enrol.html", _enrol_context(described, values=values,
-                                                            error=exc.detail),
-                      status=form_status(exc))
-    return redirect(request, subject_url(study, subject_id), notice="enrolled",
-                    visit=subject_id)
+              consent_date=parse_date(values["consent_date"], "Consent date"),
+              date_of_birth=parse_date(values["date_of_birth"], "Date of birth"),
+              anchors=anchors, actor=actor, now=now)
+        return redirect(request, subject_url(study, subject_id), notice="enrolled",
+                        visit=subject_id)
+
+    page = FormPage("enrol.html", _enrol_context(described, now, values=values))
+    return submit(request, db, actor, page, change)

@@ -6,11 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from app.db import utcnow
 from app.services.feeds import subject_feed
 from app.services.subjects.loading import get_subject, subject_calendar
 from app.services.trail import subject_history
-from app.web.deps import Code, WebActor, WebDb
+from app.web.deps import Code, NowDep, WebActor, WebDb
 from app.web.notices import notice_text
 from app.web.rendering import WebRoute, render
 from app.web.timeline import axis, changes, timeline
@@ -31,11 +30,12 @@ def subject_page(
     actor: WebActor,
     study: Code,
     subject_id: Code,
+    now: NowDep,
     notice: Annotated[str | None, Query(max_length=40)] = None,
     visit: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
-    today = loaded.today(utcnow())
+    today = loaded.today(now)
     stored = subject_calendar(db, loaded, today=today)
     history = subject_history(db, actor=actor, study=study, subject_id=subject_id)
     labels = {a.name: a.label for a in loaded.plan.protocol.anchors}
@@ -60,9 +60,9 @@ def subject_page(
 
 @router.get(SUBJECT + "/calendar.ics")
 def subject_ics(request: Request, db: WebDb, actor: WebActor, study: Code,
-                subject_id: Code) -> Response:
+                subject_id: Code, now: NowDep) -> Response:
     """The same document as the API's subject feed, for a signed-in browser to download."""
-    body = subject_feed(db, study=study, subject_id=subject_id, actor=actor)
+    body = subject_feed(db, study=study, subject_id=subject_id, actor=actor, now=now)
     return Response(body, media_type="text/calendar; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{study}-{subject_id}.ics"',
         "Cache-Control": "no-store",

@@ -1,23 +1,23 @@
 """Forms that change a subject: record a visit, mark it missed, record an event.
 
-Each form posts to the service the API uses; a refused change is shown on the form with
-the service's own message. A date outside the visit's window is a protocol deviation:
-it is recorded, not refused, but the coordinator sees it before saving (live in the
-browser, and as a confirmation step from the server when scripts are off).
+Each form posts to the service the API uses, through :func:`app.web.forms.submit`: a
+refused change is undone and shown on the form with the service's own message. A date
+outside the visit's window is a protocol deviation: it is recorded, not refused, but the
+coordinator sees it before saving (live in the browser, and as a confirmation step from
+the server when scripts are off).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from app.db import utcnow
-from app.errors import Conflict, FollowupError, Forbidden, InvalidRequest, NotFound
+from app.errors import InvalidRequest, NotFound
 from app.models import Visit
 from app.schedule.expand import EventType
 from app.schedule.status import State, deviation
@@ -25,7 +25,8 @@ from app.services.subjects.events import record_event
 from app.services.subjects.loading import LoadedSubject, get_subject, subject_calendar
 from app.services.subjects.visit_rows import StoredVisit
 from app.services.visits import complete_visit, mark_missed
-from app.web.deps import CheckedForm, Code, WebActor, WebDb, field
+from app.web.deps import CheckedForm, Code, NowDep, WebActor, WebDb, field
+from app.web.forms import FormPage, parse_date, submit
 from app.web.rendering import WebRoute, redirect, render
 from app.web.subjects import SUBJECT, subject_url
 
@@ -49,23 +50,9 @@ def deviation_text(actual: date, start: date | None, end: date | None) -> str | 
     return None
 
 
-def parse_date(text: str, what: str) -> date:
-    """A form's date field, or a message the form shows."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidRequest(f"{what}: enter a date as YYYY-MM-DD") from exc
-
-
-def form_status(exc: FollowupError) -> int:
-    """The HTTP status of a form shown again with a service's refusal."""
-    if isinstance(exc, Forbidden):
-        return 403
-    return 409 if isinstance(exc, Conflict) else 422
-
-
-def _visit(db: Session, loaded: LoadedSubject, code: str) -> tuple[StoredVisit, date]:
-    today = loaded.today(utcnow())
+def _visit(db: Session, loaded: LoadedSubject, code: str,
+           now: datetime) -> tuple[StoredVisit, date]:
+    today = loaded.today(now)
     stored = subject_calendar(db, loaded, today=today)
     found = next((v for v in stored.visits if v.row.code == code), None)
     if found is None:
@@ -102,24 +89,25 @@ def _record_context(loaded: LoadedSubject, visit: StoredVisit, today: date,
 
 @router.get(SUBJECT + "/visits/{code}/record")
 def record_form(request: Request, db: WebDb, actor: WebActor, study: Code, subject_id: Code,
-                code: Code, back: Back = None) -> Response:
+                code: Code, now: NowDep, back: Back = None) -> Response:
     actor.require_write()
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
-    visit, today = _visit(db, loaded, code)
+    visit, today = _visit(db, loaded, code, now)
     return render(request, "record.html", _record_context(loaded, visit, today, back))
 
 
 @router.post(SUBJECT + "/visits/{code}/record")
 def record(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study: Code,
-           subject_id: Code, code: Code) -> Response:
+           subject_id: Code, code: Code, now: NowDep) -> Response:
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
-    visit, today = _visit(db, loaded, code)
+    visit, today = _visit(db, loaded, code, now)
     back = field(form, "back", limit=20) or None
     values = {name: field(form, name) for name in
               ("actual_date", "note", "reason", "other_assessments")}
     chosen = _assessments(form)
     context = _record_context(loaded, visit, today, back, values=values, checked=chosen)
-    try:
+
+    def change() -> Response:
         actual = parse_date(values["actual_date"], "Visit date")
         warning = deviation_text(actual, visit.row.window_start, visit.row.window_end)
         if warning and field(form, "confirmed_date") != actual.isoformat():
@@ -131,43 +119,40 @@ def record(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, stud
             db, study=study, subject_id=subject_id, code=code, actual_date=actual,
             assessments=chosen, note=values["note"] or None,
             correction=bool(context["correction"]), reason=values["reason"] or None,
-            actor=actor, now=utcnow(),
+            actor=actor, now=now,
         )
-    except FollowupError as exc:
-        db.rollback()
-        return render(request, "record.html", context | {"error": exc.detail},
-                      status=form_status(exc))
-    return redirect(request, _back_url(back, study, subject_id, code).split("#")[0],
-                    notice="recorded", visit=code)
+        return redirect(request, _back_url(back, study, subject_id, code).split("#")[0],
+                        notice="recorded", visit=code)
+
+    return submit(request, db, actor, FormPage("record.html", context), change)
 
 
 @router.get(SUBJECT + "/visits/{code}/missed")
 def missed_form(request: Request, db: WebDb, actor: WebActor, study: Code, subject_id: Code,
-                code: Code, back: Back = None) -> Response:
+                code: Code, now: NowDep, back: Back = None) -> Response:
     actor.require_write()
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
-    visit, today = _visit(db, loaded, code)
+    visit, today = _visit(db, loaded, code, now)
     return render(request, "missed.html", {"loaded": loaded, "row": visit.row, "today": today,
                                            "back": back or "", "reason": "", "error": None})
 
 
 @router.post(SUBJECT + "/visits/{code}/missed")
 def missed(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study: Code,
-           subject_id: Code, code: Code) -> Response:
+           subject_id: Code, code: Code, now: NowDep) -> Response:
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
-    visit, today = _visit(db, loaded, code)
+    visit, today = _visit(db, loaded, code, now)
     reason, back = field(form, "reason", limit=1000), field(form, "back", limit=20) or None
-    try:
+    page = FormPage("missed.html", {"loaded": loaded, "row": visit.row, "today": today,
+                                    "back": back or "", "reason": reason, "error": None})
+
+    def change() -> Response:
         mark_missed(db, study=study, subject_id=subject_id, code=code, reason=reason or None,
-                    actor=actor, now=utcnow())
-    except FollowupError as exc:
-        db.rollback()
-        return render(request, "missed.html", {
-            "loaded": loaded, "row": visit.row, "today": today, "back": back or "",
-            "reason": reason, "error": exc.detail,
-        }, status=form_status(exc))
-    return redirect(request, _back_url(back, study, subject_id, code).split("#")[0],
-                    notice="missed", visit=code)
+                    actor=actor, now=now)
+        return redirect(request, _back_url(back, study, subject_id, code).split("#")[0],
+                        notice="missed", visit=code)
+
+    return submit(request, db, actor, page, change)
 
 
 def _event_context(loaded: LoadedSubject, today: date, **extra: Any) -> dict[str, Any]:
@@ -177,30 +162,29 @@ def _event_context(loaded: LoadedSubject, today: date, **extra: Any) -> dict[str
 
 @router.get(SUBJECT + "/events/new")
 def event_form(request: Request, db: WebDb, actor: WebActor, study: Code,
-               subject_id: Code) -> Response:
+               subject_id: Code, now: NowDep) -> Response:
     actor.require_write()
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
-    return render(request, "event.html", _event_context(loaded, loaded.today(utcnow())))
+    return render(request, "event.html", _event_context(loaded, loaded.today(now)))
 
 
 @router.post(SUBJECT + "/events")
 def event(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study: Code,
-          subject_id: Code) -> Response:
+          subject_id: Code, now: NowDep) -> Response:
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
-    today = loaded.today(utcnow())
+    today = loaded.today(now)
     values = {name: field(form, name, limit=1000) for name in ("type", "date", "value", "note")}
-    try:
+
+    def change() -> Response:
         kind = _event_type(values["type"])
         day = parse_date(values["date"], "Event date")
         record_event(db, study=study, subject_id=subject_id, type=kind, day=day,
                      value=values["value"][:40] or None, note=values["note"] or None,
-                     actor=actor, now=utcnow())
-    except FollowupError as exc:
-        db.rollback()
-        return render(request, "event.html", _event_context(loaded, today, values=values,
-                                                             error=exc.detail),
-                      status=form_status(exc))
-    return redirect(request, subject_url(study, subject_id), notice="event")
+                     actor=actor, now=now)
+        return redirect(request, subject_url(study, subject_id), notice="event")
+
+    page = FormPage("event.html", _event_context(loaded, today, values=values))
+    return submit(request, db, actor, page, change)
 
 
 def _event_type(value: str) -> EventType:

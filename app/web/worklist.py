@@ -8,13 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from app.db import utcnow
 from app.schedule.language import CODE_PATTERN
 from app.schedule.status import Status
 from app.services.sites import list_sites
 from app.services.worklist.counts import StatusCount, status_counts
 from app.services.worklist.page import WorklistRow, worklist
-from app.web.deps import WebActor, WebDb
+from app.web.deps import NowDep, WebActor, WebDb
 from app.web.notices import notice_text
 from app.web.rendering import WebRoute, render
 
@@ -71,6 +70,7 @@ def worklist_page(
     request: Request,
     db: WebDb,
     actor: WebActor,
+    now: NowDep,
     study: OptionalCode = None,
     site: OptionalCode = None,
     tab: Annotated[str, Query(max_length=20)] = "all",
@@ -82,7 +82,6 @@ def worklist_page(
     study, site = _code_or_none(study), _code_or_none(site)
     studies = [study] if study else None
     sites = [site] if site else None
-    now = utcnow()
     counts = status_counts(db, actor=actor, sites=sites, studies=studies, now=now)
     statuses = TABS[tab][1]
     page = worklist(db, actor=actor, sites=sites, studies=studies, statuses=set(statuses),

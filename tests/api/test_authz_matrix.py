@@ -254,16 +254,17 @@ def seed(engine: Engine) -> Seeded:
         secrets = {
             name: create_token(session, actor=SYSTEM, role="admin" if name in (
                 "expired", "revoked", "victim") else name, name=f"matrix-{name}"
-                if name != "victim" else "victim", **scope).secret  # type: ignore[arg-type]
+                if name != "victim" else "victim", now=utcnow(),
+                **scope).secret  # type: ignore[arg-type]
             for name, scope in scopes.items()
         }
-        revoke_token(session, actor=SYSTEM, name="matrix-revoked")
+        revoke_token(session, actor=SYSTEM, name="matrix-revoked", now=utcnow())
         session.execute(update(ApiToken).where(ApiToken.name == "matrix-expired")
                         .values(expires_at=utcnow() - timedelta(minutes=1)))
         feed_ids = {}
         for site in ("YC3H", "WTCH", "MM01"):
             add_recipient(session, site=site, email="crc@hospital.example", actor=SYSTEM)
-            feed_ids[site] = create_feed_token(session, site=site, actor=SYSTEM).id
+            feed_ids[site] = create_feed_token(session, site=site, actor=SYSTEM, now=utcnow()).id
     secrets["none"] = ""
     return Seeded(engine=engine, secrets=secrets, feed_ids=feed_ids)
 

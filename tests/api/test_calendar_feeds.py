@@ -11,19 +11,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
 from app.models import AuditRecord, Visit
 from app.services.subjects.anchors import set_anchor
 from app.services.visits import complete_visit
-from tests.helpers_subjects import EDC, SLE, bearer
-from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed, site_today
+from tests.helpers_subjects import EDC, NOW, SLE, bearer
+from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed, site_today, stand_at
 
 SUBJECT_URL = "/api/v1/studies/{study}/subjects/{subject}/calendar.ics"
 
 
 @pytest.fixture
-def seeded(session: Session) -> Seeded:
-    return seed(session)
+def seeded(session: Session, client: TestClient) -> Seeded:
+    seeded = seed(session)
+    stand_at(client)  # the feeds' clock reads the instant the data is dated from
+    return seeded
 
 
 def parse(body: bytes) -> dict[str, ics.Event]:
@@ -90,7 +91,7 @@ def test_rescheduled_visit_keeps_its_uid(
     before = parse(subject_feed(client, seeded.coordinator, seeded.own_subject))[uid]
     infusion = site_today() - timedelta(days=33)  # a week later than enrolled
     set_anchor(session, study=SLE, subject_id=seeded.own_subject, name="infusion", day=infusion,
-               actual=True, reason="infusion date mistyped", actor=EDC, now=utcnow())
+               actual=True, reason="infusion date mistyped", actor=EDC, now=NOW)
     session.commit()
     after = parse(subject_feed(client, seeded.coordinator, seeded.own_subject))[uid]
     assert after.begin.date() != before.begin.date()
@@ -106,7 +107,7 @@ def test_completed_and_cancelled_visits_in_the_subject_feed(
     row = rows_of(session, seeded.own_subject)["D28"]
     assert row.window_end is not None
     complete_visit(session, study=SLE, subject_id=seeded.own_subject, code="D28",
-                   actual_date=row.window_end, actor=EDC, now=utcnow())
+                   actual_date=row.window_end, actor=EDC, now=NOW)
     session.commit()
     body = subject_feed(client, seeded.coordinator, seeded.own_subject).decode()
     event = parse(body.encode())[f"{SLE}-{seeded.own_subject}-D28@followup"]
@@ -149,7 +150,7 @@ def test_site_feed_lists_only_the_sites_visits_to_do(
     assert created["webcal_url"].startswith("webcal://testserver/")
     done = rows_of(session, seeded.own_subject)["D14"]
     complete_visit(session, study=SLE, subject_id=seeded.own_subject, code="D14",
-                   actual_date=site_today() - timedelta(days=1), actor=EDC, now=utcnow())
+                   actual_date=site_today() - timedelta(days=1), actor=EDC, now=NOW)
     session.commit()
 
     response = client.get(local_path(created["url"]))  # no Authorization header

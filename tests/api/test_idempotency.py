@@ -212,13 +212,14 @@ def test_a_key_past_retention_is_free_again_and_purged(
     assert post(api, token, "b", "old").status_code == 201
     assert notes_done(session) == 3
 
-    session.execute(update(IdempotencyKey).values(created_at=utcnow() - timedelta(hours=30)))
+    now = utcnow()
+    session.execute(update(IdempotencyKey).values(created_at=now - timedelta(hours=30)))
     session.execute(update(IdempotencyKey).where(IdempotencyKey.key == "recent")
-                    .values(created_at=utcnow() - timedelta(hours=23)))
-    assert purge_keys(session, actor=SYSTEM) == 1
+                    .values(created_at=now - timedelta(hours=23)))
+    assert purge_keys(session, actor=SYSTEM, now=now) == 1
     assert session.scalars(select(IdempotencyKey.key)).all() == ["recent"]
     with pytest.raises(Exception, match="at least"):
-        purge_keys(session, actor=SYSTEM, older_than=timedelta(hours=1))
+        purge_keys(session, actor=SYSTEM, older_than=timedelta(hours=1), now=now)
 
 
 def test_get_ignores_the_key(api: TestClient, token: str, session: Session) -> None:

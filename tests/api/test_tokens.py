@@ -222,7 +222,8 @@ def test_secrets_never_reach_logs_errors_or_the_database(
     created = create(client, admin, role="monitor", studies=[SLE], name="cra")
     secret = created["secret"]
     assert isinstance(secret, str)
-    cli_made = create_token(session, actor=SYSTEM, role="edc", studies=[SLE], name="castor")
+    cli_made = create_token(session, actor=SYSTEM, role="edc", studies=[SLE], name="castor",
+                            now=datetime.now(UTC))
     revoked_raw = new_token(session, "admin", name="old")
     revoke(session, "old")
     expired_raw = new_token(session, "admin", name="gone")

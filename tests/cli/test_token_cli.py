@@ -65,7 +65,7 @@ def test_bootstrap_prints_the_first_admin_token_once(database: str, engine: Engi
     message, secret = first.stdout.splitlines()
     assert "will not be shown again" in message and "'admin'" in message
     with transaction(make_sessionmaker(engine), write=False) as session:
-        actor = authenticate(session, secret)
+        actor = authenticate(session, secret, now=utcnow())
         assert (actor.name, actor.role) == ("admin", Role.ADMIN)
         assert session.scalar(select(ApiToken.token_hash)) == hash_token(secret)
 

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from app import migrate
 from app.access import SYSTEM
-from app.db import make_engine, make_sessionmaker, transaction
+from app.db import make_engine, make_sessionmaker, transaction, utcnow
 from app.services.studies import load_schedule
 from app.services.tokens import create_token
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
@@ -58,7 +58,8 @@ def seed(engine: Engine) -> str:
         for path in sorted(SCHEDULES.glob("*.yaml")):
             load_schedule(session, text=path.read_text(encoding="utf-8"), source=path.name,
                           actor=SYSTEM)
-        return create_token(session, actor=SYSTEM, role="admin", name="e2e-admin").secret
+        return create_token(session, actor=SYSTEM, role="admin", name="e2e-admin",
+                            now=utcnow()).secret
 
 
 # One server per backend for the whole run: starting one costs seconds; tests use

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from app import migrate
-from app.db import make_engine, make_sessionmaker, transaction
+from app.db import make_engine, make_sessionmaker, transaction, utcnow
 from tests.helpers_net import free_port
 from tests.helpers_web import Seeded, seed_rich
 
@@ -51,7 +51,8 @@ def seeded_database(directory: Path) -> tuple[str, Seeded]:
     engine = make_engine(url)
     try:
         with transaction(make_sessionmaker(engine)) as session:
-            seeded = seed_rich(session)
+            # The server reads the real clock: the data is dated from the same instant.
+            seeded = seed_rich(session, now=utcnow())
     finally:
         engine.dispose()
     return url, seeded

@@ -21,6 +21,7 @@ from tests.helpers_worklist import MM, SLE, add_expanded_subject, add_site, add_
 from tests.helpers_worklist import load_seeds as load
 
 TODAY = date(2026, 3, 1)
+NOW = datetime(2026, 3, 1, 4, tzinfo=UTC)  # noon in Shanghai, still 1 March everywhere here
 ADMIN = SYSTEM
 
 
@@ -30,12 +31,13 @@ def seeded(session: Session) -> Session:
     return session
 
 
-def everything(session: Session, actor: Actor = ADMIN, **kwargs: Any) -> list[WorklistRow]:
+def everything(session: Session, actor: Actor = ADMIN, *, now: datetime = NOW,
+               **kwargs: Any) -> list[WorklistRow]:
     """Every row, read page by page (checks the cursor on the way)."""
     rows: list[WorklistRow] = []
     cursor = None
     while True:
-        page = worklist(session, actor=actor, cursor=cursor, **kwargs)
+        page = worklist(session, actor=actor, cursor=cursor, now=now, **kwargs)
         rows += page.rows
         if page.next_cursor is None:
             return rows
@@ -187,23 +189,24 @@ def test_coordinator_sees_only_its_sites(seeded: Session) -> None:
     nurse = Actor(name="nurse", role=Role.COORDINATOR, sites=frozenset({"YC3H"}))
     assert {r.subject_id for r in everything(seeded, nurse, as_of=TODAY)} == {"A"}
     with pytest.raises(NotFound, match="site WTCH not found"):
-        worklist(seeded, actor=nurse, sites=["WTCH"], as_of=TODAY)
+        worklist(seeded, actor=nurse, sites=["WTCH"], as_of=TODAY, now=NOW)
     monitor = Actor(name="mon", role=Role.MONITOR, studies=frozenset({MM}))
     assert everything(seeded, monitor, as_of=TODAY) == []
     with pytest.raises(NotFound, match="study UCART-SLE not found"):
-        worklist(seeded, actor=monitor, studies=[SLE], as_of=TODAY)
-    counts = status_counts(seeded, actor=nurse, as_of=TODAY)
+        worklist(seeded, actor=monitor, studies=[SLE], as_of=TODAY, now=NOW)
+    counts = status_counts(seeded, actor=nurse, as_of=TODAY, now=NOW)
     assert [(c.site, c.study, c.overdue) for c in counts] == [("YC3H", SLE, 1)]
 
 
 def test_bad_arguments(seeded: Session) -> None:
     for cursor in ("x", "!!!", "W10", "WzEsOSwiMjAyNi0wMS0wMSIsMV0"):
         with pytest.raises(InvalidRequest, match="cursor"):
-            worklist(seeded, actor=ADMIN, cursor=cursor)
+            worklist(seeded, actor=ADMIN, cursor=cursor, now=NOW)
     with pytest.raises(InvalidRequest, match="limit"):
-        worklist(seeded, actor=ADMIN, limit=0)
+        worklist(seeded, actor=ADMIN, limit=0, now=NOW)
     with pytest.raises(InvalidRequest, match="from"):
-        worklist(seeded, actor=ADMIN, date_from=TODAY, date_to=TODAY - timedelta(days=1))
+        worklist(seeded, actor=ADMIN, date_from=TODAY, date_to=TODAY - timedelta(days=1),
+                 now=NOW)
 
 
 def test_status_counts(seeded: Session) -> None:
@@ -216,14 +219,15 @@ def test_status_counts(seeded: Session) -> None:
         add_visit(seeded, subject, "UP", target=TODAY + timedelta(days=8), before=2, after=2)
         add_visit(seeded, subject, "FAR", target=TODAY + timedelta(days=200))
     add_visit(seeded, a, "OD2", target=TODAY - timedelta(days=300))
-    counts = status_counts(seeded, actor=ADMIN, as_of=TODAY)
+    counts = status_counts(seeded, actor=ADMIN, as_of=TODAY, now=NOW)
     table = {(c.site, c.study): (c.overdue, c.due, c.upcoming) for c in counts}
     assert table == {
         ("MM01", MM): (0, 0, 0),
         ("WTCH", SLE): (0, 0, 0),
         ("YC3H", SLE): (3, 2, 2),
     }
-    assert status_counts(seeded, actor=ADMIN, sites=["MM01"], as_of=TODAY)[0].site == "MM01"
+    assert status_counts(seeded, actor=ADMIN, sites=["MM01"], as_of=TODAY,
+                         now=NOW)[0].site == "MM01"
     # The counts agree with the worklist itself.
     rows = everything(seeded, as_of=TODAY, statuses=[Status.OVERDUE, Status.DUE, Status.UPCOMING])
     assert len(rows) == 3 + 2 + 2
@@ -301,7 +305,7 @@ def test_urgent_classes_use_the_partial_indexes(
     # Sites on two local dates (one query per date), then one site.
     page = worklist(busy, actor=ADMIN, statuses=[status], now=datetime(2026, 3, 1, 17, tzinfo=UTC))
     assert page.rows and {row.status for row in page.rows} == {status}
-    worklist(busy, actor=ADMIN, statuses=[status], sites=["YC3H"], as_of=TODAY)
+    worklist(busy, actor=ADMIN, statuses=[status], sites=["YC3H"], as_of=TODAY, now=NOW)
     assert len(statements) == 3
     for statement, parameters in list(statements):
         plan = plan_text(connection, statement, parameters)
@@ -312,7 +316,7 @@ def test_status_counts_use_the_window_start_index(
     busy: Session, connection: Connection, statements: list[tuple[str, Any]]
 ) -> None:
     statements.clear()
-    counts = status_counts(busy, actor=ADMIN, sites=["YC3H"], as_of=TODAY)
+    counts = status_counts(busy, actor=ADMIN, sites=["YC3H"], as_of=TODAY, now=NOW)
     assert counts[0].overdue > 0
     assert len(statements) == 1
     plan = plan_text(connection, *statements[0])

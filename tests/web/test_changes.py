@@ -10,12 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
 from app.models import AnchorDateRow, AuditRecord, Subject, Visit
 from app.schedule.expand import EventType
 from app.services.subjects.events import record_event
-from tests.helpers_subjects import EDC, MM, SLE, audit_of, enrol_mm, make_token
-from tests.helpers_web import Seeded, record_on_target, seed, site_today
+from tests.helpers_subjects import EDC, MM, NOW, SLE, audit_of, enrol_mm, make_token
+from tests.helpers_web import Seeded, record_on_target, seed, site_today, stand_at
 from tests.web.helpers import csrf_of, post_form, sign_in
 
 SUBJECT = "/studies/UCART-SLE/subjects/YC-001"
@@ -26,6 +25,7 @@ MM_SUBJECT = "/studies/CART-HSCT-MM/subjects/MM-001"
 @pytest.fixture
 def seeded(session: Session, client: TestClient) -> Seeded:
     seeded = seed(session)
+    stand_at(client)  # the pages' clock reads the instant the data is dated from
     sign_in(client, seeded.coordinator)
     return seeded
 
@@ -68,10 +68,11 @@ def test_setting_the_transplant_date_dates_the_transplant_visits(
 ) -> None:
     today = site_today()
     seed(session)
+    stand_at(client)
     enrol_mm(session, "MM-001", consent=today - timedelta(days=120),
-             infusion=today - timedelta(days=100), now=utcnow())
+             infusion=today - timedelta(days=100), now=NOW)
     record_event(session, study=MM, subject_id="MM-001", type=EventType.RESPONSE,
-                 day=today - timedelta(days=40), value="CR", actor=EDC, now=utcnow())
+                 day=today - timedelta(days=40), value="CR", actor=EDC, now=NOW)
     sign_in(client, make_token(session, "coordinator", ["MM01"], name="coord-mm01"))
     assert visit(session, "HSCT-D14", "MM-001").state == "pending"
 

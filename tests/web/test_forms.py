@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import AuditRecord, Subject, Visit
-from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed, site_today
+from app.errors import AlreadyRecorded, Conflict
+from app.models import AuditRecord, FeedToken, Subject, SubjectEvent, Visit
+from app.services import feeds as feed_service
+from app.web import visits as visit_pages
+from tests.helpers_subjects import bearer
+from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed, site_today, stand_at
 from tests.web.helpers import csrf_of, post_form, sign_in
 
 SUBJECT = "/studies/UCART-SLE/subjects/YC-001"
@@ -19,6 +25,7 @@ SUBJECT = "/studies/UCART-SLE/subjects/YC-001"
 @pytest.fixture
 def seeded(session: Session, client: TestClient) -> Seeded:
     seeded = seed(session)
+    stand_at(client)  # the pages' clock reads the instant the data is dated from
     sign_in(client, seeded.coordinator)
     return seeded
 
@@ -205,24 +212,121 @@ def test_enrol_a_subject(client: TestClient, session: Session, seeded: Seeded) -
     assert audit_actions(session, "YC-NEW") == ["subject.enrolled"]
 
 
-@pytest.mark.parametrize(
-    ("data", "message"),
-    [
-        (enrolment("YC-OLD", born=date(1940, 1, 1)), "is outside 18..75"),
-        (enrolment("YC-001"), "already enrolled"),
-        (enrolment("bad id"), "Subject id"),
-        (enrolment("YC-X", consent_date=(site_today() + timedelta(days=1)).isoformat()),
-         "is in the future"),
-    ],
-)
+REFUSED_ENROLMENTS = [
+    (enrolment("YC-OLD", born=date(1940, 1, 1)), "is outside 18..75", 422),
+    (enrolment("YC-001"), "already enrolled", 409),
+    (enrolment("bad id"), "Subject id", 422),
+    (enrolment("YC-X", consent_date=(site_today() + timedelta(days=1)).isoformat()),
+     "is in the future", 422),
+]
+
+
+@pytest.mark.parametrize(("data", "message", "status"), REFUSED_ENROLMENTS)
 def test_enrolment_refusals_are_shown_on_the_form(
-    client: TestClient, session: Session, seeded: Seeded, data: dict[str, str], message: str
+    client: TestClient, session: Session, seeded: Seeded, data: dict[str, str], message: str,
+    status: int,
 ) -> None:
     before = session.scalar(select(func.count()).select_from(Subject))
     response = enrol(client, **data)
-    assert response.status_code in (409, 422)
+    assert response.status_code == status
     assert message in response.text and 'role="alert"' in response.text
+    assert f'value="{data["subject_id"]}"' in response.text  # what was typed is kept
     assert session.scalar(select(func.count()).select_from(Subject)) == before
+
+
+def api_enrolment(data: dict[str, str]) -> dict[str, Any]:
+    """The API's body for the enrolment form's fields."""
+    return {"subject_id": data["subject_id"], "site": data["site"],
+            "consent_date": data["consent_date"], "date_of_birth": data["date_of_birth"],
+            "anchors": [{"name": "infusion", "date": data["anchor_infusion"],
+                         "actual": data["kind_infusion"] == "actual"}]}
+
+
+@pytest.mark.parametrize("data", [
+    *(data for data, _, _ in REFUSED_ENROLMENTS if data["subject_id"] != "bad id"),
+    enrolment("WT-NEW", site=OTHER_SITE),
+])
+def test_the_form_answers_a_refusal_with_the_apis_status(
+    client: TestClient, seeded: Seeded, data: dict[str, str]
+) -> None:
+    """One status table: the page's status is the API's for the same enrolment."""
+    api = client.post("/api/v1/studies/UCART-SLE/subjects", json=api_enrolment(data),
+                      headers=bearer(seeded.coordinator))
+    assert api.status_code in (403, 409, 422), api.text
+    assert enrol(client, **data).status_code == api.status_code
+
+
+def test_marking_a_completed_visit_missed_is_a_conflict(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    row = visit(session, "D28")
+    assert row.window_end is not None
+    assert record(client, "D28", actual_date=row.window_end.isoformat()).status_code == 303
+    url = f"{SUBJECT}/visits/D28/missed"
+    refused = post_form(client, url, url, {"reason": "typed reason"})
+    assert refused.status_code == 409
+    assert "already completed" in refused.text and ">typed reason</textarea>" in refused.text
+    assert visit(session, "D28").state == "completed"
+
+
+def test_a_refusal_after_the_service_wrote_keeps_nothing(
+    client: TestClient, session: Session, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a service wrote before it refused is undone; the form comes back, as typed."""
+    real = visit_pages.complete_visit
+
+    def complete_then_refuse(db: Session, **kwargs: Any) -> object:
+        real(db, **kwargs)  # the visit is completed and audited, then refused
+        raise AlreadyRecorded("refused after writing")
+
+    monkeypatch.setattr(visit_pages, "complete_visit", complete_then_refuse)
+    row, before = visit(session, "D28"), audit_actions(session)
+    assert row.window_end is not None
+    response = record(client, "D28", actual_date=row.window_end.isoformat(), note="typed note")
+    assert response.status_code == 409
+    assert "Refused after writing" in response.text and ">typed note</textarea>" in response.text
+    assert visit(session, "D28").state == "planned" and visit(session, "D28").note is None
+    assert audit_actions(session) == before
+
+
+def test_an_unexpected_error_on_a_form_keeps_nothing(
+    client: TestClient, session: Session, seeded: Seeded, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    real = visit_pages.record_event
+
+    def record_then_fail(db: Session, **kwargs: Any) -> object:
+        real(db, **kwargs)  # the death is recorded and the visits ahead cancelled
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(visit_pages, "record_event", record_then_fail)
+    before = audit_actions(session)
+    with caplog.at_level(logging.ERROR):
+        response = post_form(client, f"{SUBJECT}/events/new", f"{SUBJECT}/events",
+                             {"type": "death", "date": site_today().isoformat()})
+    assert response.status_code == 500
+    assert "Something went wrong" in response.text and "Nothing was saved" in response.text
+    assert "Traceback" not in response.text and "the disk is full" not in response.text
+    assert "the disk is full" in caplog.text  # logged, for the operator
+    assert visit(session, "M3").state == "planned"
+    assert session.scalar(select(func.count()).select_from(SubjectEvent)) == 0
+    assert audit_actions(session) == before
+
+
+def test_a_monitor_posting_a_form_gets_the_not_allowed_page(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    sign_in(client, seeded.monitor)
+    token, before = csrf_of(client.get(SUBJECT).text), audit_actions(session)
+    for url, data in (
+        (f"{SUBJECT}/visits/D14/missed", {"reason": "monitor"}),
+        (f"{SUBJECT}/events", {"type": "death", "date": site_today().isoformat()}),
+        ("/studies/UCART-SLE/enrol", enrolment("YC-MON")),
+    ):
+        response = client.post(url, data={"csrf_token": token, **data})
+        assert response.status_code == 403, url
+        assert "<h1>Not allowed</h1>" in response.text and "read-only" in response.text
+    assert audit_actions(session) == before
 
 
 def test_a_coordinator_cannot_enrol_at_another_site(
@@ -248,3 +352,24 @@ def test_feed_url_is_shown_once_and_revocable(client: TestClient, session: Sessi
     assert revoked.status_code == 303
     assert client.get(url.removeprefix("http://testserver")).status_code == 401
     assert f"/feeds/{OTHER_SITE}" not in listing
+
+
+def test_a_conflict_on_a_page_is_409_and_nothing_is_kept(
+    client: TestClient, session: Session, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page without a form of its own fails as the API does, and the session dependency
+    rolls back what the service wrote before it refused."""
+    real = feed_service.create_feed_token
+
+    def create_then_refuse(db: Session, **kwargs: Any) -> object:
+        real(db, **kwargs)  # a feed token is stored and audited, then refused
+        raise Conflict("refused after writing")
+
+    monkeypatch.setattr(feed_service, "create_feed_token", create_then_refuse)
+    audits = session.scalar(select(func.count()).select_from(AuditRecord))
+    response = post_form(client, "/feeds", f"/feeds/{OWN_SITE}", {})
+    assert response.status_code == 409
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<h1>Conflict</h1>" in response.text and "Refused after writing" in response.text
+    assert session.scalar(select(func.count()).select_from(FeedToken)) == 0
+    assert session.scalar(select(func.count()).select_from(AuditRecord)) == audits

@@ -10,15 +10,18 @@ from sqlalchemy.orm import Session
 
 from app.services.tokens import authenticate
 from app.services.worklist.counts import status_counts
-from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed_rich, site_today
+from tests.helpers_subjects import NOW
+from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed_rich, site_today, stand_at
 from tests.web.helpers import csrf_of, sign_in
 
 SUBJECT = "/studies/UCART-SLE/subjects/{}"
 
 
 @pytest.fixture
-def seeded(session: Session) -> Seeded:
-    return seed_rich(session)
+def seeded(session: Session, client: TestClient) -> Seeded:
+    seeded = seed_rich(session)
+    stand_at(client)  # the pages' clock reads the instant the data is dated from
+    return seeded
 
 
 def rows(html: str, section: str) -> list[tuple[str, str]]:
@@ -37,8 +40,8 @@ def test_worklist_shows_only_the_own_sites_visits(
     assert overdue and all(subject.startswith("YC-") for subject, _ in overdue)
     assert "WT-00" not in page.text and OTHER_SITE not in page.text
     # The counts at the top are the service's counts for the token's sites.
-    actor = authenticate(session, seeded.coordinator)
-    counts = status_counts(session, actor=actor)
+    actor = authenticate(session, seeded.coordinator, now=NOW)
+    counts = status_counts(session, actor=actor, now=NOW)
     assert {c.site for c in counts} == {OWN_SITE}
     shown = re.search(r'id="count-overdue">(\d+)<', page.text)
     assert shown and int(shown.group(1)) == sum(c.overdue for c in counts) == len(overdue)
@@ -108,6 +111,19 @@ def test_another_sites_subject_is_a_not_found_page(client: TestClient, seeded: S
         assert response.status_code == 404, url
         assert response.headers["content-type"].startswith("text/html")
         assert "Not found" in response.text
+
+
+@pytest.mark.parametrize("url", ["/worklist?cursor=nonsense", "/studies/UCART-SLE?cursor=x"])
+def test_a_value_the_service_refuses_is_the_apis_422_as_a_page(
+    client: TestClient, seeded: Seeded, url: str
+) -> None:
+    sign_in(client, seeded.coordinator)
+    response = client.get(url)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<h1>Not a cursor this API returned</h1>" in response.text
+    assert "Cursor is not one" in response.text
+    assert "Traceback" not in response.text
 
 
 def test_a_malformed_address_is_a_page_not_a_stack_trace(

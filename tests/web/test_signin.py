@@ -55,11 +55,13 @@ def test_sign_in_sets_a_hardened_cookie_without_the_token(
 
 
 def test_a_wrong_token_is_refused_on_the_form(client: TestClient, seeded: Seeded) -> None:
-    page = client.get("/signin")
-    response = client.post("/signin", data={"csrf_token": csrf_of(page.text),
+    page = client.get("/signin", params={"next": "/studies"})
+    response = client.post("/signin", data={"csrf_token": csrf_of(page.text), "next": "/studies",
                                             "token": "fu_not-a-real-token"})
-    assert response.status_code == 400
+    # The API's answer to a token it does not know, on the form again.
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
     assert "That token is not valid" in response.text
+    assert 'name="next" value="/studies"' in response.text
     assert client.get("/worklist", follow_redirects=False).status_code == 303
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from app.api.deps import ActorDep
 from app.api.idempotency import no_replay
 from app.api.schemas.common import StudyPath, SubjectPath, problem_responses
-from app.deps import SessionDep, SettingsDep
+from app.deps import NowDep, SessionDep, SettingsDep
 from app.schedule.language import CODE_PATTERN
 from app.services import feeds
 
@@ -74,9 +74,9 @@ def _ics(body: bytes, filename: str) -> Response:
     description=EVENT_RULES + " Every dated visit is listed; a cancelled one is marked so.",
 )
 def subject_calendar(
-    study: StudyPath, subject_id: SubjectPath, session: SessionDep, actor: ActorDep
+    study: StudyPath, subject_id: SubjectPath, session: SessionDep, actor: ActorDep, now: NowDep
 ) -> Response:
-    body = feeds.subject_feed(session, study=study, subject_id=subject_id, actor=actor)
+    body = feeds.subject_feed(session, study=study, subject_id=subject_id, actor=actor, now=now)
     return _ics(body, f"{study}-{subject_id}.ics")
 
 
@@ -92,8 +92,11 @@ def subject_calendar(
         " within a year. " + EVENT_RULES
     ),
 )
-def site_calendar(site: SitePath, token: FeedTokenText, session: SessionDep) -> Response:
-    return _ics(feeds.site_feed(session, site_code=site, raw_token=token), f"{site}.ics")
+def site_calendar(
+    site: SitePath, token: FeedTokenText, session: SessionDep, now: NowDep
+) -> Response:
+    body = feeds.site_feed(session, site_code=site, raw_token=token, now=now)
+    return _ics(body, f"{site}.ics")
 
 
 @router.post(
@@ -111,9 +114,9 @@ def site_calendar(site: SitePath, token: FeedTokenText, session: SessionDep) -> 
 )
 @no_replay
 def create_feed_token(
-    site: SitePath, session: SessionDep, actor: ActorDep, settings: SettingsDep
+    site: SitePath, session: SessionDep, actor: ActorDep, settings: SettingsDep, now: NowDep
 ) -> FeedTokenCreated:
-    created = feeds.create_feed_token(session, site=site, actor=actor)
+    created = feeds.create_feed_token(session, site=site, actor=actor, now=now)
     url = feeds.feed_url(settings.base_url, site, created.token)
     return FeedTokenCreated(
         id=created.id, site=site, url=url, webcal_url=feeds.webcal(url),
@@ -146,6 +149,7 @@ def revoke_feed_token(
     token_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
     session: SessionDep,
     actor: ActorDep,
+    now: NowDep,
 ) -> Response:
-    feeds.revoke_feed_token(session, site=site, token_id=token_id, actor=actor)
+    feeds.revoke_feed_token(session, site=site, token_id=token_id, actor=actor, now=now)
     return Response(status_code=204)

@@ -16,8 +16,7 @@ from app.api.schemas.digest import (
     RecipientOut,
     StudySummaryOut,
 )
-from app.db import utcnow
-from app.deps import SessionDep, SettingsDep
+from app.deps import NowDep, SessionDep, SettingsDep
 from app.schedule.language import CODE_PATTERN
 from app.services.digest.content import DigestRow, SiteDigest, preview_site_digest
 from app.services.digest.mail import subject_line
@@ -62,7 +61,7 @@ def _digest(digest: SiteDigest) -> DigestOut:
     responses=problem_responses("not-found"),
 )
 def get_digest(
-    site: SiteCode, session: SessionDep, actor: ActorDep, settings: SettingsDep,
+    site: SiteCode, session: SessionDep, actor: ActorDep, settings: SettingsDep, now: NowDep,
     day: DigestDate = None,
 ) -> DigestOut:
     """The content of the site's daily email for its local date, as JSON.
@@ -70,7 +69,7 @@ def get_digest(
     Rows are limited to the studies the token may see; a site it may not see is 404.
     """
     digest = preview_site_digest(
-        session, site=site, local_date=day, now=utcnow(), base_url=settings.base_url, actor=actor
+        session, site=site, local_date=day, now=now, base_url=settings.base_url, actor=actor
     )
     return _digest(digest)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -10,7 +11,7 @@ from app.api.deps import ActorDep
 from app.api.idempotency import no_replay
 from app.api.schemas.access import NewTokenOut, TokenIn, TokenOut
 from app.api.schemas.common import BODY_PROBLEMS, problem_responses
-from app.deps import SessionDep
+from app.deps import NowDep, SessionDep
 from app.services import tokens as token_service
 from app.services.tokens import NAME_PATTERN, TokenView
 
@@ -19,11 +20,11 @@ router = APIRouter(tags=["tokens"])
 TokenNamePath = Annotated[str, Path(pattern=NAME_PATTERN, max_length=100)]
 
 
-def token_out(view: TokenView) -> TokenOut:
+def token_out(view: TokenView, now: datetime) -> TokenOut:
     return TokenOut(
         name=view.name, role=view.role, sites=list(view.sites), studies=list(view.studies),
         created_at=view.created_at, expires_at=view.expires_at, revoked_at=view.revoked_at,
-        active=view.active,
+        active=view.active_at(now),
     )
 
 
@@ -31,8 +32,8 @@ def token_out(view: TokenView) -> TokenOut:
     "/tokens", response_model=list[TokenOut], summary="List tokens (never their secrets)",
     responses=problem_responses("forbidden"),
 )
-def list_tokens(session: SessionDep, actor: ActorDep) -> list[TokenOut]:
-    return [token_out(v) for v in token_service.list_tokens(session, actor=actor)]
+def list_tokens(session: SessionDep, actor: ActorDep, now: NowDep) -> list[TokenOut]:
+    return [token_out(v, now) for v in token_service.list_tokens(session, actor=actor)]
 
 
 @router.post(
@@ -49,20 +50,20 @@ def list_tokens(session: SessionDep, actor: ActorDep) -> list[TokenOut]:
     responses=problem_responses(*BODY_PROBLEMS, "forbidden", "already-exists", "invalid-request"),
 )
 @no_replay
-def create_token(body: TokenIn, session: SessionDep, actor: ActorDep) -> NewTokenOut:
+def create_token(body: TokenIn, session: SessionDep, actor: ActorDep, now: NowDep) -> NewTokenOut:
     created = token_service.create_token(
         session, actor=actor, role=body.role, sites=body.sites, studies=body.studies,
-        name=body.name, expires_at=body.expires_at,
+        name=body.name, expires_at=body.expires_at, now=now,
     )
-    return NewTokenOut(token=token_out(created.token), secret=created.secret)
+    return NewTokenOut(token=token_out(created.token, now), secret=created.secret)
 
 
 @router.get(
     "/tokens/{name}", response_model=TokenOut, summary="One token",
     responses=problem_responses("forbidden", "not-found"),
 )
-def get_token(name: TokenNamePath, session: SessionDep, actor: ActorDep) -> TokenOut:
-    return token_out(token_service.get_token(session, actor=actor, name=name))
+def get_token(name: TokenNamePath, session: SessionDep, actor: ActorDep, now: NowDep) -> TokenOut:
+    return token_out(token_service.get_token(session, actor=actor, name=name), now)
 
 
 @router.delete(
@@ -71,5 +72,6 @@ def get_token(name: TokenNamePath, session: SessionDep, actor: ActorDep) -> Toke
     summary="Revoke a token (it stays listed, inactive); revoking again changes nothing",
     responses=problem_responses("forbidden", "not-found"),
 )
-def revoke_token(name: TokenNamePath, session: SessionDep, actor: ActorDep) -> TokenOut:
-    return token_out(token_service.revoke_token(session, actor=actor, name=name))
+def revoke_token(name: TokenNamePath, session: SessionDep, actor: ActorDep,
+                 now: NowDep) -> TokenOut:
+    return token_out(token_service.revoke_token(session, actor=actor, name=name, now=now), now)

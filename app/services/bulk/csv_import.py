@@ -144,10 +144,11 @@ def import_csv(
     lines: Iterable[str],
     skip_invalid: bool = False,
     on_chunk: Callable[[int], None] | None = None,
-    now: datetime | None = None,
+    now: datetime,
     chunk_rows: int = CHUNK_ROWS,
 ) -> ImportResult:
-    """Enrol every row of a CSV file, or none of them (see :mod:`app.services.bulk.enroller`)."""
+    """Enrol every row of a CSV file at ``now``, or none of them (see
+    :mod:`app.services.bulk.enroller`)."""
     enroller = BulkEnroller(session, study_code=study_code, actor=actor,
                             skip_invalid=skip_invalid, now=now)
     anchors = [a.name for a in enroller.plan.protocol.anchors if a.name != CONSENT_ANCHOR]

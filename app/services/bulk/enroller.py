@@ -29,7 +29,6 @@ from sqlalchemy import ARRAY, Connection, String, any_, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from app.access import Actor
-from app.db import utcnow
 from app.errors import InvalidRows
 from app.models import (
     AnchorDateRow,
@@ -75,7 +74,7 @@ class BulkEnroller:
         study_code: str,
         actor: Actor,
         skip_invalid: bool = False,
-        now: datetime | None = None,
+        now: datetime,
         today: date | None = None,
         max_problems: int = 100_000,
     ) -> None:
@@ -92,7 +91,6 @@ class BulkEnroller:
         self.version_id, self.version_name = version.id, version.version
         self.plan: Plan = plan_of(version)
         self.upcoming_days = self.plan.protocol.study.upcoming_days
-        now = now or utcnow()
         self.now: datetime = now
         self.sites: dict[str, tuple[int, date]] = {}
         for site in session.scalars(
@@ -327,7 +325,7 @@ def _audit_after(row: Enrolment, version: str) -> dict[str, Any]:
 
 def enrol_many(
     session: Session, *, study_code: str, actor: Actor, rows: Sequence[Enrolment],
-    now: datetime | None = None,
+    now: datetime,
 ) -> ImportResult:
     """The batch API: all rows or none; problems carry the row's index in ``rows``."""
     enroller = BulkEnroller(session, study_code=study_code, actor=actor, now=now)

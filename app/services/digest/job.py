@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.access import SYSTEM, Actor
 from app.adapters.mail import MailError, MailSender
-from app.db import transaction, utcnow
+from app.db import transaction
 from app.errors import NotFound
 from app.models import DigestSend, Site
 from app.services.audit import record_audit
@@ -159,7 +159,7 @@ class DigestRun:
     factory: sessionmaker[Session]
     settings: Settings
     sender: MailSender | None  # None only for dry runs
-    clock: Callable[[], datetime] = utcnow
+    clock: Callable[[], datetime]  # the caller's clock (a fixed one in tests)
     actor: Actor = SYSTEM
 
     def select_sites(self, codes: Sequence[str] | None) -> list[Site]:

@@ -47,7 +47,7 @@ def status_counts(
     studies: Sequence[str] | None = None,
     as_of: date | None = None,
     today_by_site: Mapping[int, date] | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> list[StatusCount]:
     """Overdue, due and upcoming visits per site and study (the same rules and "today"
     as :func:`worklist`). Every study a site takes part in is listed, even with zeros."""

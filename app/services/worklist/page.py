@@ -83,14 +83,14 @@ def worklist(
     date_to: date | None = None,
     as_of: date | None = None,
     today_by_site: Mapping[int, date] | None = None,
-    now: datetime | None = None,
+    now: datetime,
     limit: int = 100,
     cursor: str | None = None,
 ) -> WorklistPage:
     """One page of visits, most urgent first.
 
     Each site's "today" is ``as_of`` when given, else ``today_by_site[site id]``, else
-    the site's local date at ``now`` (the clock). ``statuses`` keeps only those
+    the site's local date at the instant ``now``. ``statuses`` keeps only those
     statuses; ``date_from``/``date_to`` bound the target date (both inclusive).
     """
     if not 1 <= limit <= 500:

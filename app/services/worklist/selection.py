@@ -17,7 +17,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from app.access import Actor
-from app.db import utcnow
 from app.errors import NotFound
 from app.models import Site, Study
 from app.schedule.dates import local_today
@@ -85,15 +84,14 @@ def _all_found(kind: str, asked: Sequence[str], found: set[str]) -> None:
 def todays(
     sites: Sequence[SiteRef],
     *,
+    now: datetime,
     as_of: date | None = None,
     today_by_site: Mapping[int, date] | None = None,
-    now: datetime | None = None,
 ) -> dict[int, date]:
     """Each site's "today": ``as_of`` for all, else ``today_by_site``, else the local
-    date at the site at the instant ``now`` (the clock when not given)."""
+    date at the site at the instant ``now``."""
     given = today_by_site or {}
-    moment = now or utcnow()
     return {
-        site.id: as_of or given.get(site.id) or local_today(moment, site.time_zone)
+        site.id: as_of or given.get(site.id) or local_today(now, site.time_zone)
         for site in sites
     }
