@@ -38,13 +38,31 @@ class FollowupGroup(click.Group):
         except FollowupError as exc:
             click.echo(f"error: {exc.detail}", err=True)
             ctx.exit(1)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            # Only now: it imports SQLAlchemy and Alembic, which `--help` must not.
+            from app.cli.failures import describe_failure
+
+            obj = ctx.obj if isinstance(ctx.obj, CliContext) else None
+            summary = describe_failure(exc, database_url=obj.database_url if obj else None)
+            if summary is None:
+                raise
+            click.echo(f"error: {summary}", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=FollowupGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--debug", is_flag=True,
+    help="On a database error, show the whole traceback instead of one line.",
+)
 @click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli(ctx: click.Context, debug: bool) -> None:
     """followup: visit schedules and follow-up for clinical trials."""
-    ctx.obj = CliContext()
+    ctx.obj = CliContext(debug=debug)
 
 
 def main() -> None:
