@@ -7,8 +7,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection
+
+from app.db import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,3 +42,21 @@ def downgrade(
 @lru_cache(maxsize=1)
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(*, url: str) -> str | None:
+    """The revision the database at ``url`` is migrated to (None: never migrated)."""
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def is_known_revision(revision: str) -> bool:
+    """Whether ``revision`` is one of this code's migrations."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False

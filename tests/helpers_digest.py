@@ -199,13 +199,17 @@ class Inbox:
     """aiosmtpd handler keeping what arrived.
 
     ``refuse`` rejects every message; ``refuse_rcpt`` rejects those addresses (as an
-    unknown mailbox); ``delay`` holds each message that long (to widen races).
+    unknown mailbox); ``delay`` holds each message that long (to widen races);
+    ``quit_reply`` answers QUIT with that reply instead of 221; ``drop_after`` closes
+    the connection right after accepting (250) the message that makes that many received.
     """
 
     received: list[Received] = field(default_factory=list)
     refuse: bool = False
     refuse_rcpt: set[str] = field(default_factory=set)
     delay: float = 0.0
+    quit_reply: str | None = None
+    drop_after: int | None = None
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -222,7 +226,13 @@ class Inbox:
         parsed = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))
+        if self.drop_after is not None and len(self.received) == self.drop_after:
+            # Runs once the reply below is written: the client reads 250, then EOF.
+            asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 2.0.0 Accepted"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        return self.quit_reply or "221 Bye"
 
 
 class SmtpServer:

@@ -19,8 +19,14 @@ if TYPE_CHECKING:  # the database layer is imported when a command first needs i
 
 @dataclass
 class CliContext:
+    debug: bool = False  # `followup --debug`: tracebacks instead of one-line errors
     _settings: Settings | None = None
     _factory: sessionmaker[Session] | None = field(default=None, repr=False)
+
+    @property
+    def database_url(self) -> str | None:
+        """The database URL, once the settings are read (None before, or if they are bad)."""
+        return self._settings.database_url if self._settings is not None else None
 
     @property
     def actor(self) -> Actor:

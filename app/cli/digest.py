@@ -32,6 +32,8 @@ def _describe(result: SiteResult) -> str:
         )
         if result.refused:
             line += f"; refused by the server: {', '.join(result.refused)}"
+        if result.earlier:
+            line += f"; {result.earlier} message(s) sent by an earlier run"
         return line
     if result.outcome is Outcome.FAILED:
         return f"{head}: FAILED: {result.detail}"

@@ -1,7 +1,7 @@
 """ORM tables (the schema itself comes only from the Alembic migrations)."""
 
 from app.models.access import ApiToken, AuditRecord, FeedToken, IdempotencyKey
-from app.models.digest import DigestRecipient, DigestSend
+from app.models.digest import DigestMessage, DigestRecipient, DigestSend
 from app.models.study import ProtocolVersion, Site, Study, StudySite
 from app.models.subject import AnchorDateRow, Subject, SubjectEvent, Visit
 
@@ -9,6 +9,7 @@ __all__ = [
     "AnchorDateRow",
     "ApiToken",
     "AuditRecord",
+    "DigestMessage",
     "DigestRecipient",
     "DigestSend",
     "FeedToken",

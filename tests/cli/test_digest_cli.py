@@ -113,6 +113,33 @@ def test_outage_exits_non_zero_naming_the_sites_and_the_next_run_sends(
     assert len(smtp.messages) == 2 and recorded(world_db) == 2
 
 
+def test_a_retry_after_a_dropped_connection_sends_only_the_messages_not_accepted(
+    env: dict[str, str], world_db: CommittedDb, smtp: SmtpServer
+) -> None:
+    with transaction(world_db.factory) as session:
+        site = session.scalars(select(Site).where(Site.code == "YC3H")).one()
+        add_recipient_row(session, site, "mm@yc3h.example", "CART-HSCT-MM")
+    smtp.inbox.drop_after = 1  # YC3H's first message is accepted, then the line drops
+    args = ("digest", "send", "--date", "2026-03-02", "--site", "YC3H")
+    failed = followup(env, *args)
+    assert failed.exit_code == 1
+    assert "error: digest not sent for site(s) YC3H" in failed.stderr
+    smtp.inbox.drop_after = None
+    retried = followup(env, *args)
+    assert retried.exit_code == 0, retried.output
+    assert [r.rcpt_tos for r in smtp.inbox.received] == [
+        ["crc@yc3h.example"], ["mm@yc3h.example"]
+    ]
+    assert "(1 of 2 message(s) accepted; the next run sends the others)" in failed.stdout
+    assert (
+        "YC3H 2026-03-02 (Mon): sent 1 message(s) to 1 recipient(s), 3 overdue;"
+        " 1 message(s) sent by an earlier run"
+    ) in retried.stdout
+    again = followup(env, *args)
+    assert "YC3H 2026-03-02 (Mon): already sent" in again.stdout
+    assert len(smtp.messages) == 2
+
+
 def test_unknown_site_and_bad_date(env: dict[str, str]) -> None:
     unknown = followup(env, "digest", "send", "--site", "NOPE")
     assert unknown.exit_code == 1 and "error: unknown site NOPE" in unknown.stderr

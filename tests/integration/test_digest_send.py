@@ -270,3 +270,56 @@ def test_concurrent_runs_send_one_email_per_site(
     assert set(outcomes) <= {Outcome.SENT, Outcome.IN_PROGRESS, Outcome.ALREADY_SENT}
     assert sends(world_db) == [("WTCH", "2026-03-02", "sent", 1),
                                ("YC3H", "2026-03-02", "sent", 1)]
+
+
+THREE_AUDIENCES = [("YC3H", "crc@yc3h.example", None), ("YC3H", "mm@yc3h.example", MM),
+                   ("YC3H", "sle@yc3h.example", SLE)]
+
+
+def received_by(smtp: SmtpServer) -> list[str]:
+    return sorted(address for r in smtp.inbox.received for address in r.rcpt_tos)
+
+
+def test_messages_accepted_before_a_failed_quit_are_sent_and_not_sent_again(
+    world_db: CommittedDb, smtp: SmtpServer
+) -> None:
+    """The server took every message (250 to each DATA), then answered QUIT with an error."""
+    add_recipients(world_db, THREE_AUDIENCES)
+    smtp.inbox.quit_reply = "421 4.3.2 Service shutting down"
+    run = runner(world_db, settings_for(world_db.url, smtp.port))
+    (first,) = run.run(sites=["YC3H"])
+    assert len(smtp.messages) == 3
+    smtp.inbox.quit_reply = None
+    (second,) = run.run(sites=["YC3H"])
+    assert received_by(smtp) == ["crc@yc3h.example", "mm@yc3h.example", "sle@yc3h.example"]
+    assert (first.outcome, second.outcome) == (Outcome.SENT, Outcome.ALREADY_SENT)
+    assert sends(world_db) == [("YC3H", "2026-03-02", "sent", 3)]
+
+
+def test_a_connection_dropped_after_accepted_data_resends_only_the_rest(
+    world_db: CommittedDb, smtp: SmtpServer
+) -> None:
+    """Two of three messages accepted, then the connection drops: the retry sends the third."""
+    add_recipients(world_db, THREE_AUDIENCES)
+    smtp.inbox.drop_after = 2
+    run = runner(world_db, settings_for(world_db.url, smtp.port))
+    (first,) = run.run(sites=["YC3H"])
+    assert first.outcome is Outcome.FAILED
+    assert received_by(smtp) == ["crc@yc3h.example", "mm@yc3h.example"]
+    # Not sent as a whole: the scheduler retries it at once, not after a stale claim.
+    assert run.done_for([DAY]) == set()
+
+    smtp.inbox.drop_after = None
+    (second,) = run.run(sites=["YC3H"])
+    assert [r.rcpt_tos for r in smtp.inbox.received[2:]] == [["sle@yc3h.example"]]
+    assert (second.outcome, second.earlier, len(second.messages)) == (Outcome.SENT, 2, 1)
+    assert received_by(smtp) == ["crc@yc3h.example", "mm@yc3h.example", "sle@yc3h.example"]
+    assert sends(world_db) == [("YC3H", "2026-03-02", "sent", 3)]
+    assert run.run(sites=["YC3H"])[0].outcome is Outcome.ALREADY_SENT
+    assert len(smtp.messages) == 3
+    assert first.detail.endswith(
+        "(2 of 3 message(s) accepted; the next run sends the others)"
+    ), first.detail
+    with transaction(world_db.factory, write=False) as session:
+        row = session.scalars(select(DigestSend)).one()
+        assert all(m["Message-ID"] in (row.message_id or "") for m in smtp.messages)

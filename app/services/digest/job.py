@@ -5,13 +5,17 @@ unlike the other services, runs its own short transactions (given a session fact
 
 1. claim the (site, local date) row of ``digest_sends`` (state "sending") and commit;
    the unique constraint lets only one run hold it;
-2. build and send the messages, outside any transaction;
-3. once the SMTP server accepted them, mark the row "sent" and commit; if sending
-   failed, delete the claim so the next run (cron retry) sends it.
+2. build and send the messages not yet accepted, outside any transaction; each
+   message the SMTP server accepts (DATA answered 250) is recorded in
+   ``digest_messages`` and committed at once, before the next message goes;
+3. once every message is accepted, mark the row "sent" and commit; if sending failed,
+   mark it "partial" when some messages were accepted (the next run sends only the
+   others), or delete the claim when none was, so the next run (cron retry) sends it.
 
 A run that dies between 1 and 3 leaves a "sending" claim; after ``STALE_CLAIM`` another
-run may take it over. The small window left open is the classic one: a crash after
-the server accepted and before the row is marked means one more email, never none.
+run may take it over, and sends the messages not recorded. The small window left open
+is the classic one: a crash after the server accepted a message and before it is
+recorded means one more email, never none.
 """
 
 from __future__ import annotations
@@ -28,10 +32,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.access import SYSTEM, Actor
-from app.adapters.mail import MailError, MailSender
+from app.adapters.mail import Delivery, MailError, MailSender
 from app.db import transaction
 from app.errors import NotFound
-from app.models import DigestSend, Site
+from app.models import DigestMessage, DigestSend, Site
 from app.services.audit import record_audit
 from app.services.digest.content import build_site_digest, site_local_date
 from app.services.digest.mail import Outgoing, messages_for
@@ -42,7 +46,7 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=15)
-SENDING, SENT = "sending", "sent"
+SENDING, PARTIAL, SENT = "sending", "partial", "sent"
 
 
 class Outcome(StrEnum):
@@ -65,6 +69,7 @@ class SiteResult:
     messages: tuple[EmailMessage, ...] = field(default=(), repr=False)
     refused: tuple[str, ...] = ()
     detail: str = ""
+    earlier: int = 0  # messages of this digest accepted in an earlier run, not sent again
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +109,7 @@ def claim_send(
         return Outcome.ALREADY_SENT
     if row.state == SENDING and row.claimed_at > now - STALE_CLAIM:
         return Outcome.IN_PROGRESS
+    # Here the row is "partial" (taken at once), a stale claim, or sent and forced.
     # Compare-and-set: of two runs taking over the same row, one matches it.
     taken = session.execute(
         update(DigestSend)
@@ -118,11 +124,54 @@ def claim_send(
     return Claim(row.id, now, previous)
 
 
+def accepted_audiences(session: Session, claim: Claim) -> set[str | None]:
+    """The study filters (None: all studies) whose message the server already accepted."""
+    return set(
+        session.scalars(
+            select(DigestMessage.study_code).where(DigestMessage.send_id == claim.row_id)
+        )
+    )
+
+
+def record_accepted(
+    session: Session,
+    claim: Claim,
+    *,
+    study: str | None,
+    message_id: str,
+    recipients: int,
+    now: datetime,
+) -> None:
+    """The server accepted the message of ``study``'s audience: it is sent.
+
+    It replaces what an earlier send recorded for that audience (a forced resend).
+    """
+    session.execute(
+        delete(DigestMessage).where(
+            DigestMessage.send_id == claim.row_id,
+            DigestMessage.study_code.is_not_distinct_from(study),
+        )
+    )
+    session.add(DigestMessage(send_id=claim.row_id, study_code=study, message_id=message_id,
+                              recipients=recipients, accepted_at=now))
+    session.flush()
+
+
 def release_claim(session: Session, claim: Claim) -> None:
-    """Undo a claim whose sending failed: nothing is marked as sent."""
+    """Undo a claim whose sending failed: the digest is not marked as sent.
+
+    Messages the server accepted stay recorded: the row becomes "partial" and the next
+    run sends only the others.
+    """
     mine = (DigestSend.id == claim.row_id, DigestSend.claimed_at == claim.claimed_at)
     if claim.previous is None:
-        session.execute(delete(DigestSend).where(*mine))
+        recorded = session.scalar(
+            select(DigestMessage.id).where(DigestMessage.send_id == claim.row_id).limit(1)
+        )
+        if recorded is None:
+            session.execute(delete(DigestSend).where(*mine))
+        else:
+            session.execute(update(DigestSend).where(*mine).values(state=PARTIAL))
         return
     sent_at, message_id, recipients = claim.previous
     session.execute(
@@ -132,12 +181,18 @@ def release_claim(session: Session, claim: Claim) -> None:
     )
 
 
-def mark_sent(
-    session: Session, claim: Claim, *, now: datetime, message_ids: Sequence[str], recipients: int
-) -> None:
+def mark_sent(session: Session, claim: Claim, *, now: datetime) -> None:
+    """Every message is accepted: the digest is sent (its Message-IDs and recipients are
+    those of the messages recorded, this run's and earlier runs')."""
+    rows = session.execute(
+        select(DigestMessage.message_id, DigestMessage.recipients)
+        .where(DigestMessage.send_id == claim.row_id)
+        .order_by(DigestMessage.id)
+    ).all()
     session.execute(
         update(DigestSend).where(DigestSend.id == claim.row_id).values(
-            state=SENT, sent_at=now, message_id=_joined(message_ids), recipients=recipients
+            state=SENT, sent_at=now, message_id=_joined([mid for mid, _ in rows]),
+            recipients=sum(n for _, n in rows),
         )
     )
 
@@ -212,40 +267,65 @@ class DigestRun:
             return SiteResult(code, day, Outcome.NO_RECIPIENTS)
         if not outgoing:
             return SiteResult(code, day, Outcome.ALL_CLEAR_SKIPPED, recipients=n_recipients)
-        messages = tuple(item.message for item in outgoing)
-        addresses = sum(len(item.audience.emails) for item in outgoing)
         if dry_run:
+            messages = tuple(item.message for item in outgoing)
+            addresses = sum(len(item.audience.emails) for item in outgoing)
             return SiteResult(code, day, Outcome.DRY_RUN, overdue, addresses, messages)
         assert self.sender is not None, "a real run needs a mail sender"
+        done: set[str | None] = set()
         with transaction(self.factory) as session:
             claim = claim_send(session, site_id=site.id, local_date=day, now=self.clock(),
                                force=force)
+            # A forced run sends every message again; any other, those not yet accepted.
+            if isinstance(claim, Claim) and not force:
+                done = accepted_audiences(session, claim)
         if not isinstance(claim, Claim):
             return SiteResult(code, day, claim, overdue)
+        pending = [item for item in outgoing if item.audience.study not in done]
+        earlier = len(outgoing) - len(pending)
+        messages = tuple(item.message for item in pending)
+        addresses = sum(len(item.audience.emails) for item in pending)
+        accepted: list[int] = []
+
+        def record(index: int, refused: tuple[str, ...]) -> None:
+            item = pending[index]
+            with transaction(self.factory) as session:
+                record_accepted(
+                    session, claim, study=item.audience.study,
+                    message_id=str(item.message["Message-ID"]),
+                    recipients=len(item.audience.emails) - len(refused), now=self.clock(),
+                )
+            accepted.append(index)
+
         try:
-            delivery = self.sender.send(messages)
+            delivery = (
+                self.sender.send(messages, on_accepted=record) if messages else Delivery(0)
+            )
         except Exception as exc:
             with transaction(self.factory) as session:
                 release_claim(session, claim)
             if not isinstance(exc, MailError):
                 log.exception("digest %s %s: unexpected error while sending", code, day)
-            log.warning("digest %s %s not sent: %s", code, day, exc)
+            detail = str(exc)
+            if accepted or earlier:
+                detail += (f" ({len(accepted) + earlier} of {len(outgoing)} message(s) accepted;"
+                           " the next run sends the others)")
+            log.warning("digest %s %s not sent: %s", code, day, detail)
             return SiteResult(code, day, Outcome.FAILED, overdue, addresses, messages,
-                              detail=str(exc))
-        message_ids = [str(m["Message-ID"]) for m in messages]
+                              detail=detail, earlier=earlier)
         with transaction(self.factory) as session:
-            mark_sent(session, claim, now=self.clock(), message_ids=message_ids,
-                      recipients=addresses - len(delivery.refused))
+            mark_sent(session, claim, now=self.clock())
             record_audit(
                 session, actor=self.actor, action="digest.sent", entity="digest", site=code,
                 key=day.isoformat(),
                 after={"messages": len(messages), "recipients": addresses,
-                       "refused": list(delivery.refused), "overdue": overdue, "forced": force},
+                       "refused": list(delivery.refused), "overdue": overdue, "forced": force,
+                       "sent_earlier": earlier},
             )
-        log.info("digest %s %s sent: %d message(s) to %d recipient(s), %d overdue",
-                 code, day, len(messages), addresses, overdue)
+        log.info("digest %s %s sent: %d message(s) to %d recipient(s), %d overdue"
+                 " (%d sent earlier)", code, day, len(messages), addresses, overdue, earlier)
         return SiteResult(code, day, Outcome.SENT, overdue, addresses, messages,
-                          refused=delivery.refused)
+                          refused=delivery.refused, earlier=earlier)
 
     # The scheduler's view of the database (see app.services.digest.timing.ScheduleLoop).
 
@@ -274,7 +354,9 @@ class DigestRun:
                 .join(Site, Site.id == DigestSend.site_id)
                 .where(
                     DigestSend.local_date.in_(sorted(days)),
-                    (DigestSend.state == SENT) | (DigestSend.claimed_at > fresh),
+                    # A "partial" digest is not done: its other messages are due now.
+                    (DigestSend.state == SENT)
+                    | ((DigestSend.state == SENDING) & (DigestSend.claimed_at > fresh)),
                 )
             ).all()
         return {(code, day) for code, day in rows}
