@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from app import errors
+from app.schedule.text import MULTI_LINE_PATTERN, control_character_problem
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +76,23 @@ def _domain(request: Request, exc: Exception) -> JSONResponse:
     return problem(status, exc.slug, exc.title, exc.detail, headers, **exc.extra)
 
 
+def _message(err: Mapping[str, Any]) -> str:
+    """The message of one validation error. Text refused by its pattern for a control
+    character says which character and where, rather than quoting the pattern."""
+    value = err.get("input")
+    if err.get("type") == "string_pattern_mismatch" and isinstance(value, str):
+        multiline = (err.get("ctx") or {}).get("pattern") == MULTI_LINE_PATTERN
+        if (problem := control_character_problem(value, multiline=multiline)) is not None:
+            return problem
+    return str(err.get("msg", ""))
+
+
 def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     fields = [
         {
             "location": ".".join(str(p) for p in err.get("loc", ())),
-            "message": err.get("msg", ""),
+            "message": _message(err),
             "type": err.get("type", ""),
         }
         for err in exc.errors()
