@@ -130,7 +130,9 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # Given the exception: this handler runs in a worker thread, where none is active.
+    # A failed statement's message shows its shape only (see app.db.make_engine).
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "internal-error", "Internal server error", "An unexpected error occurred.")
 
 
