@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -59,19 +60,68 @@ def is_sqlite(url: str) -> bool:
 def make_engine(
     url: str, *, pool_size: int = 5, max_overflow: int = 10, echo: bool = False
 ) -> Engine:
-    """Build an engine. SQLite gets WAL, foreign keys, a busy timeout and real SAVEPOINTs."""
+    """Build an engine. SQLite gets WAL, foreign keys, a busy timeout and real SAVEPOINTs.
+
+    A failed statement is reported (in its exception, so in every log) by its shape
+    only: never the values of its parameters (they may be personal data), nor the
+    values PostgreSQL quotes back in its error messages (see :func:`_terse_errors`).
+    """
     if is_sqlite(url):
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
         else:
             kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
-        engine = create_engine(url, echo=echo, **kwargs)
+        engine = create_engine(url, echo=echo, hide_parameters=True, **kwargs)
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+    engine = create_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
+        hide_parameters=True,
     )
+    _terse_errors(engine)
+    return engine
+
+
+# In a data exception (SQLSTATE class 22) PostgreSQL quotes the input it refused:
+# 'invalid input syntax for type date: "..."'.
+_QUOTED = re.compile(r'".*"', re.DOTALL)
+
+
+def terse_message(sqlstate: str | None, primary: str) -> str:
+    """A PostgreSQL error message without the values it may quote.
+
+    >>> terse_message("22007", 'invalid input syntax for type date: "1980-05-O1"')
+    'invalid input syntax for type date: "..."'
+    >>> terse_message("23505", 'duplicate key value violates unique constraint "uq_x"')
+    'duplicate key value violates unique constraint "uq_x"'
+    """
+    return _QUOTED.sub('"..."', primary) if (sqlstate or "").startswith("22") else primary
+
+
+def _terse_errors(engine: Engine) -> None:
+    """PostgreSQL errors keep their first line only (what libpq calls terse).
+
+    The lines after it repeat data: DETAIL names the values of the failing row ("Key
+    (subject_id)=(YC3H-001) already exists", "Failing row contains (...)"), CONTEXT
+    may show a parameter. They stay readable in ``exc.orig.diag``; the messages that
+    end up in logs lose them.
+    """
+
+    @event.listens_for(engine, "handle_error")
+    def _terse(context: ExceptionContext) -> None:
+        original = context.original_exception
+        diag = getattr(original, "diag", None)
+        primary = getattr(diag, "message_primary", None)
+        if not isinstance(primary, str):
+            return
+        full, short = str(original), terse_message(getattr(diag, "sqlstate", None), primary)
+        if full == short:
+            return
+        original.args = (short,)
+        wrapped = context.sqlalchemy_exception
+        if wrapped is not None and wrapped.args and isinstance(wrapped.args[0], str):
+            wrapped.args = (wrapped.args[0].replace(full, short), *wrapped.args[1:])
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

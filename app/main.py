@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from app import __version__
 from app.api import idempotency
@@ -25,12 +26,24 @@ from app.api.routes import (
     worklist,
 )
 from app.db import make_engine, make_sessionmaker
+from app.headers import SecurityHeadersMiddleware
 from app.problems import add_exception_handlers
 from app.requestlog import RequestLogMiddleware
 from app.settings import Settings, get_settings
 from app.web import install as install_web
 
 API_PREFIX = "/api/v1"
+
+
+class Followup(FastAPI):
+    """The application, with the security headers outside its whole middleware stack.
+
+    Starlette answers an unexpected error (500) from its outermost layer, which no
+    middleware added with ``add_middleware`` wraps; that answer needs them too.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         app.state.engine.dispose()
 
-    app = FastAPI(
+    app = Followup(
         title="followup",
         version=__version__,
         summary="Patient follow-up and visit scheduling for clinical trials",

@@ -7,6 +7,7 @@ with the web pages, which show the same refusal as a page with the same status.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from app import errors
+from app.schedule.text import MULTI_LINE_PATTERN, control_character_problem
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +86,23 @@ def _domain(request: Request, exc: Exception) -> JSONResponse:
     return problem(status, exc.slug, exc.title, exc.detail, challenge(status), **exc.extra)
 
 
+def _message(err: Mapping[str, Any]) -> str:
+    """The message of one validation error. Text refused by its pattern for a control
+    character says which character and where, rather than quoting the pattern."""
+    value = err.get("input")
+    if err.get("type") == "string_pattern_mismatch" and isinstance(value, str):
+        multiline = (err.get("ctx") or {}).get("pattern") == MULTI_LINE_PATTERN
+        if (problem := control_character_problem(value, multiline=multiline)) is not None:
+            return problem
+    return str(err.get("msg", ""))
+
+
 def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     fields = [
         {
             "location": ".".join(str(p) for p in err.get("loc", ())),
-            "message": err.get("msg", ""),
+            "message": _message(err),
             "type": err.get("type", ""),
         }
         for err in exc.errors()
@@ -131,7 +144,8 @@ def unexpected_error() -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # Handlers run after the except block: the traceback comes from the exception itself.
+    # Given the exception: this handler runs after the except block (in a worker thread),
+    # where none is active. A failed statement's message shows its shape only (app.db).
     log.error("unhandled error on %s %s (request %s)", request.method, request.url.path,
               getattr(request.state, "request_id", "-"), exc_info=exc)
     return unexpected_error()

@@ -75,16 +75,6 @@ templates = Jinja2Templates(env=_environment())
 
 # Only this server's own files may run or be framed; inline style attributes draw the
 # bars of the subject page, hence 'unsafe-inline' for styles only.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';"
-        " img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
-
-
 class SignInRequired(Exception):
     """No signed-in session: the browser is sent to the sign-in page."""
 
@@ -144,7 +134,6 @@ def render(
     response = templates.TemplateResponse(request, template, full, status_code=status)
     # Pages show who is signed in and carry CSRF tokens: never cache them.
     response.headers["Cache-Control"] = "no-store"
-    response.headers.update(SECURITY_HEADERS)
     response.headers.update(headers or {})
     return _attach_cookie(request, response)
 

@@ -157,6 +157,38 @@ def test_header_problems(seeded: Session, header: str, expected: set[tuple[str, 
     assert {e["index"] for e in caught.value.extra["errors"]} == {1}
 
 
+def test_a_control_character_in_a_cell_is_a_row_problem_naming_its_column(
+    seeded: Session,
+) -> None:
+    result = run(seeded, HEADER + (
+        "C-1,YC3H\x00,2026-01-05,1980-05-01,,\n"
+        "C\x1b-2,YC3H,2026-01-05,1980-05-01,,\n"
+        "C-3,YC3H,2026-01-05\x00,1980-05-01,,\n"
+        "C-4,YC3H,2026-01-05,1980-05-01,2026-02-01,tr\x7fue\n"
+        "C-5,YC3H,2026-01-05,1980-05-01,2026-02-01,false\n"
+    ), skip=True)
+    assert result.imported == 1  # type: ignore[attr-defined]
+    assert [p.line("f.csv") for p in result.problems] == [  # type: ignore[attr-defined]
+        "f.csv:2: site: contains a control character (U+0000 at position 5); none is allowed",
+        "f.csv:3: subject_id: contains a control character (U+001B at position 2);"
+        " none is allowed",
+        "f.csv:4: consent_date: contains a control character (U+0000 at position 11);"
+        " none is allowed",
+        "f.csv:5: infusion_planned: contains a control character (U+007F at position 3);"
+        " none is allowed",
+    ]
+
+
+def test_a_control_character_in_a_column_name_names_the_column_by_its_place(
+    seeded: Session,
+) -> None:
+    with pytest.raises(InvalidRows) as caught:
+        run(seeded, "subject_id,site,consent_date,date_of_birth,infusion\x00\n")
+    assert [(e["index"], e["field"], e["message"]) for e in caught.value.extra["errors"]] == [
+        (1, "column 5", "the column name contains a control character (U+0000 at position 9);"
+         " none is allowed")]
+
+
 def test_enrol_many_is_all_or_nothing_with_indexes(seeded: Session) -> None:
     good = Enrolment("G1", "YC3H", date(2026, 1, 5), date(1980, 5, 1))
     bad = Enrolment("G2", "YC3H", date(2026, 1, 5), date(1940, 5, 1))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from app.api.deps import ActorDep
 from app.api.schemas.access import ApiTimestamp, AuditEntryOut, AuditPageOut
-from app.api.schemas.common import CursorQuery, StudyPath, SubjectPath, problem_responses
+from app.api.schemas.common import CursorQuery, StudyPath, SubjectPath, Text, problem_responses
 from app.deps import SessionDep
 from app.errors import InvalidRequest
 from app.schedule.language import CODE_PATTERN
@@ -67,7 +67,7 @@ def get_audit(
     subject_id: CodeQuery = None,
     site: CodeQuery = None,
     actor_name: Annotated[
-        str | None, Query(alias="actor", max_length=100, description="Token name")
+        Text | None, Query(alias="actor", max_length=100, description="Token name")
     ] = None,
     action: Annotated[
         str | None,

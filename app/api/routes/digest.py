@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from app.api.deps import ActorDep
-from app.api.schemas.common import BODY_PROBLEMS, ApiDate, problem_responses
+from app.api.schemas.common import BODY_PROBLEMS, ApiDate, Text, problem_responses
 from app.api.schemas.digest import (
     DigestOut,
     DigestRowOut,
@@ -25,7 +25,7 @@ from app.services.digest.recipients import add_recipient, list_recipients, remov
 router = APIRouter(tags=["digest"])
 
 SiteCode = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40, examples=["YC3H"])]
-EmailPath = Annotated[str, Path(min_length=3, max_length=254, examples=["crc@hospital.example"])]
+EmailPath = Annotated[Text, Path(min_length=3, max_length=254, examples=["crc@hospital.example"])]
 StudyFilter = Annotated[
     str | None,
     Query(pattern=CODE_PATTERN, max_length=40, description="The recipient's study filter"),

@@ -1,5 +1,9 @@
 """Pieces of the public contract every resource shares.
 
+- :data:`Text` and :data:`MultilineText`, the types of every free-text field, query
+  filter and path parameter that is not a code: no control characters (the rule of
+  :mod:`app.schedule.text`; a NUL cannot even be stored by PostgreSQL). Codes and ids
+  have patterns of their own that allow none either;
 - strict path parameters (study codes, subject ids, visit codes, anchor names), so an id
   such as " 8" or one of 5,000 characters is refused before any query runs;
 - ISO dates bounded to 1900..2200 (no year 0001 or 9999 visits);
@@ -18,6 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.problems import HTTP_SLUGS, PROBLEM_JSON, problem_type
 from app.schedule.language import CODE_PATTERN, NAME_PATTERN
+from app.schedule.text import MULTI_LINE_PATTERN, ONE_LINE_PATTERN
 
 MIN_DATE = date(1900, 1, 1)
 MAX_DATE = date(2200, 12, 31)
@@ -43,10 +48,13 @@ ApiDate = Annotated[
           examples=["2026-02-01"], json_schema_extra={"pattern": DATE_PATTERN}),
 ]
 Code = Annotated[str, Field(pattern=CODE_PATTERN, max_length=40)]
-Text = Annotated[str, Field(max_length=1000)]
+# Text on one line: names, filters, emails. Each use adds its length bound.
+Text = Annotated[str, Field(pattern=ONE_LINE_PATTERN)]
+# Text that may run over several lines (notes, reasons): tabs and line breaks too.
+MultilineText = Annotated[str, Field(pattern=MULTI_LINE_PATTERN)]
 # Any text up to the length bound: whether it is a cursor this API handed out is the
 # pagination codec's to say (one 422 invalid-cursor for every forgery).
-CursorQuery = Annotated[str | None, Query(
+CursorQuery = Annotated[Text | None, Query(
     max_length=200, description="The next_cursor of the previous page, unchanged")]
 
 StudyPath = Annotated[str, Path(

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.api.schemas.common import Code, Problem
+from app.api.schemas.common import Code, Problem, Text
 from app.errors import InvalidRequest
 from app.problems import PROBLEM_JSON
 from app.schedule.language import Protocol
@@ -33,7 +33,8 @@ DigestTime = Annotated[
         examples=["07:00"],
     ),
 ]
-SiteName = Annotated[str, Field(min_length=1, max_length=200, examples=["Yancheng Third Hospital"])]
+SiteName = Annotated[Text, Field(min_length=1, max_length=200,
+                                 examples=["Yancheng Third Hospital"])]
 
 
 # A body that is not text in a JSON encoding (UTF-8/16/32) never reaches validation:

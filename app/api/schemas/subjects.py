@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from app.api.schemas.common import ApiDate, Code
+from app.api.schemas.common import ApiDate, Code, MultilineText, Text
 from app.schedule.calendar import EndpointStatus
 from app.schedule.expand import EventType, Lifecycle, PhaseState
 from app.schedule.language import NAME_PATTERN, VisitKind
@@ -22,7 +22,7 @@ from app.services.subjects.visit_rows import StoredCalendar, StoredVisit
 
 AnchorName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=40, examples=["infusion"])]
 Reason = Annotated[
-    str | None, Field(max_length=1000, description="Why: required for corrections")
+    MultilineText | None, Field(max_length=1000, description="Why: required for corrections")
 ]
 
 
@@ -83,7 +83,7 @@ class EventIn(Strict):
     date: ApiDate = Field(description="When it happened (not in the future, not before consent)")
     value: Code | None = Field(default=None, description="Response only, e.g. CR, sCR, PR",
                                examples=["CR"])
-    note: str | None = Field(default=None, max_length=1000)
+    note: MultilineText | None = Field(default=None, max_length=1000)
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"type": "response", "date": "2026-04-03", "value": "CR"},
@@ -97,7 +97,7 @@ class CompletionIn(Strict):
         default=None, max_length=50,
         description="Assessments done (endpoint windows need them); default: the planned ones",
     )
-    note: str | None = Field(default=None, max_length=2000)
+    note: MultilineText | None = Field(default=None, max_length=2000)
     correction: StrictBool = Field(default=False,
                              description="true to change an outcome already recorded")
     reason: Reason = None
@@ -109,18 +109,19 @@ class CompletionIn(Strict):
 
 
 class MissedIn(Strict):
-    reason: str = Field(min_length=1, max_length=1000, examples=["patient hospitalised elsewhere"])
+    reason: MultilineText = Field(min_length=1, max_length=1000,
+                                  examples=["patient hospitalised elsewhere"])
     correction: StrictBool = Field(default=False,
                              description="true to turn a completed visit into a missed one")
 
 
 class UnscheduledIn(Strict):
     date: ApiDate
-    name: str | None = Field(default=None, min_length=1, max_length=200,
-                             examples=["Lupus flare"])
+    name: Text | None = Field(default=None, min_length=1, max_length=200,
+                              examples=["Lupus flare"])
     kind: VisitKind = "clinic"
     assessments: list[Code] = Field(default_factory=list, max_length=50)
-    note: str | None = Field(default=None, max_length=2000)
+    note: MultilineText | None = Field(default=None, max_length=2000)
 
 
 # --- responses ---------------------------------------------------------------------------

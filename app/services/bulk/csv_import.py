@@ -4,7 +4,8 @@ Columns: ``subject_id``, ``site``, ``consent_date``, ``date_of_birth`` and, for 
 anchor of the protocol that is known, a column named after it (``infusion``) holding
 its date, with an optional ``infusion_planned`` column (true/false, yes/no, 1/0) or
 ``infusion_status`` column (actual/planned) saying the date is planned, not yet
-confirmed. Dates are ISO 8601 (2025-03-26). Empty cells mean "not known".
+confirmed. Dates are ISO 8601 (2025-03-26). Empty cells mean "not known". No cell
+may hold a control character (the rule of :mod:`app.schedule.text`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from app.access import Actor
 from app.errors import InvalidRows
 from app.schedule.eligibility import CONSENT_ANCHOR
 from app.schedule.expand import AnchorDate
+from app.schedule.text import control_character_problem
 from app.services.bulk.enroller import BulkEnroller
 from app.services.bulk.rows import CHUNK_ROWS, Enrolment, ImportResult, Item
 from app.services.bulk.rows import RowProblem as Problem
@@ -49,7 +51,10 @@ class Columns:
             if name not in self.index:
                 self.problems.append(Problem(1, name, "required column is missing"))
         for i, name in enumerate(names):
-            if name not in known:
+            if (why := control_character_problem(name)) is not None:
+                # Named by its place: the name itself would carry the character along.
+                self.problems.append(Problem(1, f"column {i + 1}", f"the column name {why}"))
+            elif name not in known:
                 self.problems.append(Problem(1, name or f"column {i + 1}", "unknown column"
                                              f" (expected {', '.join(REQUIRED)} or an anchor)"))
         if len(self.index) != len(names):
@@ -60,10 +65,20 @@ class Columns:
         if len(cells) != self.width:
             return [Problem(line, "", f"{len(cells)} cells where the header has {self.width}")]
         problems: list[Problem] = []
+        # A cell with a control character is reported as such and read as no value
+        # (its other checks would only quote the character back).
+        refused: set[int] = set()
+        for name, at in self.index.items():
+            if (why := control_character_problem(cells[at].strip())) is not None:
+                problems.append(Problem(line, name, why))
+                refused.add(at)
+
+        def cell(at: int) -> str:
+            return "" if at in refused else cells[at].strip()
 
         def text(name: str) -> str:
-            value = cells[self.index[name]].strip()
-            if not value:
+            value = cell(self.index[name])
+            if not value and self.index[name] not in refused:
                 problems.append(Problem(line, name, "is empty"))
             return value
 
@@ -80,13 +95,13 @@ class Columns:
         born = day("date_of_birth", born_text) if born_text else None
         anchors: dict[str, AnchorDate] = {}
         for name, at, flag_at in self.anchors:
-            value = cells[at].strip()
-            flag = cells[flag_at].strip().lower() if flag_at is not None else ""
+            value = cell(at)
+            flag = cell(flag_at).lower() if flag_at is not None else ""
             if flag not in TRUE and flag not in FALSE:
                 problems.append(Problem(line, f"{name} flag", f'"{flag}" is not true/false'))
             if value and (when := day(name, value)) is not None:
                 anchors[name] = AnchorDate(when, actual=flag not in TRUE)
-            elif not value and flag in TRUE:
+            elif not value and flag in TRUE and at not in refused:
                 problems.append(Problem(line, name, "planned, but no date given"))
         if problems or consent is None or born is None:
             return problems
