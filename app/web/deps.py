@@ -9,7 +9,9 @@ from starlette.datastructures import FormData
 
 from app.access import Actor
 from app.deps import NowDep, SessionDep, SettingsDep
+from app.errors import InvalidRequest
 from app.schedule.language import CODE_PATTERN
+from app.schedule.text import control_character_problem
 from app.settings import Settings
 from app.web.identity import authenticate_hashed
 from app.web.rendering import CsrfRejected, SignInRequired, codec, web_session
@@ -49,10 +51,22 @@ async def checked_form(request: Request, session: WebSessionDep) -> FormData:
 CheckedForm = Annotated[FormData, Depends(checked_form)]
 
 
+# The forms' textareas: their text may hold line breaks and tabs.
+MULTILINE_FIELDS = frozenset({"note", "reason"})
+
+
 def field(form: FormData, name: str, *, limit: int = 2000) -> str:
-    """A text field, stripped and cut to ``limit`` characters (services check the rest)."""
+    """A text field, stripped and cut to ``limit`` characters (services check the rest).
+
+    Control characters are refused here, as the API's schemas refuse them (a 422 page
+    naming the field; nothing is stored).
+    """
     value = form.get(name)
-    return value.strip()[:limit] if isinstance(value, str) else ""
+    text = value.strip()[:limit] if isinstance(value, str) else ""
+    problem = control_character_problem(text, multiline=name in MULTILINE_FIELDS)
+    if problem is not None:
+        raise InvalidRequest(f"{name.replace('_', ' ')} {problem}", field=name)
+    return text
 
 
 __all__ = [

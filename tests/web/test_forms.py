@@ -373,3 +373,35 @@ def test_a_conflict_on_a_page_is_409_and_nothing_is_kept(
     assert "<h1>Conflict</h1>" in response.text and "Refused after writing" in response.text
     assert session.scalar(select(func.count()).select_from(FeedToken)) == 0
     assert session.scalar(select(func.count()).select_from(AuditRecord)) == audits
+
+
+@pytest.mark.parametrize(
+    ("page", "action", "data"),
+    [
+        ("visits/D14/missed", "visits/D14/missed", {"reason": "in hospital\x00elsewhere"}),
+        ("visits/D14/record", "visits/D14/record", {"actual_date": "2026-01-01",
+                                                    "note": "seen\x1b[2J"}),
+        ("events/new", "events", {"type": "death", "date": "2026-01-01", "note": "a\x7fb"}),
+        ("visits/D14/missed", "visits/D14/missed", {"reason": "lone\rcarriage return"}),
+    ],
+)
+def test_a_control_character_in_a_form_is_refused_and_nothing_is_kept(
+    client: TestClient, session: Session, seeded: Seeded, page: str, action: str,
+    data: dict[str, str],
+) -> None:
+    before = audit_actions(session)
+    response = post_form(client, f"{SUBJECT}/{page}", f"{SUBJECT}/{action}", data)
+    assert response.status_code == 422
+    assert "contains a control character" in response.text
+    assert "\x00" not in response.text and "\x1b" not in response.text
+    assert audit_actions(session) == before
+    assert visit(session, "D14").state == "planned"
+
+
+def test_a_textarea_keeps_its_line_breaks(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    url = f"{SUBJECT}/visits/D14/missed"
+    done = post_form(client, url, url, {"reason": "in hospital elsewhere\r\n\tsee the letter"})
+    assert done.status_code == 303
+    assert visit(session, "D14").reason == "in hospital elsewhere\r\n\tsee the letter"
