@@ -10,11 +10,11 @@ COPY pyproject.toml ./
 COPY app ./app
 RUN /opt/venv/bin/pip install .
 
-# Runtime stage: the virtualenv and the files the process reads at run time (migrations,
-# alembic.ini, the seed schedules), owned by root and read-only for the service user.
+# Runtime stage: the virtualenv (the installed package carries its migrations, templates
+# and static files) and the seed schedules, owned by root and read-only for the service
+# user.
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \
-    PYTHONPATH=/app \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     DATABASE_URL=sqlite:////data/followup.db
@@ -23,10 +23,7 @@ RUN groupadd --system --gid 10001 followup \
     && mkdir /data && chown followup:followup /data
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY alembic.ini ./
-COPY migrations ./migrations
 COPY schedules ./schedules
-COPY app ./app
 USER followup
 EXPOSE 8000
 # /healthz answers while the process is up; /readyz also checks the database schema.
