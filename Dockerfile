@@ -22,11 +22,16 @@ RUN groupadd --system --gid 10001 followup \
     && useradd --system --uid 10001 --gid followup --home-dir /data --shell /usr/sbin/nologin followup \
     && mkdir /data && chown followup:followup /data
 COPY --from=build /opt/venv /opt/venv
+COPY docker/entrypoint.sh /usr/local/bin/followup-entrypoint
 WORKDIR /app
 COPY schedules ./schedules
 USER followup
 EXPOSE 8000
-# /healthz answers while the process is up; /readyz also checks the database schema.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
+# The entry point migrates the database before a followup command starts (MIGRATE=1, the
+# default); with MIGRATE=0 it refuses to start on an unmigrated database instead.
+ENTRYPOINT ["/bin/sh", "/usr/local/bin/followup-entrypoint"]
+# Healthy means ready: /readyz answers 200 only while the database answers and is at the
+# code's revision (an orchestrator's liveness probe uses /healthz: the process is up).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4).status != 200)"]
 CMD ["followup", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -12,8 +12,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
+
+from app.db import make_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -45,3 +48,13 @@ def downgrade(
 @lru_cache(maxsize=1)
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database named by ``url`` is at (None: never migrated)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()

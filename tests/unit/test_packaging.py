@@ -13,6 +13,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import yaml
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
@@ -79,3 +80,27 @@ def test_the_dockerfile_copies_only_what_the_build_context_has() -> None:
         for source in sources:
             assert (ROOT / source).exists(), f"the Dockerfile copies {source}: not in the repo"
             assert not _dockerignored(source), f"the Dockerfile copies {source}: .dockerignore'd"
+
+
+def test_the_image_starts_through_the_entrypoint_and_is_healthy_only_when_ready() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY docker/entrypoint.sh /usr/local/bin/followup-entrypoint" in dockerfile
+    assert 'ENTRYPOINT ["/bin/sh", "/usr/local/bin/followup-entrypoint"]' in dockerfile
+    (healthcheck,) = re.findall(r"^HEALTHCHECK (?:.*\\\n)*.*", dockerfile, re.M)
+    assert "/readyz" in healthcheck and "/healthz" not in healthcheck
+
+
+def test_compose_migrates_once_and_never_writes_demo_data() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    assert services["migrate"]["command"] == ["followup", "db", "upgrade"]
+    for name in ("app", "digest"):
+        assert services[name]["environment"]["MIGRATE"] == "0", name
+        assert services[name]["depends_on"]["migrate"] == {
+            "condition": "service_completed_successfully"
+        }
+    commands = [" ".join(service.get("command", [])) for service in services.values()]
+    assert not [command for command in commands if "demo" in command]
+    # The quick start never puts demo data into the compose (production) database.
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    assert not re.search(r"docker compose (exec|run)[^\n]*demo generate", guide)
