@@ -10,11 +10,11 @@ COPY pyproject.toml ./
 COPY app ./app
 RUN /opt/venv/bin/pip install .
 
-# Runtime stage: the virtualenv and the files the process reads at run time (migrations,
-# alembic.ini, the seed schedules), owned by root and read-only for the service user.
+# Runtime stage: the virtualenv (the installed package carries its migrations, templates
+# and static files) and the seed schedules, owned by root and read-only for the service
+# user.
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \
-    PYTHONPATH=/app \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     DATABASE_URL=sqlite:////data/followup.db
@@ -22,14 +22,16 @@ RUN groupadd --system --gid 10001 followup \
     && useradd --system --uid 10001 --gid followup --home-dir /data --shell /usr/sbin/nologin followup \
     && mkdir /data && chown followup:followup /data
 COPY --from=build /opt/venv /opt/venv
+COPY docker/entrypoint.sh /usr/local/bin/followup-entrypoint
 WORKDIR /app
-COPY alembic.ini ./
-COPY migrations ./migrations
 COPY schedules ./schedules
-COPY app ./app
 USER followup
 EXPOSE 8000
-# /healthz answers while the process is up; /readyz also checks the database schema.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
+# The entry point migrates the database before a followup command starts (MIGRATE=1, the
+# default); with MIGRATE=0 it refuses to start on an unmigrated database instead.
+ENTRYPOINT ["/bin/sh", "/usr/local/bin/followup-entrypoint"]
+# Healthy means ready: /readyz answers 200 only while the database answers and is at the
+# code's revision (an orchestrator's liveness probe uses /healthz: the process is up).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4).status != 200)"]
 CMD ["followup", "serve", "--host", "0.0.0.0", "--port", "8000"]

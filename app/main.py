@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from app import __version__
-from app.api import idempotency
+from app.api import docs, idempotency
 from app.api.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware
 from app.api.openapi import document_body_problems
 from app.api.routes import (
@@ -63,6 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "`application/problem+json` document. Dates are ISO 8601 dates; timestamps are UTC."
         ),
         lifespan=lifespan,
+        # /docs and /redoc are served by app/api/docs.py, from packaged files (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     engine = make_engine(
         settings.database_url,
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     install_web(app, settings)
     document_body_problems(app)
+    docs.install(app)
     idempotency.install(app)
     app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrent_requests)
     # Added last, so it runs first: oversized bodies never reach anything else.

@@ -1,4 +1,9 @@
-"""Run the Alembic migrations from code (CLI, tests, readiness)."""
+"""Run the Alembic migrations from code (CLI, tests, readiness).
+
+The migration scripts are part of the package (``app/migrations``), so an installed
+wheel migrates without the source tree. ``alembic.ini`` at the repository root points
+the ``alembic`` command at the same folder, for developers writing new revisions.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +19,14 @@ from sqlalchemy import Connection
 
 from app.db import make_engine
 
-ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(*, url: str | None = None, connection: Connection | None = None) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    # No ini file: the URL comes from the caller or DATABASE_URL (see app/migrations/env.py)
+    # and logging is the application's.
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
     if url is not None:
         config.attributes["url"] = url
     if connection is not None:

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 import click
 import uvicorn
 
 from app.cli.context import CliContext, pass_cli
+from app.settings import get_settings
+
+# Listening on every interface: this machine reaches the server on its loopback address.
+WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
+
+
+def served_base_url(host: str, port: int) -> str:
+    """The address of the server that ``--host``/``--port`` start: the links' default.
+
+    A wildcard host gives the loopback address, right on this machine only: a server that
+    other machines reach (or that sits behind a proxy) needs BASE_URL.
+    """
+    host = WILDCARD_HOSTS.get(host, host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address
+    return f"http://{host}:{port}"
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -27,8 +44,20 @@ def log_config(level: str) -> dict[str, Any]:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @pass_cli
 def serve(ctx: CliContext, host: str, port: int, workers: int) -> None:
-    """Serve the API and web pages with uvicorn."""
-    ctx.settings  # noqa: B018 - bad settings stop here, in one line, not in each worker
+    """Serve the API and web pages with uvicorn.
+
+    Links in calendar feeds and emails start with BASE_URL; when it is not set, with the
+    address served here (http://HOST:PORT).
+    """
+    settings = ctx.settings  # bad settings stop here, in one line, not in each worker
+    if "base_url" not in settings.model_fields_set:
+        base_url = served_base_url(host, port)
+        # The app factory reads its settings from the environment, in this process and
+        # in each worker process uvicorn starts.
+        os.environ["BASE_URL"] = base_url
+        get_settings.cache_clear()
+        hint = " (set BASE_URL to the address users reach)" if host in WILDCARD_HOSTS else ""
+        click.echo(f"BASE_URL is not set: links point to {base_url}{hint}", err=True)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
