@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     # Outside development a real SECRET_KEY is required (see _secret_key_is_set).
     environment: Literal["development", "production"] = "development"
+    # A browser session ends after this long without a request, and at the latest this
+    # long after signing in (see app/services/web_sessions.py).
+    web_session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    web_session_max_hours: int = Field(default=12, ge=1, le=7 * 24)
 
     @model_validator(mode="after")
     def _pool_holds_every_request(self) -> Settings:
