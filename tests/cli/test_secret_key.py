@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import uvicorn
 from click.testing import CliRunner
 from pydantic import ValidationError
 
@@ -44,12 +45,17 @@ def test_production_accepts_a_long_secret_and_development_the_default(
         settings(environment="staging")
 
 
+def refuse_to_serve(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the server was started")
+
+
 @pytest.mark.parametrize("command", [["serve", "--port", "1"], ["db", "upgrade"]])
 def test_commands_stop_with_one_line_in_production_without_a_secret(
     command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no .env of the developer's
     monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setattr(uvicorn, "run", refuse_to_serve)
     result = CliRunner().invoke(cli, command, env={"DATABASE_URL": "sqlite://",
                                                    "ENVIRONMENT": "production"})
     assert result.exit_code == 1
