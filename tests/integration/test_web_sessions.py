@@ -1,14 +1,18 @@
-"""The sessions service on a real database: what counts, what is purged."""
+"""The sessions service on a real database: what counts, what is purged, and recording a
+page's use while another request writes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app import errors
+from app import errors, migrate
+from app.db import make_engine, make_sessionmaker, transaction
 from app.models import ApiToken, AuditRecord, WebSessionRow
 from app.services.web_sessions import (
     end_session,
@@ -17,6 +21,8 @@ from app.services.web_sessions import (
     resume_session,
     start_session,
 )
+from app.web.identity import record_use
+from tests.conftest import BACKENDS, drop_database, fresh_database_url
 from tests.helpers_subjects import NOW, make_token
 
 IDLE = timedelta(minutes=30)
@@ -63,3 +69,36 @@ def test_signing_in_purges_the_sessions_that_no_longer_count(session: Session) -
     assert purge_sessions(session, now=later, idle=IDLE) == 4
     assert len(session.scalars(select(WebSessionRow)).all()) == 1
     assert resume_session(session, session_id=live, now=later, idle=IDLE).actor.name == "a1"
+
+
+@pytest.fixture(params=BACKENDS)
+def committed_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    url = fresh_database_url(request.param, tmp_path)
+    migrate.upgrade(url=url)
+    yield url
+    drop_database(url)
+
+
+def test_a_page_reads_on_when_its_use_cannot_be_recorded(committed_url: str) -> None:
+    """On SQLite a transaction that has only read cannot write once another request has
+    written since: the page goes on, and a later page records the use. PostgreSQL
+    records it."""
+    engine = make_engine(committed_url)
+    factory = make_sessionmaker(engine)
+    later = NOW + timedelta(minutes=2)
+    try:
+        with transaction(factory) as session:
+            session_id = start(session, make_token(session, "admin", name="web-admin"))
+        with factory() as page:  # a GET: its transaction starts with a read
+            live = resume_session(page, session_id=session_id, now=later, idle=IDLE)
+            assert live.touch_due(later)
+            with transaction(factory) as other:  # another request writes meanwhile
+                make_token(other, "admin", name="someone-else")
+            record_use(page, session_id, now=later)
+            assert page.scalar(select(WebSessionRow.token_id)) is not None  # reads on
+            page.commit()
+        with factory() as check:
+            seen = check.scalar(select(WebSessionRow.last_seen_at))
+        assert seen == (NOW if engine.dialect.name == "sqlite" else later)
+    finally:
+        engine.dispose()
