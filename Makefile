@@ -28,6 +28,8 @@ load: migrate ## Load every protocol in schedules/
 	$(BIN)/followup schedule load schedules/
 
 run: load ## Migrate, load schedules/ and serve on http://$(HOST):$(PORT)
+	@# A local SECRET_KEY, made once and kept in the git-ignored .env.
+	@grep -qs '^SECRET_KEY=' .env || { test ! -s .env || echo; echo "SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(48))')"; } >> .env
 	$(BIN)/followup token bootstrap
 	$(BIN)/followup serve --host $(HOST) --port $(PORT)
 

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///followup.db"
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class SmtpSettings(BaseSettings):
@@ -41,6 +42,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     digest_skip_all_clear: bool = False
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    # Outside development a real SECRET_KEY is required (see _secret_key_is_set).
+    environment: Literal["development", "production"] = "development"
+    # A browser session ends after this long without a request, and at the latest this
+    # long after signing in (see app/services/web_sessions.py).
+    web_session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    web_session_max_hours: int = Field(default=12, ge=1, le=7 * 24)
 
     @model_validator(mode="after")
     def _pool_holds_every_request(self) -> Settings:
@@ -48,6 +55,21 @@ class Settings(BaseSettings):
             raise ValueError(
                 "DB_POOL_SIZE + DB_MAX_OVERFLOW must be at least MAX_CONCURRENT_REQUESTS:"
                 " each request in progress holds one database connection"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _secret_key_is_set(self) -> Settings:
+        if self.environment == "development":
+            return self
+        secret = self.secret_key.get_secret_value()
+        default = type(self).model_fields["secret_key"].get_default()
+        if secret == default.get_secret_value() or len(secret) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"SECRET_KEY: set a random value of at least {MIN_SECRET_KEY_LENGTH}"
+                f" characters when ENVIRONMENT={self.environment} (the development default"
+                " is refused), e.g. the output of python3 -c 'import secrets;"
+                " print(secrets.token_urlsafe(48))'"
             )
         return self
 

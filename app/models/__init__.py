@@ -1,6 +1,6 @@
 """ORM tables (the schema itself comes only from the Alembic migrations)."""
 
-from app.models.access import ApiToken, AuditRecord, FeedToken, IdempotencyKey
+from app.models.access import ApiToken, AuditRecord, FeedToken, IdempotencyKey, WebSessionRow
 from app.models.digest import DigestMessage, DigestRecipient, DigestSend
 from app.models.study import ProtocolVersion, Site, Study, StudySite
 from app.models.subject import AnchorDateRow, Subject, SubjectEvent, Visit
@@ -21,4 +21,5 @@ __all__ = [
     "Subject",
     "SubjectEvent",
     "Visit",
+    "WebSessionRow",
 ]

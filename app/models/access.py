@@ -25,6 +25,24 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class WebSessionRow(Base):
+    """A signed-in browser session. The cookie carries a random id; only its SHA-256 is
+    stored, so the table holds nothing a cookie can be made from."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True
+    )
+    csrf_seed: Mapped[str] = mapped_column(String(64))  # the forms' CSRF tokens sign it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())  # updated once a minute
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the absolute limit
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # signed out
+
+
 class FeedToken(Base):
     """A private calendar-feed token: calendar apps cannot send headers."""
 

@@ -22,6 +22,7 @@ The map, each line importing only from the lines below it (``make lint`` checks 
 ``feeds`` ``trail``                         the worklist; calendar feeds; audit reading
 ``visits``                                  a visit completed, missed or unscheduled
 ``subjects/``                               enrolment, anchors, events, listing, rows
+``web_sessions``                            browser sessions: sign-in, sign-out, timeouts
 ``sites`` ``tokens`` ``idempotency``        sites, API tokens, retried writes
 ``studies``                                 protocols and their versions
 ``audit`` ``status_sql``                    the audit writer; statuses in SQL

@@ -9,13 +9,13 @@ from starlette.datastructures import FormData
 
 from app.access import Actor
 from app.deps import NowDep, SessionDep, SettingsDep
-from app.errors import InvalidRequest
+from app.errors import InvalidRequest, NotAuthenticated
 from app.schedule.language import CODE_PATTERN
 from app.schedule.text import control_character_problem
 from app.settings import Settings
-from app.web.identity import authenticate_hashed
-from app.web.rendering import CsrfRejected, SignInRequired, codec, web_session
-from app.web.session import CSRF_FIELD, WebSession
+from app.web.identity import resume
+from app.web.rendering import CsrfRejected, SignInRequired, codec
+from app.web.session import COOKIE_NAME, CSRF_FIELD, WebSession, anonymous
 
 # A study, subject, site or visit code in a page's address.
 Code = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40)]
@@ -24,16 +24,47 @@ Code = Annotated[str, Path(pattern=CODE_PATTERN, max_length=40)]
 # The request's unit of work, the API's own: committed when the page is answered, rolled
 # back when the route raises (see app.web.rendering.PageFailed).
 WebDb = SessionDep
-WebSessionDep = Annotated[WebSession, Depends(web_session)]
 
 
-def current_actor(request: Request, db: WebDb, session: WebSessionDep, now: NowDep) -> Actor:
-    """The actor of the signed-in token, checked again on every request."""
-    if session.token_hash is None:
+def current_session(request: Request, db: WebDb, now: NowDep,
+                    settings: SettingsDep) -> WebSession:
+    """The session the cookie names, looked up on every request.
+
+    A cookie whose server-side session no longer counts (signed out, timed out, its token
+    revoked or expired) gets a new signed-out session, and pages that need a signed-in
+    one say that the session ended.
+    """
+    cookie = codec(request).loads(request.cookies.get(COOKIE_NAME))
+    session_id = cookie.session_id if cookie else None
+    if cookie is not None and cookie.csrf_seed is not None:
+        current = WebSession(cookie.csrf_seed)
+    elif session_id is not None:
+        try:
+            live = resume(db, session_id, now=now, settings=settings)
+        except NotAuthenticated:
+            current = anonymous()
+            request.state.web_session_dirty = True
+            request.state.web_session_ended = True
+        else:
+            current = WebSession(live.csrf_seed, session_id, live.actor)
+    else:
+        current = anonymous()
+        request.state.web_session_dirty = True
+    request.state.web_session = current
+    return current
+
+
+WebSessionDep = Annotated[WebSession, Depends(current_session)]
+
+
+def current_actor(request: Request, session: WebSessionDep) -> Actor:
+    """The actor of the signed-in session (its token checked again on every request)."""
+    if session.actor is None:
+        if getattr(request.state, "web_session_ended", False):
+            raise NotAuthenticated("the session ended")
         raise SignInRequired()
-    actor = authenticate_hashed(db, session.token_hash, now=now)
-    request.state.actor = actor
-    return actor
+    request.state.actor = session.actor
+    return session.actor
 
 
 WebActor = Annotated[Actor, Depends(current_actor)]

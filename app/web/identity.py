@@ -1,22 +1,69 @@
-"""Who is signed in: the API token behind a browser session, looked up by its hash."""
+"""Who is signed in: the server-side session a browser's cookie names.
+
+The rules are :mod:`app.services.web_sessions`'; this module applies the settings (idle
+timeout, absolute limit) and keeps recording a session's use from failing a page.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.access import Actor
-from app.services.tokens import authenticate, authenticate_digest, hash_token
+from app.services.web_sessions import (
+    LiveSession,
+    StartedSession,
+    end_session,
+    resume_session,
+    start_session,
+    touch_session,
+)
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
-def sign_in(session: Session, raw: str, *, now: datetime) -> tuple[Actor, str]:
-    """Check a pasted API token exactly as the API does; the session keeps only its hash."""
-    actor = authenticate(session, raw, now=now)
-    return actor, hash_token(raw)
+def idle_timeout(settings: Settings) -> timedelta:
+    return timedelta(minutes=settings.web_session_idle_minutes)
 
 
-def authenticate_hashed(session: Session, digest: str, *, now: datetime) -> Actor:
-    """The actor of the token whose hash the session holds, if it is still valid (the
-    API's own rule: revoked or expired tokens are refused, without saying which)."""
-    return authenticate_digest(session, digest, now=now)
+def lifetime(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.web_session_max_hours)
+
+
+def sign_in(session: Session, raw: str, *, now: datetime, settings: Settings) -> StartedSession:
+    """Check a pasted API token exactly as the API does and start a session for it."""
+    return start_session(session, token=raw, now=now, lifetime=lifetime(settings),
+                         idle=idle_timeout(settings))
+
+
+def sign_out(session: Session, session_id: str, *, actor: Actor, now: datetime) -> None:
+    end_session(session, session_id=session_id, actor=actor, now=now)
+
+
+def resume(session: Session, session_id: str, *, now: datetime, settings: Settings) -> LiveSession:
+    """The live session of a cookie's id, or NotAuthenticated; its use is recorded (at
+    most once a minute)."""
+    live = resume_session(session, session_id=session_id, now=now, idle=idle_timeout(settings))
+    if live.touch_due(now):
+        record_use(session, session_id, now=now)
+    return live
+
+
+def record_use(session: Session, session_id: str, *, now: datetime) -> None:
+    """Record the use, or leave it to a later page when SQLite refuses.
+
+    A SQLite transaction that has only read cannot start writing once another has
+    written since its first read ("database is locked", at once, without waiting); the
+    page only read, so it goes on, and the next page records the use.
+    """
+    try:
+        with session.begin_nested():
+            touch_session(session, session_id=session_id, now=now)
+    except OperationalError:
+        if session.get_bind().dialect.name != "sqlite":
+            raise
+        log.info("web session use not recorded: the database is busy")

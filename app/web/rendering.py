@@ -27,7 +27,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app import errors
 from app.problems import status_of
-from app.web.session import COOKIE_NAME, SESSION_MAX_AGE, SessionCodec, WebSession, anonymous
+from app.web.session import COOKIE_NAME, SessionCodec, WebSession, anonymous
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +89,20 @@ def codec(request: Request) -> SessionCodec:
 
 
 def web_session(request: Request) -> WebSession:
-    """The session of this request (a new anonymous one when there is no valid cookie)."""
+    """The session of this request, as the pages' dependency found it (app.web.deps).
+
+    A request that failed before that learns only what the cookie says without the
+    database: a signed-out session's seed, or a new anonymous session (the cookie of a
+    signed-in session is then left as it is).
+    """
     current: WebSession | None = getattr(request.state, "web_session", None)
     if current is None:
-        current = codec(request).loads(request.cookies.get(COOKIE_NAME))
-        if current is None:
+        cookie = codec(request).loads(request.cookies.get(COOKIE_NAME))
+        if cookie is not None and cookie.csrf_seed is not None:
+            current = WebSession(cookie.csrf_seed)
+        else:
             current = anonymous()
-            request.state.web_session_dirty = True
+            request.state.web_session_dirty = cookie is None
         request.state.web_session = current
     return current
 
@@ -110,7 +117,7 @@ def _attach_cookie(request: Request, response: Response) -> Response:
         response.set_cookie(
             COOKIE_NAME,
             codec(request).dumps(web_session(request)),
-            max_age=SESSION_MAX_AGE,
+            max_age=codec(request).max_age,
             path="/",
             httponly=True,
             samesite="lax",
@@ -176,7 +183,8 @@ async def page_for_error(request: Request, failed: Exception) -> Response:
     if isinstance(exc, SignInRequired):
         return redirect(request, _signin_url(request))
     if isinstance(exc, errors.NotAuthenticated):
-        # The token was revoked or expired since sign-in: end the browser session too.
+        # The session ended since the last page (signed out elsewhere, timed out, or its
+        # token was revoked or expired): the browser gets a new, signed-out session.
         replace_session(request, web_session(request).signed_out())
         return redirect(request, "/signin", ended="1")
     if isinstance(exc, CsrfRejected):

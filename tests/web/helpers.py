@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlalchemy.orm import Session
+
+from app.deps import get_session
+from app.main import create_app
+from app.settings import Settings
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 
@@ -32,3 +39,17 @@ def post_form(client: TestClient, page_url: str, action: str, data: dict[str, st
     assert page.status_code == 200, page.text
     return client.post(action, data={"csrf_token": csrf_of(page.text), **data},
                        follow_redirects=False)
+
+
+@contextmanager
+def other_client(settings: Settings, session: Session) -> Iterator[TestClient]:
+    """A second browser on the same test transaction, with its own settings."""
+    app = create_app(settings)
+
+    def shared() -> Iterator[Session]:
+        yield session
+        session.commit()
+
+    app.dependency_overrides[get_session] = shared
+    with TestClient(app, raise_server_exceptions=False) as browser:
+        yield browser

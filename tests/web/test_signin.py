@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.deps import get_session
-from app.main import create_app
 from app.models import ApiToken
 from app.settings import Settings
 from app.web.session import COOKIE_NAME
 from tests.helpers_web import Seeded, seed
-from tests.web.helpers import csrf_of, sign_in
+from tests.web.helpers import csrf_of, other_client, sign_in
 
 
 @pytest.fixture
@@ -145,17 +140,3 @@ def test_a_tampered_cookie_is_a_new_anonymous_session(
     value = client.cookies[COOKIE_NAME]
     client.cookies.set(COOKIE_NAME, value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
     assert client.get("/worklist", follow_redirects=False).status_code == 303
-
-
-@contextmanager
-def other_client(settings: Settings, session: Session) -> Iterator[TestClient]:
-    """A second browser on the same test transaction, with its own settings."""
-    app = create_app(settings)
-
-    def shared() -> Iterator[Session]:
-        yield session
-        session.commit()
-
-    app.dependency_overrides[get_session] = shared
-    with TestClient(app, raise_server_exceptions=False) as browser:
-        yield browser

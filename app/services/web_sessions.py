@@ -1,0 +1,170 @@
+"""Browser sessions, kept in the database: started by signing in, ended by signing out.
+
+The browser's cookie carries a random session id and nothing else of the session; the
+table keeps only the id's SHA-256, so whoever reads the database cannot make a cookie.
+
+A session counts while all of these hold at ``now``:
+
+- it was not ended (signing out ends it: a copy of the cookie stops working at once);
+- it is younger than its absolute limit (``expires_at``, set when it starts);
+- it was used within the idle timeout (``last_seen_at``, moved on at most once a
+  minute, so reading pages does not write on every request);
+- the API token it signed in with is still active: revoking the token, or its expiry,
+  ends every session of the token at once.
+
+Each session has its own CSRF seed, which the forms' tokens carry (synchronizer-token
+pattern). Rows that no longer count are deleted whenever someone signs in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.access import Actor
+from app.errors import NotAuthenticated
+from app.models import ApiToken, WebSessionRow
+from app.services.audit import record_audit
+from app.services.tokens import actor_of, authenticate, hash_token, is_active
+
+# last_seen_at is written when it is at least this old: the idle timeout is exact to
+# within this, and a page costs no write most of the time.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def hash_session_id(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(32)  # 256 random bits
+
+
+def new_csrf_seed() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True, slots=True)
+class StartedSession:
+    session_id: str  # for the browser's cookie only: never stored, never logged
+    csrf_seed: str
+    actor: Actor
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    actor: Actor
+    csrf_seed: str
+    last_seen_at: datetime
+
+    def touch_due(self, now: datetime) -> bool:
+        return now - self.last_seen_at >= TOUCH_EVERY
+
+
+def start_session(
+    session: Session, *, token: str, now: datetime, lifetime: timedelta, idle: timedelta
+) -> StartedSession:
+    """Sign in with a pasted API token, checked exactly as the API checks it (a token that
+    is unknown, revoked or expired is NotAuthenticated, without saying which).
+
+    Also deletes the sessions that no longer count (see :func:`purge_sessions`).
+    """
+    actor = authenticate(session, token, now=now)
+    token_id = session.scalar(select(ApiToken.id).where(ApiToken.token_hash == hash_token(token)))
+    if token_id is None:  # authenticate found it in this transaction
+        raise NotAuthenticated("invalid or expired token")
+    purge_sessions(session, now=now, idle=idle)
+    started = StartedSession(
+        session_id=new_session_id(), csrf_seed=new_csrf_seed(), actor=actor,
+        expires_at=now + lifetime,
+    )
+    session.add(WebSessionRow(
+        session_hash=hash_session_id(started.session_id), token_id=token_id,
+        csrf_seed=started.csrf_seed, created_at=now, last_seen_at=now,
+        expires_at=started.expires_at,
+    ))
+    session.flush()
+    record_audit(session, actor=actor, action="web_session.started", entity="web_session",
+                 after={"expires_at": started.expires_at.isoformat()})
+    return started
+
+
+_SESSION_BY_HASH = (
+    select(
+        WebSessionRow.session_hash, WebSessionRow.csrf_seed, WebSessionRow.last_seen_at,
+        WebSessionRow.expires_at.label("session_expires_at"), WebSessionRow.ended_at,
+        ApiToken.name, ApiToken.role, ApiToken.sites, ApiToken.studies, ApiToken.revoked_at,
+        ApiToken.expires_at,
+    )
+    .join(ApiToken, ApiToken.id == WebSessionRow.token_id)
+    .where(WebSessionRow.session_hash == bindparam("digest"))
+)
+
+
+def resume_session(
+    session: Session, *, session_id: str, now: datetime, idle: timedelta
+) -> LiveSession:
+    """The session of a cookie's id, if it still counts at ``now`` (see the module's
+    rules), or NotAuthenticated. Reads only: :func:`touch_session` records the use."""
+    digest = hash_session_id(session_id)
+    # Every page runs this: a statement built once, read as a plain row.
+    row = session.connection().execute(_SESSION_BY_HASH, {"digest": digest}).first()
+    if row is None or not hmac.compare_digest(row.session_hash, digest):
+        raise NotAuthenticated("no such session")
+    ended = row.ended_at is not None or row.session_expires_at <= now
+    idle_too_long = row.last_seen_at + idle <= now
+    if ended or idle_too_long or not is_active(row.revoked_at, row.expires_at, now):
+        raise NotAuthenticated("the session ended")
+    return LiveSession(actor=actor_of(row), csrf_seed=row.csrf_seed, last_seen_at=row.last_seen_at)
+
+
+def touch_session(session: Session, *, session_id: str, now: datetime) -> None:
+    """Record that the session was used at ``now`` (unless that was done less than
+    :data:`TOUCH_EVERY` ago, by this request or another)."""
+    session.execute(
+        update(WebSessionRow)
+        .where(WebSessionRow.session_hash == hash_session_id(session_id),
+               WebSessionRow.last_seen_at <= now - TOUCH_EVERY)
+        .values(last_seen_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def end_session(session: Session, *, session_id: str, actor: Actor, now: datetime) -> bool:
+    """Sign out: the session stops counting at ``now``, for every copy of its cookie.
+    False when it had already ended."""
+    result = session.execute(
+        update(WebSessionRow)
+        .where(WebSessionRow.session_hash == hash_session_id(session_id),
+               WebSessionRow.ended_at.is_(None))
+        .values(ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(result, "rowcount", 0):
+        return False
+    record_audit(session, actor=actor, action="web_session.ended", entity="web_session",
+                 after={"ended_at": now.isoformat()})
+    return True
+
+
+def purge_sessions(session: Session, *, now: datetime, idle: timedelta) -> int:
+    """Delete the sessions that no longer count at ``now``: ended, past their limit, idle
+    for ``idle``, or of a token that was revoked or expired. Returns how many."""
+    inactive_tokens = select(ApiToken.id).where(
+        or_(ApiToken.revoked_at.is_not(None), ApiToken.expires_at <= now)
+    )
+    result = session.execute(
+        delete(WebSessionRow)
+        .where(or_(WebSessionRow.ended_at.is_not(None), WebSessionRow.expires_at <= now,
+                   WebSessionRow.last_seen_at <= now - idle,
+                   WebSessionRow.token_id.in_(inactive_tokens)))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
