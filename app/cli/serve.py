@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
+import os
+import shutil
+import tempfile
 from typing import Any
 
 import click
@@ -21,6 +25,23 @@ def log_config(level: str) -> dict[str, Any]:
     return config
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_directory() -> str:
+    """A directory for the workers' metrics (prometheus-client's multiprocess mode).
+
+    New and private (mode 0700) at each start, so no count of an earlier server is
+    ever added in, and removed when this process exits. Set in the environment before
+    any worker starts; an inherited PROMETHEUS_MULTIPROC_DIR is replaced, as it might
+    hold another server's files.
+    """
+    path = tempfile.mkdtemp(prefix="followup-metrics-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    os.environ[MULTIPROC_ENV] = path
+    return path
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
@@ -29,6 +50,8 @@ def log_config(level: str) -> dict[str, Any]:
 def serve(ctx: CliContext, host: str, port: int, workers: int) -> None:
     """Serve the API and web pages with uvicorn."""
     ctx.settings  # noqa: B018 - bad settings stop here, in one line, not in each worker
+    if ctx.settings.metrics_enabled:
+        metrics_directory()
     uvicorn.run(
         "app.main:create_app",
         factory=True,
