@@ -10,10 +10,10 @@ connection pool reports the connections in use. The services know nothing of thi
 ``METRICS_TOKEN``, a secret of its own: checked without the database, so the metrics
 still answer when the database does not, and a scraper's secret opens nothing else.
 
-Several worker processes: ``followup serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a
-fresh private directory before the workers start, each worker's values live in files
-there, and whichever worker answers ``/metrics`` adds them up (prometheus-client's
-multiprocess mode). Without that variable the values are this process's own.
+Several worker processes: ``followup serve --workers N`` (N > 1) points
+``PROMETHEUS_MULTIPROC_DIR`` at a fresh private directory before the workers start, each
+worker's values live in files there, and whichever worker answers ``/metrics`` adds them
+up (prometheus-client's multiprocess mode). Without it the values are this process's own.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import copy
 import os
 import shutil
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import click
@@ -26,20 +27,44 @@ def log_config(level: str) -> dict[str, Any]:
 
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MULTIPROC_PREFIX = "followup-metrics-"
 
 
-def metrics_directory() -> str:
-    """A directory for the workers' metrics (prometheus-client's multiprocess mode).
+def metrics_directory(workers: int) -> str | None:
+    """Where several workers keep their metrics (prometheus-client's multiprocess mode).
 
-    New and private (mode 0700) at each start, so no count of an earlier server is
-    ever added in, and removed when this process exits. Set in the environment before
-    any worker starts; an inherited PROMETHEUS_MULTIPROC_DIR is replaced, as it might
-    hold another server's files.
+    A new private directory (mode 0700) at each start, so no count of an earlier server
+    is ever added in, set in the environment before any worker starts and removed when
+    this process exits; those of servers that died without removing theirs go at the
+    next start. An inherited PROMETHEUS_MULTIPROC_DIR is dropped: it might hold another
+    server's files. One worker is this process, which counts alone, in memory (and
+    uvicorn ends it by its signal, so nothing would be removed at exit).
     """
-    path = tempfile.mkdtemp(prefix="followup-metrics-")
+    os.environ.pop(MULTIPROC_ENV, None)
+    if workers == 1:
+        return None
+    remove_dead_servers_directories(tempfile.gettempdir())
+    path = tempfile.mkdtemp(prefix=f"{MULTIPROC_PREFIX}{os.getpid()}-")
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     os.environ[MULTIPROC_ENV] = path
     return path
+
+
+def remove_dead_servers_directories(parent: str) -> None:
+    for entry in Path(parent).glob(f"{MULTIPROC_PREFIX}*-*"):
+        pid = entry.name.removeprefix(MULTIPROC_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and int(pid) > 0 and not _running(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 @click.command("serve")
@@ -51,7 +76,7 @@ def serve(ctx: CliContext, host: str, port: int, workers: int) -> None:
     """Serve the API and web pages with uvicorn."""
     ctx.settings  # noqa: B018 - bad settings stop here, in one line, not in each worker
     if ctx.settings.metrics_enabled:
-        metrics_directory()
+        metrics_directory(workers)
     uvicorn.run(
         "app.main:create_app",
         factory=True,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,12 +45,18 @@ class Started:
             func()
 
 
-def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int = 2, **env: str) -> None:
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(serve_module.tempfile, "tempdir", None)  # TMPDIR is read again
-    result = CliRunner().invoke(cli, ["serve", "--workers", "2"],
+    result = CliRunner().invoke(cli, ["serve", "--workers", str(workers)],
                                 env={"DATABASE_URL": "sqlite://", **env})
     assert result.exit_code == 0, result.output
+
+
+def dead_pid() -> int:
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    return int(child.stdout)
 
 
 def test_each_start_gets_a_new_empty_private_directory_removed_at_exit(
@@ -59,7 +67,7 @@ def test_each_start_gets_a_new_empty_private_directory_removed_at_exit(
     stale = tmp_path / "stale"
     stale.mkdir()
     (stale / "counter_1.db").write_bytes(b"\0" * 8)
-    monkeypatch.setenv(serve_module.MULTIPROC_ENV, str(stale))
+    monkeypatch.setenv(serve_module.MULTIPROC_ENV, str(stale))  # dropped, never read
     env = {"METRICS_ENABLED": "true", "METRICS_TOKEN": TOKEN}
     serve(tmp_path, monkeypatch, **env)
     serve(tmp_path, monkeypatch, **env)
@@ -68,12 +76,38 @@ def test_each_start_gets_a_new_empty_private_directory_removed_at_exit(
     assert first["app"] == "app.main:create_app" and first["workers"] == 2
     for run in (first, second):
         directory = Path(run["dir"])
-        assert directory.parent == tmp_path and directory.name.startswith("followup-metrics-")
+        assert directory.parent == tmp_path
+        assert directory.name.startswith(f"followup-metrics-{os.getpid()}-")
         assert run["contents"] == [] and run["mode"] == 0o700
     assert first["dir"] != second["dir"]
     started.exit()
     assert not Path(first["dir"]).exists() and not Path(second["dir"]).exists()
     assert (stale / "counter_1.db").exists()
+
+
+def test_directories_of_servers_no_longer_running_are_removed_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Started(monkeypatch)
+    dead = tmp_path / f"followup-metrics-{dead_pid()}-x1"
+    alive = tmp_path / f"followup-metrics-{os.getppid()}-x2"
+    other = tmp_path / "followup-metrics-notapid"
+    for directory in (dead, alive, other):
+        directory.mkdir()
+        (directory / "counter_1.db").write_bytes(b"\0" * 8)
+    serve(tmp_path, monkeypatch, METRICS_ENABLED="true", METRICS_TOKEN=TOKEN)
+    assert not dead.exists()
+    assert alive.exists() and other.exists()
+
+
+def test_one_worker_counts_alone_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = Started(monkeypatch)
+    monkeypatch.setenv(serve_module.MULTIPROC_ENV, str(tmp_path / "inherited"))
+    serve(tmp_path, monkeypatch, workers=1, METRICS_ENABLED="true", METRICS_TOKEN=TOKEN)
+    (run,) = started.runs
+    assert run["dir"] is None and started.at_exit == [] and list(tmp_path.iterdir()) == []
 
 
 def test_no_directory_when_metrics_are_off(
