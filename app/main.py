@@ -27,6 +27,8 @@ from app.api.routes import (
 )
 from app.db import make_engine, make_sessionmaker
 from app.headers import SecurityHeadersMiddleware
+from app.metrics import PATH as METRICS_PATH
+from app.metrics import install as install_metrics
 from app.problems import add_exception_handlers
 from app.requestlog import RequestLogMiddleware
 from app.settings import Settings, get_settings
@@ -53,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         app.state.engine.dispose()
+        if app.state.metrics is not None:
+            app.state.metrics.close()
 
     app = Followup(
         title="followup",
@@ -76,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     add_exception_handlers(app)
+    metrics = install_metrics(app, settings, engine)
     app.include_router(health.router)
     for module in (studies, sites, subjects, batch, visits, worklist, audit, tokens, digest,
                    calendar):
@@ -87,9 +92,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_body_problems(app)
     docs.install(app)
     idempotency.install(app)
-    app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrent_requests)
+    # Liveness and scrapes never queue behind the requests in progress.
+    app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrent_requests,
+                       exempt=("/healthz", METRICS_PATH))
     # Added last, so it runs first: oversized bodies never reach anything else.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     # Outermost: every request is logged, refusals included.
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(RequestLogMiddleware,
+                       observe=metrics.observe_request if metrics is not None else None)
     return app

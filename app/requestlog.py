@@ -17,6 +17,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -73,11 +74,17 @@ def actor_name(scope: Scope) -> str | None:
     return name if isinstance(name, str) else None
 
 
-class RequestLogMiddleware:
-    """Pure ASGI: sets the request id, then logs the request once it has been answered."""
+# Told of every answered request: method, route template, status, seconds (metrics).
+Observer = Callable[[str, str, int, float], None]
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class RequestLogMiddleware:
+    """Pure ASGI: sets the request id, then logs the request once it has been answered
+    (and tells ``observe``, when given, what it logged)."""
+
+    def __init__(self, app: ASGIApp, observe: Observer | None = None) -> None:
         self.app = app
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -111,12 +118,16 @@ class RequestLogMiddleware:
                 await unexpected_error()(scope, receive, send_once)
             raise
         finally:
+            seconds = time.perf_counter() - began
+            route = route_template(scope)
             log.info(json.dumps({
                 "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "request_id": request_id,
                 "method": scope["method"],
-                "route": route_template(scope),
+                "route": route,
                 "status": status,
-                "duration_ms": round((time.perf_counter() - began) * 1000, 1),
+                "duration_ms": round(seconds * 1000, 1),
                 "actor": actor_name(scope),
             }, separators=(",", ":")))
+            if self.observe is not None:
+                self.observe(scope["method"], route, status, seconds)

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///followup.db"
 MIN_SECRET_KEY_LENGTH = 32
+METRICS_TOKEN_MIN_LENGTH = 16
 
 
 class SmtpSettings(BaseSettings):
@@ -41,6 +42,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: str = "INFO"
     digest_skip_all_clear: bool = False
+    # Prometheus metrics at GET /metrics, for a scraper sending METRICS_TOKEN as a bearer
+    # token (see app/metrics.py and docs/deployment.md#metrics).
+    metrics_enabled: bool = False
+    metrics_token: SecretStr | None = None
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     # Outside development a real SECRET_KEY is required (see _secret_key_is_set).
     environment: Literal["development", "production"] = "development"
@@ -70,6 +75,16 @@ class Settings(BaseSettings):
                 f" characters when ENVIRONMENT={self.environment} (the development default"
                 " is refused), e.g. the output of python3 -c 'import secrets;"
                 " print(secrets.token_urlsafe(48))'"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_need_a_token(self) -> Settings:
+        token = self.metrics_token.get_secret_value().strip() if self.metrics_token else ""
+        if self.metrics_enabled and len(token) < METRICS_TOKEN_MIN_LENGTH:
+            raise ValueError(
+                f"METRICS_ENABLED needs METRICS_TOKEN, at least {METRICS_TOKEN_MIN_LENGTH}"
+                " characters: the bearer token a scraper must send to GET /metrics"
             )
         return self
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import click
@@ -38,6 +42,47 @@ def log_config(level: str) -> dict[str, Any]:
     return config
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MULTIPROC_PREFIX = "followup-metrics-"
+
+
+def metrics_directory(workers: int) -> str | None:
+    """Where several workers keep their metrics (prometheus-client's multiprocess mode).
+
+    A new private directory (mode 0700) at each start, so no count of an earlier server
+    is ever added in, set in the environment before any worker starts and removed when
+    this process exits; those of servers that died without removing theirs go at the
+    next start. An inherited PROMETHEUS_MULTIPROC_DIR is dropped: it might hold another
+    server's files. One worker is this process, which counts alone, in memory (and
+    uvicorn ends it by its signal, so nothing would be removed at exit).
+    """
+    os.environ.pop(MULTIPROC_ENV, None)
+    if workers == 1:
+        return None
+    remove_dead_servers_directories(tempfile.gettempdir())
+    path = tempfile.mkdtemp(prefix=f"{MULTIPROC_PREFIX}{os.getpid()}-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    os.environ[MULTIPROC_ENV] = path
+    return path
+
+
+def remove_dead_servers_directories(parent: str) -> None:
+    for entry in Path(parent).glob(f"{MULTIPROC_PREFIX}*-*"):
+        pid = entry.name.removeprefix(MULTIPROC_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and int(pid) > 0 and not _running(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
@@ -58,6 +103,8 @@ def serve(ctx: CliContext, host: str, port: int, workers: int) -> None:
         get_settings.cache_clear()
         hint = " (set BASE_URL to the address users reach)" if host in WILDCARD_HOSTS else ""
         click.echo(f"BASE_URL is not set: links point to {base_url}{hint}", err=True)
+    if settings.metrics_enabled:
+        metrics_directory(workers)
     uvicorn.run(
         "app.main:create_app",
         factory=True,

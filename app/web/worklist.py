@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app.metrics import MetricsDep
 from app.schedule.language import CODE_PATTERN
 from app.schedule.status import Status
 from app.services.sites import list_sites
@@ -71,6 +72,7 @@ def worklist_page(
     db: WebDb,
     actor: WebActor,
     now: NowDep,
+    metrics: MetricsDep,
     study: OptionalCode = None,
     site: OptionalCode = None,
     tab: Annotated[str, Query(max_length=20)] = "all",
@@ -86,6 +88,8 @@ def worklist_page(
     statuses = TABS[tab][1]
     page = worklist(db, actor=actor, sites=sites, studies=studies, statuses=set(statuses),
                     now=now, limit=PAGE_SIZE, cursor=cursor or None)
+    if metrics is not None:
+        metrics.served_worklist_rows("web", len(page.rows))
     as_of = sorted({c.as_of for c in counts})
     visible = list_sites(db, actor=actor)
     return render(request, "worklist.html", {

@@ -13,6 +13,7 @@ from app.api.schemas.batch import BatchOut, SubjectBatch
 from app.api.schemas.common import StudyPath, problem_responses
 from app.deps import NowDep, SessionDep
 from app.errors import InvalidRows
+from app.metrics import MetricsDep
 from app.schedule.expand import AnchorDate
 from app.services.bulk.enroller import enrol_many
 from app.services.bulk.rows import Enrolment
@@ -28,7 +29,7 @@ router = APIRouter(tags=["subjects"])
     responses=problem_responses("forbidden", "not-found", "invalid-request", "invalid-rows"),
 )
 def enrol_batch(study: StudyPath, items: SubjectBatch, session: SessionDep, actor: ActorDep,
-                now: NowDep) -> BatchOut:
+                now: NowDep, metrics: MetricsDep) -> BatchOut:
     """Every item is checked as a single enrolment would be, plus duplicates within the
     array and against the study, and the study's target enrolment."""
     rows = [
@@ -39,6 +40,8 @@ def enrol_batch(study: StudyPath, items: SubjectBatch, session: SessionDep, acto
     try:
         result = enrol_many(session, study_code=study, actor=actor, rows=rows, now=now)
     except InvalidRows as exc:
+        if metrics is not None:  # all or nothing: every row of the batch is refused
+            metrics.refused_rows("api_batch", len(rows))
         # Locate each problem in the request body, as request validation errors are.
         errors = [
             {**e, "location": ".".join(str(p) for p in ("body", e["index"], e["field"]) if p != ""),
@@ -46,4 +49,6 @@ def enrol_batch(study: StudyPath, items: SubjectBatch, session: SessionDep, acto
             for e in exc.extra.get("errors", [])
         ]
         raise InvalidRows(exc.detail, errors=errors) from None
+    if metrics is not None:
+        metrics.imported_subjects("api_batch", result.imported)
     return BatchOut(study=result.study, imported=result.imported, visits=result.visits)

@@ -15,6 +15,7 @@ from app.api.deps import ActorDep
 from app.api.schemas.common import ApiDate, CursorQuery, problem_responses
 from app.api.schemas.worklist import WorklistOut, WorklistStatus, WorklistSummary
 from app.deps import NowDep, SessionDep
+from app.metrics import MetricsDep
 from app.schedule.language import CODE_PATTERN
 from app.schedule.status import Status
 from app.services.worklist.counts import status_counts
@@ -57,6 +58,7 @@ def read_worklist(
     session: SessionDep,
     actor: ActorDep,
     now: NowDep,
+    metrics: MetricsDep,
     site: Sites = None,
     study: Studies = None,
     status: Annotated[
@@ -87,6 +89,8 @@ def read_worklist(
         limit=limit,
         cursor=cursor,
     )
+    if metrics is not None:
+        metrics.served_worklist_rows("api", len(page.rows))
     return WorklistOut.of(page)
 
 
