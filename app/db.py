@@ -56,32 +56,54 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+# How long a connection waits for another writer's lock (SQLite's busy timeout) unless
+# told otherwise. The server passes DB_LOCK_TIMEOUT_SECONDS (shorter); commands wait longer.
+DEFAULT_LOCK_TIMEOUT = 30.0
+
+
 def make_engine(
-    url: str, *, pool_size: int = 5, max_overflow: int = 10, echo: bool = False
+    url: str,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    echo: bool = False,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    pool_timeout: float = 30.0,
 ) -> Engine:
-    """Build an engine. SQLite gets WAL, foreign keys, a busy timeout and real SAVEPOINTs."""
+    """Build an engine. SQLite gets WAL, foreign keys, a busy timeout and real SAVEPOINTs.
+
+    ``lock_timeout`` bounds how long SQLite waits for another writer (then "database is
+    locked"); ``pool_timeout`` how long a checkout waits for a pooled connection to come
+    free.
+    """
     if is_sqlite(url):
-        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        kwargs: dict[str, Any] = {
+            "connect_args": {"check_same_thread": False, "timeout": lock_timeout}
+        }
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow,
+                          pool_timeout=pool_timeout)
         engine = create_engine(url, echo=echo, **kwargs)
-        _sqlite_pragmas(engine)
+        _sqlite_pragmas(engine, lock_timeout)
         return engine
     return create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+        url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
+        pool_timeout=pool_timeout,
     )
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_pragmas(engine: Engine, lock_timeout: float) -> None:
+    busy_ms = max(1, round(lock_timeout * 1000))
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # pysqlite's own transaction handling breaks SAVEPOINT; we emit BEGIN ourselves.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -90,7 +112,9 @@ def _sqlite_pragmas(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         # A writing unit of work takes the write lock up front (IMMEDIATE), so two
         # writers queue on the busy timeout instead of one failing with "database is
-        # locked" halfway through. Readers begin DEFERRED and never block in WAL mode.
+        # locked" halfway through; a writer that waits longer than the busy timeout
+        # fails here, before it has done anything. Readers begin DEFERRED and never
+        # block in WAL mode.
         immediate = conn.get_execution_options().get(WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -117,3 +141,4 @@ def transaction(factory: sessionmaker[Session], *, write: bool = True) -> Iterat
             raise
         else:
             session.commit()
+
