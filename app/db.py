@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import enum
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -73,8 +76,8 @@ def make_engine(
     """Build an engine. SQLite gets WAL, foreign keys, a busy timeout and real SAVEPOINTs.
 
     ``lock_timeout`` bounds how long SQLite waits for another writer (then "database is
-    locked"); ``pool_timeout`` how long a checkout waits for a pooled connection to come
-    free.
+    locked", see :func:`outage_of`); ``pool_timeout`` how long a checkout waits for a
+    pooled connection to come free.
     """
     if is_sqlite(url):
         kwargs: dict[str, Any] = {
@@ -142,3 +145,47 @@ def transaction(factory: sessionmaker[Session], *, write: bool = True) -> Iterat
         else:
             session.commit()
 
+
+class Outage(enum.Enum):
+    """Why the database cannot serve a request right now (see :func:`outage_of`)."""
+
+    BUSY = "busy"  # another writer held the lock longer than the lock timeout
+    UNAVAILABLE = "unavailable"  # no connection: refused, lost, or none came free in time
+
+
+# SQLite's primary result codes for "another connection holds the lock".
+_SQLITE_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+# PostgreSQL's SQLSTATEs of a server that is going away or refuses connections: class 08
+# (connection exception), admin or crash shutdown, not accepting connections yet, and
+# too many connections.
+_PG_GONE = frozenset({"57P01", "57P02", "57P03", "53300"})
+_PG_LOCK_NOT_AVAILABLE = "55P03"
+
+
+def outage_of(exc: BaseException) -> Outage | None:
+    """Whether ``exc`` says the database is busy or out of reach, rather than that the
+    statement was wrong (integrity, data and programming errors are not outages)."""
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError):
+        return Outage.UNAVAILABLE  # the pool gave up waiting; a connection was dropped
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return None
+    if exc.connection_invalidated:  # SQLAlchemy saw the connection die under it
+        return Outage.UNAVAILABLE
+    orig = exc.orig
+    if isinstance(orig, sqlite3.Error):
+        code = getattr(orig, "sqlite_errorcode", None)
+        if isinstance(code, int):
+            return Outage.BUSY if code & 0xFF in _SQLITE_BUSY_CODES else None
+        return Outage.BUSY if "database is locked" in str(orig) else None
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        # psycopg: no SQLSTATE means the client side failed (cannot connect, connection
+        # lost); with one, only the connection classes count, and a lock wait cut short
+        # by the server's lock_timeout is the busy case.
+        sqlstate = getattr(orig, "sqlstate", "")
+        if sqlstate == _PG_LOCK_NOT_AVAILABLE:
+            return Outage.BUSY
+        if sqlstate is None or (
+            isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _PG_GONE)
+        ):
+            return Outage.UNAVAILABLE
+    return None
