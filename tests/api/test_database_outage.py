@@ -322,3 +322,16 @@ def terminate_waiting(engine: Engine, application_name: str) -> bool:
                 return True
         time.sleep(0.05)
     return False
+
+
+def test_every_api_operation_documents_the_database_503s() -> None:
+    document = create_app(Settings(database_url="sqlite://", secret_key="test-secret")).openapi()
+    operations = [(path, method, op) for path, item in document["paths"].items()
+                  if path.startswith("/api/") for method, op in item.items()]
+    assert operations
+    for path, method, op in operations:
+        documented = op["responses"].get("503")
+        assert documented is not None, f"{method.upper()} {path}"
+        assert "Retry-After" in documented["headers"]
+        examples = documented["content"]["application/problem+json"]["examples"]
+        assert set(examples) == {"database-busy", "database-unavailable"}
