@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import enum
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -57,27 +60,45 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+# How long a connection waits for another writer's lock (SQLite's busy timeout) unless
+# told otherwise. The server passes DB_LOCK_TIMEOUT_SECONDS (shorter); commands wait longer.
+DEFAULT_LOCK_TIMEOUT = 30.0
+
+
 def make_engine(
-    url: str, *, pool_size: int = 5, max_overflow: int = 10, echo: bool = False
+    url: str,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    echo: bool = False,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    pool_timeout: float = 30.0,
 ) -> Engine:
     """Build an engine. SQLite gets WAL, foreign keys, a busy timeout and real SAVEPOINTs.
 
     A failed statement is reported (in its exception, so in every log) by its shape
     only: never the values of its parameters (they may be personal data), nor the
     values PostgreSQL quotes back in its error messages (see :func:`_terse_errors`).
+
+    ``lock_timeout`` bounds how long SQLite waits for another writer (then "database is
+    locked", see :func:`outage_of`); ``pool_timeout`` how long a checkout waits for a
+    pooled connection to come free.
     """
     if is_sqlite(url):
-        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        kwargs: dict[str, Any] = {
+            "connect_args": {"check_same_thread": False, "timeout": lock_timeout}
+        }
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow,
+                          pool_timeout=pool_timeout)
         engine = create_engine(url, echo=echo, hide_parameters=True, **kwargs)
-        _sqlite_pragmas(engine)
+        _sqlite_pragmas(engine, lock_timeout)
         return engine
     engine = create_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
-        hide_parameters=True,
+        pool_timeout=pool_timeout, hide_parameters=True,
     )
     _terse_errors(engine)
     return engine
@@ -124,14 +145,16 @@ def _terse_errors(engine: Engine) -> None:
             wrapped.args = (wrapped.args[0].replace(full, short), *wrapped.args[1:])
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_pragmas(engine: Engine, lock_timeout: float) -> None:
+    busy_ms = max(1, round(lock_timeout * 1000))
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # pysqlite's own transaction handling breaks SAVEPOINT; we emit BEGIN ourselves.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -140,7 +163,9 @@ def _sqlite_pragmas(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         # A writing unit of work takes the write lock up front (IMMEDIATE), so two
         # writers queue on the busy timeout instead of one failing with "database is
-        # locked" halfway through. Readers begin DEFERRED and never block in WAL mode.
+        # locked" halfway through; a writer that waits longer than the busy timeout
+        # fails here, before it has done anything. Readers begin DEFERRED and never
+        # block in WAL mode.
         immediate = conn.get_execution_options().get(WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -167,3 +192,48 @@ def transaction(factory: sessionmaker[Session], *, write: bool = True) -> Iterat
             raise
         else:
             session.commit()
+
+
+class Outage(enum.Enum):
+    """Why the database cannot serve a request right now (see :func:`outage_of`)."""
+
+    BUSY = "busy"  # another writer held the lock longer than the lock timeout
+    UNAVAILABLE = "unavailable"  # no connection: refused, lost, or none came free in time
+
+
+# SQLite's primary result codes for "another connection holds the lock".
+_SQLITE_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+# PostgreSQL's SQLSTATEs of a server that is going away or refuses connections: class 08
+# (connection exception), admin or crash shutdown, not accepting connections yet, and
+# too many connections.
+_PG_GONE = frozenset({"57P01", "57P02", "57P03", "53300"})
+_PG_LOCK_NOT_AVAILABLE = "55P03"
+
+
+def outage_of(exc: BaseException) -> Outage | None:
+    """Whether ``exc`` says the database is busy or out of reach, rather than that the
+    statement was wrong (integrity, data and programming errors are not outages)."""
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError):
+        return Outage.UNAVAILABLE  # the pool gave up waiting; a connection was dropped
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return None
+    if exc.connection_invalidated:  # SQLAlchemy saw the connection die under it
+        return Outage.UNAVAILABLE
+    orig = exc.orig
+    if isinstance(orig, sqlite3.Error):
+        code = getattr(orig, "sqlite_errorcode", None)
+        if isinstance(code, int):
+            return Outage.BUSY if code & 0xFF in _SQLITE_BUSY_CODES else None
+        return Outage.BUSY if "database is locked" in str(orig) else None
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        # psycopg: no SQLSTATE means the client side failed (cannot connect, connection
+        # lost); with one, only the connection classes count, and a lock wait cut short
+        # by the server's lock_timeout is the busy case.
+        sqlstate = getattr(orig, "sqlstate", "")
+        if sqlstate == _PG_LOCK_NOT_AVAILABLE:
+            return Outage.BUSY
+        if sqlstate is None or (
+            isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _PG_GONE)
+        ):
+            return Outage.UNAVAILABLE
+    return None

@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        lock_timeout=settings.db_lock_timeout_seconds,
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -1,22 +1,27 @@
 """RFC 9457 problem details: every error response of the API, mapped in one place.
 
 The status of a domain error (:data:`STATUS`, read through :func:`status_of`) is shared
-with the web pages, which show the same refusal as a page with the same status.
+with the web pages, which show the same refusal as a page with the same status. So is
+the answer to a database that is busy or out of reach (:func:`database_outage`): 503
+with ``Retry-After``, as a problem for the API and as a "try again" page for the pages.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from app import errors
+from app.db import Outage, outage_of
 from app.schedule.text import MULTI_LINE_PATTERN, control_character_problem
 
 log = logging.getLogger(__name__)
@@ -151,8 +156,67 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return unexpected_error()
 
 
+@dataclass(frozen=True, slots=True)
+class DatabaseProblem:
+    """How to answer while the database cannot serve requests: always 503."""
+
+    slug: str
+    title: str
+    detail: str
+    retry_after: int  # seconds
+
+    status = 503
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+DATABASE_PROBLEMS = {
+    Outage.BUSY: DatabaseProblem(
+        "database-busy", "Database busy",
+        "the database is busy with another write (an import?); nothing was changed,"
+        " try again in a few seconds", 5),
+    Outage.UNAVAILABLE: DatabaseProblem(
+        "database-unavailable", "Database not available",
+        "the database is not available right now; nothing was changed, try again in a minute",
+        60),
+}
+
+# What the database layer raises when it is busy or out of reach (and other errors too:
+# :func:`outage_of` tells them apart).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    sa_exc.DBAPIError, sa_exc.DisconnectionError, sa_exc.TimeoutError,
+)
+
+
+def database_outage(request: Request, exc: BaseException) -> DatabaseProblem | None:
+    """The answer when ``exc`` means the database is busy or out of reach, logged here
+    once as a warning (the driver's message, never the statement or its parameters);
+    None for any other error."""
+    outage = outage_of(exc)
+    if outage is None:
+        return None
+    cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    message = (str(cause).strip().splitlines() or [""])[0][:300]
+    log.warning("database %s on %s (request %s): %s: %s", outage.value, request.method,
+                getattr(request.state, "request_id", "-"), type(cause).__name__, message)
+    return DATABASE_PROBLEMS[outage]
+
+
+def _database(request: Request, exc: Exception) -> JSONResponse:
+    found = database_outage(request, exc)
+    if found is None:
+        # Any other database error is unexpected: on to the handler of last resort
+        # (logged with its traceback, 500), as if this handler were not here.
+        raise exc
+    return problem(found.status, found.slug, found.title, found.detail, found.headers)
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.FollowupError, _domain)
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, _database)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     db_pool_size: int = Field(default=5, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=500)
+    # How long a request waits for another writer's lock (SQLite: an import's long
+    # transaction) before it is answered 503 "database busy". Commands wait longer
+    # (see app/cli/context.py).
+    db_lock_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
     # Requests one server process works on at once (the rest queue, see
     # app/api/limits.py); each holds at most one pooled connection.
     max_concurrent_requests: int = Field(default=4, ge=1, le=500)

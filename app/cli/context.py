@@ -16,6 +16,11 @@ from app.settings import Settings, settings_problems
 if TYPE_CHECKING:  # the database layer is imported when a command first needs it
     from sqlalchemy.orm import Session, sessionmaker
 
+# Commands are batch work (an import, the digest): they wait this long for another
+# writer's lock, or DB_LOCK_TIMEOUT_SECONDS if that is longer. A request that meets
+# their lock gives up after DB_LOCK_TIMEOUT_SECONDS.
+BATCH_LOCK_TIMEOUT_SECONDS = 300.0
+
 
 @dataclass
 class CliContext:
@@ -49,7 +54,8 @@ class CliContext:
 
             s = self.settings
             engine = make_engine(
-                s.database_url, pool_size=s.db_pool_size, max_overflow=s.db_max_overflow
+                s.database_url, pool_size=s.db_pool_size, max_overflow=s.db_max_overflow,
+                lock_timeout=max(s.db_lock_timeout_seconds, BATCH_LOCK_TIMEOUT_SECONDS),
             )
             self._factory = make_sessionmaker(engine)
         return self._factory

@@ -4,7 +4,9 @@ Web routes use :class:`WebRoute`: whatever a route (or a dependency) raises leav
 route as :class:`PageFailed`, so it passes through the session dependency, which rolls
 the request's transaction back, and then reaches :func:`page_for_error`, which turns it
 into an HTML page with a plain message (never a stack trace, never problem+json). A
-domain error gets the status the API gives it (:func:`app.problems.status_of`).
+domain error gets the status the API gives it (:func:`app.problems.status_of`), and a
+database that is busy or out of reach the API's 503 and Retry-After
+(:func:`app.problems.database_outage`) with a "try again" page.
 
 Forms that show a refusal on the form itself use :func:`app.web.forms.submit` instead.
 """
@@ -26,7 +28,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app import errors
-from app.problems import status_of
+from app.problems import database_outage, status_of
 from app.web.session import COOKIE_NAME, SessionCodec, WebSession, anonymous
 
 log = logging.getLogger(__name__)
@@ -152,8 +154,10 @@ def redirect(request: Request, url: str, **params: str) -> Response:
     return _attach_cookie(request, RedirectResponse(url, status_code=303))
 
 
-def error_page(request: Request, status: int, title: str, message: str) -> Response:
-    return render(request, "error.html", {"title": title, "message": message}, status=status)
+def error_page(request: Request, status: int, title: str, message: str,
+               headers: Mapping[str, str] | None = None) -> Response:
+    return render(request, "error.html", {"title": title, "message": message}, status=status,
+                  headers=headers)
 
 
 class PageFailed(Exception):
@@ -200,6 +204,8 @@ async def page_for_error(request: Request, failed: Exception) -> Response:
             return error_page(request, 404, "Not found", "There is no such page.")
         return error_page(request, 400, "Bad address",
                           "Some values in the address are not valid. Use the links on the pages.")
+    if (outage := database_outage(request, exc)) is not None:
+        return error_page(request, outage.status, outage.title, outage.detail, outage.headers)
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_page(request, 500, "Something went wrong",
                       "The server could not complete this request. Nothing was saved.")

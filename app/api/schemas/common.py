@@ -8,7 +8,8 @@
   such as " 8" or one of 5,000 characters is refused before any query runs;
 - ISO dates bounded to 1900..2200 (no year 0001 or 9999 visits);
 - the RFC 9457 problem document and :func:`problem_responses`, which documents each
-  error status of a route with an example (the handlers live in app/problems.py).
+  error status of a route with an example (the handlers live in app/problems.py),
+  including the 503 any route answers while the database is busy or out of reach.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.problems import HTTP_SLUGS, PROBLEM_JSON, problem_type
+from app.problems import DATABASE_PROBLEMS, HTTP_SLUGS, PROBLEM_JSON, problem_type
 from app.schedule.language import CODE_PATTERN, NAME_PATTERN
 from app.schedule.text import MULTI_LINE_PATTERN, ONE_LINE_PATTERN
 
@@ -123,6 +124,20 @@ EXAMPLES: dict[str, tuple[int, str, str]] = {
     "reason-required": (422, "A reason is required", "correcting anchor infusion needs a reason"),
     "invalid-rows": (422, "Some rows are invalid", "2 invalid row(s); nothing was imported"),
     "too-large": (413, "Request body too large", "the request body is larger than 1048576 bytes"),
+    # Any route, while the database is busy (a long import holds the write lock) or out of
+    # reach; the response carries Retry-After.
+    **{p.slug: (p.status, p.title, p.detail) for p in DATABASE_PROBLEMS.values()},
+}
+
+# The problems every API route can answer: no or a bad token, invalid input, and the
+# database busy or out of reach.
+ALWAYS = ("not-authenticated", "validation-error",
+          *(p.slug for p in DATABASE_PROBLEMS.values()))
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "schema": {"type": "integer"},
+    }
 }
 
 
@@ -150,10 +165,11 @@ BODY_PROBLEMS = ("bad-request", "too-large")
 def problem_responses(*slugs: str) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` of a route: each listed problem type, grouped by status.
 
-    Authentication (401) and request validation (422) are always included, since every
-    API route needs a token and checks its input.
+    Authentication (401), request validation (422) and the database's outages (503) are
+    always included, since every API route needs a token, checks its input and reads the
+    database.
     """
-    wanted = ["not-authenticated", "validation-error", *slugs]
+    wanted = [*ALWAYS, *slugs]
     by_status: dict[int, list[str]] = {}
     for slug in dict.fromkeys(wanted):
         by_status.setdefault(EXAMPLES[slug][0], []).append(slug)
@@ -171,4 +187,6 @@ def problem_responses(*slugs: str) -> dict[int | str, dict[str, Any]]:
                 }
             },
         }
+        if status == 503:
+            out[status]["headers"] = RETRY_AFTER
     return out
