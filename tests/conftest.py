@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -133,3 +134,22 @@ def client(settings: Settings, session: Session) -> Iterator[TestClient]:
 
 
 ADMIN = Actor(name="test-admin", role=Role.ADMIN)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per skip reason with its count, instead of one line per skipped test."""
+    places: dict[str, list[str]] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        if isinstance(report.longrepr, tuple | list) and len(report.longrepr) == 3:
+            path, line, reason = report.longrepr
+            reason = str(reason).removeprefix("Skipped: ")
+            where = os.path.relpath(path, terminalreporter.startpath)
+            places.setdefault(reason, []).append(f"{where}:{line}")
+    if not places:
+        return
+    terminalreporter.write_sep("=", "skipped tests, by reason", yellow=True)
+    for reason, where in sorted(places.items(), key=lambda item: (-len(item[1]), item[0])):
+        count = f"{len(where)} test" + ("s" if len(where) > 1 else "")
+        if len(set(where)) == 1:
+            count += f" ({where[0]})"
+        terminalreporter.write_line(f"{count}: {reason}")
