@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist workers for make test: one per CPU; JOBS=0 runs the suite in one process.
+JOBS ?= logical
 
 .DEFAULT_GOAL := help
 .PHONY: help install run migrate load serve test test-fast lint format bench screenshots clean
@@ -33,8 +35,8 @@ run: load ## Migrate, load schedules/ and serve on http://$(HOST):$(PORT)
 	$(BIN)/followup token bootstrap
 	$(BIN)/followup serve --host $(HOST) --port $(PORT)
 
-test: install ## Run the whole test suite (PostgreSQL too when TEST_DATABASE_URL is set)
-	$(BIN)/pytest
+test: install ## Run the whole test suite on every CPU (PostgreSQL too when TEST_DATABASE_URL is set)
+	$(BIN)/pytest -n $(JOBS) --dist loadgroup
 
 bench: install ## Benchmarks at 100,000 subjects (PostgreSQL too when TEST_DATABASE_URL is set) into bench/results/
 	$(BIN)/python -m bench.run

@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -133,3 +134,51 @@ def client(settings: Settings, session: Session) -> Iterator[TestClient]:
 
 
 ADMIN = Actor(name="test-admin", role=Role.ADMIN)
+
+
+# Under pytest-xdist with --dist loadgroup (`make test`), the tests under each path below
+# run on one worker, so their servers, and Chromium, start once rather than on every
+# worker. Every other test is handed out on its own, in collection order, so a worker
+# runs its SQLite tests before its PostgreSQL ones and builds each database once.
+# (pytest 9.2 ignores the node-id suffix through which xdist 3.8 applies xdist_group
+# marks, so the groups are given by path here, in the scheduler.)
+ONE_WORKER = {
+    "tests/api/test_fuzz.py": "fuzz",
+    "tests/e2e/": "e2e",
+    "tests/e2e_browser/": "browser",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling  # type: ignore[import-untyped]
+
+    class PathGroups(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            for path, group in ONE_WORKER.items():
+                if nodeid.startswith(path):
+                    return group
+            return str(super()._split_scope(nodeid))
+
+    return PathGroups(config, log)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per skip reason with its count, instead of one line per skipped test."""
+    places: dict[str, list[str]] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        if isinstance(report.longrepr, tuple | list) and len(report.longrepr) == 3:
+            path, line, reason = report.longrepr
+            reason = str(reason).removeprefix("Skipped: ")
+            where = os.path.relpath(path, terminalreporter.startpath)
+            places.setdefault(reason, []).append(f"{where}:{line}")
+    if not places:
+        return
+    terminalreporter.write_sep("=", "skipped tests, by reason", yellow=True)
+    for reason, where in sorted(places.items(), key=lambda item: (-len(item[1]), item[0])):
+        count = f"{len(where)} test" + ("s" if len(where) > 1 else "")
+        if len(set(where)) == 1:
+            count += f" ({where[0]})"
+        terminalreporter.write_line(f"{count}: {reason}")

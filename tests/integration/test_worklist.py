@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, insert
 from sqlalchemy.orm import Session
 
 from app.access import SYSTEM, Actor, Role
 from app.errors import InvalidRequest, NotFound
-from app.models import Visit
 from app.schedule.status import State, Status, visit_status
 from app.services.worklist.counts import status_counts
 from app.services.worklist.page import WorklistRow, worklist
@@ -231,93 +228,3 @@ def test_status_counts(seeded: Session) -> None:
     # The counts agree with the worklist itself.
     rows = everything(seeded, as_of=TODAY, statuses=[Status.OVERDUE, Status.DUE, Status.UPCOMING])
     assert len(rows) == 3 + 2 + 2
-
-
-@pytest.fixture
-def statements(connection: Connection) -> Iterator[list[tuple[str, Any]]]:
-    seen: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        if statement.startswith("SELECT") and "FROM visits" in statement:
-            seen.append((statement, parameters))
-
-    event.listen(connection, "before_cursor_execute", capture)
-    yield seen
-    event.remove(connection, "before_cursor_execute", capture)
-
-
-def plan_text(connection: Connection, statement: str, parameters: Any) -> str:
-    if connection.dialect.name == "sqlite":
-        rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-        return "\n".join(str(row[-1]) for row in rows)
-    rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters)
-    return "\n".join(str(row[0]) for row in rows)
-
-
-@pytest.fixture
-def busy(seeded: Session, connection: Connection) -> Session:
-    """Two sites with a realistic mix: many visits done or far ahead, a few urgent ones,
-    and fresh planner statistics, so plans are those of a real database."""
-    add_site(seeded, "UTC1", "UTC", studies=[SLE])
-    rows = []
-    for site in ("YC3H", "UTC1"):
-        subject = add_subject(seeded, SLE, site, f"BUSY-{site}")
-        plan = [("done", -700 + n // 3, "completed") for n in range(600)]
-        plan += [("ahead", 100 + n // 3, "planned") for n in range(600)]
-        plan += [("urgent", -20 + n, "planned") for n in range(30)]
-        for n, (kind, shift, state) in enumerate(plan):
-            target = TODAY + timedelta(days=shift)
-            rows.append({
-                "subject_pk": subject.id, "study_id": subject.study_id,
-                "site_id": subject.site_id, "code": f"{kind}-{n}", "name": kind,
-                "phase": "main", "kind": "clinic", "optional": False, "unscheduled": False,
-                "state": state, "target_date": target,
-                "window_start": target - timedelta(days=2),
-                "window_end": target + timedelta(days=2),
-                "upcoming_from": target - timedelta(days=9),
-                "actual_date": target if state == "completed" else None,
-                "provisional": False, "assessments": [],
-                "updated_at": datetime(2026, 1, 1, tzinfo=UTC),
-            })
-    seeded.execute(insert(Visit), rows)
-    seeded.flush()
-    connection.exec_driver_sql("ANALYZE visits")
-    return seeded
-
-
-@pytest.mark.parametrize(
-    ("status", "indexes"),
-    [
-        (Status.OVERDUE, ("ix_visits_open_site_window_end",)),
-        # Either range answers "due" (window_start <= today <= window_end).
-        (Status.DUE, ("ix_visits_open_site_window_end", "ix_visits_open_site_window_start")),
-        (Status.UPCOMING, ("ix_visits_open_site_window_start",)),
-    ],
-)
-def test_urgent_classes_use_the_partial_indexes(
-    busy: Session,
-    connection: Connection,
-    statements: list[tuple[str, Any]],
-    status: Status,
-    indexes: tuple[str, ...],
-) -> None:
-    statements.clear()
-    # Sites on two local dates (one query per date), then one site.
-    page = worklist(busy, actor=ADMIN, statuses=[status], now=datetime(2026, 3, 1, 17, tzinfo=UTC))
-    assert page.rows and {row.status for row in page.rows} == {status}
-    worklist(busy, actor=ADMIN, statuses=[status], sites=["YC3H"], as_of=TODAY, now=NOW)
-    assert len(statements) == 3
-    for statement, parameters in list(statements):
-        plan = plan_text(connection, statement, parameters)
-        assert any(index in plan for index in indexes), plan
-
-
-def test_status_counts_use_the_window_start_index(
-    busy: Session, connection: Connection, statements: list[tuple[str, Any]]
-) -> None:
-    statements.clear()
-    counts = status_counts(busy, actor=ADMIN, sites=["YC3H"], as_of=TODAY, now=NOW)
-    assert counts[0].overdue > 0
-    assert len(statements) == 1
-    plan = plan_text(connection, *statements[0])
-    assert "ix_visits_open_site_window_start" in plan, plan
