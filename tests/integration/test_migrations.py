@@ -112,13 +112,16 @@ def test_migrations_build_the_schema_of_the_models(empty_url: str) -> None:
 
 
 def test_the_comparison_sees_a_schema_that_drifted(empty_url: str, empty_engine: Engine) -> None:
-    """The check above is live: a column or index the models do not have is reported."""
+    """The check above is live: a column the models lack and an index they have but the
+    database lacks are both reported."""
     migrate.upgrade(url=empty_url)
     with empty_engine.begin() as conn:
         conn.execute(text("ALTER TABLE sites ADD COLUMN colour VARCHAR(20)"))
         conn.execute(text("DROP INDEX ix_visits_site_state_target"))
-    found = sorted((diff[0], diff[-1].name) for diff in schema_diffs(empty_url))
-    assert found == [("add_index", "ix_visits_site_state_target"), ("remove_column", "colour")]
+    # Column and index operations are tuples ending in the column or index; type and
+    # nullability changes come as lists of tuples, which these two never are.
+    found = {(d[0], d[-1].name) for d in schema_diffs(empty_url) if isinstance(d, tuple)}
+    assert {("add_index", "ix_visits_site_state_target"), ("remove_column", "colour")} <= found
 
 
 def test_downgrade_to_base_removes_everything_and_upgrade_rebuilds_the_models(
