@@ -9,8 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from app.schedule.calendar import Calendar, CalendarVisit, build_calendar
-from app.schedule.expand import AnchorDate, Event, ExpandedVisit, VisitRecord, expand
+from app.schedule.expand import (
+    AnchorDate,
+    ExpandedVisit,
+    VisitRecord,
+    expand,
+)
 from app.schedule.language import Protocol
+from app.schedule.lifecycle import Event
 from app.schedule.loader import load_protocol
 from app.schedule.plan import Plan, build_plan
 
@@ -38,6 +44,7 @@ def protocol(
     phases: Sequence[Mapping[str, Any]] = (),
     endpoints: Sequence[Mapping[str, Any]] = (),
     periods: Sequence[Mapping[str, Any]] = (),
+    missed_after: str | None = None,
 ) -> Protocol:
     """A minimal valid protocol around the given visits (the first anchor is the default)."""
     return Protocol.model_validate(
@@ -50,6 +57,7 @@ def protocol(
                 "time_zone": "Asia/Shanghai",
                 "anchor_day": anchor_day,
                 "upcoming_days": upcoming_days,
+                **({"missed_after": missed_after} if missed_after else {}),
             },
             "anchors": [{"name": a, "label": a, "recorded": "later"} for a in anchors],
             "visits": list(visits),

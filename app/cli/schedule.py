@@ -17,9 +17,10 @@ from app.cli.context import CliContext, pass_cli
 from app.errors import ScheduleError
 from app.schedule.calendar import Calendar, CalendarVisit, build_calendar
 from app.schedule.dates import local_today
-from app.schedule.expand import AnchorDate, Event, EventType
+from app.schedule.expand import AnchorDate
 from app.schedule.jsonschema import schema_text
 from app.schedule.language import Protocol
+from app.schedule.lifecycle import Event, EventType
 from app.schedule.loader import load_protocol, parse_protocol, read_schedule
 from app.schedule.plan import build_plan
 from app.services.studies import LoadResult, load_schedule
@@ -280,7 +281,7 @@ def _table(protocol: Protocol, calendar: Calendar, anchors: dict[str, AnchorDate
 @click.option("--event", "events", multiple=True,
               metavar="TYPE=YYYY-MM-DD|response=VALUE@YYYY-MM-DD",
               help="A recorded event: response, progression, death, withdrawal, "
-                   "lost_to_follow_up (repeatable)")
+                   "lost_to_follow_up, screen_failure, study_completed (repeatable)")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD",
               help="Statuses as of this date [default: today in the study's time zone]")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",

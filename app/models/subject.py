@@ -35,7 +35,8 @@ class Subject(Base):
     )
     consent_date: Mapped[date] = mapped_column(Date)
     date_of_birth: Mapped[date] = mapped_column(Date)
-    # active, died, withdrawn, lost_to_follow_up (app.schedule.expand.Lifecycle)
+    # active, died, withdrawn, lost_to_follow_up, screen_failed, completed
+    # (app.schedule.lifecycle.Lifecycle), derived from the subject's events
     lifecycle: Mapped[str] = mapped_column(String(20), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -54,7 +55,7 @@ class AnchorDateRow(Base):
 
 
 class SubjectEvent(Base):
-    """Lifecycle events: response, progression, death, withdrawal, lost to follow-up."""
+    """Lifecycle events (app.schedule.lifecycle.EventType), each with its own date."""
 
     __tablename__ = "subject_events"
 
@@ -95,6 +96,14 @@ class Visit(Base):
             sqlite_where=text("state = 'planned'"),
         ),
         Index("ix_visits_site_state_target", "site_id", "state", "target_date"),
+        # Worklist: "site X, not done, counting as missed (derived) by today".
+        Index(
+            "ix_visits_open_site_missed_from",
+            "site_id",
+            "missed_from",
+            postgresql_where=text("state = 'planned' AND missed_from IS NOT NULL"),
+            sqlite_where=text("state = 'planned' AND missed_from IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -114,6 +123,10 @@ class Visit(Base):
     window_end: Mapped[date | None] = mapped_column(Date)
     # window_start minus the study's "upcoming" horizon: lets SQL say "upcoming".
     upcoming_from: Mapped[date | None] = mapped_column(Date)
+    # From this date a visit still to do counts as missed (derived by the engine: a later
+    # visit was done, the protocol's grace period passed, the subject left); lets SQL say
+    # "missed, not documented" without the protocol.
+    missed_from: Mapped[date | None] = mapped_column(Date)
     study_day: Mapped[int | None] = mapped_column(Integer)
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     actual_date: Mapped[date | None] = mapped_column(Date)

@@ -8,14 +8,13 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from app.schedule.expand import (
-    TERMINAL_EVENTS,
     AnchorDate,
-    Event,
     ExpandedVisit,
     PhaseState,
     VisitRecord,
     expand,
 )
+from app.schedule.lifecycle import TERMINAL_EVENTS, Event
 from app.schedule.plan import Plan, resolve
 from app.schedule.status import State, StatusInfo, visit_status
 
@@ -90,6 +89,8 @@ def build_calendar(
                 optional=v.optional,
                 today=today,
                 upcoming_days=upcoming,
+                target_date=v.target_date,
+                missed_from=v.missed_from,
             ),
         )
         for v in expansion.visits

@@ -2,61 +2,45 @@
 
 :func:`expand` is pure: the protocol plan, the subject's anchor dates, lifecycle
 events and recorded visits go in; every visit's dates and state come out. Statuses
-as of a date are added by :func:`app.schedule.calendar.build_calendar`.
+as of a date are added by :func:`app.schedule.calendar.build_calendar`. The result
+depends on the facts only, never on the order they were recorded in.
 
 Rules (the brief's domain rules, in code):
 
 - a visit is timed from an anchor, or from the actual date of an earlier visit (its
-  target date until that visit is done, which makes the date provisional; a missed
-  visit's target, which is final);
+  target date until that visit is completed, which makes the date provisional);
 - a visit whose anchor has no date yet is *pending*; a planned (not yet confirmed)
   anchor gives *provisional* dates;
-- a done visit (completed or missed) keeps the dates it was planned with: re-anchoring
-  moves only what is not done;
+- a done visit (completed or missed) is re-evaluated, never moved: its actual date is
+  what was recorded, while its target and window always follow the current anchors
+  (so whether it was early or late follows a corrected anchor too);
 - a conditional phase opens when its response event is recorded before any of its
   closing events (a response and a closing event on the same day: the response
   counts); until then its visits are pending, once closed not applicable;
-- death, withdrawal and loss to follow-up cancel every visit not done whose window
-  had not closed by the event date; progression does the same for the visits the
-  protocol stops at progression.
+- a screen failure cancels every visit not done; the other ends of follow-up (death,
+  withdrawal, loss to follow-up, completion of the study) cancel every visit not done
+  whose window had not closed by the event date; progression does the same for the
+  visits the protocol stops at progression;
+- a visit still to do whose window has closed is overdue until it counts as *missed*
+  (derived, not documented; see :func:`_missed_from`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from enum import StrEnum
 
 from app.schedule.dates import study_day
-from app.schedule.plan import PhaseDef, Plan
+from app.schedule.lifecycle import (
+    TERMINAL_EVENTS,
+    Event,
+    EventType,
+    end_of_follow_up,
+)
+from app.schedule.plan import PhaseDef, Plan, VisitDef
 from app.schedule.status import State
-
-
-class EventType(StrEnum):
-    RESPONSE = "response"
-    PROGRESSION = "progression"
-    DEATH = "death"
-    WITHDRAWAL = "withdrawal"
-    LOST_TO_FOLLOW_UP = "lost_to_follow_up"
-
-
-class Lifecycle(StrEnum):
-    """Where a subject stands: still followed, or gone for good (and how)."""
-
-    ACTIVE = "active"
-    DIED = "died"
-    WITHDRAWN = "withdrawn"
-    LOST_TO_FOLLOW_UP = "lost_to_follow_up"
-
-
-# The events that end a subject's follow-up, and what each makes of the subject.
-ENDS_AS: Mapping[EventType, Lifecycle] = {
-    EventType.DEATH: Lifecycle.DIED,
-    EventType.WITHDRAWAL: Lifecycle.WITHDRAWN,
-    EventType.LOST_TO_FOLLOW_UP: Lifecycle.LOST_TO_FOLLOW_UP,
-}
-TERMINAL_EVENTS = frozenset(ENDS_AS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,22 +50,12 @@ class AnchorDate:
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
-    type: EventType
-    date: date
-    value: str | None = None  # e.g. "CR" for a response
-
-
-@dataclass(frozen=True, slots=True)
 class VisitRecord:
-    """What was recorded for a visit. Planned dates are kept once it is done."""
+    """What was recorded for a visit: its outcome, never its planned dates."""
 
     state: State  # COMPLETED or MISSED
     actual_date: date | None = None
     assessments: frozenset[str] = frozenset()
-    target_date: date | None = None
-    window_start: date | None = None
-    window_end: date | None = None
 
 
 class PhaseState(StrEnum):
@@ -107,6 +81,8 @@ class ExpandedVisit:
     actual_date: date | None = None
     assessments: frozenset[str] = frozenset()
     reason: str | None = None  # why cancelled, pending or not applicable
+    # From this date a visit still to do counts as missed (derived); None: it does not.
+    missed_from: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +98,7 @@ def phase_state(phase: PhaseDef, events: Sequence[Event]) -> tuple[PhaseState, s
         default=None,
     )
     closing = [e for e in events if e.type.value in phase.closes_on or e.type in TERMINAL_EVENTS]
-    closed = min(closing, key=lambda e: e.date, default=None)
+    closed = min(closing, key=lambda e: (e.date, e.type), default=None)
     if opened is not None and (closed is None or opened <= closed.date):
         return PhaseState.ACTIVE, None
     if closed is not None:
@@ -132,12 +108,14 @@ def phase_state(phase: PhaseDef, events: Sequence[Event]) -> tuple[PhaseState, s
 
 def _first(events: Sequence[Event], types: frozenset[EventType]) -> tuple[date, str] | None:
     """Date of the earliest event of these types, with the reason it gives."""
-    first = min((e for e in events if e.type in types), key=lambda e: e.date, default=None)
+    first = min((e for e in events if e.type in types), key=lambda e: (e.date, e.type),
+                default=None)
     return None if first is None else (first.date, f"{first.type.value} on {first.date}")
 
 
 _STOPS_AT_PROGRESSION = TERMINAL_EVENTS | {EventType.PROGRESSION}
 _NOTHING: frozenset[str] = frozenset()
+_DAY = timedelta(days=1)
 
 # (date visits timed after a visit are counted from, root anchor name, root anchor date,
 # whether that date may still move)
@@ -164,7 +142,9 @@ def expand(
             blocked[code] = (State.NOT_APPLICABLE, f"phase {code} closed: {why}")
         elif phase is PhaseState.PENDING:
             blocked[code] = (State.PENDING, f"phase {code} {why}")
-    ended = _first(events, TERMINAL_EVENTS)
+    end = end_of_follow_up(events)
+    ended = None if end is None else (end.date, f"{end.type.value} on {end.date}")
+    screen_failed = end is not None and end.type is EventType.SCREEN_FAILURE
     stopped = _first(events, _STOPS_AT_PROGRESSION)
     roots: dict[str, _Base] = {
         name: (a.date, name, a.date, not a.actual) for name, a in anchors.items()
@@ -181,35 +161,26 @@ def expand(
 
         target: date | None
         start: date | None
-        end: date | None
+        end_date: date | None
         day: int | None
         provisional = False
         root = visit.anchor
-        if record is not None and record.target_date is not None:
-            # A done visit keeps the dates it was planned with.
-            target, start, end = record.target_date, record.window_start, record.window_end
-            day = None if base is None else study_day(base[2], target, anchor_day)
-            if base is not None:
-                root = base[1]
-        elif base is not None:
+        if base is not None:
             base_date, root, root_date, provisional = base
             target = visit.offset.apply(base_date)
-            start, end = target - visit.before, target + visit.after
+            start, end_date = target - visit.before, target + visit.after
             day = study_day(root_date, target, anchor_day)
+            # Visits timed after this one count from its actual date once it is completed
+            # (no later change moves that), else from its target: final once it is
+            # missed, moving with the visit until it is done.
+            if record is None:
+                bases[visit.code] = (target, base[1], base[2], True)
+            elif record.state is State.COMPLETED and record.actual_date:
+                bases[visit.code] = (record.actual_date, base[1], base[2], False)
+            else:
+                bases[visit.code] = (target, base[1], base[2], provisional)
         else:
-            target = start = end = day = None
-
-        # The base for visits timed after this one: its actual date once completed, which
-        # no later change moves. Before that its target, which moves when it is done,
-        # unless it was missed: a missed visit keeps its target for good.
-        if base is None:
-            bases[visit.code] = None
-        elif record is not None and record.state is State.COMPLETED and record.actual_date:
-            bases[visit.code] = (record.actual_date, base[1], base[2], False)
-        elif target is not None:
-            moving = record is None or (record.target_date is None and base[3])
-            bases[visit.code] = (target, base[1], base[2], moving)
-        else:
+            target = start = end_date = day = None
             bases[visit.code] = None
 
         reason: str | None = None
@@ -219,7 +190,9 @@ def expand(
             state, reason = blocked[visit.phase]
         else:
             stop = stopped if visit.stops_at_progression else ended
-            if stop is not None and (end is None or end >= stop[0]):
+            if screen_failed and ended is not None:
+                state, reason = State.CANCELLED, ended[1]
+            elif stop is not None and (end_date is None or end_date >= stop[0]):
                 state, reason = State.CANCELLED, stop[1]
             elif target is None:
                 state, reason = State.PENDING, visit.waiting
@@ -237,9 +210,9 @@ def expand(
                 root,
                 target,
                 start,
-                end,
+                end_date,
                 day,
-                provisional and state is not State.COMPLETED,
+                provisional,
                 None if record is None else record.actual_date,
                 _NOTHING if record is None else record.assessments,
                 reason,
@@ -248,4 +221,58 @@ def expand(
     if plan.order is not plan.visits:  # some visit is timed after a later one
         by_code = {v.code: v for v in out}
         out = [by_code[v.code] for v in plan.visits]
+    if any(v.state is State.PLANNED for v in out):
+        out = _with_missed_from(plan, out, ended, stopped)
     return Expansion(visits=tuple(out), phases={k: s for k, (s, _) in phases.items()})
+
+
+def _with_missed_from(
+    plan: Plan,
+    visits: list[ExpandedVisit],
+    ended: tuple[date, str] | None,
+    stopped: tuple[date, str] | None,
+) -> list[ExpandedVisit]:
+    """The visits again, each still to do with the date it counts as missed from."""
+    # The completed visits of each schedule (the main one, or one phase): target, actual.
+    completed: dict[str, list[tuple[date, date]]] = {}
+    for v in visits:
+        if v.state is State.COMPLETED and v.target_date and v.actual_date:
+            completed.setdefault(v.phase, []).append((v.target_date, v.actual_date))
+    out = []
+    for v in visits:
+        if v.state is State.PLANNED and not v.optional and v.window_end is not None:
+            definition = plan.by_code[v.code]
+            stop = stopped if definition.stops_at_progression else ended
+            since = _missed_from(definition, v, completed.get(v.phase, ()), stop)
+            if since is not None:
+                v = replace(v, missed_from=since)
+        out.append(v)
+    return out
+
+
+
+def _missed_from(
+    definition: VisitDef,
+    visit: ExpandedVisit,
+    completed: Sequence[tuple[date, date]],
+    stop: tuple[date, str] | None,
+) -> date | None:
+    """From when a visit still to do counts as missed, the earliest of:
+
+    - the protocol's grace period (``missed_after``) after its window closed;
+    - the day a later visit of the same schedule (the main one, or its phase) was done,
+      once its own window has closed: the subject has moved on;
+    - the day the subject left (or, for a visit that stops at progression, progressed),
+      when its window closed before that (a window still open then was cancelled).
+    """
+    assert visit.window_end is not None and visit.target_date is not None
+    closed = visit.window_end + _DAY
+    since: list[date] = []
+    if definition.missed_after_days is not None:
+        since.append(closed + timedelta(days=definition.missed_after_days))
+    later = [actual for target, actual in completed if target > visit.target_date]
+    if later:
+        since.append(max(closed, min(later)))
+    if stop is not None:
+        since.append(max(closed, stop[0]))
+    return min(since, default=None)

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -176,6 +177,11 @@ class Study(Strict):
         le=90,
         description="A visit is 'upcoming' this many days before its window opens",
     )
+    missed_after: GraceDuration | None = Field(
+        default=None,
+        description="A visit still not done this long after its window closed counts as "
+        "missed (derived, until someone documents it); none: it stays overdue",
+    )
 
     _zone = field_validator("time_zone")(_check_zone)
 
@@ -199,6 +205,18 @@ class Anchor(Strict):
     )
 
 
+def _days_or_weeks(value: Duration) -> Duration:
+    if value.unit is Unit.MONTHS or value.study_day:
+        raise ValueError("a window or grace period is given in days or weeks")
+    if value.amount < 0:
+        raise ValueError("must be >= 0 days")
+    return value
+
+
+# How long after its window a visit not done counts as missed (days or weeks).
+GraceDuration = Annotated[WindowDuration, AfterValidator(_days_or_weeks)]
+
+
 class Window(Strict):
     before: WindowDuration = Field(description="How early the visit may be done")
     after: WindowDuration = Field(description="How late the visit may be done")
@@ -206,11 +224,7 @@ class Window(Strict):
     @field_validator("before", "after")
     @classmethod
     def _days_or_weeks(cls, value: Duration) -> Duration:
-        if value.unit is Unit.MONTHS or value.study_day:
-            raise ValueError("a window is given in days or weeks")
-        if value.amount < 0:
-            raise ValueError("must be >= 0 days")
-        return value
+        return _days_or_weeks(value)
 
 
 def _window(value: object) -> object:
@@ -267,6 +281,9 @@ class Visit(Strict):
     optional: bool = False
     stops_at_progression: bool = False
     assessments: tuple[Code, ...] = ()
+    missed_after: GraceDuration | None = Field(
+        default=None, description="Overrides the study's missed_after for this visit"
+    )
 
     @model_validator(mode="after")
     def _timing(self) -> Visit:

@@ -39,6 +39,9 @@ class VisitDef:
     before_days: int
     after_days: int
     timing: str  # how the protocol wrote it, e.g. "3 months after infusion"
+    # Days after the window closes from which a visit not done counts as missed (None:
+    # never by the passing of time alone); the visit's own, else the study's.
+    missed_after_days: int | None = None
     # Derived once per plan, so that expanding a calendar builds no objects per visit.
     before: timedelta = field(init=False, repr=False, compare=False)
     after: timedelta = field(init=False, repr=False, compare=False)
@@ -85,7 +88,12 @@ def _series_points(series: Series) -> list[tuple[int, int]]:
 
 
 def _expand_visit(
-    visit: Visit, phase: str, default_anchor: str, stops: bool, anchor_day: int
+    visit: Visit,
+    phase: str,
+    default_anchor: str,
+    stops: bool,
+    anchor_day: int,
+    study_grace: Duration | None,
 ) -> list[VisitDef]:
     anchor = None if visit.after_visit else (visit.anchor or default_anchor)
     reference = visit.after_visit or anchor
@@ -101,6 +109,8 @@ def _expand_visit(
         ]
     before = visit.window.before.offset_days_for(anchor_day)
     after = visit.window.after.offset_days_for(anchor_day)
+    grace = study_grace if visit.missed_after is None else visit.missed_after
+    missed_after = None if grace is None else grace.offset_days_for(anchor_day)
     return [
         VisitDef(
             code=code,
@@ -116,6 +126,7 @@ def _expand_visit(
             before_days=before,
             after_days=after,
             timing=f"{point} {joiner} {reference}",
+            missed_after_days=missed_after,
         )
         for code, name, point in points
     ]
@@ -131,9 +142,10 @@ def expand_codes(visit: Visit) -> list[str]:
 @lru_cache(maxsize=64)
 def build_plan(protocol: Protocol) -> Plan:
     day = protocol.study.anchor_day
+    grace = protocol.study.missed_after
     visits: list[VisitDef] = []
     for visit in protocol.visits:
-        visits += _expand_visit(visit, MAIN_PHASE, protocol.main_anchor, False, day)
+        visits += _expand_visit(visit, MAIN_PHASE, protocol.main_anchor, False, day, grace)
     phases: list[PhaseDef] = []
     for phase in protocol.phases:
         phases.append(
@@ -141,7 +153,7 @@ def build_plan(protocol: Protocol) -> Plan:
         )
         for visit in phase.visits:
             visits += _expand_visit(
-                visit, phase.code, phase.anchor, phase.stops_at_progression, day
+                visit, phase.code, phase.anchor, phase.stops_at_progression, day, grace
             )
     flat = tuple(visits)
     by_code = {v.code: v for v in flat}

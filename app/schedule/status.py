@@ -2,9 +2,15 @@
 
 A stored visit has a *state* that only changes when something is recorded (planned,
 completed, missed, cancelled, not applicable, pending). Its *status* also depends on
-the date it is looked at: a planned visit is scheduled, upcoming, due or overdue
-depending on "today", which is always an argument (the site's local date), never the
-clock. The SQL worklist mirrors :func:`visit_status`; keep the two in step.
+the date it is looked at: a planned visit is scheduled, upcoming, due, overdue or
+missed (derived, not yet documented) depending on "today", which is always an argument
+(the site's local date), never the clock. The SQL worklist mirrors
+:func:`visit_status`; keep the two in step.
+
+The deviation numbers of a completed visit: ``days_early`` counts the days from the
+actual date to the first day of the window, ``days_late`` from the last day of the
+window to the actual date (both None inside the window); ``days_from_target`` is the
+actual date minus the target date (negative when early, whatever the window).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ class Status(StrEnum):
     UPCOMING = "upcoming"
     DUE = "due"
     OVERDUE = "overdue"
+    MISSED_UNDOCUMENTED = "missed_undocumented"  # derived: nobody has documented it yet
     COMPLETED = "completed"
     COMPLETED_OUT_OF_WINDOW = "completed_out_of_window"
     MISSED = "missed"
@@ -45,6 +52,7 @@ class StatusInfo:
     days_overdue: int | None = None
     days_early: int | None = None
     days_late: int | None = None
+    days_from_target: int | None = None
 
 
 # Statuses that carry no number are shared: a calendar of many visits allocates none.
@@ -80,28 +88,38 @@ def visit_status(
     optional: bool,
     today: date,
     upcoming_days: int,
+    target_date: date | None = None,
+    missed_from: date | None = None,
 ) -> StatusInfo:
     """Status of a visit on ``today``.
 
     A planned visit is *due* from the first to the last day of its window (both
-    inclusive), *overdue* from the day after, *upcoming* during the ``upcoming_days``
-    before its window opens and *scheduled* before that. An optional visit whose window
-    closed without being done is *not applicable* rather than overdue: nobody has to
-    chase it.
+    inclusive), *overdue* from the day after, *missed_undocumented* from ``missed_from``
+    (derived by the engine: a later visit was done, a grace period passed, the subject
+    left), *upcoming* during the ``upcoming_days`` before its window opens and
+    *scheduled* before that. An optional visit whose window closed without being done
+    is *not applicable* rather than overdue: nobody has to chase it.
     """
     if state is State.COMPLETED:
         if actual_date is None or window_start is None or window_end is None:
             return _PLAIN[Status.COMPLETED]
         early, late = deviation(actual_date, window_start, window_end)
+        from_target = None if target_date is None else (actual_date - target_date).days
         if early is None and late is None:
-            return _PLAIN[Status.COMPLETED]
-        return StatusInfo(Status.COMPLETED_OUT_OF_WINDOW, days_early=early, days_late=late)
+            if from_target is None:
+                return _PLAIN[Status.COMPLETED]
+            return StatusInfo(Status.COMPLETED, days_from_target=from_target)
+        return StatusInfo(Status.COMPLETED_OUT_OF_WINDOW, days_early=early, days_late=late,
+                          days_from_target=from_target)
     if state is not State.PLANNED or window_start is None or window_end is None:
         return _OF_STATE[state]  # a planned visit without dates is pending
     if today > window_end:
         if optional:
             return _PLAIN[Status.NOT_APPLICABLE]
-        return StatusInfo(Status.OVERDUE, days_overdue=(today - window_end).days)
+        overdue = (today - window_end).days
+        if missed_from is not None and today >= missed_from:
+            return StatusInfo(Status.MISSED_UNDOCUMENTED, days_overdue=overdue)
+        return StatusInfo(Status.OVERDUE, days_overdue=overdue)
     if today >= window_start:
         return _PLAIN[Status.DUE]
     if (window_start - today).days <= upcoming_days:

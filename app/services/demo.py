@@ -34,16 +34,8 @@ from sqlalchemy.orm import Session
 from app.access import Actor
 from app.errors import Conflict
 from app.models import Study, Subject
-from app.schedule.expand import (
-    ENDS_AS,
-    TERMINAL_EVENTS,
-    AnchorDate,
-    Event,
-    EventType,
-    Lifecycle,
-    VisitRecord,
-    expand,
-)
+from app.schedule.expand import AnchorDate, VisitRecord, expand
+from app.schedule.lifecycle import ENDS_AS, TERMINAL_EVENTS, Event, EventType, Lifecycle
 from app.schedule.plan import Plan
 from app.schedule.status import State
 from app.services.audit import record_audit
@@ -174,8 +166,7 @@ class _Story:
             if end >= as_of:  # window open today: some already came
                 if draw < 0.3:
                     actual = min(self.day_after(start, 0, (end - start).days), as_of)
-                    records[visit.code] = VisitRecord(State.COMPLETED, actual, assessments,
-                                                      target, start, end)
+                    records[visit.code] = VisitRecord(State.COMPLETED, actual, assessments)
                 continue
             if draw < 0.84:
                 actual = target + timedelta(days=round(rng.gauss(0, 1 + (end - start).days / 6)))
@@ -184,13 +175,11 @@ class _Story:
                 actual = (self.day_after(end, 1, 12) if rng.random() < 0.7
                           else start - timedelta(days=rng.randint(1, 5)))
             elif draw < 0.94:
-                records[visit.code] = VisitRecord(State.MISSED, None, frozenset(), target, start,
-                                                  end)
+                records[visit.code] = VisitRecord(State.MISSED)
                 continue
             else:
                 continue  # never recorded: overdue
-            records[visit.code] = VisitRecord(State.COMPLETED, min(actual, as_of), assessments,
-                                              target, start, end)
+            records[visit.code] = VisitRecord(State.COMPLETED, min(actual, as_of), assessments)
         return records
 
 

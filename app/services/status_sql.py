@@ -2,9 +2,10 @@
 
 "Today" is each site's local date, so the sites of a query are grouped by their date
 and one query is run per group (at most three: every zone on Earth is within a day of
-UTC), each with plain dates the planner can range over. The statuses split into four
-urgency classes; each class has a condition that the partial indexes over the visits
-still to do answer (``site_id IN (...) AND state = 'planned' AND window_* range``).
+UTC), each with plain dates the planner can range over. The statuses split into five
+classes; each urgent one has a condition that a partial index over the visits still to
+do answers (``site_id IN (...) AND state = 'planned' AND window_* or missed_from
+range``).
 """
 
 from __future__ import annotations
@@ -51,13 +52,15 @@ class Urgency(IntEnum):
     OVERDUE = 0
     DUE = 1
     UPCOMING = 2
-    OTHER = 3
+    MISSED_UNDOCUMENTED = 3  # derived misses nobody has documented yet
+    OTHER = 4
 
 
 URGENT = {
     Status.OVERDUE: Urgency.OVERDUE,
     Status.DUE: Urgency.DUE,
     Status.UPCOMING: Urgency.UPCOMING,
+    Status.MISSED_UNDOCUMENTED: Urgency.MISSED_UNDOCUMENTED,
 }
 
 
@@ -121,7 +124,11 @@ def status_expr(today: Day) -> ColumnElement[str]:
     last = horizon(today)
     has_window = and_(Visit.window_start.is_not(None), Visit.window_end.is_not(None))
     outside = or_(Visit.actual_date < Visit.window_start, Visit.actual_date > Visit.window_end)
-    closed = case((Visit.optional == true(), "not_applicable"), else_="overdue")
+    closed = case(
+        (Visit.optional == true(), "not_applicable"),
+        (Visit.missed_from <= today, "missed_undocumented"),
+        else_="overdue",
+    )
     return case(
         (
             and_(Visit.state == State.COMPLETED.value, Visit.actual_date.is_not(None), has_window,
@@ -144,6 +151,14 @@ def urgent(rank: Urgency, today: Day) -> ColumnElement[bool]:
         return and_(
             Visit.window_end < today,
             Visit.window_start.is_not(None),
+            Visit.optional == false(),
+            or_(Visit.missed_from.is_(None), Visit.missed_from > today),
+        )
+    if rank is Urgency.MISSED_UNDOCUMENTED:
+        # missed_from is set only on visits with a window that closed before it.
+        return and_(
+            Visit.missed_from.is_not(None),
+            Visit.missed_from <= today,
             Visit.optional == false(),
         )
     if rank is Urgency.DUE:
@@ -195,4 +210,6 @@ def sort_key(rank: Urgency) -> DateExpr:
         return Visit.window_end  # most overdue first; the window closing soonest first
     if rank is Urgency.UPCOMING:
         return Visit.window_start  # the window opening soonest first
+    if rank is Urgency.MISSED_UNDOCUMENTED:
+        return Visit.missed_from  # missed the longest first
     return func.coalesce(Visit.target_date, literal(NO_DATE, Date))

@@ -23,8 +23,8 @@ from app.access import Actor
 from app.errors import InvalidDate, InvalidRequest, NotFound
 from app.models import AnchorDateRow, SubjectEvent, Visit
 from app.schedule.dates import study_day
-from app.schedule.expand import EventType, Lifecycle
 from app.schedule.language import VisitKind
+from app.schedule.lifecycle import EventType, Lifecycle
 from app.schedule.outcome import (
     Action,
     Completion,

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 
 from app.errors import InvalidRequest, NotFound
 from app.models import Visit
-from app.schedule.expand import EventType
+from app.schedule.lifecycle import EventType
 from app.schedule.status import State, deviation
 from app.services.subjects.events import record_event
 from app.services.subjects.loading import LoadedSubject, get_subject, subject_calendar

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.models import AuditRecord
-from app.schedule.expand import EventType
+from app.schedule.lifecycle import EventType
 from app.services.subjects.anchors import set_anchor
 from app.services.subjects.events import record_event
 from app.services.visits import complete_visit

@@ -224,7 +224,8 @@ def test_reanchoring_over_http(client: TestClient, session: Session, edc: dict[s
                                   "reason": "infusion delayed"}, headers=edc)
     assert moved.status_code == 200, moved.text
     body = moved.json()
-    assert _visit(body, "D14")["target_date"] == "2026-02-03"  # completed: kept
+    # Completed: the actual date stays, the target follows the anchor (re-evaluated).
+    assert _visit(body, "D14")["target_date"] == "2026-02-05"
     assert _visit(body, "D14")["actual_date"] == "2026-02-03"
     assert _visit(body, "D28")["target_date"] == "2026-02-19"  # moved by two days
     assert {"name": "infusion", "date": "2026-01-22", "actual": True} in body["anchors"]

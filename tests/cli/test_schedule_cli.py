@@ -267,7 +267,8 @@ def test_preview_as_of_defaults_to_today() -> None:
          'error: Invalid value for --event: "death=X@2025-05-20": only a response has a value'),
         (["--event", "relapse=2025-05-20"],
          'error: Invalid value for --event: "relapse=2025-05-20": write TYPE=YYYY-MM-DD with TYPE'
-         " one of response, progression, death, withdrawal, lost_to_follow_up, or"
+         " one of response, progression, death, withdrawal, lost_to_follow_up, screen_failure,"
+         " study_completed, transfer, reconsent, or"
          " response=VALUE@YYYY-MM-DD"),
         (["--as-of", "09/04/2025"],
          "error: Invalid value for --as-of: \"09/04/2025\": '09/04/2025' is not a date"

@@ -44,7 +44,7 @@ def test_enrolment_stores_one_row_per_planned_visit(session: Session) -> None:
     assert all(r.study_id == loaded.study.id and r.site_id == loaded.site.id for r in rows.values())
 
 
-def test_sync_moves_open_rows_and_keeps_done_ones(session: Session) -> None:
+def test_sync_moves_every_row_and_keeps_the_outcome_of_done_ones(session: Session) -> None:
     load_seed_studies(session)
     loaded = enrol_sle(session)
     rows = _rows(session, loaded.subject.id)
@@ -56,12 +56,17 @@ def test_sync_moves_open_rows_and_keeps_done_ones(session: Session) -> None:
     session.flush()
     result = sync_subject(session, loaded.subject, loaded.plan)
     rows = _rows(session, loaded.subject.id)
-    assert rows["D14"].target_date == date(2026, 2, 15)  # done: frozen
-    assert rows["D28"].target_date == date(2026, 3, 1)
+    # Done rows are re-evaluated: their dates follow the anchor, their outcome stays.
+    assert rows["D14"].target_date == date(2026, 2, 25)
+    assert (rows["D14"].state, rows["D14"].actual_date) == ("completed", date(2026, 2, 15))
+    assert rows["D28"].target_date == date(2026, 3, 11)
+    assert (rows["D28"].state, rows["D28"].reason) == ("missed", "patient travelling")
     assert rows["M3"].target_date == date(2026, 5, 11)  # moved by ten days
     assert rows["M3"].upcoming_from == date(2026, 4, 27)
     changed = {c["code"] for c in result.changed}
-    assert "M3" in changed and "D14" not in changed and "D28" not in changed
+    assert {"M3", "D14", "D28"} <= changed
+    d14 = next(c for c in result.changed if c["code"] == "D14")
+    assert "state" not in d14["after"] and "actual_date" not in d14["after"]
     m3 = next(c for c in result.changed if c["code"] == "M3")
     assert m3["before"]["target_date"] == "2026-05-01"
     assert m3["after"]["target_date"] == "2026-05-11"

@@ -15,7 +15,7 @@ from app import errors, migrate
 from app.access import Actor, Role
 from app.db import make_engine, make_sessionmaker, transaction
 from app.models import AuditRecord, Visit
-from app.schedule.expand import EventType
+from app.schedule.lifecycle import EventType
 from app.services.subjects.events import record_event
 from app.services.subjects.loading import subject_calendar
 from app.services.visits import complete_visit, mark_missed, record_unscheduled

@@ -8,7 +8,8 @@ from datetime import date, timedelta
 import pytest
 
 from app.schedule.calendar import EndpointStatus, EndpointWindow, PeriodSpan, build_calendar
-from app.schedule.expand import AnchorDate, Event, EventType, PhaseState, VisitRecord
+from app.schedule.expand import AnchorDate, PhaseState, VisitRecord
+from app.schedule.lifecycle import Event, EventType
 from app.schedule.status import State
 from tests.helpers_schedule import actual, calendar, mm_plan, plan_of, sle_plan
 
@@ -81,7 +82,7 @@ def endpoints(
 
 def m6(on: date, *assessments: str) -> dict[str, VisitRecord]:
     return {
-        "M6": VisitRecord(State.COMPLETED, on, frozenset(assessments), date(2025, 9, 26), *WINDOW_6)
+        "M6": VisitRecord(State.COMPLETED, on, frozenset(assessments))
     }
 
 
@@ -141,7 +142,7 @@ def test_endpoint_needs_a_visit_inside_the_window() -> None:
 
 def test_endpoint_needs_a_completed_visit() -> None:
     missed = {
-        "M6": VisitRecord(State.MISSED, None, frozenset({"ORR"}), date(2025, 9, 26), *WINDOW_6)
+        "M6": VisitRecord(State.MISSED, None, frozenset({"ORR"}))
     }
     assert endpoints(date(2025, 11, 1), missed)["ORR@6 months"].status is EndpointStatus.MISSED
 

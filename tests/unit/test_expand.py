@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from app.schedule.dates import add_months
-from app.schedule.expand import AnchorDate, Event, EventType, PhaseState, VisitRecord, expand
-from app.schedule.status import State
-from tests.helpers_schedule import actual, expanded, mm_plan, plan_of, sle_plan
+from app.schedule.expand import AnchorDate, PhaseState, VisitRecord, expand
+from app.schedule.lifecycle import Event, EventType
+from app.schedule.status import State, Status
+from tests.helpers_schedule import actual, calendar, expanded, mm_plan, plan_of, sle_plan
 
 INFUSION = date(2025, 3, 26)
 DAY = timedelta(days=1)
@@ -20,9 +21,6 @@ def done(on: date, target: date, before: int = 0, after: int = 0, *assessments: 
         State.COMPLETED,
         on,
         frozenset(assessments),
-        target_date=target,
-        window_start=target - timedelta(days=before),
-        window_end=target + timedelta(days=after),
     )
 
 
@@ -125,46 +123,40 @@ def test_visits_come_back_in_protocol_order() -> None:
 # Re-anchoring.
 
 
-def test_reanchoring_moves_what_is_not_done_and_never_what_is_done() -> None:
+def test_reanchoring_re_evaluates_done_visits_and_keeps_their_outcome() -> None:
     records = {
         "D0": done(INFUSION, INFUSION),
         "D14": done(date(2025, 4, 12), date(2025, 4, 9), 2, 2),
-        "D28": VisitRecord(
-            State.MISSED,
-            target_date=date(2025, 4, 23),
-            window_start=date(2025, 4, 20),
-            window_end=date(2025, 4, 26),
-        ),
+        "D28": VisitRecord(State.MISSED),
     }
-    before = expanded(sle_plan(), actual(infusion=INFUSION), records=records)
     moved = date(2025, 4, 2)
     after = expanded(sle_plan(), actual(infusion=moved), records=records)
     for code in ("D0", "D14", "D28"):
-        b, a = before[code], after[code]
-        assert (a.target_date, a.window_start, a.window_end) == (
-            b.target_date,
-            b.window_start,
-            b.window_end,
-        )
-        assert a.state is b.state
-    assert after["D14"].actual_date == date(2025, 4, 12)
-    assert after["D-2"].target_date == date(2025, 3, 31)  # not done: moves by 7 days
+        assert after[code].state is records[code].state
+        assert after[code].actual_date == records[code].actual_date
+    # Every target follows the anchor, done or not: 7 days later.
+    assert (after["D14"].target_date, after["D14"].window_start, after["D14"].window_end) == (
+        date(2025, 4, 16), date(2025, 4, 14), date(2025, 4, 18))
+    assert after["D28"].target_date == date(2025, 4, 30)
+    assert after["D-2"].target_date == date(2025, 3, 31)
     assert after["M3"].target_date == date(2025, 7, 2)
     assert after["M24"].target_date == date(2027, 4, 2)
     # The study day of a done visit is counted from the current anchor date.
-    assert after["D14"].study_day == 7
+    assert after["D14"].study_day == 14
 
 
-def test_done_visits_keep_the_dates_they_were_recorded_with() -> None:
-    # Dates planned under an earlier protocol version stay, even if the plan now differs.
-    record = done(date(2025, 4, 10), date(2025, 4, 8), 1, 1)
-    v = expanded(sle_plan(), actual(infusion=INFUSION), records={"D14": record})["D14"]
-    assert (v.target_date, v.window_start, v.window_end) == (
-        date(2025, 4, 8),
-        date(2025, 4, 7),
-        date(2025, 4, 9),
-    )
-    assert v.state is State.COMPLETED and not v.provisional
+def test_a_done_visit_is_graded_against_the_current_plan() -> None:
+    # D14 done on 10 April: inside the window of an infusion on 26 March (7-11 April),
+    # two days early once the infusion is corrected to 1 April (13-17 April).
+    record = {"D14": VisitRecord(State.COMPLETED, date(2025, 4, 10))}
+    first = calendar(sle_plan(), actual(infusion=INFUSION), records=record,
+                     today=date(2025, 5, 1))[1]["D14"]
+    corrected = calendar(sle_plan(), actual(infusion=date(2025, 4, 1)), records=record,
+                         today=date(2025, 5, 1))[1]["D14"]
+    assert first.info.status is Status.COMPLETED and first.info.days_from_target == 1
+    assert corrected.info.status is Status.COMPLETED_OUT_OF_WINDOW
+    assert (corrected.info.days_early, corrected.info.days_from_target) == (3, -5)
+    assert corrected.visit.actual_date == date(2025, 4, 10)
 
 
 def test_a_record_without_planned_dates_gets_the_current_ones() -> None:
@@ -178,7 +170,8 @@ def test_planned_anchor_gives_provisional_dates() -> None:
     v = expanded(sle_plan(), anchors, records={"D0": done(INFUSION, INFUSION)})
     assert v["D14"].provisional and v["M24"].provisional
     assert v["D14"].target_date == date(2025, 4, 9)  # same dates, only flagged
-    assert not v["D0"].provisional  # done: nothing provisional about it
+    # Done, but its target and window still hang on the planned date: provisional too.
+    assert v["D0"].provisional and v["D0"].state is State.COMPLETED
 
 
 # A visit timed from the actual date of another visit.
@@ -226,9 +219,6 @@ def test_visit_after_a_missed_visit_keeps_its_target_for_good() -> None:
     records = {
         "BM": VisitRecord(
             State.MISSED,
-            target_date=date(2025, 5, 26),
-            window_start=date(2025, 5, 19),
-            window_end=date(2025, 6, 2),
         )
     }
     v = expanded(plan_of(AFTER_VISIT), actual(infusion=INFUSION), records=records)

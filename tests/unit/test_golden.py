@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from app.schedule.calendar import Calendar, build_calendar
-from app.schedule.expand import AnchorDate, Event, EventType, VisitRecord
+from app.schedule.expand import AnchorDate, VisitRecord
+from app.schedule.lifecycle import Event, EventType
 from app.schedule.loader import load_protocol
 from app.schedule.plan import build_plan
 from app.schedule.status import State
@@ -47,7 +48,7 @@ def d(text: str) -> date:
 
 
 def done(on: str, target: str, start: str, end: str, *assessments: str) -> VisitRecord:
-    return VisitRecord(State.COMPLETED, d(on), frozenset(assessments), d(target), d(start), d(end))
+    return VisitRecord(State.COMPLETED, d(on), frozenset(assessments))
 
 
 CASES = [
@@ -66,9 +67,7 @@ CASES = [
         records={
             "D0": done("2025-03-26", "2025-03-26", "2025-03-26", "2025-03-26", "AE"),
             "D14": done("2025-04-13", "2025-04-09", "2025-04-07", "2025-04-11", "AE"),
-            "D28": VisitRecord(
-                State.MISSED, None, frozenset(), d("2025-04-23"), d("2025-04-20"), d("2025-04-26")
-            ),
+            "D28": VisitRecord(State.MISSED),
         },
     ),
     Case(
@@ -115,9 +114,6 @@ def to_json(case: Case, cal: Calendar) -> dict[str, Any]:
                 "state": r.state.value,
                 "actual_date": _iso(r.actual_date),
                 "assessments": sorted(r.assessments),
-                "target_date": _iso(r.target_date),
-                "window_start": _iso(r.window_start),
-                "window_end": _iso(r.window_end),
             }
             for code, r in case.records.items()
         },
@@ -142,7 +138,9 @@ def to_json(case: Case, cal: Calendar) -> dict[str, Any]:
                 "days_overdue": cv.info.days_overdue,
                 "days_early": cv.info.days_early,
                 "days_late": cv.info.days_late,
+                "days_from_target": cv.info.days_from_target,
                 "actual_date": _iso(v.actual_date),
+                "missed_from": _iso(v.missed_from),
                 "reason": v.reason,
             }
             for cv in cal.visits

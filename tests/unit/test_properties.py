@@ -117,7 +117,7 @@ def test_shifting_the_anchor_shifts_day_visits_and_leaves_done_visits(
     gen: Generated, anchor: date, shift: int, data: st.DataObject
 ) -> None:
     before = _dated(gen.plan, anchor)
-    # Some visits are done: recorded with the dates they were planned with.
+    # Some visits are done: their outcome is recorded, never their planned dates.
     done_codes = data.draw(st.sets(st.sampled_from(sorted(before))), label="done")
     records: dict[str, VisitRecord] = {}
     for code in sorted(done_codes):
@@ -128,9 +128,6 @@ def test_shifting_the_anchor_shifts_day_visits_and_leaves_done_visits(
         records[code] = VisitRecord(
             State.MISSED if missed else State.COMPLETED,
             None if missed else v.target_date + timedelta(days=lateness),
-            target_date=v.target_date,
-            window_start=v.window_start,
-            window_end=v.window_end,
         )
     moved = anchor + timedelta(days=shift)
     old = expanded(gen.plan, actual(infusion=anchor), records=records)
@@ -138,14 +135,8 @@ def test_shifting_the_anchor_shifts_day_visits_and_leaves_done_visits(
     step = timedelta(days=shift)
     for code, a in new.items():
         b = old[code]
-        if code in records:  # done: never moves
-            assert (a.target_date, a.window_start, a.window_end) == (
-                b.target_date,
-                b.window_start,
-                b.window_end,
-            )
+        if code in records:  # done: the outcome stays, the dates are re-evaluated
             assert (a.actual_date, a.state) == (b.actual_date, b.state)
-            continue
         assert a.target_date and b.target_date and a.window_start and b.window_start
         assert a.window_end and b.window_end
         if gen.units[code] is Unit.MONTHS:
@@ -165,21 +156,21 @@ def test_what_hangs_on_a_done_visit_does_not_move_with_the_anchor(
     before = _dated(gen.plan, anchor)
     done_codes = data.draw(st.sets(st.sampled_from(sorted(before))), label="done")
     records = {
-        code: VisitRecord(
-            State.COMPLETED,
-            before[code].target_date,
-            target_date=before[code].target_date,
-            window_start=before[code].window_start,
-            window_end=before[code].window_end,
-        )
-        for code in done_codes
+        code: VisitRecord(State.COMPLETED, before[code].target_date) for code in done_codes
     }
     old = expanded(gen.plan, actual(infusion=anchor), records=records)
     new = expanded(gen.plan, actual(infusion=anchor + timedelta(days=shift)), records=records)
     for code in old:
-        if code in records or any(a in records for a in _ancestors(gen.plan, code)):
+        if any(a in records for a in _ancestors(gen.plan, code)):
+            # Timed from the actual date of a completed visit, which the anchor never moves.
             assert new[code].target_date == old[code].target_date
             assert new[code].window_end == old[code].window_end
+            assert not new[code].provisional
+        if code in records and not _ancestors(gen.plan, code) \
+                and gen.units[code] is not Unit.MONTHS:
+            # The completed visit itself is re-evaluated: its target follows the anchor.
+            assert new[code].actual_date == old[code].actual_date
+            assert new[code].target_date - old[code].target_date == timedelta(days=shift)
 
 
 def _ancestors(plan: Plan, code: str) -> list[str]:

@@ -7,7 +7,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from app.schedule.expand import AnchorDate, Event, EventType, VisitRecord
+from app.schedule.expand import AnchorDate, VisitRecord
+from app.schedule.lifecycle import Event, EventType
 from app.schedule.status import State, Status, StatusInfo, deviation, visit_status
 from tests.helpers_schedule import actual, calendar, mm_plan, sle_plan
 
@@ -158,27 +159,18 @@ def test_sle_calendar_records() -> None:
         "D0": VisitRecord(
             State.COMPLETED,
             INFUSION,
-            target_date=INFUSION,
-            window_start=INFUSION,
-            window_end=INFUSION,
         ),
         "D14": VisitRecord(
             State.COMPLETED,
             date(2025, 4, 13),
-            target_date=date(2025, 4, 9),
-            window_start=START,
-            window_end=END,
         ),
         "D28": VisitRecord(
             State.MISSED,
-            target_date=date(2025, 4, 23),
-            window_start=date(2025, 4, 20),
-            window_end=date(2025, 4, 26),
         ),
     }
     s = sle_status(date(2025, 5, 1), records=records)
-    assert s["D0"] == StatusInfo(Status.COMPLETED)
-    assert s["D14"] == StatusInfo(Status.COMPLETED_OUT_OF_WINDOW, days_late=2)
+    assert s["D0"] == StatusInfo(Status.COMPLETED, days_from_target=0)
+    assert s["D14"] == StatusInfo(Status.COMPLETED_OUT_OF_WINDOW, days_late=2, days_from_target=4)
     assert s["D28"] == StatusInfo(Status.MISSED)
 
 
@@ -192,7 +184,10 @@ def test_sle_calendar_pending_without_an_infusion_date() -> None:
 def test_sle_calendar_cancelled_after_death() -> None:
     death = Event(EventType.DEATH, date(2025, 5, 1))
     s = sle_status(date(2025, 5, 2), events=[death])
-    assert s["D28"] == StatusInfo(Status.OVERDUE, days_overdue=6)  # closed before death
+    # D28's window closed before the death: missed from the day the subject died.
+    assert s["D28"] == StatusInfo(Status.MISSED_UNDOCUMENTED, days_overdue=6)
+    assert sle_status(date(2025, 4, 30), events=[death])["D28"] == StatusInfo(
+        Status.OVERDUE, days_overdue=4)
     assert s["M3"] == StatusInfo(Status.CANCELLED)
 
 

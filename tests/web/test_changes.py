@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import AnchorDateRow, AuditRecord, Subject, Visit
-from app.schedule.expand import EventType
+from app.schedule.lifecycle import EventType
 from app.services.subjects.events import record_event
 from tests.helpers_subjects import EDC, MM, NOW, SLE, audit_of, enrol_mm, make_token
 from tests.helpers_web import Seeded, record_on_target, seed, site_today, stand_at
@@ -96,7 +96,7 @@ def test_setting_the_transplant_date_dates_the_transplant_visits(
     assert "The transplant date is saved" in shown and "not set" not in shown
 
 
-def test_correcting_an_anchor_needs_a_reason_and_keeps_done_visits(
+def test_correcting_an_anchor_needs_a_reason_and_re_evaluates_done_visits(
     client: TestClient, session: Session, seeded: Seeded
 ) -> None:
     infusion = site_today() - timedelta(days=40)
@@ -123,9 +123,9 @@ def test_correcting_an_anchor_needs_a_reason_and_keeps_done_visits(
     assert fixed.status_code == 303
     assert anchor_date(session, "infusion") == (corrected, True)
     assert visit(session, "D28").target_date == corrected + timedelta(days=28)
-    kept = visit(session, "D14")
+    kept = visit(session, "D14")  # its outcome stays, its target follows the anchor
     assert (kept.state, kept.target_date, kept.actual_date) == (
-        "completed", d14.target_date, d14.actual_date)
+        "completed", corrected + timedelta(days=14), d14.actual_date)
     record = audit_of(session, SLE, "YC-001")[-1]
     assert record.action == "anchor.corrected" and record.reason == "infusion date mistyped"
     assert record.before == {"date": infusion.isoformat(), "actual": True}

@@ -32,8 +32,9 @@ from app.api.schemas.subjects import (
     summary_out,
 )
 from app.deps import NowDep, SessionDep
-from app.schedule.expand import AnchorDate, Lifecycle
+from app.schedule.expand import AnchorDate
 from app.schedule.language import CODE_PATTERN
+from app.schedule.lifecycle import Lifecycle
 from app.services.subjects import anchors, enrolment, events, listing, loading
 from app.services.subjects.loading import LoadedSubject
 

@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from app.api.schemas.common import ApiDate, Code, MultilineText, Text
 from app.schedule.calendar import EndpointStatus
-from app.schedule.expand import EventType, Lifecycle, PhaseState
+from app.schedule.expand import PhaseState
 from app.schedule.language import NAME_PATTERN, VisitKind
+from app.schedule.lifecycle import EventType, Lifecycle
 from app.schedule.status import State, Status
 from app.services.subjects.listing import SubjectSummary
 from app.services.subjects.loading import LoadedSubject

@@ -42,7 +42,8 @@ from app.models import (
 )
 from app.schedule.dates import local_today
 from app.schedule.eligibility import CONSENT_ANCHOR, age_at
-from app.schedule.expand import AnchorDate, Expansion, Lifecycle, expand
+from app.schedule.expand import AnchorDate, Expansion, expand
+from app.schedule.lifecycle import Lifecycle
 from app.schedule.plan import Plan
 from app.services.bulk.checks import check_enrolment
 from app.services.bulk.layout import (

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from app.schedule.expand import AnchorDate, Event, Lifecycle, VisitRecord
+from app.schedule.expand import AnchorDate, VisitRecord
+from app.schedule.lifecycle import Event, Lifecycle
 
 CHUNK_ROWS = 1000
 

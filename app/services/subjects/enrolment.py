@@ -21,7 +21,8 @@ from app.errors import (
 from app.models import AnchorDateRow, Site, Study, StudySite, Subject
 from app.schedule.dates import local_today
 from app.schedule.eligibility import age_at, enrolment_anchors, enrolment_violations
-from app.schedule.expand import AnchorDate, Lifecycle
+from app.schedule.expand import AnchorDate
+from app.schedule.lifecycle import Lifecycle
 from app.schedule.rules import raise_first
 from app.services.studies import current_version, get_study, plan_of
 from app.services.subjects.loading import LoadedSubject

@@ -15,7 +15,7 @@ from app.errors import (
     SubjectEnded,
 )
 from app.models import SubjectEvent
-from app.schedule.expand import ENDS_AS, TERMINAL_EVENTS, EventType, Lifecycle
+from app.schedule.lifecycle import ENDS_AS, TERMINAL_EVENTS, EventType, Lifecycle
 from app.schedule.rules import check_date
 from app.services.subjects.loading import LoadedSubject, load_subject
 from app.services.subjects.visit_rows import (

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.access import Actor
 from app.models import ProtocolVersion, Site, Subject
-from app.schedule.expand import Lifecycle
+from app.schedule.lifecycle import Lifecycle
 from app.services.pagination import check_limit, decode_cursor, encode_cursor
 from app.services.scope import visible_rows
 from app.services.studies import get_study

@@ -2,9 +2,10 @@
 
 The ``visits`` table holds each visit's dates and state so that the worklist and the
 digest run in SQL. Whenever an anchor, event or visit outcome changes, the subject's
-calendar is expanded again (pure, :func:`app.schedule.expand.expand`) and the rows
-that are not done are brought in line with it. Done rows (completed, missed) keep the
-dates they were planned with; unscheduled visits are never touched.
+calendar is expanded again (pure, :func:`app.schedule.expand.expand`) and the rows are
+brought in line with it. Done rows (completed, missed) keep their outcome and actual
+date, while their target and window follow the anchors like any other row's (they are
+re-evaluated, never moved); unscheduled visits are never touched.
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ from app.models import AnchorDateRow, Subject, SubjectEvent, Visit
 from app.schedule.calendar import Calendar, build_calendar, endpoint_windows
 from app.schedule.expand import (
     AnchorDate,
-    Event,
-    EventType,
     ExpandedVisit,
     Expansion,
     VisitRecord,
     expand,
 )
+from app.schedule.lifecycle import Event, EventType
 from app.schedule.plan import Plan
 from app.schedule.status import DONE_STATES, State, StatusInfo, visit_status
 
@@ -44,7 +44,10 @@ SCHEDULE_COLUMNS = (
     "study_day",
     "provisional",
     "reason",
+    "missed_from",
 )
+# What a new expansion may change on a done row: everything but its outcome.
+RE_EVALUATED_COLUMNS = tuple(c for c in SCHEDULE_COLUMNS if c not in ("state", "reason"))
 
 
 def _schedule_values(visit: ExpandedVisit, upcoming_days: int) -> dict[str, Any]:
@@ -58,6 +61,7 @@ def _schedule_values(visit: ExpandedVisit, upcoming_days: int) -> dict[str, Any]
         "study_day": visit.study_day,
         "provisional": visit.provisional,
         "reason": visit.reason,
+        "missed_from": visit.missed_from,
     }
 
 
@@ -115,14 +119,11 @@ class SubjectState:
 
 
 def record_of(row: Visit) -> VisitRecord:
-    """A done row as the engine's record: its outcome and its frozen dates."""
+    """A done row as the engine's record: its outcome, never its planned dates."""
     return VisitRecord(
         state=State(row.state),
         actual_date=row.actual_date,
         assessments=frozenset(row.assessments or ()),
-        target_date=row.target_date,
-        window_start=row.window_start,
-        window_end=row.window_end,
     )
 
 
@@ -166,9 +167,10 @@ class SyncResult:
 def sync_subject(session: Session, subject: Subject, plan: Plan) -> SyncResult:
     """Bring the subject's stored visit rows in line with a fresh expansion.
 
-    Rows that are not done get the new dates and state; rows for visit codes the
-    calendar has and the table has not are inserted; done rows and unscheduled
-    visits are left as they are. Four queries plus the writes.
+    Rows that are not done get the new dates and state; done rows get the new dates
+    and keep their outcome; rows for visit codes the calendar has and the table has not
+    are inserted; unscheduled visits are left as they are. Four queries plus the
+    writes.
     """
     state = load_state(session, subject.id)
     expansion = expand(plan, state.anchors, state.events, state.records)
@@ -181,26 +183,26 @@ def sync_subject(session: Session, subject: Subject, plan: Plan) -> SyncResult:
         if row is None:
             missing.append(visit)
             continue
-        if row.state in DONE_STATES:
-            continue
+        values = _schedule_values(visit, upcoming)
+        columns = RE_EVALUATED_COLUMNS if row.state in DONE_STATES else SCHEDULE_COLUMNS
         before: dict[str, object] = {}
         after: dict[str, object] = {}
-        for column, value in _schedule_values(visit, upcoming).items():
-            old = getattr(row, column)
+        for column in columns:
+            old, value = getattr(row, column), values[column]
             if old != value:
                 before[column], after[column] = _jsonable(old), _jsonable(value)
                 setattr(row, column, value)
         if after:
             result.changed.append({"code": visit.code, "before": before, "after": after})
     if missing:
-        values = visit_row_values(
+        rows = visit_row_values(
             Expansion(tuple(missing)),
             subject_pk=subject.id,
             study_id=subject.study_id,
             site_id=subject.site_id,
             upcoming_days=upcoming,
         )
-        session.execute(insert(Visit), values)
+        session.execute(insert(Visit), rows)
         result.created.extend(v.code for v in missing)
     session.flush()
     return result
@@ -239,7 +241,8 @@ def stored_visit(row: Visit, plan: Plan, *, today: date) -> StoredVisit:
     info = visit_status(
         state=State(row.state), window_start=row.window_start, window_end=row.window_end,
         actual_date=row.actual_date, optional=row.optional, today=today,
-        upcoming_days=plan.protocol.study.upcoming_days,
+        upcoming_days=plan.protocol.study.upcoming_days, target_date=row.target_date,
+        missed_from=row.missed_from,
     )
     return StoredVisit(row, definition.assessments if definition else (), info)
 

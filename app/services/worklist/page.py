@@ -5,11 +5,12 @@ sites asked for are grouped by their date (sites are few, visits are millions) a
 database computes statuses with the rules of :func:`app.schedule.status.visit_status`
 (see :mod:`app.services.status_sql`).
 
-The list is ordered by urgency class (overdue, due, upcoming, the rest) and is read
-class by class with index-friendly queries: overdue and due walk the partial index
-``ix_visits_open_site_window_end`` (or ``..._window_start``), upcoming
-``ix_visits_open_site_window_start``. A page usually needs one or two of them. Pages
-are cut by keyset on (class, date, visit id), never OFFSET.
+The list is ordered by urgency class (overdue, due, upcoming, missed and not
+documented, the rest) and is read class by class with index-friendly queries: overdue
+and due walk the partial index ``ix_visits_open_site_window_end`` (or
+``..._window_start``), upcoming ``ix_visits_open_site_window_start``, the derived
+misses ``ix_visits_open_site_missed_from``. A page usually needs one or two of them.
+Pages are cut by keyset on (class, date, visit id), never OFFSET.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class WorklistRow(NamedTuple):
     days_overdue: int | None
     days_early: int | None
     days_late: int | None
+    days_from_target: int | None
+    missed_from: date | None  # the day a visit not done began to count as missed
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,8 @@ def _row_key(rank: Urgency, row: WorklistRow) -> date:
         return row.window_start or NO_DATE
     if rank is Urgency.OTHER:
         return row.target_date or NO_DATE
+    if rank is Urgency.MISSED_UNDOCUMENTED:
+        return row.missed_from or NO_DATE
     return row.window_end or NO_DATE
 
 
@@ -156,12 +161,15 @@ _STATUSES = {status.value: status for status in Status}
 def _row(values: Sequence[Any], as_of: date) -> WorklistRow:
     """One row of :func:`page_query` (after its id) as a worklist row on ``as_of``."""
     (study, subject_id, site, code, name, phase, kind, target, start, end, actual,
-     status_value) = values
+     status_value, missed_from) = values
     status = _STATUSES[status_value]
-    overdue = early = late = None
-    if status is Status.OVERDUE:
+    overdue = early = late = from_target = None
+    if status is Status.OVERDUE or status is Status.MISSED_UNDOCUMENTED:
         overdue = (as_of - end).days
     elif status is Status.COMPLETED_OUT_OF_WINDOW:
         early, late = deviation(actual, start, end)
+    if actual is not None and target is not None:
+        from_target = (actual - target).days
     return WorklistRow(study, subject_id, site, code, name, phase, kind, target, start, end,
-                       actual, status, as_of, overdue, early, late)
+                       actual, status, as_of, overdue, early, late, from_target,
+                       None if status is not Status.MISSED_UNDOCUMENTED else missed_from)

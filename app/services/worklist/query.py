@@ -117,6 +117,7 @@ def page_query(
             Visit.window_end,
             Visit.actual_date,
             status.label("status"),
+            Visit.missed_from,
         )
         .select_from(Visit)
         .join(Subject, Subject.id == Visit.subject_pk)
