@@ -276,3 +276,26 @@ def _missed_from(
     if stop is not None:
         since.append(max(closed, stop[0]))
     return min(since, default=None)
+
+
+def cancelled_on(plan: Plan, code: str, events: Sequence[Event]) -> date | None:
+    """The date of the event that cancels the visit ``code`` when not done by then: the
+    end of follow-up, or progression for a visit the protocol stops at progression."""
+    definition = plan.by_code.get(code)
+    if definition is None:
+        return None
+    stop = _first(events, _STOPS_AT_PROGRESSION if definition.stops_at_progression
+                  else TERMINAL_EVENTS)
+    end = end_of_follow_up(events)
+    if end is not None and end.type is EventType.SCREEN_FAILURE:
+        return end.date
+    return None if stop is None else stop[0]
+
+
+def in_open_phase(plan: Plan, code: str, events: Sequence[Event]) -> bool:
+    """Whether the visit belongs to the main schedule or to a phase that has opened."""
+    definition = plan.by_code.get(code)
+    if definition is None:
+        return False
+    phase = next((p for p in plan.phases if p.code == definition.phase), None)
+    return phase is None or phase_state(phase, events)[0] is PhaseState.ACTIVE

@@ -97,7 +97,7 @@ class EventConflict:
     """Why an event does not fit the facts already recorded."""
 
     message: str
-    already_recorded: bool = False  # the same event again, not a contradiction
+    already_recorded: bool = False  # an event of this type is already recorded
 
 
 def _day(d: date) -> str:
@@ -117,7 +117,7 @@ def event_conflict(
         if e.type is new.type and new.type in TERMINAL_EVENTS:
             return EventConflict(
                 f"a {new.type.value.replace('_', ' ')} is already recorded"
-                f" (on {_day(e.date)})", already_recorded=e.date == new.date)
+                f" (on {_day(e.date)})", already_recorded=True)
     if new.type in LEAVING_EVENTS:
         other = next((e for e in events if e.type in LEAVING_EVENTS), None)
         if other is not None:

@@ -6,7 +6,12 @@ may retry safely and gets the stored record back) or the audit action to record 
 with. The dates of a completion (not in the future, not before consent, not after
 death) need the subject and are checked by the caller once the decision is to record.
 
-- a cancelled, not applicable or pending visit takes no outcome;
+- a not applicable visit takes no outcome, nor does a visit pending on a phase that has
+  not opened; a visit pending only because its anchor has no date yet may be recorded
+  (screening before the first dose), and is graded once the anchor has a date;
+- a visit cancelled by an event (the subject left, or progressed) may still be completed
+  on a date up to that event, and marked missed: facts arrive in any order, so what
+  would have been accepted before the event was entered is accepted after it;
 - completing a completed visit on the same date, with no other assessments or note
   sent, changes nothing; marking a missed visit missed again changes nothing;
 - any other outcome for a done visit is a correction: refused unless sent as one, and
@@ -41,6 +46,8 @@ class CurrentVisit:
     note: str | None = None
     unscheduled: bool = False
     reason: str | None = None  # why missed, cancelled, pending or not applicable
+    cancelled_on: date | None = None  # the date of the event that cancelled it
+    waiting_for_anchor: bool = False  # pending only because its anchor has no date
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +112,13 @@ class Record:
 Decision = Refused | Unchanged | Record
 
 
-def _not_open(visit: CurrentVisit, what: str) -> Refused | None:
+def _not_open(visit: CurrentVisit, what: str, on: date | None = None) -> Refused | None:
+    """Why the visit takes no outcome (``on``: the date of a completion), or None."""
+    if visit.state is State.PENDING and visit.waiting_for_anchor:
+        return None
+    if visit.state is State.CANCELLED and visit.cancelled_on is not None and (
+            on is None or on <= visit.cancelled_on):
+        return None
     why = _NOT_OPEN.get(visit.state)
     if why is None:
         return None
@@ -115,7 +128,8 @@ def _not_open(visit: CurrentVisit, what: str) -> Refused | None:
 
 def decide_completion(visit: CurrentVisit, request: Completion) -> Decision:
     """Whether ``request`` completes ``visit``, changes nothing or is refused."""
-    refused = _not_open(visit, "completed")
+    refused = _not_open(visit, f"completed on {request.actual_date.isoformat()}",
+                        request.actual_date)
     if refused is not None:
         return refused
     if visit.state not in (State.COMPLETED, State.MISSED):

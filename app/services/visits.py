@@ -23,8 +23,9 @@ from app.access import Actor
 from app.errors import InvalidDate, InvalidRequest, NotFound
 from app.models import AnchorDateRow, SubjectEvent, Visit
 from app.schedule.dates import study_day
+from app.schedule.expand import cancelled_on, in_open_phase
 from app.schedule.language import VisitKind
-from app.schedule.lifecycle import EventType, Lifecycle
+from app.schedule.lifecycle import Event, EventType, visit_date_conflict
 from app.schedule.outcome import (
     Action,
     Completion,
@@ -65,27 +66,31 @@ def _lock_visit(session: Session, loaded: LoadedSubject, code: str) -> Visit:
     return visit
 
 
-def _current(visit: Visit) -> CurrentVisit:
-    """The stored row as the outcome decision reads it."""
+def _events(session: Session, loaded: LoadedSubject) -> list[Event]:
+    return [
+        Event(EventType(t), d, v)
+        for t, d, v in session.execute(
+            select(SubjectEvent.type, SubjectEvent.date, SubjectEvent.value)
+            .where(SubjectEvent.subject_pk == loaded.subject.id)
+        ).tuples()
+    ]
+
+
+def _current(visit: Visit, loaded: LoadedSubject, events: Sequence[Event]) -> CurrentVisit:
+    """The stored row as the outcome decision reads it, with what the events say of it."""
+    plan = loaded.plan
     return CurrentVisit(
         code=visit.code, state=State(visit.state), actual_date=visit.actual_date,
         assessments=tuple(visit.assessments or ()), note=visit.note,
         unscheduled=visit.unscheduled, reason=visit.reason,
+        cancelled_on=cancelled_on(plan, visit.code, events),
+        waiting_for_anchor=not visit.unscheduled and in_open_phase(plan, visit.code, events),
     )
 
 
-def _death_date(session: Session, loaded: LoadedSubject) -> date | None:
-    if loaded.subject.lifecycle != Lifecycle.DIED:
-        return None
-    return session.scalar(
-        select(SubjectEvent.date).where(
-            SubjectEvent.subject_pk == loaded.subject.id,
-            SubjectEvent.type == EventType.DEATH.value,
-        )
-    )
-
-
-def _check_visit_date(session: Session, loaded: LoadedSubject, day: date, now: datetime) -> None:
+def _check_visit_date(
+    loaded: LoadedSubject, day: date, now: datetime, events: Sequence[Event]
+) -> None:
     check_date(day, "visit date")
     today = loaded.today(now)
     if day > today:
@@ -94,9 +99,9 @@ def _check_visit_date(session: Session, loaded: LoadedSubject, day: date, now: d
     consent = loaded.subject.consent_date
     if day < consent:
         raise InvalidDate(f"visit date {day.isoformat()} is before consent ({consent.isoformat()})")
-    died = _death_date(session, loaded)
-    if died is not None and day > died:
-        raise InvalidDate(f"visit date {day.isoformat()} is after death ({died.isoformat()})")
+    problem = visit_date_conflict(day, events)
+    if problem is not None:
+        raise InvalidDate(problem)
 
 
 def _outcome(visit: Visit) -> dict[str, Any]:
@@ -143,15 +148,16 @@ def complete_visit(
     actor.require_write()
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
     visit = _lock_visit(session, loaded, code)
+    events = _events(session, loaded)
     done = _clean(assessments) if assessments is not None else None
     request = Completion(actual_date, assessments=None if done is None else tuple(done),
                          note=note, correction=correction, reason=reason)
-    decision = decide_completion(_current(visit), request)
+    decision = decide_completion(_current(visit, loaded, events), request)
     if isinstance(decision, Refused):
         raise decision.error()
     if isinstance(decision, Unchanged):
         return VisitOutcome(loaded, visit, created=False)
-    _check_visit_date(session, loaded, actual_date, now)
+    _check_visit_date(loaded, actual_date, now, events)
     before = _outcome(visit)
     if done is None:
         done = list(visit.assessments or []) if visit.state == State.COMPLETED else []
@@ -192,7 +198,8 @@ def mark_missed(
     why = require_reason(reason, "a missed visit")
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
     visit = _lock_visit(session, loaded, code)
-    decision = decide_missed(_current(visit), Missed(why, correction))
+    decision = decide_missed(_current(visit, loaded, _events(session, loaded)),
+                             Missed(why, correction))
     if isinstance(decision, Refused):
         raise decision.error()
     if isinstance(decision, Unchanged):
@@ -232,7 +239,7 @@ def record_unscheduled(
     if kind not in VISIT_KINDS:
         raise InvalidRequest(f"kind must be one of {', '.join(VISIT_KINDS)}", field="kind")
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
-    _check_visit_date(session, loaded, day, now)
+    _check_visit_date(loaded, day, now, _events(session, loaded))
     subject = loaded.subject
     codes = session.scalars(
         select(Visit.code).where(Visit.subject_pk == subject.id, Visit.unscheduled.is_(True))

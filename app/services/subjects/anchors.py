@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access import Actor
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.models import AnchorDateRow
 from app.schedule.eligibility import CONSENT_ANCHOR, anchor_change_violations
+from app.schedule.lifecycle import Lifecycle
 from app.schedule.rules import raise_first, require_reason
 from app.services.subjects.loading import LoadedSubject, load_subject
 from app.services.subjects.visit_rows import (
@@ -46,6 +47,11 @@ def set_anchor(
         loaded.plan, name=name, day=day, actual=actual,
         date_of_birth=loaded.subject.date_of_birth, today=loaded.today(now),
     ))
+    if actual and name == loaded.plan.protocol.main_anchor \
+            and loaded.subject.lifecycle == Lifecycle.SCREEN_FAILED:
+        # Whichever comes first, a screen failure and a treatment date do not fit together.
+        raise Conflict(f"subject {subject_id} failed screening: anchor {name} cannot have an"
+                       " actual date")
     row = session.scalars(
         select(AnchorDateRow).where(
             AnchorDateRow.subject_pk == loaded.subject.id, AnchorDateRow.name == name

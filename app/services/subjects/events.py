@@ -1,26 +1,80 @@
-"""Lifecycle events: response, progression, death, withdrawal, loss to follow-up.
+"""Lifecycle events: response, progression, the ends of follow-up (screen failure,
+completion, withdrawal, loss to follow-up, death), transfer and re-consent.
+
+Each event carries its own date, and whether it may be recorded depends on the dates of
+the facts already recorded, never on the order they arrived in
+(:func:`app.schedule.lifecycle.event_conflict`): a withdrawal dated 18 January is refused
+when a visit was done on 20 January, whichever was entered first, and a visit done on 17
+January is accepted after it. The subject's lifecycle is derived from its events.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access import Actor
 from app.errors import (
     AlreadyRecorded,
+    Conflict,
     InvalidDate,
     InvalidRequest,
     SubjectEnded,
 )
-from app.models import SubjectEvent
-from app.schedule.lifecycle import ENDS_AS, TERMINAL_EVENTS, EventType, Lifecycle
-from app.schedule.rules import check_date
-from app.services.subjects.loading import LoadedSubject, load_subject
-from app.services.subjects.visit_rows import (
-    sync_subject,
+from app.models import AnchorDateRow, SubjectEvent, Visit
+from app.schedule.lifecycle import (
+    TERMINAL_EVENTS,
+    VALUE_OF,
+    Event,
+    EventType,
+    event_conflict,
+    lifecycle_of,
 )
+from app.schedule.rules import check_date
+from app.schedule.status import State
+from app.services.subjects.loading import LoadedSubject, load_subject
+from app.services.subjects.visit_rows import sync_subject
+
+
+def _check_value(type: EventType, value: str | None) -> None:
+    what = VALUE_OF.get(type)
+    if what is not None and not value:
+        raise InvalidRequest(f"a {type.value.replace('_', ' ')} event needs a value: {what}",
+                             field="value")
+    if what is None and value is not None:
+        carrying = ", ".join(t.value for t in VALUE_OF)
+        raise InvalidRequest(f"only these events carry a value: {carrying}", field="value")
+
+
+def _facts(session: Session, loaded: LoadedSubject) -> tuple[
+        list[Event], list[tuple[str, date]], date | None]:
+    """The subject's events, the visits done (code, actual date) and the actual date of
+    its main anchor, read under the subject's lock."""
+    subject = loaded.subject
+    events = [
+        Event(EventType(t), d, v)
+        for t, d, v in session.execute(
+            select(SubjectEvent.type, SubjectEvent.date, SubjectEvent.value)
+            .where(SubjectEvent.subject_pk == subject.id)
+            .order_by(SubjectEvent.date, SubjectEvent.id)
+        ).tuples()
+    ]
+    visits = list(session.execute(
+        select(Visit.code, Visit.actual_date)
+        .where(Visit.subject_pk == subject.id, Visit.state == State.COMPLETED.value,
+               Visit.actual_date.is_not(None))
+        .order_by(Visit.actual_date.desc(), Visit.code)
+    ).tuples())
+    treated_on = session.scalar(
+        select(AnchorDateRow.date).where(
+            AnchorDateRow.subject_pk == subject.id,
+            AnchorDateRow.name == loaded.plan.protocol.main_anchor,
+            AnchorDateRow.actual.is_(True),
+        )
+    )
+    return events, [(code, day) for code, day in visits if day is not None], treated_on
 
 
 def record_event(
@@ -35,19 +89,19 @@ def record_event(
     actor: Actor,
     now: datetime,
 ) -> tuple[LoadedSubject, SubjectEvent]:
-    """Record a response, progression, death, withdrawal or loss to follow-up.
+    """Record a lifecycle event dated ``day``.
 
-    Death, withdrawal and loss end the subject's follow-up: every visit not done whose
-    window had not closed by then is cancelled (kept, with the reason). A withdrawn or
-    lost subject may still be reported dead later (overall survival needs it).
+    An end of follow-up cancels every visit not done whose window had not closed by then
+    (a screen failure every visit not done); those whose window had closed count as
+    missed from that day. A subject who left may still be reported dead later.
     """
     actor.require_write()
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
     subject = loaded.subject
-    if type is EventType.RESPONSE and not value:
-        raise InvalidRequest("a response event needs a value such as CR or PR", field="value")
-    if type is not EventType.RESPONSE and value is not None:
-        raise InvalidRequest("only a response event carries a value", field="value")
+    _check_value(type, value)
+    if type is EventType.TRANSFER:
+        raise InvalidRequest("a transfer to another site is recorded with the transfer route",
+                             field="type")
     check_date(day, "date")
     today = loaded.today(now)
     if day > today:
@@ -56,18 +110,20 @@ def record_event(
     if day < subject.consent_date:
         raise InvalidDate(f"event date {day.isoformat()} is before consent"
                           f" ({subject.consent_date.isoformat()})")
-    if subject.lifecycle == Lifecycle.DIED:
-        if type is EventType.DEATH:
-            raise AlreadyRecorded(f"the death of subject {subject_id} is already recorded")
-        raise SubjectEnded(f"subject {subject_id} has died; no further events")
-    if subject.lifecycle != Lifecycle.ACTIVE and type is not EventType.DEATH:
-        raise SubjectEnded(f"subject {subject_id} is {subject.lifecycle.replace('_', ' ')};"
-                           " only a death may still be recorded")
+    events, visits_done, treated_on = _facts(session, loaded)
+    new = Event(type, day, value)
+    conflict = event_conflict(new, events, visits_done, treated_on)
+    if conflict is not None:
+        if conflict.already_recorded:
+            raise AlreadyRecorded(f"subject {subject_id}: {conflict.message}")
+        if type is EventType.SCREEN_FAILURE and treated_on is not None:
+            raise Conflict(f"subject {subject_id}: {conflict.message}")
+        raise SubjectEnded(f"subject {subject_id}: {conflict.message}")
     before = {"lifecycle": subject.lifecycle}
     event = SubjectEvent(subject_pk=subject.id, type=type.value, date=day, value=value, note=note)
     session.add(event)
     if type in TERMINAL_EVENTS:
-        subject.lifecycle = ENDS_AS[type].value
+        subject.lifecycle = lifecycle_of([*events, new]).value
     session.flush()
     result = sync_subject(session, subject, loaded.plan)
     after: dict[str, object] = {"type": type.value, "date": day.isoformat(), "value": value,
