@@ -1,22 +1,29 @@
 # syntax=docker/dockerfile:1
 # A small, non-root image of followup: `docker build -t followup .`
 # Build stage: the project and its dependencies in a virtualenv (no compilers needed:
-# every dependency ships a manylinux wheel).
+# every dependency ships a manylinux wheel). The dependencies are exactly those of the
+# runtime lock, checked against its hashes; the project is installed without resolving
+# any more of them.
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
 WORKDIR /src
+COPY requirements/runtime.txt ./requirements/
+RUN /opt/venv/bin/pip install --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml ./
 COPY app ./app
-RUN /opt/venv/bin/pip install .
+RUN /opt/venv/bin/pip install --no-deps . && /opt/venv/bin/pip check
 
 # Runtime stage: the virtualenv (the installed package carries its migrations, templates
 # and static files) and the seed schedules, owned by root and read-only for the service
 # user.
+# ENVIRONMENT=production: the service refuses to start without a SECRET_KEY of at least
+# 32 characters (docs/deployment.md); a throwaway try passes -e ENVIRONMENT=development.
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    ENVIRONMENT=production \
     DATABASE_URL=sqlite:////data/followup.db
 RUN groupadd --system --gid 10001 followup \
     && useradd --system --uid 10001 --gid followup --home-dir /data --shell /usr/sbin/nologin followup \

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Dialect, ExceptionContext
+from sqlalchemy.engine import Dialect, ExceptionContext, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -63,6 +63,11 @@ def is_sqlite(url: str) -> bool:
 # How long a connection waits for another writer's lock (SQLite's busy timeout) unless
 # told otherwise. The server passes DB_LOCK_TIMEOUT_SECONDS (shorter); commands wait longer.
 DEFAULT_LOCK_TIMEOUT = 30.0
+# How long connecting to PostgreSQL may take, in whole seconds (libpq's connect_timeout,
+# at least 2), unless told otherwise (DB_CONNECT_TIMEOUT_SECONDS): a server that is down
+# behind a firewall that drops packets, or one that accepts and never answers, fails a
+# request or a command in this time instead of the driver's two minutes or more.
+DEFAULT_CONNECT_TIMEOUT = 5
 
 
 def make_engine(
@@ -73,6 +78,7 @@ def make_engine(
     echo: bool = False,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     pool_timeout: float = 30.0,
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
 ) -> Engine:
     """Build an engine. SQLite gets WAL, foreign keys, a busy timeout and real SAVEPOINTs.
 
@@ -82,7 +88,8 @@ def make_engine(
 
     ``lock_timeout`` bounds how long SQLite waits for another writer (then "database is
     locked", see :func:`outage_of`); ``pool_timeout`` how long a checkout waits for a
-    pooled connection to come free.
+    pooled connection to come free; ``connect_timeout`` how long a new PostgreSQL
+    connection may take (a ``connect_timeout`` in the URL's query wins).
     """
     if is_sqlite(url):
         kwargs: dict[str, Any] = {
@@ -96,9 +103,12 @@ def make_engine(
         engine = create_engine(url, echo=echo, hide_parameters=True, **kwargs)
         _sqlite_pragmas(engine, lock_timeout)
         return engine
+    connect_args = {} if "connect_timeout" in make_url(url).query else {
+        "connect_timeout": connect_timeout
+    }
     engine = create_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
-        pool_timeout=pool_timeout, hide_parameters=True,
+        pool_timeout=pool_timeout, hide_parameters=True, connect_args=connect_args,
     )
     _terse_errors(engine)
     return engine

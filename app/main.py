@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         lock_timeout=settings.db_lock_timeout_seconds,
+        connect_timeout=settings.db_connect_timeout_seconds,
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # transaction) before it is answered 503 "database busy". Commands wait longer
     # (see app/cli/context.py).
     db_lock_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
+    # How long connecting to PostgreSQL may take before the request (503) or command
+    # fails; whole seconds, as libpq counts them, and at least its minimum of 2.
+    db_connect_timeout_seconds: int = Field(default=5, ge=2, le=600)
     # Requests one server process works on at once (the rest queue, see
     # app/api/limits.py); each holds at most one pooled connection.
     max_concurrent_requests: int = Field(default=4, ge=1, le=500)

@@ -56,6 +56,7 @@ class CliContext:
             engine = make_engine(
                 s.database_url, pool_size=s.db_pool_size, max_overflow=s.db_max_overflow,
                 lock_timeout=max(s.db_lock_timeout_seconds, BATCH_LOCK_TIMEOUT_SECONDS),
+                connect_timeout=s.db_connect_timeout_seconds,
             )
             self._factory = make_sessionmaker(engine)
         return self._factory

@@ -21,7 +21,8 @@ def db_group() -> None:
 @pass_cli
 def upgrade(ctx: CliContext, revision: str) -> None:
     """Migrate the database named by DATABASE_URL."""
-    migrate.upgrade(url=ctx.settings.database_url, revision=revision)
+    migrate.upgrade(url=ctx.settings.database_url, revision=revision,
+                    connect_timeout=ctx.settings.db_connect_timeout_seconds)
     click.echo(f"database at {revision}", err=True)
 
 
@@ -30,7 +31,8 @@ def upgrade(ctx: CliContext, revision: str) -> None:
 @pass_cli
 def downgrade(ctx: CliContext, revision: str) -> None:
     """Revert migrations down to REVISION."""
-    migrate.downgrade(url=ctx.settings.database_url, revision=revision)
+    migrate.downgrade(url=ctx.settings.database_url, revision=revision,
+                      connect_timeout=ctx.settings.db_connect_timeout_seconds)
     click.echo(f"database at {revision}", err=True)
 
 
@@ -43,7 +45,10 @@ def check(ctx: CliContext) -> None:
     """
     head = migrate.head_revision()
     try:
-        current = migrate.current_revision(url=ctx.settings.database_url)
+        current = migrate.current_revision(
+            url=ctx.settings.database_url,
+            connect_timeout=ctx.settings.db_connect_timeout_seconds,
+        )
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         _refuse(f"database unreachable: {reason}")

@@ -28,7 +28,15 @@ def generate_command(
     ctx: CliContext, subjects: int, sites: int, as_of: datetime | None, seed: int
 ) -> None:
     """Enrol SUBJECTS subjects with two years of history into demo copies of both seed
-    trials (study codes UCART-SLE-DEMO and CART-HSCT-MM-DEMO) at SITES new sites."""
+    trials (study codes UCART-SLE-DEMO and CART-HSCT-MM-DEMO) at SITES new sites.
+
+    Refused when ENVIRONMENT=production: a production database holds trials' real data,
+    and demo rows would sit beside them in its audit trail and backups."""
+    if ctx.settings.environment == "production":
+        click.echo("error: demo data is never written with ENVIRONMENT=production (the"
+                   " database holds real trial data): generate it in a database of its own,"
+                   " with ENVIRONMENT=development", err=True)
+        raise click.exceptions.Exit(1)
     day: date = as_of.date() if as_of else datetime.now(UTC).date()
     with ctx.unit_of_work() as session, click.progressbar(
         length=subjects, label="generating", file=sys.stderr, hidden=not sys.stderr.isatty()

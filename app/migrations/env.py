@@ -7,7 +7,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 import app.models  # noqa: F401 - registers the tables on the metadata
-from app.db import Base, make_engine
+from app.db import DEFAULT_CONNECT_TIMEOUT, Base, make_engine
 from app.settings import get_settings
 
 config = context.config
@@ -42,8 +42,14 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    url = config.attributes.get("url") or get_settings().database_url
-    engine = make_engine(url)
+    url = config.attributes.get("url")
+    if url:
+        engine = make_engine(url, connect_timeout=config.attributes.get(
+            "connect_timeout", DEFAULT_CONNECT_TIMEOUT))
+    else:
+        settings = get_settings()
+        engine = make_engine(settings.database_url,
+                             connect_timeout=settings.db_connect_timeout_seconds)
     with engine.connect() as conn:
         _configure(conn)
         with context.begin_transaction():

@@ -5,6 +5,7 @@ start on an unmigrated database (MIGRATE=0), and it execs the command it is give
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -164,3 +165,53 @@ def test_entrypoint_is_posix_sh() -> None:
     assert os.access(ENTRYPOINT, os.X_OK)
     result = subprocess.run([SHELL, "-n", str(ENTRYPOINT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def image_environment() -> dict[str, str]:
+    """The ENV of the Dockerfile's last stage, less what names the container's own paths."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    last_stage = dockerfile[dockerfile.rindex("\nFROM "):]
+    values: dict[str, str] = {}
+    for instruction in re.findall(r"^ENV ((?:.*\\\n)*.*)", last_stage, re.M):
+        for pair in instruction.replace("\\\n", " ").split():
+            name, _, value = pair.partition("=")
+            values[name] = value
+    assert "PATH" in values and "DATABASE_URL" in values  # the parsing found the ENV lines
+    return {k: v for k, v in values.items() if k not in ("PATH", "DATABASE_URL")}
+
+
+def run_as_image(
+    database_url: str, cwd: Path, *command: str, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """The entry point with the image's environment, and no SECRET_KEY unless given."""
+    env = entrypoint_env(database_url, **image_environment()) | extra
+    if "SECRET_KEY" not in extra:
+        del env["SECRET_KEY"]
+    # cwd: a folder without a developer's .env (it may hold a SECRET_KEY).
+    return subprocess.run([SHELL, str(ENTRYPOINT), *command], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_image_runs_in_production_and_refuses_to_start_without_a_secret_key(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    assert image_environment()["ENVIRONMENT"] == "production"
+    for secret in ({}, {"SECRET_KEY": "short-try-key"}):
+        result = run_as_image(sqlite_url, tmp_path, "followup", "serve", "--port",
+                              str(free_port()), **secret)
+        assert result.returncode == 1
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("Error: configuration: SECRET_KEY: set a random value of at"
+                               " least 32 characters when ENVIRONMENT=production")
+    assert migrate.current_revision(url=sqlite_url) is None  # it stopped before migrating
+
+
+@pytest.mark.parametrize("setting", [{"SECRET_KEY": "k" * 48},
+                                     {"ENVIRONMENT": "development"}])
+def test_the_image_starts_with_a_long_secret_key_or_for_a_try_in_development(
+    sqlite_url: str, tmp_path: Path, setting: dict[str, str]
+) -> None:
+    result = run_as_image(sqlite_url, tmp_path, "followup", "schedule", "load",
+                          str(ROOT / "schedules"), **setting)
+    assert result.returncode == 0, result.stderr
+    assert migrate.current_revision(url=sqlite_url) == migrate.head_revision()

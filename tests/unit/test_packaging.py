@@ -99,6 +99,9 @@ def test_compose_migrates_once_and_never_writes_demo_data() -> None:
         assert services[name]["depends_on"]["migrate"] == {
             "condition": "service_completed_successfully"
         }
+    for name in ("migrate", "app", "digest"):
+        # Production: a default or short SECRET_KEY stops every process of the compose.
+        assert services[name]["environment"]["ENVIRONMENT"] == "production", name
     commands = [" ".join(service.get("command", [])) for service in services.values()]
     assert not [command for command in commands if "demo" in command]
     # The quick start never puts demo data into the compose (production) database.
