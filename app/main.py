@@ -11,7 +11,7 @@ from starlette.types import ASGIApp
 from app import __version__
 from app.api import docs, idempotency
 from app.api.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware
-from app.api.openapi import document_body_problems
+from app.api.openapi import customise_openapi
 from app.api.routes import (
     audit,
     batch,
@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             module.router, prefix=API_PREFIX, dependencies=[idempotency.IdempotencyGuard]
         )
     install_web(app, settings)
-    document_body_problems(app)
+    customise_openapi(app, api_prefix=API_PREFIX)
     docs.install(app)
     idempotency.install(app)
     # Liveness and scrapes never queue behind the requests in progress.

@@ -1,8 +1,9 @@
-"""Document, once for every route, the problems any request body can cause.
+"""The OpenAPI document: FastAPI's, plus what no single route can say.
 
 FastAPI answers 400 when a body is not decodable JSON text (before validation runs), and
 the body limit answers 413. Both can happen on every route that takes a body, so they
-are added to the OpenAPI document here instead of being repeated on each route.
+are added to the document here instead of being repeated on each route. The links
+between operations (app/api/links.py) are added here too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from app.api.links import add_links
 from app.api.schemas.common import BODY_PROBLEMS, problem_responses
 from app.problems import PROBLEM_JSON
 
@@ -27,7 +29,7 @@ def _body_problem_entries() -> dict[str, dict[str, Any]]:
     return out
 
 
-def document_body_problems(app: FastAPI) -> None:
+def customise_openapi(app: FastAPI, *, api_prefix: str) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(
@@ -44,6 +46,7 @@ def document_body_problems(app: FastAPI) -> None:
                         responses = operation.setdefault("responses", {})
                         for status, entry in extra.items():
                             responses.setdefault(status, entry)
+            add_links(schema, prefix=api_prefix)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -4,9 +4,15 @@ A real uvicorn server runs on a free port against a fresh migrated SQLite databa
 (and one on PostgreSQL when TEST_DATABASE_URL is set) seeded with both seed protocols,
 a few subjects and an admin token. Every operation of the document (so also routes added
 later) gets a bounded, reproducible run: a fixed seed, derandomized generation and at
-most ``MAX_EXAMPLES`` examples per operation and phase. The checks: no 5xx, every status
-code and content type documented, bodies and headers as documented, invalid input
-refused, authentication never ignored and wrong methods answered with 405.
+most ``MAX_EXAMPLES`` examples per operation and phase. Then the schemathesis command
+runs its coverage phase (boundary and missing values of every parameter) and its
+stateful phase (sequences of calls that follow the document's links, so a created or
+listed subject is read, completed, missed, moved and audited). Every check runs, as
+with ``--checks all``, but for the exceptions in ``schemathesis.toml``, each with its
+reason: no 5xx, every status code and content type documented, bodies and headers as
+documented, invalid input refused and valid input accepted, authentication never
+ignored, wrong methods answered with 405, nothing deleted still served and nothing
+created missing.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,41 +31,39 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import migrate
 from app.db import make_engine
 from app.main import create_app
+from app.models import ApiToken
 from app.schedule.dates import local_today
+from app.services.tokens import hash_token
 from app.settings import Settings
+from tests.api.fuzz_hooks import TOKEN_NAME_ENV
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
 from tests.helpers_net import free_port, wait_ready
 from tests.helpers_worklist import MM, SLE, add_expanded_subject, load_seeds, make_token
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_EXAMPLES = 25
-SEED = 1
-CHECKS = (
-    "not_a_server_error",
-    "status_code_conformance",
-    "content_type_conformance",
-    "response_schema_conformance",
-    "response_headers_conformance",
-    "negative_data_rejection",
-    "ignored_auth",
-    "unsupported_method",
-)
+# The seed, the checks and their exceptions: one file for both runs below.
+CONFIG_FILE = Path(__file__).with_name("schemathesis.toml")
+# Scenarios of the stateful phase (of at most 6 steps each, schemathesis's default), so
+# that the command runs in about a minute per database on two cores.
+STATEFUL_SCENARIOS = 50
 
 
 @dataclass(frozen=True)
 class FuzzTarget:
     base_url: str
     token: str
+    token_name: str
 
 
-
-def seed_database(url: str) -> str:
-    """Seed protocols, subjects around today and an admin token; return its secret."""
+def seed_database(url: str) -> tuple[str, str]:
+    """Seed protocols, subjects around today and an admin token; return its secret and name."""
     engine = make_engine(url)
     try:
         with Session(engine) as session:
@@ -71,8 +76,11 @@ def seed_database(url: str) -> str:
                      "consent": today - timedelta(days=40 * n + 60)},
                 )
             token = make_token(session, "admin")
+            name = session.scalars(
+                select(ApiToken.name).where(ApiToken.token_hash == hash_token(token))
+            ).one()
             session.commit()
-            return token
+            return token, name
     finally:
         engine.dispose()
 
@@ -101,10 +109,10 @@ def target(
     tmp = tmp_path_factory.mktemp("fuzz")
     url = fresh_database_url(request.param, tmp)
     migrate.upgrade(url=url)
-    token = seed_database(url)
+    token, token_name = seed_database(url)
     process, base_url = start_server(url, tmp / "server.log")
     try:
-        yield FuzzTarget(base_url, token)
+        yield FuzzTarget(base_url, token, token_name)
     finally:
         process.terminate()
         try:
@@ -116,22 +124,12 @@ def target(
 
 
 def fuzz_config() -> Any:
-    checks: dict[str, Any] = {"enabled": False}
-    checks |= {name: {"enabled": True} for name in CHECKS}
-    return schemathesis.Config.from_dict({
-        "seed": SEED,
-        # FastAPI ignores query parameters a route does not declare; that is a choice
-        # of the whole API, not something to rediscover on every operation.
-        "generation": {
-            "max-examples": MAX_EXAMPLES,
-            "deterministic": True,
-            "allow-extra-parameters": False,
-            # A failure is reported as found: shrinking it costs more than the whole run.
-            "no-shrink": True,
-        },
-        "checks": checks,
-        "phases": {"stateful": {"enabled": False}, "coverage": {"enabled": False}},
-    })
+    """The file's configuration, for the examples and fuzzing phases of each operation."""
+    config = tomllib.loads(CONFIG_FILE.read_text(encoding="utf-8"))
+    config["generation"]["max-examples"] = MAX_EXAMPLES
+    # Those two run through the command, in test_coverage_and_stateful_phases.
+    config["phases"] = {"stateful": {"enabled": False}, "coverage": {"enabled": False}}
+    return schemathesis.Config.from_dict(config)
 
 
 # The document is built in this process from the same code the server runs (a test
@@ -157,3 +155,27 @@ def test_api_conforms_to_its_document(case: Any, target: FuzzTarget) -> None:
 
 def test_the_server_serves_this_document(target: FuzzTarget) -> None:
     assert httpx.get(f"{target.base_url}/openapi.json").json() == DOCUMENT
+
+
+def test_coverage_and_stateful_phases(target: FuzzTarget, tmp_path: Path) -> None:
+    """The schemathesis command's coverage and stateful phases, every check, a fixed seed.
+
+    One run for both: the stateful phase also follows the links the coverage phase's
+    answers let schemathesis infer.
+
+    Every check is on in the file (``[checks] enabled = true``, what ``--checks all``
+    does): naming them on the command line would also turn on again the ones the file
+    turns off for one operation.
+    """
+    env = os.environ | {"SCHEMATHESIS_HOOKS": "tests.api.fuzz_hooks",
+                        TOKEN_NAME_ENV: target.token_name}
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(CONFIG_FILE),
+         "run", f"{target.base_url}/openapi.json", "--phases", "coverage,stateful",
+         "--max-examples", str(STATEFUL_SCENARIOS), "--workers", "1",
+         "--header", f"Authorization: Bearer {target.token}",
+         "--report", "ndjson", "--report-dir", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )
+    print(result.stdout)  # shown with -s: what each phase covered, and in how long
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -2,8 +2,9 @@
 
 The database (an SQLite file, or a PostgreSQL schema when TEST_DATABASE_URL is set)
 is migrated and seeded here, in this process, with both seed protocols and an admin
-token; the server is uvicorn running ``app.main:create_app`` in a subprocess, so
-requests really run concurrently in its thread pool, each with its own connection.
+token; the server is ``followup serve --workers 2`` in a subprocess, as deployed: two
+worker processes share the listening socket, so racing requests really run at once,
+in two processes and in each one's thread pool, each with its own connection.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tests.helpers_net import free_port, wait_ready
 ROOT = Path(__file__).resolve().parents[2]
 SCHEDULES = ROOT / "schedules"
 SLE, SLE_SITE = "UCART-SLE", "YC3H"
+WORKERS = 2
 
 
 @dataclass
@@ -79,9 +81,8 @@ def server(
     env |= {"DATABASE_URL": url, "LOG_LEVEL": "DEBUG", "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-             "--log-level", "debug"],
+            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(WORKERS)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     base_url = f"http://127.0.0.1:{port}"

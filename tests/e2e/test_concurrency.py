@@ -1,4 +1,4 @@
-"""Requests racing on one visit, fired from threads at a real server process.
+"""Requests racing on one visit, fired from threads at a real `followup serve --workers 2`.
 
 An EDC retry may arrive while the first request is still running. Whatever the order,
 the visit is completed once and audited once, and every caller gets the same answer.
@@ -6,6 +6,7 @@ the visit is completed once and audited once, and every caller gets the same ans
 
 from __future__ import annotations
 
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -19,7 +20,7 @@ from app.access import SYSTEM
 from app.db import make_sessionmaker, transaction
 from app.models import AuditRecord, Study, Subject, Visit
 from app.services.studies import load_schedule
-from tests.e2e.conftest import SCHEDULES, SLE, Server, enrol, site_today
+from tests.e2e.conftest import SCHEDULES, SLE, WORKERS, Server, enrol, site_today
 
 pytestmark = pytest.mark.slow
 
@@ -218,3 +219,9 @@ def test_racing_identical_batches_enrol_once_and_report_rows(server: Server) -> 
 
 def test_the_server_logged_no_secret(server: Server) -> None:
     assert server.admin not in server.log()
+
+
+def test_the_races_run_on_two_worker_processes(server: Server) -> None:
+    """The races above ran against `followup serve --workers 2`: two worker processes."""
+    started = set(re.findall(r"Started server process \[(\d+)\]", server.log()))
+    assert len(started) == WORKERS, server.log()
