@@ -147,6 +147,28 @@ def test_conditional_phase_and_endpoints_of_the_myeloma_study(
     assert m2["stops_at_progression"] is True
 
 
+def test_the_protocol_lists_the_values_each_event_may_carry(
+    client: TestClient, session: Session, admin: dict[str, str]
+) -> None:
+    mm = client.get(f"/api/v1/studies/{MM}", headers=admin).json()
+    assert list(mm["event_values"]) == ["response"]
+    assert mm["event_values"]["response"][:2] == [
+        {"value": "sCR", "label": "Stringent complete response"},
+        {"value": "CR", "label": "Complete response"},
+    ]
+    assert [t["value"] for t in mm["event_values"]["response"]] == [
+        "sCR", "CR", "VGPR", "PR", "MR", "SD", "PD"]
+    sle = client.get(f"/api/v1/studies/{SLE}", headers=admin).json()
+    assert [t["value"] for t in sle["event_values"]["response"]] == ["DORIS", "LLDAS", "ACTIVE"]
+    # A protocol that declares none lists none: any code is accepted.
+    text = (SCHEDULES / "ucart-sle.yaml").read_text("utf-8")
+    start, end = text.index("event_values:"), text.index("visits:")
+    free_text = (text[:start] + text[end:]).replace("code: UCART-SLE", "code: FREE-SLE")
+    load_schedule(session, text=free_text, source="free.yaml", actor=SYSTEM)
+    free = client.get("/api/v1/studies/FREE-SLE", headers=admin).json()
+    assert free["event_values"] == {}
+
+
 def test_a_new_version_becomes_current(
     client: TestClient, session: Session, admin: dict[str, str]
 ) -> None:

@@ -13,10 +13,12 @@ from app.errors import (
     InvalidDate,
     InvalidRequest,
     SubjectEnded,
+    UnknownValue,
 )
 from app.models import SubjectEvent
 from app.schedule.expand import ENDS_AS, TERMINAL_EVENTS, EventType, Lifecycle
 from app.schedule.rules import check_date
+from app.schedule.vocabulary import refused_value
 from app.services.subjects.loading import LoadedSubject, load_subject
 from app.services.subjects.visit_rows import (
     sync_subject,
@@ -44,10 +46,15 @@ def record_event(
     actor.require_write()
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
     subject = loaded.subject
+    allowed = loaded.plan.protocol.allowed_values(type)
     if type is EventType.RESPONSE and not value:
-        raise InvalidRequest("a response event needs a value such as CR or PR", field="value")
+        such = f"one of {', '.join(allowed)}" if allowed else "such as CR or PR"
+        raise InvalidRequest(f"a response event needs a value: {such}", field="value")
     if type is not EventType.RESPONSE and value is not None:
         raise InvalidRequest("only a response event carries a value", field="value")
+    # Checked against the subject's own protocol version, which may predate vocabularies.
+    if value is not None and (refused := refused_value(loaded.plan.protocol, type, value)):
+        raise UnknownValue(refused.message, field="value", allowed=list(refused.allowed))
     check_date(day, "date")
     today = loaded.today(now)
     if day > today:
