@@ -263,6 +263,9 @@ def test_preview_as_of_defaults_to_today() -> None:
         (["--event", "response=2025-05-20"],
          'error: Invalid value for --event: "response=2025-05-20": a response needs its value,'
          " e.g. response=CR@2025-05-20"),
+        (["--event", "response=lldas@2025-05-20"],
+         'error: Invalid value for --event: "response=lldas@2025-05-20": "lldas" is not a'
+         " declared response value (did you mean LLDAS?); allowed: DORIS, LLDAS, ACTIVE"),
         (["--event", "death=X@2025-05-20"],
          'error: Invalid value for --event: "death=X@2025-05-20": only a response has a value'),
         (["--event", "relapse=2025-05-20"],
