@@ -12,6 +12,7 @@ FollowupError
  │    ├── Ineligible          age outside the protocol's range
  │    ├── InvalidRows         rows of a bulk enrolment (each listed in ``errors``)
  │    ├── InvalidDate         in the future, before consent, out of bounds
+ │    ├── UnknownValue        an event value the protocol does not declare
  │    ├── InvalidCursor       a page cursor this API did not hand out
  │    └── ReasonRequired      a correction without a reason
  ├── ScheduleError            a schedule file is invalid (carries every problem)
@@ -81,6 +82,13 @@ class InvalidRows(InvalidRequest):
 
 class InvalidDate(InvalidRequest):
     slug, title = "invalid-date", "Date not acceptable"
+
+
+class UnknownValue(InvalidRequest):
+    """An event value outside the values the protocol declares for the event type;
+    ``field`` names the request field and ``allowed`` the declared values, in order."""
+
+    slug, title = "unknown-value", "Value not declared by the protocol"
 
 
 class InvalidCursor(InvalidRequest):

@@ -23,6 +23,7 @@ from app.schedule.language import Protocol
 from app.schedule.lifecycle import Event, EventType
 from app.schedule.loader import load_protocol, parse_protocol, read_schedule
 from app.schedule.plan import build_plan
+from app.schedule.vocabulary import refused_value
 from app.services.studies import LoadResult, load_schedule
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -159,7 +160,7 @@ def _anchors(
     return out
 
 
-def _events(values: Sequence[str]) -> list[Event]:
+def _events(protocol: Protocol, values: Sequence[str]) -> list[Event]:
     kinds = ", ".join(t.value for t in EventType)
     out: list[Event] = []
     for given in values:
@@ -174,6 +175,8 @@ def _events(values: Sequence[str]) -> list[Event]:
         if kind != EventType.RESPONSE and at:
             raise BadArgument(f'"{given}": only a response has a value',
                                      param_hint="--event")
+        if value and (refused := refused_value(protocol, kind, value)):
+            raise BadArgument(f'"{given}": {refused.message}', param_hint="--event")
         out.append(Event(EventType(kind), _date(day, "--event", given), value or None))
     return out
 
@@ -291,7 +294,7 @@ def preview(file: Path, actual: tuple[str, ...], planned: tuple[str, ...],
     """Print the calendar FILE gives a patient with the given anchor dates and events."""
     protocol = load_protocol(file)
     anchors = _anchors(protocol, actual, planned)
-    recorded = _events(events)
+    recorded = _events(protocol, events)
     if as_of is not None:
         today = _date(as_of, "--as-of", as_of)
     else:

@@ -2,9 +2,10 @@
 
 The pydantic models check each entry's shape. What needs the whole file is checked
 here: names that must exist (anchors, visits), codes that must be unique (visit codes
-after series expansion, sites, anchors, phases, endpoints, periods), series templates,
-cycles in visit-relative timing, study-day notation under the study's convention, and
-endpoints that no visit can ever satisfy.
+after series expansion, sites, anchors, phases, endpoints, periods, declared event
+values), series templates, cycles in visit-relative timing, study-day notation under the
+study's convention, endpoints that no visit can ever satisfy, and phase conditions on
+values the protocol does not declare.
 
 The checks read the raw data (plain dicts and lists) and skip whatever has the wrong
 shape, so they also run when the models refused the file: a wrong type and an unknown
@@ -23,8 +24,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.schedule.language import CODE_PATTERN, Duration, Visit, parse_duration
+from app.schedule.language import (
+    CODE_PATTERN,
+    Condition,
+    Duration,
+    EventValues,
+    Visit,
+    parse_duration,
+)
 from app.schedule.plan import MAIN_PHASE, expand_codes, resolve
+from app.schedule.vocabulary import unknown_value_message
 
 Path = tuple[str | int, ...]
 _CODE = re.compile(CODE_PATTERN)
@@ -94,6 +103,7 @@ class _Checker:
         self.anchors: set[str] = set()
         self.visits: list[_VisitEntry] = []
         self.codes: dict[str, _VisitEntry] = {}
+        self.vocabularies: dict[str, list[str]] = {}
 
     def add(self, path: Path, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -130,6 +140,7 @@ class _Checker:
     def run(self) -> list[Problem]:
         self.anchors = self.unique("anchors", "anchor", key="name")
         self.unique("sites", "site code")
+        self.event_values()
         if "default_anchor" in self.root:
             self.anchor_ref(("default_anchor",), self.root["default_anchor"])
         for path, raw in _entries(self.root, "visits"):
@@ -150,8 +161,47 @@ class _Checker:
                 self.add(path + ("code",), f'"{MAIN_PHASE}" names the main schedule; '
                                            "choose another phase code")
             self.anchor_ref(path + ("anchor",), phase.get("anchor"))
+            condition = phase.get("condition")
+            if isinstance(condition, dict):
+                self.condition(path + ("condition",), condition)
             for vpath, raw in _entries(phase, "visits", path):
                 self.visits.append(_VisitEntry(vpath, raw, code or f"phases[{path[1]}]"))
+
+    def event_values(self) -> None:
+        """Each declared value once. Values are case-sensitive codes, but two that differ
+        only in case (CR, cr) would be told apart by nobody recording them."""
+        section = self.root.get("event_values")
+        if not isinstance(section, dict):
+            return
+        # Other keys are reported as unknown by the models.
+        for event in (e for e in section if e in EventValues.model_fields):
+            seen: dict[str, tuple[str, Path]] = {}  # casefolded -> (as written, where)
+            for path, term in _entries(section, event, ("event_values",)):
+                value = _text(term.get("value"))
+                if value is None or not _CODE.match(value):
+                    continue
+                first = seen.get(value.casefold())
+                if first is None:
+                    seen[value.casefold()] = (value, path)
+                elif first[0] == value:
+                    self.add(path + ("value",), f'duplicate {event} value "{value}" (first at '
+                                                f"{format_path(first[1])})")
+                else:
+                    self.add(path + ("value",), f'"{value}" differs from "{first[0]}" (first at '
+                                                f"{format_path(first[1])}) only in case: "
+                                                "declare one of them")
+            self.vocabularies[event] = [value for value, _ in seen.values()]
+
+    def condition(self, path: Path, condition: dict[str, Any]) -> None:
+        """A condition names only values its event declares (when it declares any)."""
+        event = _text(condition.get("event", Condition.model_fields["event"].default))
+        declared = self.vocabularies.get(event) if event is not None else None
+        values = condition.get("values")
+        if event is None or not declared or not isinstance(values, list):
+            return
+        for i, value in enumerate(values):
+            if isinstance(value, str) and value not in declared:
+                self.add(path + ("values", i), unknown_value_message(event, value, declared))
 
     def visit(self, entry: _VisitEntry) -> None:
         path, raw = entry.path, entry.raw

@@ -25,6 +25,8 @@ DESCRIPTIONS: dict[str, str] = {
     "Protocol.study": "Study metadata and the study-day convention",
     "Protocol.sites": "Sites that run the study; created when the schedule is loaded",
     "Protocol.anchors": "Named reference dates of a patient (consent, infusion, transplant...)",
+    "Protocol.event_values": "Per event type that carries a value (response), the values it "
+                             "may carry; a type left out accepts any code",
     "Protocol.visits": "The main schedule: visits every patient has",
     "Protocol.phases": "Conditional phases: visits that exist only when a condition holds",
     "Protocol.endpoints": "Endpoint assessment time points, each with a window",
@@ -75,6 +77,12 @@ DESCRIPTIONS: dict[str, str] = {
     "Phase.closes_on": "Events after which the phase can no longer open",
     "Phase.stops_at_progression": "Cancel all the phase's visits at progression",
     "Phase.visits": "The phase's visits",
+    "EventValues": "The values events may carry, per event type, in order (best response "
+                   "first, say). Recording any other value is refused.",
+    "EventValues.response": "Response values, e.g. IMWG: sCR, CR, VGPR, PR, MR, SD, PD",
+    "Term": "One value an event may carry.",
+    "Term.value": "The value as recorded: a case-sensitive code, e.g. CR or sCR",
+    "Term.label": "What it means, as shown to users, e.g. Complete response",
     "Condition": "A response event with one of the listed values opens the phase.",
     "Condition.event": "The event that opens the phase (only response for now)",
     "Endpoint": "An endpoint assessed at time points, each with its own window.",

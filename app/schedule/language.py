@@ -1,7 +1,7 @@
 """The schedule language: frozen models of what a protocol YAML file may say.
 
-A file has the sections ``study``, ``sites``, ``anchors``, ``visits``, ``phases``,
-``endpoints`` and ``periods``. Durations are written as text ("14 days", "-2 days",
+A file has the sections ``study``, ``sites``, ``anchors``, ``event_values``, ``visits``,
+``phases``, ``endpoints`` and ``periods``. Durations are written as text ("14 days", "-2 days",
 "2 weeks", "3 months") or as a study day ("day 14"), which depends on the study's
 day convention (``anchor_day``). See ``schedules/README.md`` for the full language.
 
@@ -296,10 +296,46 @@ class Visit(Strict):
         return self
 
 
+class Term(Strict):
+    """One value an event may carry: a case-sensitive code (IMWG writes sCR) and its label."""
+
+    value: Code
+    label: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class EventValues(Strict):
+    """Per event type that carries a value, the values it may carry, in the protocol's order.
+
+    One field per such event type. An event type the file leaves out accepts any code, as
+    before vocabularies were declared: protocol versions already stored still load, and
+    their phase conditions are not checked against anything.
+    """
+
+    # Left out: (), which a file cannot write (min_length), so "declared" is never empty.
+    response: tuple[Term, ...] = Field(default=(), min_length=1)
+
+    def terms(self, event: str) -> tuple[Term, ...] | None:
+        """The declared values of an event type; None when the protocol declares none."""
+        if event not in type(self).model_fields:
+            return None
+        declared: tuple[Term, ...] = getattr(self, event)
+        return declared or None
+
+    def declared(self) -> dict[str, tuple[Term, ...]]:
+        """Every event type with a declared vocabulary, in the order of the fields."""
+        return {
+            event: terms
+            for event in type(self).model_fields
+            if (terms := self.terms(event)) is not None
+        }
+
+
 class Condition(Strict):
     event: Literal["response"] = "response"
     values: tuple[Code, ...] = Field(
-        min_length=1, description="Response values that open the phase"
+        min_length=1,
+        description="Response values that open the phase; each one declared in event_values "
+                    "when the protocol declares response values",
     )
 
 
@@ -348,6 +384,7 @@ class Protocol(Strict):
     default_anchor: Name | None = Field(
         default=None, description="Anchor of visits that name none; defaults to the first anchor"
     )
+    event_values: EventValues = EventValues()
     visits: tuple[Visit, ...] = Field(min_length=1)
     phases: tuple[Phase, ...] = ()
     endpoints: tuple[Endpoint, ...] = ()
@@ -356,3 +393,8 @@ class Protocol(Strict):
     @property
     def main_anchor(self) -> str:
         return self.default_anchor or self.anchors[0].name
+
+    def allowed_values(self, event: str) -> tuple[str, ...] | None:
+        """The values an event of this type may carry; None: any code (none declared)."""
+        terms = self.event_values.terms(event)
+        return None if terms is None else tuple(t.value for t in terms)

@@ -131,7 +131,8 @@ class _Story:
         if myeloma and rng.random() < 0.45:
             cr = self.day_after(infusion, 28, 90)
             if cr <= as_of and (not progresses or cr < progression):
-                events.append(Event(EventType.RESPONSE, cr, "CR"))
+                # The phase's own value: declared by the protocol, so it opens the phase.
+                events.append(Event(EventType.RESPONSE, cr, plan.phases[0].opens_on[0]))
                 if rng.random() < 0.85:
                     transplant = self.day_after(cr, 30, 75)
                     anchors["transplant"] = AnchorDate(transplant, actual=transplant <= as_of)

@@ -156,7 +156,11 @@ def missed(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, stud
 
 
 def _event_context(loaded: LoadedSubject, today: date, **extra: Any) -> dict[str, Any]:
+    # The subject's own protocol version says which responses may be recorded (none
+    # declared: a free code, as before).
+    terms = loaded.plan.protocol.event_values.terms(EventType.RESPONSE)
     return {"loaded": loaded, "today": today, "types": EVENT_TYPES, "error": None,
+            "terms": terms or (),
             "values": {"type": "", "date": today.isoformat(), "value": "", "note": ""}} | extra
 
 

@@ -42,7 +42,7 @@ INPUTS: list[tuple[str, str, str, dict[str, str] | None, Any]] = [
     ("body.reason", "PUT", f"{SUBJECT}/anchors/infusion", None,
      {"date": "2026-02-03", "actual": True, "reason": "postponed{c}by two days"}),
     ("body.note", "POST", f"{SUBJECT}/events", None,
-     {"type": "response", "date": "2026-02-20", "value": "CR", "note": "per{c}report"}),
+     {"type": "response", "date": "2026-02-20", "value": "DORIS", "note": "per{c}report"}),
     ("body.note", "POST", f"{SUBJECT}/visits/D14/completion", None,
      {"actual_date": "2026-02-16", "note": "seen by{c}Dr Li"}),
     ("body.reason", "POST", f"{SUBJECT}/visits/D14/completion", None,

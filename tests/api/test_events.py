@@ -8,6 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.access import SYSTEM
+from app.services.studies import load_schedule
 from tests.helpers_subjects import (
     MM,
     NOW,
@@ -17,6 +19,7 @@ from tests.helpers_subjects import (
     enrolment_body,
     load_seed_studies,
     make_token,
+    seed_text,
     stand_at,
 )
 
@@ -119,6 +122,7 @@ def test_progression_closes_the_phase_and_stops_response_visits(
     ({"type": "abduction", "date": "2026-02-20"}, 422, "validation-error"),
     ({"type": "death", "date": "2026-02-20", "note": "x" * 1001}, 422, "validation-error"),
     ({"type": "response", "date": "2026-02-20", "value": "C R"}, 422, "validation-error"),
+    ({"type": "response", "date": "2026-02-20", "value": "CR"}, 422, "unknown-value"),
 ])
 def test_event_errors(
     client: TestClient, edc: dict[str, str], body: dict[str, Any], status: int, slug: str
@@ -138,3 +142,69 @@ def test_events_are_scoped_and_need_write_access(
     assert_problem(client.post(f"{SLE_SUBJECT}/events", json=death, headers=other),
                    404, "not-found")
     assert client.get(SLE_SUBJECT, headers=edc).json()["lifecycle"] == "active"
+
+
+IMWG = ["sCR", "CR", "VGPR", "PR", "MR", "SD", "PD"]
+
+
+@pytest.mark.parametrize(("value", "hint"), [
+    ("cr", " (did you mean CR?)"), ("SCR", " (did you mean sCR?)"), ("VGPR-typo", ""),
+])
+def test_a_response_outside_the_declared_values_is_refused_naming_them(
+    client: TestClient, edc: dict[str, str], value: str, hint: str
+) -> None:
+    response = client.post(f"{MM_SUBJECT}/events", headers=edc,
+                           json={"type": "response", "date": "2025-04-03", "value": value})
+    body = assert_problem(response, 422, "unknown-value")
+    assert body["detail"] == (f'"{value}" is not a declared response value{hint}; allowed: '
+                              + ", ".join(IMWG))
+    assert (body["field"], body["allowed"]) == ("value", IMWG)
+    after = client.get(MM_SUBJECT, headers=edc).json()
+    assert after["events"] == [] and after["phases"][0]["state"] == "pending"
+
+
+def test_each_study_declares_its_own_values(client: TestClient, edc: dict[str, str]) -> None:
+    refused = client.post(f"{SLE_SUBJECT}/events", headers=edc,
+                          json={"type": "response", "date": "2026-02-20", "value": "CR"})
+    assert assert_problem(refused, 422, "unknown-value")["allowed"] == [
+        "DORIS", "LLDAS", "ACTIVE"]
+    missing = client.post(f"{SLE_SUBJECT}/events", headers=edc,
+                          json={"type": "response", "date": "2026-02-20"})
+    assert assert_problem(missing, 422, "invalid-request")["detail"] == (
+        "a response event needs a value: one of DORIS, LLDAS, ACTIVE")
+    accepted = client.post(f"{SLE_SUBJECT}/events", headers=edc,
+                           json={"type": "response", "date": "2026-02-20", "value": "LLDAS"})
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["events"][0]["value"] == "LLDAS"
+
+
+def test_a_subject_on_a_version_without_declared_values_keeps_free_values(
+    client: TestClient, session: Session
+) -> None:
+    """Version 1.0 declared no values: its subject may still record any code (and "cr"
+    opens no phase, as before); a subject enrolled on the current version may not."""
+    text = seed_text("cart-allo-hsct-rrmm.yaml")
+    start, end = text.index("# Response assessments use"), text.index("visits:")
+    old = (text[:start] + text[end:]).replace('version: "1.1"', 'version: "1.0"')
+    load_schedule(session, text=old, source="mm-1.0.yaml", actor=SYSTEM)
+    stand_at(client, NOW)
+    token = bearer(make_token(session, "edc", studies=[MM]))
+    session.commit()
+    body = enrolment_body("MM-OLD", site="MM01", consent_date="2025-01-06",
+                          date_of_birth="1970-03-03",
+                          anchors=[{"name": "infusion", "date": "2025-02-03", "actual": True}])
+    enrolled = client.post(f"/api/v1/studies/{MM}/subjects", json=body, headers=token)
+    assert enrolled.status_code == 201, enrolled.text
+    load_seed_studies(session)  # version 1.1, with the IMWG values, becomes current
+    session.commit()
+    new = client.post(f"/api/v1/studies/{MM}/subjects", headers=token,
+                      json=body | {"subject_id": "MM-NEW"})
+    assert new.json()["protocol_version"] == "1.1"
+    cr = {"type": "response", "date": "2025-04-03", "value": "cr"}
+    old_subject = client.post(f"/api/v1/studies/{MM}/subjects/MM-OLD/events", json=cr,
+                              headers=token)
+    assert old_subject.status_code == 201, old_subject.text
+    assert old_subject.json()["protocol_version"] == "1.0"
+    assert old_subject.json()["phases"][0]["state"] == "pending"
+    assert_problem(client.post(f"/api/v1/studies/{MM}/subjects/MM-NEW/events", json=cr,
+                               headers=token), 422, "unknown-value")

@@ -39,7 +39,7 @@ def test_list_studies(client: TestClient, session: Session, admin: dict[str, str
         "code": SLE,
         "title": sle["title"],
         "registry_id": "NCT07274059",
-        "version": "1.0",
+        "version": "1.1",
         "target_enrolment": 48,
         "enrolled": 2,
         "sites": ["WTCH", "YC3H"],
@@ -77,7 +77,7 @@ def test_protocol_of_the_sle_study(client: TestClient, admin: dict[str, str]) ->
     response = client.get(f"/api/v1/studies/{SLE}", headers=admin)
     assert response.status_code == 200
     body = response.json()
-    assert (body["code"], body["version"], body["anchor_day"]) == (SLE, "1.0", 0)
+    assert (body["code"], body["version"], body["anchor_day"]) == (SLE, "1.1", 0)
     assert body["age"] == {"min": 18, "max": 75}
     assert body["time_zone"] == "Asia/Shanghai" and body["upcoming_days"] == 7
     assert [a["name"] for a in body["anchors"]] == ["infusion", "consent"]
@@ -120,7 +120,7 @@ def test_protocol_of_the_sle_study(client: TestClient, admin: dict[str, str]) ->
     assert [(s["code"], s["time_zone"]) for s in body["sites"]] == [
         ("WTCH", "Asia/Shanghai"), ("YC3H", "Asia/Shanghai")
     ]
-    assert [v["version"] for v in body["versions"]] == ["1.0"]
+    assert [v["version"] for v in body["versions"]] == ["1.1"]
     assert len(body["versions"][0]["content_hash"]) == 64
 
 
@@ -147,19 +147,41 @@ def test_conditional_phase_and_endpoints_of_the_myeloma_study(
     assert m2["stops_at_progression"] is True
 
 
+def test_the_protocol_lists_the_values_each_event_may_carry(
+    client: TestClient, session: Session, admin: dict[str, str]
+) -> None:
+    mm = client.get(f"/api/v1/studies/{MM}", headers=admin).json()
+    assert list(mm["event_values"]) == ["response"]
+    assert mm["event_values"]["response"][:2] == [
+        {"value": "sCR", "label": "Stringent complete response"},
+        {"value": "CR", "label": "Complete response"},
+    ]
+    assert [t["value"] for t in mm["event_values"]["response"]] == [
+        "sCR", "CR", "VGPR", "PR", "MR", "SD", "PD"]
+    sle = client.get(f"/api/v1/studies/{SLE}", headers=admin).json()
+    assert [t["value"] for t in sle["event_values"]["response"]] == ["DORIS", "LLDAS", "ACTIVE"]
+    # A protocol that declares none lists none: any code is accepted.
+    text = (SCHEDULES / "ucart-sle.yaml").read_text("utf-8")
+    start, end = text.index("event_values:"), text.index("visits:")
+    free_text = (text[:start] + text[end:]).replace("code: UCART-SLE", "code: FREE-SLE")
+    load_schedule(session, text=free_text, source="free.yaml", actor=SYSTEM)
+    free = client.get("/api/v1/studies/FREE-SLE", headers=admin).json()
+    assert free["event_values"] == {}
+
+
 def test_a_new_version_becomes_current(
     client: TestClient, session: Session, admin: dict[str, str]
 ) -> None:
     text = (SCHEDULES / "ucart-sle.yaml").read_text("utf-8")
-    amended = text.replace('version: "1.0"', 'version: "1.1"').replace(
+    amended = text.replace('version: "1.1"', 'version: "1.2"').replace(
         "target_enrolment: 48", "target_enrolment: 60"
     )
-    load_schedule(session, text=amended, source="ucart-sle-1.1.yaml", actor=SYSTEM)
+    load_schedule(session, text=amended, source="ucart-sle-1.2.yaml", actor=SYSTEM)
     body = client.get(f"/api/v1/studies/{SLE}", headers=admin).json()
-    assert body["version"] == "1.1" and body["target_enrolment"] == 60
-    assert [v["version"] for v in body["versions"]] == ["1.0", "1.1"]
+    assert body["version"] == "1.2" and body["target_enrolment"] == 60
+    assert [v["version"] for v in body["versions"]] == ["1.1", "1.2"]
     listed = client.get("/api/v1/studies", headers=admin).json()["items"]
-    assert next(s for s in listed if s["code"] == SLE)["version"] == "1.1"
+    assert next(s for s in listed if s["code"] == SLE)["version"] == "1.2"
 
 
 def test_errors_are_problems(client: TestClient, admin: dict[str, str]) -> None:

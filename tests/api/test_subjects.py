@@ -55,7 +55,7 @@ def test_enrol_returns_the_whole_calendar(client: TestClient, edc: dict[str, str
     assert {k: body[k] for k in ("study", "subject_id", "site", "consent_date", "lifecycle",
                                  "protocol_version", "as_of")} == {
         "study": SLE, "subject_id": "S-001", "site": "YC3H", "consent_date": "2026-01-05",
-        "lifecycle": "active", "protocol_version": "1.0", "as_of": "2026-03-01"}
+        "lifecycle": "active", "protocol_version": "1.1", "as_of": "2026-03-01"}
     assert body["anchors"] == [  # in the protocol's order
         {"name": "infusion", "date": "2026-02-01", "actual": True},
         {"name": "consent", "date": "2026-01-05", "actual": True},

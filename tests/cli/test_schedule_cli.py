@@ -51,8 +51,8 @@ def test_validate_the_seed_schedules() -> None:
     result = run("schedule", "validate", SLE, MM)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [
-        f"{SLE}: ok (UCART-SLE 1.0: 11 visits, 0 conditional phases, 3 endpoint time points)",
-        f"{MM}: ok (CART-HSCT-MM 1.0: 17 visits, 1 conditional phase, 12 endpoint time points)",
+        f"{SLE}: ok (UCART-SLE 1.1: 11 visits, 0 conditional phases, 3 endpoint time points)",
+        f"{MM}: ok (CART-HSCT-MM 1.1: 17 visits, 1 conditional phase, 12 endpoint time points)",
     ]
     assert result.stderr == ""
     # A directory means its .yaml files.
@@ -216,7 +216,7 @@ def test_preview_table() -> None:
                  "--as-of", "2025-04-09")
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    assert out.startswith("CART-HSCT-MM 1.0, as of Wed 2025-04-09; anchors: infusion 2025-03-26"
+    assert out.startswith("CART-HSCT-MM 1.1, as of Wed 2025-04-09; anchors: infusion 2025-03-26"
                           " (planned)\n")
     lines = out.splitlines()
     d14 = next(line for line in lines if line.startswith("D14 "))
@@ -263,6 +263,9 @@ def test_preview_as_of_defaults_to_today() -> None:
         (["--event", "response=2025-05-20"],
          'error: Invalid value for --event: "response=2025-05-20": a response needs its value,'
          " e.g. response=CR@2025-05-20"),
+        (["--event", "response=lldas@2025-05-20"],
+         'error: Invalid value for --event: "response=lldas@2025-05-20": "lldas" is not a'
+         " declared response value (did you mean LLDAS?); allowed: DORIS, LLDAS, ACTIVE"),
         (["--event", "death=X@2025-05-20"],
          'error: Invalid value for --event: "death=X@2025-05-20": only a response has a value'),
         (["--event", "relapse=2025-05-20"],
@@ -343,11 +346,11 @@ def test_load_is_all_or_nothing(fresh_url: str, tmp_path: Path) -> None:
 
     result = run("schedule", "load", str(SCHEDULES), env=env)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.splitlines() == ["loaded CART-HSCT-MM 1.0", "loaded UCART-SLE 1.0"]
+    assert result.stdout.splitlines() == ["loaded CART-HSCT-MM 1.1", "loaded UCART-SLE 1.1"]
     assert _counts(fresh_url) == (2, 2, 3, 2)
 
     result = run("schedule", "load", SLE, MM, env=env)
-    assert result.stdout.splitlines() == ["unchanged UCART-SLE 1.0", "unchanged CART-HSCT-MM 1.0"]
+    assert result.stdout.splitlines() == ["unchanged UCART-SLE 1.1", "unchanged CART-HSCT-MM 1.1"]
 
     # Same version, other text: nothing of the run is kept, not even a new study.
     changed = tmp_path / "sle-changed.yaml"
@@ -357,7 +360,7 @@ def test_load_is_all_or_nothing(fresh_url: str, tmp_path: Path) -> None:
     result = run("schedule", "load", str(other), str(changed), env=env)
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "error: UCART-SLE version 1.0 is already loaded with other content; give the changed"
+        "error: UCART-SLE version 1.1 is already loaded with other content; give the changed"
         " protocol a new version"
     ]
     assert result.stdout == ""

@@ -35,7 +35,7 @@ def test_list_studies_counts_every_subject_and_scopes_sites(seeded: Session) -> 
     add_subject(seeded, MM, "MM01", "C")
     every = {s.code: s for s in list_studies(seeded, actor=SYSTEM)}
     assert (every[SLE].enrolled, every[MM].enrolled) == (2, 1)
-    assert every[SLE].sites == ("WTCH", "YC3H") and every[SLE].version == "1.0"
+    assert every[SLE].sites == ("WTCH", "YC3H") and every[SLE].version == "1.1"
     [mine] = list_studies(seeded, actor=NURSE)
     # The enrolment counts against the study's target, so it stays the study's total.
     assert (mine.code, mine.enrolled, mine.sites) == (SLE, 2, ("YC3H",))
@@ -51,10 +51,10 @@ def test_get_study_hides_what_a_token_may_not_see(seeded: Session) -> None:
 
 def test_describe_study(seeded: Session) -> None:
     described = describe_study(seeded, code=MM, actor=SYSTEM)
-    assert described.version.version == "1.0"
+    assert described.version.version == "1.1"
     assert [p.code for p in described.plan.phases] == ["HSCT"]
     assert [s.code for s in described.sites] == ["MM01"]
-    assert [v.version for v in described.versions] == ["1.0"]
+    assert [v.version for v in described.versions] == ["1.1"]
     assert described.enrolled == 0
 
 

@@ -60,7 +60,7 @@ def _status(session: Session, loaded: object, code: str, today: date) -> str:
 
 def test_enrol_builds_the_calendar_and_audits_without_the_birth_date(seeded: Session) -> None:
     loaded = enrol_sle(seeded, infusion=date(2026, 2, 1), actual=False)
-    assert loaded.subject.lifecycle == "active" and loaded.version.version == "1.0"
+    assert loaded.subject.lifecycle == "active" and loaded.version.version == "1.1"
     anchors = {a.name: (a.date, a.actual) for a in seeded.scalars(
         select(AnchorDateRow).where(AnchorDateRow.subject_pk == loaded.subject.id))}
     assert anchors == {"consent": (date(2026, 1, 5), True), "infusion": (date(2026, 2, 1), False)}
@@ -177,9 +177,9 @@ def test_enrolment_uses_the_newest_protocol_version(seeded: Session) -> None:
     from app.services.studies import load_schedule
     from tests.helpers_subjects import seed_text
 
-    text = seed_text("ucart-sle.yaml").replace('version: "1.0"', 'version: "1.1"')
-    load_schedule(seeded, text=text, source="v1.1", actor=SYSTEM)
-    assert enrol_sle(seeded).version.version == "1.1"
+    text = seed_text("ucart-sle.yaml").replace('version: "1.1"', 'version: "1.2"')
+    load_schedule(seeded, text=text, source="v1.2", actor=SYSTEM)
+    assert enrol_sle(seeded).version.version == "1.2"
 
 
 # --- reading -----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -185,6 +186,30 @@ def test_an_event_the_service_refuses_is_explained(
     no_type = post_form(client, f"{SUBJECT}/events/new", url,
                         {"type": "", "date": site_today().isoformat()})
     assert no_type.status_code == 422 and "Choose the kind of event" in no_type.text
+
+
+def test_the_response_is_chosen_from_the_values_the_protocol_declares(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    form = client.get(f"{SUBJECT}/events/new").text
+    assert '<select id="value" name="value">' in form
+    assert 'type="text" id="value"' not in form
+    options = re.findall(r'<option value="(\w*)"\s*>([^<]*)</option>', form)
+    assert options[-4:] == [("", "None"), ("DORIS", "DORIS · Remission (DORIS definition)"),
+                            ("LLDAS", "LLDAS · Lupus low disease activity state"),
+                            ("ACTIVE", "ACTIVE · Active disease (neither remission nor LLDAS)")]
+    url = f"{SUBJECT}/events"
+    # A value the list does not offer (an old page, a script): refused, nothing recorded.
+    wrong = post_form(client, f"{SUBJECT}/events/new", url,
+                      {"type": "response", "date": site_today().isoformat(), "value": "lldas"})
+    assert wrong.status_code == 422
+    assert ("is not a declared response value (did you mean LLDAS?); allowed: DORIS, LLDAS,"
+            " ACTIVE") in wrong.text
+    assert session.scalar(select(func.count()).select_from(SubjectEvent)) == 0
+    right = post_form(client, f"{SUBJECT}/events/new", url,
+                      {"type": "response", "date": site_today().isoformat(), "value": "LLDAS"})
+    assert right.status_code == 303
+    assert session.scalars(select(SubjectEvent.value)).all() == ["LLDAS"]
 
 
 def enrol(client: TestClient, **data: str) -> object:

@@ -166,15 +166,16 @@ def put_anchor(
     response_model=SubjectOut,
     summary="Record a lifecycle event",
     description=(
-        "A response assessment (value such as CR; a response may open a conditional phase), "
+        "A response assessment (its value one of those the protocol declares, listed as "
+        "`event_values.response` by `GET /api/v1/studies/{study}`; any other is refused as "
+        "`unknown-value` with the allowed ones; a response may open a conditional phase), "
         "progression (stops the visits the protocol says), death, withdrawal or loss to "
         "follow-up (these end the follow-up: future visits are cancelled, kept, with the "
         "reason). A subject who has left may only still be reported dead."
     ),
     responses=problem_responses(
         *BODY_PROBLEMS, "forbidden", "not-found", "already-recorded", "subject-ended",
-        "invalid-request",
-        "invalid-date",
+        "invalid-request", "unknown-value", "invalid-date",
     ),
 )
 def post_event(

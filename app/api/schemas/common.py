@@ -119,6 +119,9 @@ EXAMPLES: dict[str, tuple[int, str, str]] = {
                        "age 17 at consent is outside 18..75"),
     "invalid-date": (422, "Date not acceptable",
                      "visit date 2026-03-02 is in the future (site date 2026-03-01)"),
+    "unknown-value": (422, "Value not declared by the protocol",
+                      '"cr" is not a declared response value (did you mean CR?); allowed: sCR,'
+                      " CR, VGPR, PR, MR, SD, PD"),
     "invalid-cursor": (422, "Not a cursor this API returned",
                        "cursor is not one this API returned"),
     "reason-required": (422, "A reason is required", "correcting anchor infusion needs a reason"),
@@ -148,6 +151,8 @@ def _example(slug: str) -> dict[str, Any]:
     if slug == "validation-error":
         body["errors"] = [{"location": "body.actual_date", "type": "date_from_datetime_parsing",
                            "message": "Input should be a valid date"}]
+    elif slug == "unknown-value":
+        body |= {"field": "value", "allowed": ["sCR", "CR", "VGPR", "PR", "MR", "SD", "PD"]}
     elif slug == "invalid-rows":
         body["errors"] = [
             {"index": 0, "field": "site", "location": "body.0.site", "type": "invalid-row",

@@ -119,6 +119,11 @@ class VisitDefOut(BaseModel):
     assessments: list[str] = Field(examples=[["AE", "SLEDAI"]])
 
 
+class TermOut(BaseModel):
+    value: str = Field(description="As recorded: a case-sensitive code", examples=["CR"])
+    label: str | None = Field(description="What it means", examples=["Complete response"])
+
+
 class ConditionOut(BaseModel):
     event: str = Field(examples=["response"])
     values: list[str] = Field(description="Response values that open the phase",
@@ -180,6 +185,13 @@ class StudyDetail(BaseModel):
     upcoming_days: int = Field(description="Days before its window opens that a visit is"
                                            " 'upcoming'")
     anchors: list[AnchorOut]
+    event_values: dict[str, list[TermOut]] = Field(
+        description="Per event type, the values an event of that type may carry, in the"
+                    " protocol's order (POST .../events refuses others). An event type not"
+                    " listed accepts any code. Today only response carries a value.",
+        examples=[{"response": [{"value": "CR", "label": "Complete response"},
+                                {"value": "PR", "label": "Partial response"}]}],
+    )
     visits: list[VisitDefOut]
     phases: list[PhaseOut]
     endpoints: list[EndpointOut]
@@ -207,6 +219,10 @@ class StudyDetail(BaseModel):
                 AnchorOut(name=a.name, label=a.label, recorded=a.recorded)
                 for a in protocol.anchors
             ],
+            event_values={
+                event: [TermOut(value=t.value, label=t.label) for t in terms]
+                for event, terms in protocol.event_values.declared().items()
+            },
             visits=_visits(plan),
             phases=_phases(protocol),
             endpoints=_endpoints(protocol, plan.anchor_day),

@@ -82,8 +82,14 @@ class AnchorPut(Strict):
 class EventIn(Strict):
     type: EventType
     date: ApiDate = Field(description="When it happened (not in the future, not before consent)")
-    value: Code | None = Field(default=None, description="Response only, e.g. CR, sCR, PR",
-                               examples=["CR"])
+    value: Code | None = Field(
+        default=None,
+        description="Response only: a case-sensitive code, e.g. CR or sCR. The protocol of each"
+                    " study declares the values (`event_values.response` of GET"
+                    " /api/v1/studies/{study}); any other is refused as `unknown-value`."
+                    " A protocol that declares none accepts any code.",
+        examples=["CR"],
+    )
     note: MultilineText | None = Field(default=None, max_length=1000)
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [

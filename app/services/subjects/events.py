@@ -22,6 +22,7 @@ from app.errors import (
     InvalidDate,
     InvalidRequest,
     SubjectEnded,
+    UnknownValue,
 )
 from app.models import AnchorDateRow, SubjectEvent, Visit
 from app.schedule.lifecycle import (
@@ -34,6 +35,7 @@ from app.schedule.lifecycle import (
 )
 from app.schedule.rules import check_date
 from app.schedule.status import State
+from app.schedule.vocabulary import refused_value
 from app.services.subjects.loading import LoadedSubject, load_subject
 from app.services.subjects.visit_rows import sync_subject
 
@@ -99,6 +101,9 @@ def record_event(
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
     subject = loaded.subject
     _check_value(type, value)
+    # Checked against the subject's own protocol version, which may predate vocabularies.
+    if value is not None and (refused := refused_value(loaded.plan.protocol, type, value)):
+        raise UnknownValue(refused.message, field="value", allowed=list(refused.allowed))
     if type is EventType.TRANSFER:
         raise InvalidRequest("a transfer to another site is recorded with the transfer route",
                              field="type")
