@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app.deps import KnownQuery
 from app.settings import Settings
 from app.web import auth, changes, feeds, studies, subjects, visits, worklist
 from app.web.rendering import STATIC_DIR, add_page_errors
@@ -18,4 +19,6 @@ def install(app: FastAPI, settings: Settings) -> None:
     add_page_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (auth, worklist, studies, subjects, visits, changes, feeds):
-        app.include_router(module.router)
+        # A page refuses a query parameter it does not take, as the API does: a 422 page
+        # naming it (app.deps.known_query).
+        app.include_router(module.router, dependencies=[KnownQuery])
