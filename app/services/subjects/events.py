@@ -23,6 +23,32 @@ from app.services.subjects.visit_rows import (
 )
 
 
+def check_event(
+    loaded: LoadedSubject, *, type: EventType, day: date, value: str | None, today: date
+) -> None:
+    """Refuse an event that may not be recorded for this subject on ``today`` (the site's
+    date). Shared with the preview of an event, which must refuse what recording would."""
+    subject, subject_id = loaded.subject, loaded.subject.subject_id
+    if type is EventType.RESPONSE and not value:
+        raise InvalidRequest("a response event needs a value such as CR or PR", field="value")
+    if type is not EventType.RESPONSE and value is not None:
+        raise InvalidRequest("only a response event carries a value", field="value")
+    check_date(day, "date")
+    if day > today:
+        raise InvalidDate(f"event date {day.isoformat()} is in the future"
+                          f" (site date {today.isoformat()})")
+    if day < subject.consent_date:
+        raise InvalidDate(f"event date {day.isoformat()} is before consent"
+                          f" ({subject.consent_date.isoformat()})")
+    if subject.lifecycle == Lifecycle.DIED:
+        if type is EventType.DEATH:
+            raise AlreadyRecorded(f"the death of subject {subject_id} is already recorded")
+        raise SubjectEnded(f"subject {subject_id} has died; no further events")
+    if subject.lifecycle != Lifecycle.ACTIVE and type is not EventType.DEATH:
+        raise SubjectEnded(f"subject {subject_id} is {subject.lifecycle.replace('_', ' ')};"
+                           " only a death may still be recorded")
+
+
 def record_event(
     session: Session,
     *,
@@ -44,25 +70,7 @@ def record_event(
     actor.require_write()
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
     subject = loaded.subject
-    if type is EventType.RESPONSE and not value:
-        raise InvalidRequest("a response event needs a value such as CR or PR", field="value")
-    if type is not EventType.RESPONSE and value is not None:
-        raise InvalidRequest("only a response event carries a value", field="value")
-    check_date(day, "date")
-    today = loaded.today(now)
-    if day > today:
-        raise InvalidDate(f"event date {day.isoformat()} is in the future"
-                          f" (site date {today.isoformat()})")
-    if day < subject.consent_date:
-        raise InvalidDate(f"event date {day.isoformat()} is before consent"
-                          f" ({subject.consent_date.isoformat()})")
-    if subject.lifecycle == Lifecycle.DIED:
-        if type is EventType.DEATH:
-            raise AlreadyRecorded(f"the death of subject {subject_id} is already recorded")
-        raise SubjectEnded(f"subject {subject_id} has died; no further events")
-    if subject.lifecycle != Lifecycle.ACTIVE and type is not EventType.DEATH:
-        raise SubjectEnded(f"subject {subject_id} is {subject.lifecycle.replace('_', ' ')};"
-                           " only a death may still be recorded")
+    check_event(loaded, type=type, day=day, value=value, today=loaded.today(now))
     before = {"lifecycle": subject.lifecycle}
     event = SubjectEvent(subject_pk=subject.id, type=type.value, date=day, value=value, note=note)
     session.add(event)
