@@ -75,11 +75,15 @@ def _record_context(loaded: LoadedSubject, visit: StoredVisit, today: date,
     row: Visit = visit.row
     done = row.state in (State.COMPLETED.value, State.MISSED.value)
     checked: Sequence[str] = (row.assessments or []) if done else visit.planned_assessments
+    # Before the window opens, today is not the likely date of the visit: a date filled in
+    # for the coordinator would record an early visit by a mere click on Save.
+    not_open = row.window_start is not None and today < row.window_start
     return {
         "loaded": loaded, "visit": visit, "row": row, "today": today, "back": back or "",
         "correction": done, "planned": visit.planned_assessments, "checked": list(checked),
-        "values": {"actual_date": today.isoformat(), "note": row.note or "", "reason": "",
-                   "other_assessments": ""},
+        "not_open": not_open,
+        "values": {"actual_date": "" if not_open else today.isoformat(), "note": row.note or "",
+                   "reason": "", "other_assessments": ""},
         "warning": None, "error": None, "confirmed_date": "",
     } | extra
 
