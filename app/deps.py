@@ -1,4 +1,5 @@
-"""Dependencies shared by the API and the web pages: settings, the clock, the transaction.
+"""Dependencies shared by the API and the web pages: settings, the clock, the transaction,
+and the refusal of query parameters a route does not take.
 
 The two edges never import each other; both take these. The clock is read here and
 nowhere else at the edges (tests override :func:`now_utc` to pin an instant).
@@ -12,10 +13,12 @@ from typing import Annotated
 
 import anyio
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.db import begin_writing
+from app.errors import UnknownQueryParameter
 from app.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -63,6 +66,46 @@ def _end(session: Session, *, commit: bool) -> None:
     finally:
         session.close()
 
+
+def accepted_query(route: APIRoute) -> frozenset[str]:
+    """The query parameters ``route`` takes: its own and its dependencies', by the name
+    sent (the alias), read from the same declarations the OpenAPI document is built from."""
+    names: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        names.update(field.alias for field in dependant.query_params)
+        pending.extend(dependant.dependencies)
+    return frozenset(names)
+
+
+async def known_query(request: Request) -> None:
+    """Refuse a query parameter the matched route does not declare.
+
+    A misspelt filter (``?stauts=overdue``) ignored would silently widen the answer to
+    everything, so it is a 422 naming it and the parameters the route accepts. The
+    accepted names come from the route's own declarations: no list to keep in step.
+    """
+    route = request.scope.get("route")
+    if not request.query_params or not isinstance(route, APIRoute):
+        return
+    accepted = accepted_query(route)
+    unknown = sorted(set(request.query_params) - accepted)
+    if not unknown:
+        return
+    takes = (f"accepted: {', '.join(sorted(accepted))}" if accepted
+             else "this address takes no query parameters")
+    raise UnknownQueryParameter(
+        f"unknown query parameter(s): {', '.join(unknown)}; {takes}",
+        unknown=unknown,
+        accepted=sorted(accepted),
+        errors=[{"location": f"query.{name}", "message": "unknown query parameter",
+                 "type": "unknown_query_parameter"} for name in unknown],
+    )
+
+
+# Added to every route of the API and of the pages when their routers are included.
+KnownQuery = Depends(known_query)
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 NowDep = Annotated[datetime, Depends(now_utc)]

@@ -14,6 +14,7 @@ FollowupError
  │    ├── InvalidDate         in the future, before consent, out of bounds
  │    ├── UnknownValue        an event value the protocol does not declare
  │    ├── InvalidCursor       a page cursor this API did not hand out
+ │    ├── UnknownQueryParameter  a query parameter the route does not take
  │    └── ReasonRequired      a correction without a reason
  ├── ScheduleError            a schedule file is invalid (carries every problem)
  ├── NotAuthenticated         no valid token
@@ -93,6 +94,13 @@ class UnknownValue(InvalidRequest):
 
 class InvalidCursor(InvalidRequest):
     slug, title = "invalid-cursor", "Not a cursor this API returned"
+
+
+class UnknownQueryParameter(InvalidRequest):
+    """A query parameter the route does not take (a misspelt filter, say): refused, never
+    ignored, since ignoring a filter silently widens the answer."""
+
+    slug, title = "unknown-query-parameter", "Unknown query parameter"
 
 
 class ReasonRequired(InvalidRequest):

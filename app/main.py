@@ -26,6 +26,7 @@ from app.api.routes import (
     worklist,
 )
 from app.db import make_engine, make_sessionmaker
+from app.deps import KnownQuery
 from app.headers import SecurityHeadersMiddleware
 from app.metrics import PATH as METRICS_PATH
 from app.metrics import install as install_metrics
@@ -86,9 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     for module in (studies, sites, subjects, batch, visits, worklist, audit, tokens, digest,
                    calendar):
-        # Every API route takes an Idempotency-Key on its writes (see app/api/idempotency.py).
+        # Every API route refuses query parameters it does not take (app.deps.known_query)
+        # and takes an Idempotency-Key on its writes (see app/api/idempotency.py).
         app.include_router(
-            module.router, prefix=API_PREFIX, dependencies=[idempotency.IdempotencyGuard]
+            module.router, prefix=API_PREFIX,
+            dependencies=[KnownQuery, idempotency.IdempotencyGuard],
         )
     install_web(app, settings)
     customise_openapi(app, api_prefix=API_PREFIX)

@@ -7,6 +7,11 @@ like an API token.
 
 Every visit becomes one all-day event spanning its window (DTEND is exclusive, so it is
 the day after the window's last day), titled with the subject id and visit code only.
+It says the visit's status as of the site's today (overdue, due, completed, missed ...),
+computed by the same rules as every page and the worklist, never the stored state: a
+planned visit is overdue or upcoming, not "planned". A visit that does not apply to the
+subject (a phase that never opened, an optional visit whose window passed) is no visit
+of the subject's: it is left out of both feeds.
 Its UID is built from study, subject and visit code, so when a visit moves (an anchor
 corrected) the calendar app replaces the event instead of adding a second one; SEQUENCE
 and LAST-MODIFIED come from the visit row's ``updated_at`` so the newer copy wins.
@@ -28,9 +33,10 @@ from app.access import Actor, Role
 from app.errors import Forbidden, NotAuthenticated, NotFound
 from app.models import ApiToken, FeedToken, Site, Study, Subject, Visit
 from app.schedule.dates import local_today
-from app.schedule.status import State
+from app.schedule.status import State, Status
 from app.services.audit import record_audit
 from app.services.sites import find_site
+from app.services.status_sql import status_expr
 from app.services.subjects.loading import get_subject, subject_calendar
 from app.services.subjects.visit_rows import StoredCalendar
 from app.services.tokens import hash_token, is_active
@@ -52,12 +58,13 @@ class FeedVisit:
     subject: str
     code: str
     name: str
-    state: str  # app.schedule.status.State value
+    status: Status  # as of the site's today
     target_date: date | None
     window_start: date
     window_end: date
     actual_date: date | None
     updated_at: datetime
+    days_overdue: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,31 +128,50 @@ def _event(visit: FeedVisit) -> Event:
                      f"{visit.window_start.isoformat()} to {visit.window_end.isoformat()}")
     if visit.actual_date is not None:
         lines.append(f"Done {visit.actual_date.isoformat()}")
+    lines.append(f"Status: {status_text(visit)}")
     event.add("description", "\n".join(lines))
-    event.add("status", "CANCELLED" if visit.state == State.CANCELLED.value else "CONFIRMED")
+    event.add("status", "CANCELLED" if visit.status is Status.CANCELLED else "CONFIRMED")
     # A window is a span of acceptable days, not an appointment: it must not block time.
     event.add("transp", "TRANSPARENT")
-    event.add("categories", [visit.state.replace("_", " ")])
+    event.add("categories", [visit.status.value.replace("_", " ")])
     return event
+
+
+def status_text(visit: FeedVisit) -> str:
+    """"overdue (3 days)", "completed out of window", "due" ..."""
+    text = visit.status.value.replace("_", " ")
+    if visit.days_overdue:
+        text += f" ({visit.days_overdue} day{'s' if visit.days_overdue != 1 else ''})"
+    return text
 
 
 # -- one subject ---------------------------------------------------------------------
 
 
 def feed_visits_of(calendar: StoredCalendar, *, study: str, subject: str) -> list[FeedVisit]:
-    """The dated visits of a subject's calendar (pending ones have no date to show)."""
+    """The dated visits of a subject's calendar with their status, less those that do not
+    apply (pending ones have no date to show).
+
+    A cancelled visit stays, marked ``STATUS:CANCELLED``: this feed is downloaded and
+    imported, and an import replaces the events it carries (by UID) but never removes one
+    it no longer carries, so a visit cancelled since the last import must come as
+    cancelled to leave the calendar.
+    """
     return [
-        FeedVisit(study, subject, r.code, r.name, r.state, r.target_date, r.window_start,
-                  r.window_end, r.actual_date, r.updated_at)
-        for r in (v.row for v in calendar.visits)
-        if r.window_start is not None and r.window_end is not None
+        FeedVisit(study, subject, r.code, r.name, v.info.status, r.target_date,
+                  r.window_start, r.window_end, r.actual_date, r.updated_at,
+                  v.info.days_overdue)
+        for v in calendar.visits
+        if (r := v.row).window_start is not None and r.window_end is not None
+        and v.info.status is not Status.NOT_APPLICABLE
     ]
 
 
 def subject_feed(
     session: Session, *, study: str, subject_id: str, actor: Actor, now: datetime
 ) -> bytes:
-    """One subject's whole calendar: every dated visit, done or not, cancelled ones marked."""
+    """One subject's whole calendar: every dated visit that applies, done or not, with its
+    status (cancelled ones marked cancelled)."""
     loaded = get_subject(session, study=study, subject_id=subject_id, actor=actor)
     calendar = subject_calendar(session, loaded, today=loaded.today(now))
     visits = feed_visits_of(calendar, study=study, subject=subject_id)
@@ -155,13 +181,21 @@ def subject_feed(
 # -- one site ------------------------------------------------------------------------
 
 
+# What a site's coordinators still have to do: what their feed lists. Cancelled, missed
+# and not applicable visits, done ones too, are nobody's task; a subscribed calendar
+# drops an event that a refreshed feed no longer carries.
+TO_DO = (Status.OVERDUE, Status.DUE, Status.UPCOMING, Status.SCHEDULED)
+
+
 def site_feed_visits(session: Session, site: Site, *, now: datetime) -> list[FeedVisit]:
-    """Visits still to do at a site: every overdue one, and those ahead within a year."""
+    """Visits still to do at a site: every overdue one, and those ahead within a year,
+    with their status computed in SQL by the worklist's rules."""
     today = local_today(now, site.time_zone)
     horizon = today + timedelta(days=SITE_FEED_HORIZON_DAYS)
+    status = status_expr(today)
     rows = session.execute(
         select(
-            Study.code, Subject.subject_id, Visit.code, Visit.name, Visit.state,
+            Study.code, Subject.subject_id, Visit.code, Visit.name, status,
             Visit.target_date, Visit.window_start, Visit.window_end, Visit.actual_date,
             Visit.updated_at,
         )
@@ -172,12 +206,14 @@ def site_feed_visits(session: Session, site: Site, *, now: datetime) -> list[Fee
             Visit.state == State.PLANNED.value,
             Visit.window_start.is_not(None),
             Visit.window_start <= horizon,
+            status.in_([s.value for s in TO_DO]),
         )
         .order_by(Visit.window_start, Subject.subject_id, Visit.code)
     ).tuples().all()
     return [
-        FeedVisit(study, subject, code, name, state, target, start, end, actual, updated)
-        for study, subject, code, name, state, target, start, end, actual, updated in rows
+        FeedVisit(study, subject, code, name, Status(value), target, start, end, actual,
+                  updated, (today - end).days if value == Status.OVERDUE.value else None)
+        for study, subject, code, name, value, target, start, end, actual, updated in rows
         if start is not None and end is not None
     ]
 

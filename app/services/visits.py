@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access import Actor
-from app.errors import InvalidDate, InvalidRequest, NotFound
+from app.errors import AlreadyRecorded, FollowupError, InvalidDate, InvalidRequest, NotFound
 from app.models import AnchorDateRow, SubjectEvent, Visit
 from app.schedule.dates import study_day
 from app.schedule.expand import cancelled_on, in_open_phase
@@ -265,3 +265,56 @@ def record_unscheduled(
     loaded.audit(session, actor=actor, action="visit.unscheduled", entity="visit", key=code,
                  after=_outcome(visit) | {"name": visit.name, "kind": kind})
     return VisitOutcome(loaded, visit, created=True)
+
+
+@dataclass(frozen=True, slots=True)
+class VisitRef:
+    """A visit as the worklist names it."""
+
+    study: str
+    subject_id: str
+    code: str
+
+
+def mark_many_missed(
+    session: Session,
+    *,
+    visits: Sequence[VisitRef],
+    reason: str | None,
+    actor: Actor,
+    now: datetime,
+) -> list[VisitOutcome]:
+    """Mark several visits missed with one reason, all or nothing.
+
+    Each visit goes through :func:`mark_missed` (its checks, its audit record). The first
+    refusal undoes what the others changed (a SAVEPOINT, whatever the caller's transaction
+    does next) and is raised, of its own kind, naming the visit and its subject. A visit
+    already missed changes nothing, as with one visit.
+    """
+    actor.require_write()
+    why = require_reason(reason, "a missed visit")
+    chosen = list(dict.fromkeys(visits))
+    if not chosen:
+        raise InvalidRequest("choose the visits to mark missed", field="visits")
+    outcomes: list[VisitOutcome] = []
+    with session.begin_nested():
+        for ref in chosen:
+            try:
+                outcomes.append(mark_missed(
+                    session, study=ref.study, subject_id=ref.subject_id, code=ref.code,
+                    reason=why, actor=actor, now=now,
+                ))
+            except FollowupError as exc:
+                raise _nothing_changed(ref, exc) from exc
+    return outcomes
+
+
+def _nothing_changed(ref: VisitRef, exc: FollowupError) -> FollowupError:
+    """The refusal of one visit as the refusal of them all (same kind, so same status)."""
+    where = f"visit {ref.code} of subject {ref.subject_id}"
+    if isinstance(exc, AlreadyRecorded) and exc.extra.get("state") == State.COMPLETED.value:
+        # The single-visit message tells an API client how to correct; here it is only news.
+        detail = f"nothing was changed: {where} is already completed"
+    else:
+        detail = f"nothing was changed: {where}: {exc.detail}"
+    return type(exc)(detail, **exc.extra)

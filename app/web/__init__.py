@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app.deps import KnownQuery
 from app.settings import Settings
-from app.web import auth, changes, feeds, studies, subjects, visits, worklist
+from app.web import auth, changes, events, feeds, studies, subjects, visits, worklist
 from app.web.rendering import STATIC_DIR, add_page_errors
 from app.web.session import SessionCodec
 
@@ -17,5 +18,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.web_codec = SessionCodec(settings)
     add_page_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth, worklist, studies, subjects, visits, changes, feeds):
-        app.include_router(module.router)
+    for module in (auth, worklist, studies, subjects, visits, events, changes, feeds):
+        # A page refuses a query parameter it does not take, as the API does: a 422 page
+        # naming it (app.deps.known_query).
+        app.include_router(module.router, dependencies=[KnownQuery])

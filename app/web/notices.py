@@ -9,6 +9,7 @@ _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,39}$")
 MESSAGES = {
     "recorded": "Visit {visit} recorded as completed.",
     "missed": "Visit {visit} marked as missed.",
+    "missed-many": "{visit} visits marked as missed.",
     "event": "Event recorded.",
     "enrolled": "Subject {visit} enrolled; the calendar is below.",
     "anchor": "The {visit} date is saved; the visits not done yet follow it.",

@@ -1,4 +1,4 @@
-"""Forms that change a subject: record a visit, mark it missed, record an event.
+"""Forms that record a visit's outcome: record a visit, mark it missed.
 
 Each form posts to the service the API uses, through :func:`app.web.forms.submit`: a
 refused change is undone and shown on the form with the service's own message. A date
@@ -17,11 +17,9 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from app.errors import InvalidRequest, NotFound
+from app.errors import NotFound
 from app.models import Visit
-from app.schedule.lifecycle import EventType
 from app.schedule.status import State, deviation
-from app.services.subjects.events import record_event
 from app.services.subjects.loading import LoadedSubject, get_subject, subject_calendar
 from app.services.subjects.visit_rows import StoredVisit
 from app.services.visits import complete_visit, mark_missed
@@ -33,7 +31,6 @@ from app.web.subjects import SUBJECT, subject_url
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 Back = Annotated[str | None, Query(max_length=20)]
-EVENT_TYPES = [(t.value, t.value.replace("_", " ").capitalize()) for t in EventType]
 
 
 def deviation_text(actual: date, start: date | None, end: date | None) -> str | None:
@@ -78,11 +75,15 @@ def _record_context(loaded: LoadedSubject, visit: StoredVisit, today: date,
     row: Visit = visit.row
     done = row.state in (State.COMPLETED.value, State.MISSED.value)
     checked: Sequence[str] = (row.assessments or []) if done else visit.planned_assessments
+    # Before the window opens, today is not the likely date of the visit: a date filled in
+    # for the coordinator would record an early visit by a mere click on Save.
+    not_open = row.window_start is not None and today < row.window_start
     return {
         "loaded": loaded, "visit": visit, "row": row, "today": today, "back": back or "",
         "correction": done, "planned": visit.planned_assessments, "checked": list(checked),
-        "values": {"actual_date": today.isoformat(), "note": row.note or "", "reason": "",
-                   "other_assessments": ""},
+        "not_open": not_open,
+        "values": {"actual_date": "" if not_open else today.isoformat(), "note": row.note or "",
+                   "reason": "", "other_assessments": ""},
         "warning": None, "error": None, "confirmed_date": "",
     } | extra
 
@@ -153,46 +154,3 @@ def missed(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, stud
                         notice="missed", visit=code)
 
     return submit(request, db, actor, page, change)
-
-
-def _event_context(loaded: LoadedSubject, today: date, **extra: Any) -> dict[str, Any]:
-    # The subject's own protocol version says which responses may be recorded (none
-    # declared: a free code, as before).
-    terms = loaded.plan.protocol.event_values.terms(EventType.RESPONSE)
-    return {"loaded": loaded, "today": today, "types": EVENT_TYPES, "error": None,
-            "terms": terms or (),
-            "values": {"type": "", "date": today.isoformat(), "value": "", "note": ""}} | extra
-
-
-@router.get(SUBJECT + "/events/new")
-def event_form(request: Request, db: WebDb, actor: WebActor, study: Code,
-               subject_id: Code, now: NowDep) -> Response:
-    actor.require_write()
-    loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
-    return render(request, "event.html", _event_context(loaded, loaded.today(now)))
-
-
-@router.post(SUBJECT + "/events")
-def event(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study: Code,
-          subject_id: Code, now: NowDep) -> Response:
-    loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
-    today = loaded.today(now)
-    values = {name: field(form, name, limit=1000) for name in ("type", "date", "value", "note")}
-
-    def change() -> Response:
-        kind = _event_type(values["type"])
-        day = parse_date(values["date"], "Event date")
-        record_event(db, study=study, subject_id=subject_id, type=kind, day=day,
-                     value=values["value"][:40] or None, note=values["note"] or None,
-                     actor=actor, now=now)
-        return redirect(request, subject_url(study, subject_id), notice="event")
-
-    page = FormPage("event.html", _event_context(loaded, today, values=values))
-    return submit(request, db, actor, page, change)
-
-
-def _event_type(value: str) -> EventType:
-    try:
-        return EventType(value)
-    except ValueError as exc:
-        raise InvalidRequest("choose the kind of event") from exc

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.orm import Session
 
-from app.metrics import MetricsDep
+from app.access import Actor
+from app.errors import InvalidRequest
+from app.metrics import Metrics, MetricsDep
 from app.schedule.language import CODE_PATTERN
 from app.schedule.status import Status
 from app.services.sites import list_sites
+from app.services.visits import VisitRef, mark_many_missed
 from app.services.worklist.counts import StatusCount, status_counts
 from app.services.worklist.page import WorklistRow, worklist
-from app.web.deps import NowDep, WebActor, WebDb
+from app.web.deps import CheckedForm, NowDep, WebActor, WebDb, field
+from app.web.forms import FormPage, submit
 from app.web.notices import notice_text
-from app.web.rendering import WebRoute, render
+from app.web.rendering import WebRoute, redirect, render
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -30,11 +37,23 @@ TABS: dict[str, tuple[str, tuple[Status, ...]]] = {
 OptionalCode = Annotated[str | None, Query(max_length=40)]
 
 
+class Elsewhere(StrEnum):
+    """Where a section's rows that are not on this page are (the list is in urgency order,
+    so a section's rows are one run: before this page, on it, after it, or across)."""
+
+    NOWHERE = "nowhere"
+    EARLIER = "earlier"
+    LATER = "later"
+    BOTH = "both"
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     status: str
     title: str
     rows: list[WorklistRow]
+    total: int  # the count of the card above, over every page
+    elsewhere: Elsewhere
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +71,35 @@ def totals(counts: list[StatusCount]) -> Totals:
     )
 
 
-def sections(rows: list[WorklistRow], statuses: tuple[Status, ...]) -> list[Section]:
-    """Rows grouped by status, in urgency order (the service already sorted them)."""
-    return [
-        Section(s.value, TABS[s.value][0], [r for r in rows if r.status is s]) for s in statuses
-    ]
+def _total(totals: Totals, status: Status) -> int:
+    return {Status.OVERDUE: totals.overdue, Status.DUE: totals.due,
+            Status.UPCOMING: totals.upcoming}.get(status, 0)
+
+
+def sections(rows: list[WorklistRow], statuses: tuple[Status, ...], totals: Totals, *,
+             paged: bool, more: bool) -> list[Section]:
+    """Rows grouped by status, in urgency order (the service already sorted them), each
+    with its count over every page and where its rows not on this page are.
+
+    Only the counts say how many rows a section has; a page shows a slice of the list. A
+    section's rows are consecutive in it, so when some are not on this page they are on
+    the pages before it (the page starts in or after the section) or after it (the page
+    ends in or before the section).
+    """
+    order = {status: i for i, status in enumerate(TABS["all"][1])}
+    shown = [order[r.status] for r in rows if r.status in order]
+    first, last = (min(shown), max(shown)) if shown else (None, None)
+    out = []
+    for status in statuses:
+        here = [r for r in rows if r.status is status]
+        total = max(_total(totals, status), len(here))
+        rank = order[status]
+        earlier = paged and total > len(here) and (first is None or first >= rank)
+        later = more and total > len(here) and (last is None or last <= rank)
+        place = (Elsewhere.BOTH if earlier and later else Elsewhere.EARLIER if earlier
+                 else Elsewhere.LATER if later else Elsewhere.NOWHERE)
+        out.append(Section(status.value, TABS[status.value][0], here, total, place))
+    return out
 
 
 def _code_or_none(value: str | None) -> str | None:
@@ -64,6 +107,58 @@ def _code_or_none(value: str | None) -> str | None:
     if not value:
         return None
     return value if re.fullmatch(CODE_PATTERN, value) else None
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """Which worklist page is shown: the tab, the filters and the page's cursor."""
+
+    tab: str = "all"
+    study: str | None = None
+    site: str | None = None
+    cursor: str | None = None
+
+    @classmethod
+    def of(cls, tab: str, study: str | None, site: str | None, cursor: str | None) -> View:
+        return cls(tab if tab in TABS else "all", _code_or_none(study), _code_or_none(site),
+                   cursor or None)
+
+    def params(self) -> dict[str, str]:
+        """The page's address parameters (what a redirect back to it carries)."""
+        given = {"tab": self.tab, "study": self.study, "site": self.site, "cursor": self.cursor}
+        return {name: value for name, value in given.items() if value}
+
+
+def _context(db: Session, actor: Actor, now: datetime, metrics: Metrics | None,
+             view: View) -> dict[str, Any]:
+    studies = [view.study] if view.study else None
+    sites = [view.site] if view.site else None
+    counts = status_counts(db, actor=actor, sites=sites, studies=studies, now=now)
+    statuses = TABS[view.tab][1]
+    page = worklist(db, actor=actor, sites=sites, studies=studies, statuses=set(statuses),
+                    now=now, limit=PAGE_SIZE, cursor=view.cursor)
+    if metrics is not None:
+        metrics.served_worklist_rows("web", len(page.rows))
+    visible = list_sites(db, actor=actor)
+    summed = totals(counts)
+    paged = view.cursor is not None
+    return {
+        "nav": "worklist",
+        "tabs": TABS,
+        "tab": view.tab,
+        "view": view,
+        "filters": {"study": view.study or "", "site": view.site or ""},
+        "study_options": sorted({code for s in visible for code in s.studies}),
+        "site_options": [(s.code, s.name) for s in visible],
+        "totals": summed,
+        "as_of": sorted({c.as_of for c in counts}),
+        "sections": sections(page.rows, statuses, summed, paged=paged,
+                             more=page.next_cursor is not None),
+        "next_cursor": page.next_cursor,
+        "paged": paged,
+        "bulk": {"reason": "", "chosen": []},
+        "error": None,
+    }
 
 
 @router.get("/worklist")
@@ -80,29 +175,42 @@ def worklist_page(
     notice: Annotated[str | None, Query(max_length=40)] = None,
     visit: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
-    tab = tab if tab in TABS else "all"
-    study, site = _code_or_none(study), _code_or_none(site)
-    studies = [study] if study else None
-    sites = [site] if site else None
-    counts = status_counts(db, actor=actor, sites=sites, studies=studies, now=now)
-    statuses = TABS[tab][1]
-    page = worklist(db, actor=actor, sites=sites, studies=studies, statuses=set(statuses),
-                    now=now, limit=PAGE_SIZE, cursor=cursor or None)
-    if metrics is not None:
-        metrics.served_worklist_rows("web", len(page.rows))
-    as_of = sorted({c.as_of for c in counts})
-    visible = list_sites(db, actor=actor)
-    return render(request, "worklist.html", {
-        "nav": "worklist",
-        "tabs": TABS,
-        "tab": tab,
-        "filters": {"study": study or "", "site": site or ""},
-        "study_options": sorted({code for s in visible for code in s.studies}),
-        "site_options": [(s.code, s.name) for s in visible],
-        "totals": totals(counts),
-        "as_of": as_of,
-        "sections": sections(page.rows, statuses),
-        "next_cursor": page.next_cursor,
-        "paged": cursor is not None,
+    view = View.of(tab, study, site, cursor)
+    return render(request, "worklist.html", _context(db, actor, now, metrics, view) | {
         "notice": notice_text(notice, visit),
     })
+
+
+def visit_ref(value: str) -> VisitRef:
+    """A checked row, sent as "STUDY/SUBJECT/VISIT" (codes never hold a slash)."""
+    parts = value.split("/")
+    if len(parts) != 3 or not all(re.fullmatch(CODE_PATTERN, part) for part in parts):
+        raise InvalidRequest(f"{value[:130]!r} is not a visit of the worklist", field="visit")
+    return VisitRef(*parts)
+
+
+@router.post("/worklist/missed")
+def mark_rows_missed(request: Request, db: WebDb, actor: WebActor, form: CheckedForm,
+                     now: NowDep, metrics: MetricsDep) -> Response:
+    """Mark the checked overdue rows missed with one reason: all of them, or none."""
+    view = View.of(field(form, "tab", limit=20), field(form, "study", limit=40) or None,
+                   field(form, "site", limit=40) or None, field(form, "cursor", limit=200))
+    chosen = [v[:130] for v in form.getlist("visit") if isinstance(v, str)][:PAGE_SIZE + 1]
+    reason = field(form, "reason", limit=1000)
+    # The page again as it was (what was checked and typed kept) if anything is refused.
+    page = FormPage("worklist.html", _context(db, actor, now, metrics, view) | {
+        "bulk": {"reason": reason, "chosen": chosen},
+    })
+
+    def change() -> Response:
+        if len(chosen) > PAGE_SIZE:
+            raise InvalidRequest(f"choose at most {PAGE_SIZE} visits at once", field="visit")
+        refs = [visit_ref(value) for value in chosen]
+        marked = mark_many_missed(db, visits=refs, reason=reason or None, actor=actor, now=now)
+        if len(marked) == 1:
+            return redirect(request, "/worklist", **view.params(), notice="missed",
+                            visit=marked[0].visit.code)
+        return redirect(request, "/worklist", **view.params(), notice="missed-many",
+                        visit=str(len(marked)))
+
+    return submit(request, db, actor, page, change)

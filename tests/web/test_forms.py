@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.errors import AlreadyRecorded, Conflict
 from app.models import AuditRecord, FeedToken, Subject, SubjectEvent, Visit
 from app.services import feeds as feed_service
+from app.web import events as event_pages
 from app.web import visits as visit_pages
 from tests.helpers_subjects import bearer
 from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed, site_today, stand_at
@@ -166,8 +167,10 @@ def test_mark_missed_needs_a_reason(client: TestClient, session: Session,
 def test_death_cancels_the_visits_ahead(client: TestClient, session: Session,
                                         seeded: Seeded) -> None:
     url = f"{SUBJECT}/events"
+    today = site_today().isoformat()
     response = post_form(client, f"{SUBJECT}/events/new", url,
-                         {"type": "death", "date": site_today().isoformat(), "note": ""})
+                         {"type": "death", "date": today, "note": "",
+                          "confirmed": f"death|{today}|"})  # its preview was shown
     assert response.status_code == 303
     assert visit(session, "M3").state == "cancelled"
     assert visit(session, "M24").state == "cancelled"
@@ -318,17 +321,18 @@ def test_an_unexpected_error_on_a_form_keeps_nothing(
     client: TestClient, session: Session, seeded: Seeded, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    real = visit_pages.record_event
+    real = event_pages.record_event
 
     def record_then_fail(db: Session, **kwargs: Any) -> object:
         real(db, **kwargs)  # the death is recorded and the visits ahead cancelled
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(visit_pages, "record_event", record_then_fail)
+    monkeypatch.setattr(event_pages, "record_event", record_then_fail)
     before = audit_actions(session)
     with caplog.at_level(logging.ERROR):
+        today = site_today().isoformat()
         response = post_form(client, f"{SUBJECT}/events/new", f"{SUBJECT}/events",
-                             {"type": "death", "date": site_today().isoformat()})
+                             {"type": "death", "date": today, "confirmed": f"death|{today}|"})
     assert response.status_code == 500
     assert "Something went wrong" in response.text and "Nothing was saved" in response.text
     assert "Traceback" not in response.text and "the disk is full" not in response.text

@@ -33,7 +33,10 @@ EVENT_RULES = (
     "Each visit is an all-day VEVENT spanning its window (DTEND is exclusive: the day after"
     " the window's last day), titled with the subject id and visit code only. Its UID"
     " (`{study}-{subject}-{visit}@followup`) never changes, so a rescheduled visit replaces"
-    " its event; SEQUENCE and LAST-MODIFIED follow the visit's last change."
+    " its event; SEQUENCE and LAST-MODIFIED follow the visit's last change. CATEGORIES and"
+    " the description give the visit's status as of the site's today (overdue, due,"
+    " upcoming, scheduled, completed, missed, ...), by the worklist's rules; a visit that"
+    " does not apply to the subject (status not_applicable) is left out."
 )
 
 
@@ -71,7 +74,10 @@ def _ics(body: bytes, filename: str) -> Response:
     response_class=Response,
     responses=ICS_RESPONSE | problem_responses("not-found"),
     summary="One subject's calendar as iCalendar",
-    description=EVENT_RULES + " Every dated visit is listed; a cancelled one is marked so.",
+    description=EVENT_RULES + (
+        " Every other dated visit is listed, done or not; a cancelled one is marked"
+        " STATUS:CANCELLED, so that a calendar holding an earlier copy learns it is off."
+    ),
 )
 def subject_calendar(
     study: StudyPath, subject_id: SubjectPath, session: SessionDep, actor: ActorDep, now: NowDep
@@ -88,8 +94,9 @@ def subject_calendar(
     description=(
         "Calendar apps cannot send an Authorization header, so this feed is read with the"
         " private token of its URL (POST /sites/{site}/feed-tokens), not a bearer token."
-        " It lists every visit not yet done: overdue ones, and those whose window opens"
-        " within a year. " + EVENT_RULES
+        " It lists the visits still to do (overdue, due, upcoming, scheduled): overdue ones,"
+        " and those whose window opens within a year. Cancelled, missed and not applicable"
+        " visits are not in it (a subscribed calendar drops them). " + EVENT_RULES
     ),
 )
 def site_calendar(

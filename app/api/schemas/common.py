@@ -124,6 +124,9 @@ EXAMPLES: dict[str, tuple[int, str, str]] = {
                       " CR, VGPR, PR, MR, SD, PD"),
     "invalid-cursor": (422, "Not a cursor this API returned",
                        "cursor is not one this API returned"),
+    "unknown-query-parameter": (422, "Unknown query parameter",
+                                "unknown query parameter(s): stauts; accepted: as_of, cursor,"
+                                " from, limit, site, status, study, to"),
     "reason-required": (422, "A reason is required", "correcting anchor infusion needs a reason"),
     "invalid-rows": (422, "Some rows are invalid", "2 invalid row(s); nothing was imported"),
     "too-large": (413, "Request body too large", "the request body is larger than 1048576 bytes"),
@@ -132,9 +135,9 @@ EXAMPLES: dict[str, tuple[int, str, str]] = {
     **{p.slug: (p.status, p.title, p.detail) for p in DATABASE_PROBLEMS.values()},
 }
 
-# The problems every API route can answer: no or a bad token, invalid input, and the
-# database busy or out of reach.
-ALWAYS = ("not-authenticated", "validation-error",
+# The problems every API route can answer: no or a bad token, invalid input (a query
+# parameter the route does not take too), and the database busy or out of reach.
+ALWAYS = ("not-authenticated", "validation-error", "unknown-query-parameter",
           *(p.slug for p in DATABASE_PROBLEMS.values()))
 RETRY_AFTER = {
     "Retry-After": {
@@ -153,6 +156,11 @@ def _example(slug: str) -> dict[str, Any]:
                            "message": "Input should be a valid date"}]
     elif slug == "unknown-value":
         body |= {"field": "value", "allowed": ["sCR", "CR", "VGPR", "PR", "MR", "SD", "PD"]}
+    elif slug == "unknown-query-parameter":
+        body |= {"unknown": ["stauts"],
+                 "accepted": ["as_of", "cursor", "from", "limit", "site", "status", "study", "to"],
+                 "errors": [{"location": "query.stauts", "message": "unknown query parameter",
+                             "type": "unknown_query_parameter"}]}
     elif slug == "invalid-rows":
         body["errors"] = [
             {"index": 0, "field": "site", "location": "body.0.site", "type": "invalid-row",
@@ -170,9 +178,9 @@ BODY_PROBLEMS = ("bad-request", "too-large")
 def problem_responses(*slugs: str) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` of a route: each listed problem type, grouped by status.
 
-    Authentication (401), request validation (422) and the database's outages (503) are
-    always included, since every API route needs a token, checks its input and reads the
-    database.
+    Authentication (401), request validation and unknown query parameters (422) and the
+    database's outages (503) are always included, since every API route needs a token,
+    checks its input and reads the database.
     """
     wanted = [*ALWAYS, *slugs]
     by_status: dict[int, list[str]] = {}

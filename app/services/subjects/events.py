@@ -79,6 +79,46 @@ def _facts(session: Session, loaded: LoadedSubject) -> tuple[
     return events, [(code, day) for code, day in visits if day is not None], treated_on
 
 
+def check_event(
+    session: Session,
+    loaded: LoadedSubject,
+    *,
+    type: EventType,
+    day: date,
+    value: str | None,
+    today: date,
+) -> list[Event]:
+    """Refuse an event that may not be recorded for this subject on ``today`` (the site's
+    date), checked against every dated fact already recorded; the events recorded so far
+    when it fits. Shared with the preview of an event, which must refuse what recording
+    would."""
+    subject, subject_id = loaded.subject, loaded.subject.subject_id
+    _check_value(type, value)
+    # Checked against the subject's own protocol version, which may predate vocabularies.
+    if value is not None and (refused := refused_value(loaded.plan.protocol, type, value)):
+        raise UnknownValue(refused.message, field="value", allowed=list(refused.allowed))
+    if type is EventType.TRANSFER:
+        raise InvalidRequest("a transfer to another site is recorded with the transfer route",
+                             field="type")
+    check_date(day, "date")
+    if day > today:
+        raise InvalidDate(f"event date {day.isoformat()} is in the future"
+                          f" (site date {today.isoformat()})")
+    if day < subject.consent_date:
+        raise InvalidDate(f"event date {day.isoformat()} is before consent"
+                          f" ({subject.consent_date.isoformat()})")
+    events, visits_done, treated_on = _facts(session, loaded)
+    new = Event(type, day, value)
+    conflict = event_conflict(new, events, visits_done, treated_on)
+    if conflict is not None:
+        if conflict.already_recorded:
+            raise AlreadyRecorded(f"subject {subject_id}: {conflict.message}")
+        if type is EventType.SCREEN_FAILURE and treated_on is not None:
+            raise Conflict(f"subject {subject_id}: {conflict.message}")
+        raise SubjectEnded(f"subject {subject_id}: {conflict.message}")
+    return events
+
+
 def record_event(
     session: Session,
     *,
@@ -100,35 +140,13 @@ def record_event(
     actor.require_write()
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
     subject = loaded.subject
-    _check_value(type, value)
-    # Checked against the subject's own protocol version, which may predate vocabularies.
-    if value is not None and (refused := refused_value(loaded.plan.protocol, type, value)):
-        raise UnknownValue(refused.message, field="value", allowed=list(refused.allowed))
-    if type is EventType.TRANSFER:
-        raise InvalidRequest("a transfer to another site is recorded with the transfer route",
-                             field="type")
-    check_date(day, "date")
-    today = loaded.today(now)
-    if day > today:
-        raise InvalidDate(f"event date {day.isoformat()} is in the future"
-                          f" (site date {today.isoformat()})")
-    if day < subject.consent_date:
-        raise InvalidDate(f"event date {day.isoformat()} is before consent"
-                          f" ({subject.consent_date.isoformat()})")
-    events, visits_done, treated_on = _facts(session, loaded)
-    new = Event(type, day, value)
-    conflict = event_conflict(new, events, visits_done, treated_on)
-    if conflict is not None:
-        if conflict.already_recorded:
-            raise AlreadyRecorded(f"subject {subject_id}: {conflict.message}")
-        if type is EventType.SCREEN_FAILURE and treated_on is not None:
-            raise Conflict(f"subject {subject_id}: {conflict.message}")
-        raise SubjectEnded(f"subject {subject_id}: {conflict.message}")
+    events = check_event(session, loaded, type=type, day=day, value=value,
+                         today=loaded.today(now))
     before = {"lifecycle": subject.lifecycle}
     event = SubjectEvent(subject_pk=subject.id, type=type.value, date=day, value=value, note=note)
     session.add(event)
     if type in TERMINAL_EVENTS:
-        subject.lifecycle = lifecycle_of([*events, new]).value
+        subject.lifecycle = lifecycle_of([*events, Event(type, day, value)]).value
     session.flush()
     result = sync_subject(session, subject, loaded.plan)
     after: dict[str, object] = {"type": type.value, "date": day.isoformat(), "value": value,

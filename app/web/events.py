@@ -1,0 +1,110 @@
+"""The event form: choose an event and its date, see what it changes, then record it.
+
+Choosing is a GET form (``.../events/new?type=death&date=...``): the page answers with
+the preview of :func:`app.services.subjects.preview.preview_event`, which lists the
+visits the event would cancel and those that stay as they are, and only then offers the
+form that records it (a POST with the CSRF token, which never goes into an address).
+No script is needed. An event that would stop visits is recorded only once its preview
+was shown for that very event and date: a POST without that confirmation gets the
+preview instead, so no page can cancel visits the coordinator has not seen listed.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from app.errors import FollowupError, InvalidRequest
+from app.schedule.lifecycle import EventType
+from app.services.subjects.events import record_event
+from app.services.subjects.loading import LoadedSubject, get_subject
+from app.services.subjects.preview import EventPreview, preview_event
+from app.web.deps import CheckedForm, Code, NowDep, WebActor, WebDb, field
+from app.web.forms import FormPage, parse_date, submit
+from app.web.rendering import WebRoute, redirect, render
+from app.web.subjects import SUBJECT, subject_url
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+EVENT_TYPES = [(t.value, t.value.replace("_", " ").capitalize()) for t in EventType]
+ChosenType = Annotated[str | None, Query(alias="type", max_length=40)]
+ChosenDate = Annotated[str | None, Query(alias="date", max_length=40)]
+ChosenValue = Annotated[str | None, Query(alias="value", max_length=40)]
+
+
+def confirmation(kind: EventType, day: date, value: str | None) -> str:
+    """What the record form carries to say which event's preview was shown."""
+    return f"{kind.value}|{day.isoformat()}|{value or ''}"
+
+
+def _event_type(value: str) -> EventType:
+    try:
+        return EventType(value)
+    except ValueError as exc:
+        raise InvalidRequest("choose the kind of event") from exc
+
+
+def _context(loaded: LoadedSubject, today: date, **extra: Any) -> dict[str, Any]:
+    # The subject's own protocol version says which responses may be recorded (none
+    # declared: a free code, as before).
+    terms = loaded.plan.protocol.event_values.terms(EventType.RESPONSE)
+    return {"loaded": loaded, "today": today, "types": EVENT_TYPES, "error": None,
+            "terms": terms or (),
+            "preview": None, "confirming": False, "confirmed": "",
+            "values": {"type": "", "date": today.isoformat(), "value": "", "note": ""}} | extra
+
+
+def _preview_context(preview: EventPreview, kind: EventType) -> dict[str, Any]:
+    return {"preview": preview, "event_label": kind.value.replace("_", " "),
+            "confirmed": confirmation(kind, preview.event.date, preview.event.value)}
+
+
+@router.get(SUBJECT + "/events/new")
+def event_form(request: Request, db: WebDb, actor: WebActor, study: Code, subject_id: Code,
+               now: NowDep, chosen_type: ChosenType = None, chosen_date: ChosenDate = None,
+               chosen_value: ChosenValue = None) -> Response:
+    """The form; with a chosen event and date, also what recording it would change."""
+    actor.require_write()
+    loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
+    today = loaded.today(now)
+    if chosen_type is None and chosen_date is None:
+        return render(request, "event.html", _context(loaded, today))
+    values = {"type": (chosen_type or "").strip(), "date": (chosen_date or "").strip(),
+              "value": (chosen_value or "").strip(), "note": ""}
+    page = FormPage("event.html", _context(loaded, today, values=values))
+    try:
+        kind = _event_type(values["type"])
+        day = parse_date(values["date"], "Event date")
+        preview = preview_event(db, study=study, subject_id=subject_id, type=kind, day=day,
+                                value=values["value"] or None, actor=actor, now=now)
+    except FollowupError as exc:
+        return page.refused(request, exc)
+    return render(request, "event.html", {**page.context, **_preview_context(preview, kind)})
+
+
+@router.post(SUBJECT + "/events")
+def event(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study: Code,
+          subject_id: Code, now: NowDep) -> Response:
+    loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
+    today = loaded.today(now)
+    values = {name: field(form, name, limit=1000) for name in ("type", "date", "value", "note")}
+    page = FormPage("event.html", _context(loaded, today, values=values))
+
+    def change() -> Response:
+        kind = _event_type(values["type"])
+        day = parse_date(values["date"], "Event date")
+        value = values["value"][:40] or None
+        preview = preview_event(db, study=study, subject_id=subject_id, type=kind, day=day,
+                                value=value, actor=actor, now=now)
+        if preview.stops_visits and field(form, "confirmed") != confirmation(kind, day, value):
+            # Not seen for this event and date (no preview, or the choice changed since).
+            return render(request, "event.html", {
+                **page.context, **_preview_context(preview, kind), "confirming": True,
+            })
+        record_event(db, study=study, subject_id=subject_id, type=kind, day=day, value=value,
+                     note=values["note"] or None, actor=actor, now=now)
+        return redirect(request, subject_url(study, subject_id), notice="event")
+
+    return submit(request, db, actor, page, change)
