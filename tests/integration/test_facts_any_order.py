@@ -49,7 +49,7 @@ def _complete_d14(session: Session, subject_id: str) -> None:
 
 def _respond(session: Session, subject_id: str) -> None:
     record_event(session, study=SLE, subject_id=subject_id, type=EventType.RESPONSE,
-                 day=date(2026, 1, 20), value="CR", actor=EDC, now=NOW)
+                 day=date(2026, 1, 20), value="DORIS", actor=EDC, now=NOW)
 
 
 def test_a_visit_done_before_a_withdrawal_is_accepted_after_it(seeded: Session) -> None:

@@ -43,10 +43,12 @@ def refused(refusal: Refusal, message: str, state: State) -> Refused:
 @pytest.mark.parametrize(("visit", "request_", "expected"), [
     # Visits that take no outcome, whatever is sent.
     pytest.param(CANCELLED, Completion(DAY), refused(
-        Refusal.NOT_OPEN, "visit D14 cannot be completed: it was cancelled (death on 2026-02-10)",
+        Refusal.NOT_OPEN,
+        "visit D14 cannot be completed on 2026-02-15: it was cancelled (death on 2026-02-10)",
         State.CANCELLED), id="complete-cancelled"),
     pytest.param(NOT_APPLICABLE, Completion(DAY, correction=True, reason="r"), refused(
-        Refusal.NOT_OPEN, "visit T30 cannot be completed: it does not apply to this subject",
+        Refusal.NOT_OPEN,
+        "visit T30 cannot be completed on 2026-02-15: it does not apply to this subject",
         State.NOT_APPLICABLE), id="complete-not-applicable-even-as-correction"),
     pytest.param(PENDING, Missed("away"), refused(
         Refusal.NOT_OPEN, "visit D14 cannot be marked missed: it has no date yet"
@@ -118,3 +120,32 @@ def test_a_refusal_is_raised_as_the_error_it_names(
 ) -> None:
     raised = decision.error()
     assert type(raised) is error and raised.detail == "m" and raised.extra == extra
+
+
+# Facts in any order: what the event that cancelled a visit, or a missing anchor date,
+# still lets through.
+CANCELLED_BY_WITHDRAWAL = CurrentVisit("D14", State.CANCELLED, reason="withdrawal on 2026-02-18",
+                                       cancelled_on=date(2026, 2, 18))
+WAITING_FOR_ANCHOR = CurrentVisit("SCR", State.PENDING, reason="waiting for anchor infusion",
+                                  waiting_for_anchor=True)
+
+
+@pytest.mark.parametrize(("visit", "request_", "expected"), [
+    pytest.param(CANCELLED_BY_WITHDRAWAL, Completion(date(2026, 2, 17)),
+                 Record(Action.COMPLETED), id="done-before-the-withdrawal"),
+    pytest.param(CANCELLED_BY_WITHDRAWAL, Completion(date(2026, 2, 18)),
+                 Record(Action.COMPLETED), id="done-on-the-day-of-the-withdrawal"),
+    pytest.param(CANCELLED_BY_WITHDRAWAL, Completion(date(2026, 2, 19)), refused(
+        Refusal.NOT_OPEN, "visit D14 cannot be completed on 2026-02-19: it was cancelled"
+        " (withdrawal on 2026-02-18)", State.CANCELLED), id="done-after-the-withdrawal"),
+    pytest.param(CANCELLED_BY_WITHDRAWAL, Missed("away"), Record(Action.MISSED, "away"),
+                 id="documented-missed-after-the-withdrawal"),
+    pytest.param(WAITING_FOR_ANCHOR, Completion(DAY), Record(Action.COMPLETED),
+                 id="done-before-its-anchor-has-a-date"),
+    pytest.param(PENDING, Completion(DAY), refused(
+        Refusal.NOT_OPEN, "visit D14 cannot be completed on 2026-02-15: it has no date yet"
+        " (waiting for anchor infusion)", State.PENDING), id="pending-on-a-phase"),
+])
+def test_facts_arriving_late(visit: CurrentVisit, request_: Completion | Missed,
+                             expected: Decision) -> None:
+    assert decide_outcome(visit, request_) == expected

@@ -125,7 +125,7 @@ def test_a_response_that_stops_nothing_is_recorded_at_once(
 ) -> None:
     token = csrf_of(client.get(f"{SUBJECT}/events/new").text)
     response = client.post(f"{SUBJECT}/events", data={
-        "csrf_token": token, "type": "response", "date": site_today().isoformat(), "value": "PR",
+        "csrf_token": token, "type": "response", "date": site_today().isoformat(), "value": "LLDAS",
     }, follow_redirects=False)
     assert response.status_code == 303
     assert recorded(session)[0] == 1
@@ -135,7 +135,7 @@ def test_a_response_that_stops_nothing_is_recorded_at_once(
     ({"type": "death", "date": "2100-01-01"}, 422, "is in the future"),
     ({"type": "death", "date": "yesterday"}, 422, "Event date: enter a date as YYYY-MM-DD"),
     ({"type": "", "date": "2026-01-01"}, 422, "Choose the kind of event"),
-    ({"type": "response", "date": "2026-02-20"}, 422, "needs a value such as CR or PR"),
+    ({"type": "response", "date": "2026-02-20"}, 422, "needs a value: one of DORIS, LLDAS, ACTIVE"),
 ])
 def test_a_preview_of_an_event_that_would_be_refused_says_why(
     client: TestClient, seeded: Seeded, params: dict[str, str], status: int, message: str

@@ -159,21 +159,22 @@ def test_one_refused_row_changes_nothing(
     client: TestClient, session: Session, seeded: Seeded
 ) -> None:
     token = csrf_of(missed_form(client))
-    # Someone records D28 between the page and the form.
-    record_on_target(session, "YC-001", "D28")
+    # Someone records D14 between the page and the form (recording D28 would make D14 a
+    # derived miss, which leaves the overdue tab).
+    record_on_target(session, "YC-001", "D14")
     before = audit_count(session)
     chosen = [f"{SLE}/YC-001/D14", f"{SLE}/YC-001/D28"]
     response = client.post("/worklist/missed", data={
         "csrf_token": token, "tab": "overdue", "reason": "flood", "visit": chosen,
     }, follow_redirects=False)
     assert response.status_code == 409
-    assert ("Nothing was changed: visit D28 of subject YC-001 is already completed"
+    assert ("Nothing was changed: visit D14 of subject YC-001 is already completed"
             in response.text)
-    assert visit_row(session, "YC-001", "D14").state == "planned"
+    assert visit_row(session, "YC-001", "D28").state == "planned"
     assert audit_count(session) == before
-    # The page again, with what was typed and chosen (D14 still overdue, still ticked).
+    # The page again, with what was typed and chosen (D28 still overdue, still ticked).
     assert ">flood</textarea>" in response.text
-    assert re.search(rf'value="{SLE}/YC-001/D14" form="bulk-missed"[^>]*checked', response.text)
+    assert re.search(rf'value="{SLE}/YC-001/D28" form="bulk-missed"[^>]*checked', response.text)
 
 
 @pytest.mark.parametrize(("data", "status", "message"), [

@@ -40,8 +40,10 @@ from app.services.subjects.loading import LoadedSubject, load_subject
 from app.services.subjects.visit_rows import sync_subject
 
 
-def _check_value(type: EventType, value: str | None) -> None:
+def _check_value(type: EventType, value: str | None, allowed: tuple[str, ...]) -> None:
     what = VALUE_OF.get(type)
+    if allowed:
+        what = f"one of {', '.join(allowed)}"
     if what is not None and not value:
         raise InvalidRequest(f"a {type.value.replace('_', ' ')} event needs a value: {what}",
                              field="value")
@@ -93,7 +95,7 @@ def check_event(
     when it fits. Shared with the preview of an event, which must refuse what recording
     would."""
     subject, subject_id = loaded.subject, loaded.subject.subject_id
-    _check_value(type, value)
+    _check_value(type, value, loaded.plan.protocol.allowed_values(type) or ())
     # Checked against the subject's own protocol version, which may predate vocabularies.
     if value is not None and (refused := refused_value(loaded.plan.protocol, type, value)):
         raise UnknownValue(refused.message, field="value", allowed=list(refused.allowed))
