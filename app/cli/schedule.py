@@ -23,6 +23,7 @@ from app.schedule.language import Protocol
 from app.schedule.lifecycle import Event, EventType
 from app.schedule.loader import load_protocol, parse_protocol, read_schedule
 from app.schedule.plan import build_plan
+from app.schedule.recording import anchor_records
 from app.schedule.vocabulary import refused_value
 from app.services.studies import LoadResult, load_schedule
 
@@ -300,7 +301,12 @@ def preview(file: Path, actual: tuple[str, ...], planned: tuple[str, ...],
     else:
         # The only place the clock is read: "today" is the study's local date.
         today = local_today(datetime.now(UTC), protocol.study.time_zone)
-    calendar = build_calendar(build_plan(protocol), anchors, recorded, today=today)
+    plan = build_plan(protocol)
+    # As an enrolment would: an actual anchor (not after today) completes the visit that
+    # records it.
+    past = {name: a for name, a in anchors.items() if a.date <= today}
+    calendar = build_calendar(plan, anchors, recorded, anchor_records(plan, past),
+                              today=today)
     rows = _rows(calendar)
     if fmt == "json":
         click.echo(json.dumps([{k: _iso(v) for k, v in r.items()} for r in rows], indent=2))

@@ -4,8 +4,8 @@ The pydantic models check each entry's shape. What needs the whole file is check
 here: names that must exist (anchors, visits), codes that must be unique (visit codes
 after series expansion, sites, anchors, phases, endpoints, periods, declared event
 values), series templates, cycles in visit-relative timing, study-day notation under the
-study's convention, endpoints that no visit can ever satisfy, and phase conditions on
-values the protocol does not declare.
+study's convention, endpoints that no visit can ever satisfy, phase conditions on values
+the protocol does not declare, and visits that record an anchor.
 
 The checks read the raw data (plain dicts and lists) and skip whatever has the wrong
 shape, so they also run when the models refused the file: a wrong type and an unknown
@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from app.schedule.dates import Offset
 from app.schedule.language import (
     CODE_PATTERN,
     Condition,
@@ -72,6 +73,7 @@ class _VisitEntry:
     path: Path
     raw: dict[str, Any]
     phase: str  # MAIN_PHASE or the phase's code
+    default_anchor: str | None  # the anchor of its schedule (the study's, or the phase's)
     codes: list[str] = field(default_factory=list)
 
 
@@ -101,6 +103,7 @@ class _Checker:
         day = study.get("anchor_day") if isinstance(study, dict) else None
         self.anchor_day = day if day in (0, 1) and not isinstance(day, bool) else None
         self.anchors: set[str] = set()
+        self.recorded_later: set[str] = set()  # anchors recorded after enrolment
         self.visits: list[_VisitEntry] = []
         self.codes: dict[str, _VisitEntry] = {}
         self.vocabularies: dict[str, list[str]] = {}
@@ -139,16 +142,23 @@ class _Checker:
 
     def run(self) -> list[Problem]:
         self.anchors = self.unique("anchors", "anchor", key="name")
+        declared = _entries(self.root, "anchors")
+        self.recorded_later = {item["name"] for _, item in declared
+                               if isinstance(item.get("name"), str)
+                               and item.get("recorded") == "later"}
         self.unique("sites", "site code")
         self.event_values()
         if "default_anchor" in self.root:
             self.anchor_ref(("default_anchor",), self.root["default_anchor"])
+        main = _text(self.root.get("default_anchor")) or next(
+            (_text(item.get("name")) for _, item in declared), None)
         for path, raw in _entries(self.root, "visits"):
-            self.visits.append(_VisitEntry(path, raw, MAIN_PHASE))
+            self.visits.append(_VisitEntry(path, raw, MAIN_PHASE, main))
         self.phases()
         for entry in self.visits:
             self.visit(entry)
         self.timing()
+        self.recording()
         self.endpoints()
         self.periods()
         return self.problems
@@ -165,7 +175,8 @@ class _Checker:
             if isinstance(condition, dict):
                 self.condition(path + ("condition",), condition)
             for vpath, raw in _entries(phase, "visits", path):
-                self.visits.append(_VisitEntry(vpath, raw, code or f"phases[{path[1]}]"))
+                self.visits.append(_VisitEntry(vpath, raw, code or f"phases[{path[1]}]",
+                                               _text(phase.get("anchor"))))
 
     def event_values(self) -> None:
         """Each declared value once. Values are case-sensitive codes, but two that differ
@@ -302,6 +313,57 @@ class _Checker:
             message = (f"visit {first} is timed after itself" if len(cycle) == 1
                        else f"timing cycle: {' -> '.join(loop)}")
             self.add(entry.path + ("after_visit",), message)
+
+    def recording(self) -> None:
+        """A visit that records an anchor is the anchor's own entry: it happens on the
+        anchor's day (day 0, or day 1 under the Day 1 convention), with no window, timed
+        from that very anchor, which is recorded after enrolment; a series cannot record
+        one (an anchor has one date), and an anchor is recorded by one visit at most."""
+        recorders: dict[str, _VisitEntry] = {}
+        for entry in self.visits:
+            name = _text(entry.raw.get("records"))
+            if name is None:
+                continue
+            path = entry.path + ("records",)
+            if self.anchors and name not in self.anchors:
+                self.anchor_ref(path, name)
+                continue
+            if name in recorders:
+                first = recorders[name]
+                self.add(path, f"anchor {name} is already recorded by visit "
+                               f"{_text(first.raw.get('code'))} (at {format_path(first.path)})")
+                continue
+            recorders[name] = entry
+            if self.anchors and name not in self.recorded_later:
+                self.add(path, f"anchor {name} is recorded at enrolment; a visit can only "
+                               "record an anchor recorded later")
+            if "series" in entry.raw:
+                self.add(path, "a series cannot record an anchor: the anchor has one date")
+                continue
+            after = _text(entry.raw.get("after_visit"))
+            timed_from = _text(entry.raw.get("anchor")) or entry.default_anchor
+            if after is not None:
+                self.add(path, f"a visit that records anchor {name} is timed from it, not "
+                               f"after visit {after}")
+            elif timed_from is not None and timed_from != name:
+                self.add(path, f"a visit that records anchor {name} must be timed from it, "
+                               f"not from {timed_from} (add anchor: {name})")
+            at = _duration(entry.raw.get("at"))
+            if at is not None and self.anchor_day is not None and not (
+                    at.study_day and at.amount == 0 and self.anchor_day == 1) and resolve(
+                    at, self.anchor_day) != Offset():
+                day = f"day {self.anchor_day}"
+                self.add(entry.path + ("at",), f'a visit that records anchor {name} is on '
+                                               f'the anchor\'s day: write "{day}"')
+            self.no_window(entry, name)
+
+    def no_window(self, entry: _VisitEntry, name: str) -> None:
+        window = entry.raw.get("window")
+        sides = [window] if not isinstance(window, dict) else [
+            window.get("before"), window.get("after")]
+        if any(d is not None and d.amount != 0 for d in map(_duration, sides)):
+            self.add(entry.path + ("window",), f"a visit that records anchor {name} has no "
+                                               "window: it is done on the anchor's day")
 
     def endpoints(self) -> None:
         self.unique("endpoints", "endpoint code")

@@ -284,6 +284,12 @@ class Visit(Strict):
     missed_after: GraceDuration | None = Field(
         default=None, description="Overrides the study's missed_after for this visit"
     )
+    records: Name | None = Field(
+        default=None,
+        description="The anchor whose actual date this visit is: completing the visit sets "
+        "the anchor, confirming the anchor completes the visit (timed on the anchor's day, "
+        "no window)",
+    )
 
     @model_validator(mode="after")
     def _timing(self) -> Visit:

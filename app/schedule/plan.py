@@ -42,6 +42,8 @@ class VisitDef:
     # Days after the window closes from which a visit not done counts as missed (None:
     # never by the passing of time alone); the visit's own, else the study's.
     missed_after_days: int | None = None
+    # The anchor whose actual date this visit is (one fact, one entry), if any.
+    records_anchor: str | None = None
     # Derived once per plan, so that expanding a calendar builds no objects per visit.
     before: timedelta = field(init=False, repr=False, compare=False)
     after: timedelta = field(init=False, repr=False, compare=False)
@@ -75,6 +77,10 @@ class Plan:
     by_code: dict[str, VisitDef] = field(compare=False, hash=False)
     # The visits again, each after the visit it is timed from (expansion order).
     order: tuple[VisitDef, ...] = field(compare=False, hash=False, repr=False)
+    # Anchor name -> the visit that records it (``records:``), looked up per enrolment.
+    recorded_by: dict[str, VisitDef] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     @property
     def anchor_day(self) -> int:
@@ -127,6 +133,7 @@ def _expand_visit(
             after_days=after,
             timing=f"{point} {joiner} {reference}",
             missed_after_days=missed_after,
+            records_anchor=visit.records,
         )
         for code, name, point in points
     ]
@@ -159,7 +166,9 @@ def build_plan(protocol: Protocol) -> Plan:
     by_code = {v.code: v for v in flat}
     order = _in_dependency_order(visits, by_code)
     # The same tuple when nothing is reordered, which expand() checks by identity.
-    return Plan(protocol, flat, tuple(phases), by_code, flat if order == flat else order)
+    recorded_by = {v.records_anchor: v for v in flat if v.records_anchor}
+    return Plan(protocol, flat, tuple(phases), by_code, flat if order == flat else order,
+                recorded_by)
 
 
 def _in_dependency_order(

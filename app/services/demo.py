@@ -158,8 +158,8 @@ class _Story:
                 continue
             start, end, target = visit.window_start, visit.window_end, visit.target_date
             assert start is not None and end is not None
-            if start > as_of:
-                continue
+            if start > as_of or plan.by_code[visit.code].records_anchor:
+                continue  # not yet; or the anchor's own visit, completed by its date
             assessments = frozenset(plan.by_code[visit.code].assessments)
             draw = rng.random()
             if visit.optional and draw < 0.5:

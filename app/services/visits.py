@@ -6,6 +6,10 @@ stored record, so an EDC may retry safely; a different outcome for a done visit 
 correction and needs ``correction`` and a reason. Every change is audited. Whether an
 outcome is refused, changes nothing or is recorded is decided in the schedule core
 (:mod:`app.schedule.outcome`); this module reads and writes the rows around it.
+
+A visit that records an anchor (D0 records the infusion) is that anchor's actual date:
+completing it sets the anchor, marking it missed while the anchor is actual is refused
+unless sent as a correction (:mod:`app.schedule.recording` decides).
 """
 
 from __future__ import annotations
@@ -14,31 +18,46 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, get_args
+from typing import get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access import Actor
-from app.errors import AlreadyRecorded, FollowupError, InvalidDate, InvalidRequest, NotFound
-from app.models import AnchorDateRow, SubjectEvent, Visit
+from app.errors import AlreadyRecorded, FollowupError, InvalidRequest
+from app.models import AnchorDateRow, Visit
 from app.schedule.dates import study_day
-from app.schedule.expand import cancelled_on, in_open_phase
 from app.schedule.language import VisitKind
-from app.schedule.lifecycle import Event, EventType, visit_date_conflict
 from app.schedule.outcome import (
     Action,
     Completion,
-    CurrentVisit,
     Missed,
+    Refusal,
     Refused,
     Unchanged,
     decide_completion,
     decide_missed,
 )
-from app.schedule.rules import check_date, require_reason
-from app.schedule.status import State, deviation
+from app.schedule.recording import (
+    AnchorChange,
+    Disagreement,
+    anchor_on_completion,
+    anchor_on_missed,
+)
+from app.schedule.rules import require_reason
+from app.schedule.status import State
+from app.services.subjects.anchors import audit_anchor, check_anchor, write_anchor
 from app.services.subjects.loading import LoadedSubject, load_subject
+from app.services.subjects.outcomes import (
+    anchor_row,
+    check_visit_date,
+    complete_row,
+    current_visit,
+    lock_visit,
+    outcome_of,
+    stored_anchor,
+    subject_events,
+)
 from app.services.subjects.visit_rows import sync_subject
 
 UNSCHEDULED_PREFIX = "UNS-"
@@ -53,76 +72,14 @@ class VisitOutcome:
     created: bool  # False when the stored record was returned or corrected
 
 
-def _lock_visit(session: Session, loaded: LoadedSubject, code: str) -> Visit:
-    # Read the row again under its lock: a concurrent request may have just recorded it.
-    visit = session.scalars(
-        select(Visit)
-        .where(Visit.subject_pk == loaded.subject.id, Visit.code == code)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
-    if visit is None:
-        raise NotFound(f"visit {code} not found for subject {loaded.subject.subject_id}")
-    return visit
-
-
-def _events(session: Session, loaded: LoadedSubject) -> list[Event]:
-    return [
-        Event(EventType(t), d, v)
-        for t, d, v in session.execute(
-            select(SubjectEvent.type, SubjectEvent.date, SubjectEvent.value)
-            .where(SubjectEvent.subject_pk == loaded.subject.id)
-        ).tuples()
-    ]
-
-
-def _current(visit: Visit, loaded: LoadedSubject, events: Sequence[Event]) -> CurrentVisit:
-    """The stored row as the outcome decision reads it, with what the events say of it."""
-    plan = loaded.plan
-    return CurrentVisit(
-        code=visit.code, state=State(visit.state), actual_date=visit.actual_date,
-        assessments=tuple(visit.assessments or ()), note=visit.note,
-        unscheduled=visit.unscheduled, reason=visit.reason,
-        cancelled_on=cancelled_on(plan, visit.code, events),
-        waiting_for_anchor=not visit.unscheduled and in_open_phase(plan, visit.code, events),
-    )
-
-
-def _check_visit_date(
-    loaded: LoadedSubject, day: date, now: datetime, events: Sequence[Event]
-) -> None:
-    check_date(day, "visit date")
-    today = loaded.today(now)
-    if day > today:
-        raise InvalidDate(f"visit date {day.isoformat()} is in the future"
-                          f" (site date {today.isoformat()})")
-    consent = loaded.subject.consent_date
-    if day < consent:
-        raise InvalidDate(f"visit date {day.isoformat()} is before consent ({consent.isoformat()})")
-    problem = visit_date_conflict(day, events)
-    if problem is not None:
-        raise InvalidDate(problem)
-
-
-def _outcome(visit: Visit) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "state": visit.state,
-        "actual_date": visit.actual_date.isoformat() if visit.actual_date else None,
-        "assessments": list(visit.assessments or []),
-    }
-    if visit.state == State.COMPLETED and visit.actual_date and visit.window_start \
-            and visit.window_end:
-        early, late = deviation(visit.actual_date, visit.window_start, visit.window_end)
-        out |= {"days_early": early, "days_late": late}
-    if visit.note:
-        out["note"] = visit.note
-    if visit.state == State.MISSED:
-        out["reason"] = visit.reason
-    return out
-
-
 def _clean(assessments: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(a.strip() for a in assessments if a.strip()))
+
+
+def _recorded_anchor(loaded: LoadedSubject, visit: Visit) -> str | None:
+    """The anchor this visit records, if the protocol says it records one."""
+    definition = None if visit.unscheduled else loaded.plan.by_code.get(visit.code)
+    return None if definition is None else definition.records_anchor
 
 
 def complete_visit(
@@ -143,42 +100,60 @@ def complete_visit(
 
     ``assessments`` default to the visit's planned ones. The same date again returns
     the stored record (``created`` False, nothing audited); another date, or completing
-    a missed visit, is refused unless sent as a correction with a reason.
+    a missed visit, is refused unless sent as a correction with a reason. A visit that
+    records an anchor sets the anchor's actual date too (its own audit record); an
+    actual anchor on another date is a conflict unless this is a correction.
     """
     actor.require_write()
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
-    visit = _lock_visit(session, loaded, code)
-    events = _events(session, loaded)
+    visit = lock_visit(session, loaded, code)
+    events = subject_events(session, loaded)
     done = _clean(assessments) if assessments is not None else None
     request = Completion(actual_date, assessments=None if done is None else tuple(done),
                          note=note, correction=correction, reason=reason)
-    decision = decide_completion(_current(visit, loaded, events), request)
+    decision = decide_completion(current_visit(visit, loaded, events), request)
+    if isinstance(decision, Refused) and decision.refusal is Refusal.NOT_OPEN:
+        raise decision.error()
+    name = _recorded_anchor(loaded, visit)
+    anchor = None if name is None else anchor_row(session, loaded, name)
+    anchor_before = stored_anchor(anchor)
+    change: AnchorChange | None = None
+    if name is not None:
+        decided = anchor_on_completion(code, name, anchor_before, request)
+        if isinstance(decided, Disagreement):
+            # Before the visit's own refusal: it names both dates.
+            raise decided.error()
+        change = decided
     if isinstance(decision, Refused):
         raise decision.error()
-    if isinstance(decision, Unchanged):
+    if isinstance(decision, Unchanged) and change is None:
         return VisitOutcome(loaded, visit, created=False)
-    _check_visit_date(loaded, actual_date, now, events)
-    before = _outcome(visit)
-    if done is None:
-        done = list(visit.assessments or []) if visit.state == State.COMPLETED else []
-        if not done and not visit.unscheduled:
-            definition = loaded.plan.by_code.get(code)
-            done = list(definition.assessments) if definition else []
-    visit.state = State.COMPLETED.value
-    visit.actual_date = actual_date
-    if visit.unscheduled:
-        visit.target_date = actual_date
-    visit.assessments = done
-    visit.reason = None
-    if note is not None:
-        visit.note = note
-    visit.recorded_at = now
+    check_visit_date(loaded, actual_date, now, events)
+    if name is not None and change is not None:
+        check_anchor(loaded, name=name, day=change.date, actual=change.actual, now=now)
+    before = outcome_of(visit)
+    if not isinstance(decision, Unchanged):
+        if done is None:
+            done = list(visit.assessments or []) if visit.state == State.COMPLETED else []
+            if not done and not visit.unscheduled:
+                definition = loaded.plan.by_code.get(code)
+                done = list(definition.assessments) if definition else []
+        complete_row(visit, actual_date, done, note=note, now=now)
+    if name is not None and change is not None:
+        write_anchor(session, loaded, anchor, name, change)
     session.flush()
     result = sync_subject(session, loaded.subject, loaded.plan)
-    after = _outcome(visit) | result.moved()
-    loaded.audit(session, actor=actor, action=decision.action.value, entity="visit", key=code,
-                 before=before, after=after, reason=decision.reason)
-    return VisitOutcome(loaded, visit, created=decision.action is Action.COMPLETED)
+    if not isinstance(decision, Unchanged):
+        # The visits that moved are the anchor's doing when it changed, else this visit's.
+        moved = {} if change is not None else result.moved()
+        loaded.audit(session, actor=actor, action=decision.action.value, entity="visit",
+                     key=code, before=before, after=outcome_of(visit) | moved,
+                     reason=decision.reason)
+    if name is not None and change is not None:
+        audit_anchor(session, loaded, actor=actor, name=name, before=anchor_before,
+                     change=change, result=result)
+    created = not isinstance(decision, Unchanged) and decision.action is Action.COMPLETED
+    return VisitOutcome(loaded, visit, created=created)
 
 
 def mark_missed(
@@ -193,29 +168,51 @@ def mark_missed(
     now: datetime,
 ) -> VisitOutcome:
     """Record that a visit will not take place. A reason is always required; a
-    completed visit becomes missed only as a correction."""
+    completed visit becomes missed only as a correction. A visit whose anchor has an
+    actual date took place: missed only as a correction, which makes the anchor a
+    planned date again (its own audit record)."""
     actor.require_write()
     why = require_reason(reason, "a missed visit")
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
-    visit = _lock_visit(session, loaded, code)
-    decision = decide_missed(_current(visit, loaded, _events(session, loaded)),
-                             Missed(why, correction))
+    visit = lock_visit(session, loaded, code)
+    request = Missed(why, correction)
+    decision = decide_missed(current_visit(visit, loaded, subject_events(session, loaded)),
+                             request)
+    if isinstance(decision, Refused) and decision.refusal is Refusal.NOT_OPEN:
+        raise decision.error()
+    name = _recorded_anchor(loaded, visit)
+    anchor = None if name is None else anchor_row(session, loaded, name)
+    anchor_before = stored_anchor(anchor)
+    change: AnchorChange | None = None
+    if name is not None:
+        decided = anchor_on_missed(code, name, anchor_before, request)
+        if isinstance(decided, Disagreement):
+            raise decided.error()  # before the visit's own refusal: it names the anchor
+        change = decided
     if isinstance(decision, Refused):
         raise decision.error()
-    if isinstance(decision, Unchanged):
+    if isinstance(decision, Unchanged) and change is None:
         return VisitOutcome(loaded, visit, created=False)
-    before = _outcome(visit)
-    visit.state = State.MISSED.value
-    visit.actual_date = None
-    visit.assessments = []
-    visit.reason = why
-    visit.recorded_at = now
+    before = outcome_of(visit)
+    if not isinstance(decision, Unchanged):
+        visit.state = State.MISSED.value
+        visit.actual_date = None
+        visit.assessments = []
+        visit.reason = why
+        visit.recorded_at = now
+    if name is not None and change is not None:
+        write_anchor(session, loaded, anchor, name, change)
     session.flush()
     result = sync_subject(session, loaded.subject, loaded.plan)
-    after = _outcome(visit) | result.moved()
-    loaded.audit(session, actor=actor, action=decision.action.value, entity="visit", key=code,
-                 before=before, after=after, reason=why)
-    return VisitOutcome(loaded, visit, created=decision.action is Action.MISSED)
+    if not isinstance(decision, Unchanged):
+        moved = {} if change is not None else result.moved()
+        loaded.audit(session, actor=actor, action=decision.action.value, entity="visit",
+                     key=code, before=before, after=outcome_of(visit) | moved, reason=why)
+    if name is not None and change is not None:
+        audit_anchor(session, loaded, actor=actor, name=name, before=anchor_before,
+                     change=change, result=result)
+    created = not isinstance(decision, Unchanged) and decision.action is Action.MISSED
+    return VisitOutcome(loaded, visit, created=created)
 
 
 _UNS_RE = re.compile(rf"^{UNSCHEDULED_PREFIX}(\d+)$")
@@ -239,7 +236,7 @@ def record_unscheduled(
     if kind not in VISIT_KINDS:
         raise InvalidRequest(f"kind must be one of {', '.join(VISIT_KINDS)}", field="kind")
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
-    _check_visit_date(loaded, day, now, _events(session, loaded))
+    check_visit_date(loaded, day, now, subject_events(session, loaded))
     subject = loaded.subject
     codes = session.scalars(
         select(Visit.code).where(Visit.subject_pk == subject.id, Visit.unscheduled.is_(True))
@@ -263,7 +260,7 @@ def record_unscheduled(
     session.add(visit)
     session.flush()
     loaded.audit(session, actor=actor, action="visit.unscheduled", entity="visit", key=code,
-                 after=_outcome(visit) | {"name": visit.name, "kind": kind})
+                 after=outcome_of(visit) | {"name": visit.name, "kind": kind})
     return VisitOutcome(loaded, visit, created=True)
 
 

@@ -99,7 +99,9 @@ def test_protocol_of_the_sle_study(client: TestClient, admin: dict[str, str]) ->
         "window_after_days": 7,
         "stops_at_progression": False,
         "assessments": ["AE", "SLEDAI", "DORIS"],
+        "records": None,
     }
+    assert body["visits"][2]["records"] == "infusion"  # D0 is the infusion's entry
     assert body["visits"][3]["timing"] == "day 14 from infusion"
     assert body["phases"] == []
     assert body["endpoints"] == [{

@@ -155,7 +155,8 @@ def test_preview_sle_acceptance_dates() -> None:
     }
     assert visits["M3"]["target_date"] == "2025-06-26"
     assert visits["M24"]["target_date"] == "2027-03-26"
-    assert visits["D0"]["status"] == "overdue" and visits["D0"]["days_overdue"] == 14
+    # The actual infusion completes D0, which records it (as at enrolment).
+    assert visits["D0"]["status"] == "completed" and visits["D0"]["days_overdue"] is None
     assert visits["D-2"]["status"] == "not_applicable"  # optional, window closed
 
 
@@ -164,6 +165,8 @@ def test_preview_month_end_clamping_in_a_leap_year() -> None:
     assert visits["M3"]["target_date"] == "2024-02-29"
     assert visits["M3"]["window_start"] == "2024-02-22"
     assert visits["M6"]["target_date"] == "2024-05-30"
+    # An infusion after --as-of has not happened yet: D0 is not completed by it.
+    assert visits["D0"]["status"] == "scheduled"
 
 
 def test_preview_myeloma_without_transplant_shows_the_phase_pending() -> None:

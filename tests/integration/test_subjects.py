@@ -268,7 +268,9 @@ def test_reanchoring_moves_every_target_and_keeps_what_was_recorded(seeded: Sess
     assert (rows["D14"].state, rows["D14"].actual_date) == ("completed", date(2026, 1, 25))
     assert rows["D28"].target_date == date(2026, 2, 9)  # moved two days
     assert rows["M3"].target_date == date(2026, 4, 12)
-    record = audit_of(seeded, SLE, "S-001")[-1]
+    *_, record, d0 = audit_of(seeded, SLE, "S-001")  # D0 records the infusion: corrected too
+    assert (d0.action, d0.key, d0.reason) == ("visit.corrected", "D0", "typo in the EDC")
+    assert rows["D0"].actual_date == date(2026, 1, 12)
     assert record.action == "anchor.corrected" and record.reason == "typo in the EDC"
     assert record.before == {"date": "2026-01-10", "actual": True}
     assert record.after is not None and record.after["date"] == "2026-01-12"
@@ -291,8 +293,8 @@ def test_setting_and_confirming_an_anchor_need_no_reason(seeded: Session) -> Non
     set_anchor(seeded, study=SLE, subject_id="S-001", name="infusion", day=date(2026, 3, 10),
                actual=True, actor=EDC, now=later)
     assert not _visits(seeded, loaded.subject.id)["D14"].provisional
-    assert [r.action for r in audit_of(seeded, SLE, "S-001")][-2:] == [
-        "anchor.set", "anchor.confirmed"]
+    assert [r.action for r in audit_of(seeded, SLE, "S-001")][-3:] == [
+        "anchor.set", "anchor.confirmed", "visit.completed"]  # D0 records the infusion
     with pytest.raises(errors.ReasonRequired):  # actual back to planned is a correction
         set_anchor(seeded, study=SLE, subject_id="S-001", name="infusion",
                    day=date(2026, 3, 10), actual=False, actor=EDC, now=later)

@@ -89,7 +89,10 @@ def test_setting_the_transplant_date_dates_the_transplant_visits(
     moved = visit(session, "HSCT-D14", "MM-001")
     assert (moved.state, moved.target_date) == ("planned", transplant + timedelta(days=14))
     assert visit(session, "HSCT-D0", "MM-001").target_date == transplant
-    record = audit_of(session, MM, "MM-001")[-1]
+    # The transplant's actual date completes HSCT-D0, which records it (its own record).
+    assert visit(session, "HSCT-D0", "MM-001").state == "completed"
+    *_, record, completed = audit_of(session, MM, "MM-001")
+    assert (completed.action, completed.key) == ("visit.completed", "HSCT-D0")
     assert record.action == "anchor.set" and record.before is None
     assert record.after is not None and record.after["date"] == transplant.isoformat()
     shown = client.get(response.headers["location"]).text
@@ -126,7 +129,8 @@ def test_correcting_an_anchor_needs_a_reason_and_re_evaluates_done_visits(
     kept = visit(session, "D14")  # its outcome stays, its target follows the anchor
     assert (kept.state, kept.target_date, kept.actual_date) == (
         "completed", corrected + timedelta(days=14), d14.actual_date)
-    record = audit_of(session, SLE, "YC-001")[-1]
+    *_, record, d0 = audit_of(session, SLE, "YC-001")  # D0 records the infusion
+    assert (d0.action, d0.key, d0.reason) == ("visit.corrected", "D0", "infusion date mistyped")
     assert record.action == "anchor.corrected" and record.reason == "infusion date mistyped"
     assert record.before == {"date": infusion.isoformat(), "actual": True}
     assert record.after is not None and record.after["date"] == corrected.isoformat()

@@ -143,10 +143,13 @@ def get_subject(
         "Visits not done move with the anchor; done visits never move. Setting a new anchor "
         "or confirming a planned date unchanged as actual needs no reason; changing a date "
         "or turning an actual date back into a planned one is a correction and needs a "
-        "reason. Sending what is stored already changes nothing."
+        "reason. Sending what is stored already changes nothing. An actual date completes "
+        "the visit that records the anchor (D0 records the infusion); when that visit says "
+        "otherwise (done on another day, or missed) it is 409 unless a reason is sent, "
+        "which corrects the visit too."
     ),
     responses=problem_responses(
-        *BODY_PROBLEMS, "forbidden", "not-found", "invalid-date", "reason-required"
+        *BODY_PROBLEMS, "forbidden", "not-found", "conflict", "invalid-date", "reason-required"
     ),
 )
 def put_anchor(

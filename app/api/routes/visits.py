@@ -61,7 +61,9 @@ def _answer(outcome: VisitOutcome, response: Response, now: datetime) -> Recorde
         "never refused. A date in the future (at the site) or before consent is refused. "
         "The same completion again answers 200 with the stored record. Another date for a "
         "done visit is 409 unless sent with `correction: true` and a reason (then 200). "
-        "Visits timed from this one move with its actual date."
+        "Visits timed from this one move with its actual date. A visit that records an "
+        "anchor (D0 records the infusion) sets the anchor's actual date; an actual anchor "
+        "on another day is 409 unless this is a correction with a reason, which corrects both."
     ),
     responses=_with_stored(
         "The stored record (a retry), or the corrected one",
@@ -88,7 +90,9 @@ def complete_visit(
     summary="Record that a visit will not take place",
     description=(
         "A reason is required. Sending it again answers 200 with the stored record. A "
-        "completed visit becomes missed only with `correction: true` (then 200)."
+        "completed visit becomes missed only with `correction: true` (then 200). A visit "
+        "whose recorded anchor has an actual date took place: 409, unless sent with "
+        "`correction: true`, which makes the anchor a planned date again."
     ),
     responses=_with_stored(
         "Already missed (a retry), or a completed visit corrected to missed",

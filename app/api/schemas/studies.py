@@ -117,6 +117,10 @@ class VisitDefOut(BaseModel):
     window_after_days: int = Field(ge=0, examples=[7])
     stops_at_progression: bool
     assessments: list[str] = Field(examples=[["AE", "SLEDAI"]])
+    records: str | None = Field(
+        default=None, examples=["infusion"],
+        description="The anchor whose actual date this visit is: completing the visit sets "
+        "it, and an actual date of the anchor completes the visit")
 
 
 class TermOut(BaseModel):
@@ -251,6 +255,7 @@ def _visits(plan: Plan) -> list[VisitDefOut]:
             window_after_days=v.after_days,
             stops_at_progression=v.stops_at_progression,
             assessments=list(v.assessments),
+            records=v.records_anchor,
         )
         for v in plan.visits
     ]

@@ -8,7 +8,8 @@ imported (the caller's transaction is rolled back by the raised error).
 
 Speed: the plan is built once per protocol version, expansions of subjects with the
 same anchor dates are shared (an import has no recorded visits or events, so the
-calendar depends on the anchors alone), and rows are written by
+calendar depends on the anchors alone: an actual anchor completes the visit that
+records it, as a single enrolment does), and rows are written by
 :class:`~app.services.bulk.writer.RowWriter`, never as ORM objects. Duplicates against
 earlier chunks are found by the database itself (earlier chunks are already written in
 this transaction), so memory does not grow with the number of rows.
@@ -45,6 +46,7 @@ from app.schedule.eligibility import CONSENT_ANCHOR, age_at
 from app.schedule.expand import AnchorDate, Expansion, expand
 from app.schedule.lifecycle import Lifecycle
 from app.schedule.plan import Plan
+from app.schedule.recording import anchor_records, completed_by_anchors
 from app.services.bulk.checks import check_enrolment
 from app.services.bulk.layout import (
     ASSESSMENTS,
@@ -242,11 +244,13 @@ class BulkEnroller:
                 visits += [(pk, site_id, *values) for values in self._templates(key)]
             else:
                 events += [(pk, e.type.value, day(e.date), e.value, now) for e in history.events]
-                expansion = expand(self.plan, row.anchors, history.events, history.records)
+                # The anchors' own visits are theirs to record (one fact, one entry).
+                records = {**history.records, **anchor_records(self.plan, row.anchors)}
+                expansion = expand(self.plan, row.anchors, history.events, records)
                 visits += [self._adapt_visit(t) for t in self._tuples(expansion, pk, site_id)]
             audit.append((now, self.actor.name, self.actor.role.value, ENROLLED, "subject",
                           self.study.code, row.site, row.subject_id, row.subject_id,
-                          self._json(_audit_after(row, self.version_name))))
+                          self._json(_audit_after(row, self.version_name, self.plan))))
         self._anchors.write(anchors, adapted=True)
         self._events.write(events, adapted=True)
         self._visits.write(visits, adapted=True)
@@ -278,7 +282,9 @@ class BulkEnroller:
         # The visit rows of every subject with these anchors, adapted for the driver,
         # without their first two values (subject_pk, site_id).
         anchors = {name: AnchorDate(d, actual) for name, d, actual in key}
-        rows = self._tuples(expand(self.plan, anchors), 0, 0)
+        # An actual anchor completes the visit that records it (the infusion, D0).
+        expansion = expand(self.plan, anchors, records=anchor_records(self.plan, anchors))
+        rows = self._tuples(expansion, 0, 0)
         return [self._adapt_visit(t)[2:] for t in rows]
 
     def _adapt_visit(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -312,7 +318,7 @@ def _writer(connection: Connection, model: Any, columns: Sequence[str]) -> RowWr
     return RowWriter(connection, model.__table__, columns)
 
 
-def _audit_after(row: Enrolment, version: str) -> dict[str, Any]:
+def _audit_after(row: Enrolment, version: str, plan: Plan) -> dict[str, Any]:
     # The same record a single enrolment writes (the date of birth stays out of it).
     return {
         "site": row.site,
@@ -321,7 +327,7 @@ def _audit_after(row: Enrolment, version: str) -> dict[str, Any]:
         "protocol_version": version,
         "anchors": {n: {"date": a.date.isoformat(), "actual": a.actual}
                     for n, a in row.anchors.items()},
-    }
+    } | completed_by_anchors(anchor_records(plan, row.anchors))
 
 
 def enrol_many(

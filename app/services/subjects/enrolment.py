@@ -1,5 +1,8 @@
 """Enrolment: a subject joins a study on its current protocol version, calendar and all.
 
+An actual anchor sent at enrolment completes the visit that records it (the infusion
+completes D0), and the enrolment's audit record says so.
+
 "Today" is the site's local date at the instant ``now`` the edge passes in.
 """
 
@@ -18,14 +21,16 @@ from app.errors import (
     InvalidRequest,
     StudyFull,
 )
-from app.models import AnchorDateRow, Site, Study, StudySite, Subject
+from app.models import AnchorDateRow, Site, Study, StudySite, Subject, Visit
 from app.schedule.dates import local_today
 from app.schedule.eligibility import age_at, enrolment_anchors, enrolment_violations
 from app.schedule.expand import AnchorDate
 from app.schedule.lifecycle import Lifecycle
+from app.schedule.recording import anchor_records, completed_by_anchors
 from app.schedule.rules import raise_first
 from app.services.studies import current_version, get_study, plan_of
 from app.services.subjects.loading import LoadedSubject
+from app.services.subjects.outcomes import complete_row
 from app.services.subjects.visit_rows import (
     sync_subject,
 )
@@ -89,6 +94,17 @@ def enrol(
     )
     session.flush()
     sync_subject(session, subject, plan)
+    # An actual anchor that a visit records (the infusion, D0) completes that visit.
+    completed = anchor_records(plan, chosen)
+    if completed:
+        for row in session.scalars(select(Visit).where(
+                Visit.subject_pk == subject.id, Visit.code.in_(completed))):
+            record = completed[row.code]
+            assert record.actual_date is not None
+            complete_row(row, record.actual_date, sorted(record.assessments), note=None,
+                         now=now)
+        session.flush()
+        sync_subject(session, subject, plan)
     loaded = LoadedSubject(subject, study_row, site_row, version)
     # The date of birth stays out of the trail: the age is what eligibility used.
     loaded.audit(
@@ -99,6 +115,6 @@ def enrol(
             "protocol_version": version.version,
             "anchors": {n: {"date": a.date.isoformat(), "actual": a.actual}
                         for n, a in chosen.items()},
-        },
+        } | completed_by_anchors(completed),
     )
     return loaded

@@ -1,0 +1,132 @@
+"""A visit row's outcome: read it as the decisions see it, check its date, write it.
+
+Shared by the visit routes (:mod:`app.services.visits`) and the anchors
+(:mod:`app.services.subjects.anchors`): a visit that records an anchor is completed by
+either, with the same checks and the same audit record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import InvalidDate, NotFound
+from app.models import AnchorDateRow, SubjectEvent, Visit
+from app.schedule.expand import AnchorDate, cancelled_on, in_open_phase
+from app.schedule.lifecycle import Event, EventType, visit_date_conflict
+from app.schedule.outcome import CurrentVisit
+from app.schedule.rules import check_date
+from app.schedule.status import State, deviation
+from app.services.subjects.loading import LoadedSubject
+
+
+def lock_visit(session: Session, loaded: LoadedSubject, code: str) -> Visit:
+    """The visit row, read again under its lock: a concurrent request may have just
+    recorded it."""
+    visit = session.scalars(
+        select(Visit)
+        .where(Visit.subject_pk == loaded.subject.id, Visit.code == code)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if visit is None:
+        raise NotFound(f"visit {code} not found for subject {loaded.subject.subject_id}")
+    return visit
+
+
+def anchor_row(session: Session, loaded: LoadedSubject, name: str) -> AnchorDateRow | None:
+    return session.scalars(
+        select(AnchorDateRow).where(
+            AnchorDateRow.subject_pk == loaded.subject.id, AnchorDateRow.name == name
+        )
+    ).first()
+
+
+def stored_anchor(row: AnchorDateRow | None) -> AnchorDate | None:
+    return None if row is None else AnchorDate(row.date, row.actual)
+
+
+def subject_events(session: Session, loaded: LoadedSubject) -> list[Event]:
+    return [
+        Event(EventType(t), d, v)
+        for t, d, v in session.execute(
+            select(SubjectEvent.type, SubjectEvent.date, SubjectEvent.value)
+            .where(SubjectEvent.subject_pk == loaded.subject.id)
+        ).tuples()
+    ]
+
+
+def current_visit(visit: Visit, loaded: LoadedSubject, events: Sequence[Event]) -> CurrentVisit:
+    """The stored row as the outcome decisions read it, with what the events say of it."""
+    plan = loaded.plan
+    return CurrentVisit(
+        code=visit.code, state=State(visit.state), actual_date=visit.actual_date,
+        assessments=tuple(visit.assessments or ()), note=visit.note,
+        unscheduled=visit.unscheduled, reason=visit.reason,
+        cancelled_on=cancelled_on(plan, visit.code, events),
+        waiting_for_anchor=not visit.unscheduled and in_open_phase(plan, visit.code, events),
+    )
+
+
+def check_visit_date(
+    loaded: LoadedSubject, day: date, now: datetime, events: Sequence[Event]
+) -> None:
+    """A visit cannot have been done in the site's future, before consent or after the
+    subject left (or died)."""
+    check_date(day, "visit date")
+    today = loaded.today(now)
+    if day > today:
+        raise InvalidDate(f"visit date {day.isoformat()} is in the future"
+                          f" (site date {today.isoformat()})")
+    consent = loaded.subject.consent_date
+    if day < consent:
+        raise InvalidDate(f"visit date {day.isoformat()} is before consent ({consent.isoformat()})")
+    problem = visit_date_conflict(day, events)
+    if problem is not None:
+        raise InvalidDate(problem)
+
+
+def outcome_of(visit: Visit) -> dict[str, Any]:
+    """A visit's outcome as its audit records show it."""
+    out: dict[str, Any] = {
+        "state": visit.state,
+        "actual_date": visit.actual_date.isoformat() if visit.actual_date else None,
+        "assessments": list(visit.assessments or []),
+    }
+    if visit.state == State.COMPLETED and visit.actual_date and visit.window_start \
+            and visit.window_end:
+        early, late = deviation(visit.actual_date, visit.window_start, visit.window_end)
+        out |= {"days_early": early, "days_late": late}
+    if visit.note:
+        out["note"] = visit.note
+    if visit.state == State.MISSED:
+        out["reason"] = visit.reason
+    return out
+
+
+def complete_row(
+    visit: Visit, day: date, assessments: Sequence[str], *, note: str | None, now: datetime
+) -> None:
+    """Write a completion on the row (the caller syncs the subject and audits)."""
+    visit.state = State.COMPLETED.value
+    visit.actual_date = day
+    if visit.unscheduled:
+        visit.target_date = day
+    visit.assessments = list(assessments)
+    visit.reason = None
+    if note is not None:
+        visit.note = note
+    visit.recorded_at = now
+
+
+def reopen_row(visit: Visit) -> None:
+    """Put a done row back on the schedule: the next sync gives it its scheduled state."""
+    visit.state = State.PLANNED.value
+    visit.actual_date = None
+    visit.assessments = []
+    visit.reason = None
+    visit.recorded_at = None
