@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from app.schedule.language import CODE_PATTERN
 
+# DigestOut has a field named "date": its other date fields name the type by this alias.
+Day = date
 StudyCode = Annotated[str, Field(pattern=CODE_PATTERN, max_length=40, examples=["UCART-SLE"])]
 
 
@@ -72,10 +74,10 @@ class DigestOut(BaseModel):
         description="Visits that began to count as missed (derived, not documented) after "
         "missed_after and by the digest's date; the longest missed first."
     )
-    previous_digest: date | None = Field(
+    previous_digest: Day | None = Field(
         description="The local date of the previous digest sent to the site (null: none)."
     )
-    missed_after: date = Field(
+    missed_after: Day = Field(
         description="The previous digest's date, or 7 days back for a site's first digest."
     )
     studies: list[StudySummaryOut]
