@@ -200,11 +200,13 @@ def _section_rows(
         )
         if status == Status.OVERDUE.value:
             overdue.append(row)
-        elif status == Status.DUE.value or row.closes_in_days <= CLOSING_SOON_DAYS:
+        elif status == Status.DUE.value or (row.opens_in_days > 0
+                                            and row.closes_in_days <= CLOSING_SOON_DAYS):
             # A window that has not opened but closes within days must be booked now.
             due.append(row)
-        else:
+        elif row.opens_in_days > 0:
             upcoming.append(row)
+        # Anything else with a closed window (a derived miss) is in no section of these.
     # Stable, reproducible orders: the most urgent first, then by study and subject.
     overdue.sort(key=lambda r: (r.window_end, r.study, r.subject_id, r.visit_code))
     due.sort(key=lambda r: (r.window_end, r.study, r.subject_id, r.visit_code))
