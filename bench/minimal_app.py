@@ -1,4 +1,5 @@
-"""The baseline: a minimal FastAPI app answering the worklist's overdue query in raw SQL.
+"""The baseline: a minimal FastAPI app answering the worklist's overdue and
+missed-not-documented queries in raw SQL.
 
 Same database, same query plan (the partial index on open visits), the same fields in
 the response, but no token check, no scoping and no service layer: what the framework,
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Query
@@ -18,16 +19,29 @@ from sqlalchemy import Date, bindparam, text
 
 from app.db import make_engine
 
-OVERDUE = text(
+_COLUMNS = (
     "SELECT st.code AS study, s.subject_id, si.code AS site, v.code AS visit, v.name, v.phase,"
-    " v.kind, v.target_date, v.window_start, v.window_end, v.actual_date"
+    " v.kind, v.target_date, v.window_start, v.window_end, v.actual_date, v.missed_from"
     " FROM visits v JOIN subjects s ON s.id = v.subject_pk JOIN sites si ON si.id = v.site_id"
     " JOIN studies st ON st.id = v.study_id"
-    " WHERE v.site_id = :site AND v.state = 'planned' AND v.window_end < :today"
+)
+# Overdue: the window closed, and the visit does not count as missed (derived) yet.
+OVERDUE = text(
+    _COLUMNS
+    + " WHERE v.site_id = :site AND v.state = 'planned' AND v.window_end < :today"
     " AND v.window_start IS NOT NULL AND v.optional = false"
+    " AND (v.missed_from IS NULL OR v.missed_from > :today)"
     " ORDER BY v.window_end, v.id LIMIT :limit"
 ).bindparams(bindparam("today", type_=Date)).columns(
-    target_date=Date, window_start=Date, window_end=Date, actual_date=Date,
+    target_date=Date, window_start=Date, window_end=Date, actual_date=Date, missed_from=Date,
+)
+MISSED = text(
+    _COLUMNS
+    + " WHERE v.site_id = :site AND v.state = 'planned' AND v.missed_from IS NOT NULL"
+    " AND v.missed_from <= :today AND v.optional = false"
+    " ORDER BY v.missed_from, v.id LIMIT :limit"
+).bindparams(bindparam("today", type_=Date)).columns(
+    target_date=Date, window_start=Date, window_end=Date, actual_date=Date, missed_from=Date,
 )
 
 
@@ -47,7 +61,9 @@ class Item(BaseModel):
     days_overdue: int
     days_early: int | None
     days_late: int | None
+    days_from_target: int | None
     actual_date: date | None
+    missed_from: date | None
 
 
 class Page(BaseModel):
@@ -65,17 +81,24 @@ def create_app() -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/visits", response_model=Page)
-    def overdue(site: str, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Page:
+    def page(query: Any, status: str, site: str, limit: int) -> Page:
         ident, zone = sites[site]
         today = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
         with engine.connect() as conn:
-            rows = conn.execute(OVERDUE, {"site": ident, "today": today, "limit": limit})
-            # Every row is overdue (that is the query): the same fields as the worklist's.
-            items = [Item(**row._mapping, status="overdue", as_of=today,
+            rows = conn.execute(query, {"site": ident, "today": today, "limit": limit})
+            # Every row has the query's status: the same fields as the worklist's.
+            items = [Item(**row._mapping, status=status, as_of=today,
                           days_overdue=(today - row.window_end).days, days_early=None,
-                          days_late=None)
+                          days_late=None, days_from_target=None)
                      for row in rows]
         return Page(items=items)
+
+    @app.get("/visits", response_model=Page)
+    def overdue(site: str, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Page:
+        return page(OVERDUE, "overdue", site, limit)
+
+    @app.get("/missed", response_model=Page)
+    def missed(site: str, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Page:
+        return page(MISSED, "missed_undocumented", site, limit)
 
     return app

@@ -56,6 +56,21 @@ def markdown(r: dict[str, Any]) -> str:
                 f"| 3. worklist overdue, {w} worker(s): req/s, 16 clients (median of rounds) |"
                 f" {_f(ours['rps_16'], 0)} (p95 {_f(ours['p95_ms_16'])} ms) |"
                 f" {_f(base['rps_16'], 0)} raw SQL | {http[f'ratio_{w}']:.2f} (≥ 0.5) |",
+            ]
+            missed, missed_base = http.get(f"followup-missed_{w}"), http.get(f"minimal-missed_{w}")
+            if missed and missed_base:
+                lines += [
+                    f"| 3. worklist missed, not documented, {w} worker(s): p50/p95/p99 ms,"
+                    f" 1 client | {_f(missed['p50_ms'])} / {_f(missed['p95_ms'])} /"
+                    f" {_f(missed['p99_ms'])} | {_f(missed_base['p50_ms'])} /"
+                    f" {_f(missed_base['p95_ms'])} / {_f(missed_base['p99_ms'])} raw SQL |"
+                    " p95 < 50 ms |",
+                    f"| 3. worklist missed, not documented, {w} worker(s): req/s, 16 clients"
+                    f" (median of rounds) | {_f(missed['rps_16'], 0)} (p95"
+                    f" {_f(missed['p95_ms_16'])} ms) | {_f(missed_base['rps_16'], 0)} raw SQL |"
+                    f" {http[f'ratio-missed_{w}']:.2f} (≥ 0.5) |",
+                ]
+            lines += [
                 f"| 6. server peak RSS under load, {w} worker(s): largest process, all |"
                 f" {_f(ours['peak_rss_mb'], 0)} MB, {_f(ours['peak_rss_total_mb'], 0)} MB |"
                 " | < 300 MB |",
@@ -64,7 +79,8 @@ def markdown(r: dict[str, Any]) -> str:
         lines += [
             f"| 4. one subject's calendar: p50/p95 ms | {_f(cal['p50_ms'])} /"
             f" {_f(cal['p95_ms'])} | | |",
-            f"| 5. digest, {dig['sites']} sites: total s; per site ms mean/p95 |"
+            f"| 5. digest, {dig['sites']} sites ({_f(dig.get('rows'))} rows, of which"
+            f" {_f(dig.get('newly_missed'))} newly missed): total s; per site ms mean/p95 |"
             f" {_f(dig['total_s'], 2)}; {_f(dig['per_site_ms_mean'])} /"
             f" {_f(dig['per_site_ms_p95'])} | | < 5 s |",
         ]

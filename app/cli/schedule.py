@@ -24,6 +24,7 @@ from app.schedule.lifecycle import Event, EventType
 from app.schedule.loader import load_protocol, parse_protocol, read_schedule
 from app.schedule.plan import build_plan
 from app.schedule.recording import anchor_records
+from app.schedule.status import Status
 from app.schedule.vocabulary import refused_value
 from app.services.studies import LoadResult, load_schedule
 
@@ -31,8 +32,8 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 FILES = click.Path(exists=True, path_type=Path)
 COLUMNS = (
     "code", "name", "phase", "kind", "optional", "anchor", "target_date", "window_start",
-    "window_end", "study_day", "status", "days_early", "days_late", "days_overdue",
-    "provisional", "reason",
+    "window_end", "study_day", "status", "days_early", "days_late", "days_from_target",
+    "days_overdue", "missed_from", "provisional", "reason",
 )
 
 
@@ -190,7 +191,10 @@ def _row(item: CalendarVisit) -> dict[str, Any]:
         "target_date": v.target_date, "window_start": v.window_start,
         "window_end": v.window_end, "study_day": v.study_day, "status": info.status.value,
         "days_early": info.days_early, "days_late": info.days_late,
-        "days_overdue": info.days_overdue, "provisional": v.provisional, "reason": v.reason,
+        "days_from_target": info.days_from_target, "days_overdue": info.days_overdue,
+        # Only once the visit counts as missed: before that it is a date to come.
+        "missed_from": v.missed_from if info.status is Status.MISSED_UNDOCUMENTED else None,
+        "provisional": v.provisional, "reason": v.reason,
     }
 
 
@@ -229,6 +233,10 @@ def _status(row: dict[str, Any]) -> str:
                       ("days_overdue", "overdue")):
         if row[key]:
             text += f" ({row[key]} d{'' if key == 'days_overdue' else ' ' + word})"
+    if row["days_from_target"]:
+        text += f" ({row['days_from_target']:+d} d from target)"
+    if row["missed_from"]:
+        text += f" (since {row['missed_from'].isoformat()})"
     return text
 
 

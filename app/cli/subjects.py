@@ -1,4 +1,4 @@
-"""followup subjects import"""
+"""followup subjects import|resync"""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import click
 from app.cli.context import CliContext, pass_cli
 from app.errors import InvalidRows
 from app.services.bulk.csv_import import import_csv
+from app.services.subjects.resync import BATCH_SUBJECTS, resync_batch
 
 
 @click.group("subjects")
@@ -61,6 +62,41 @@ def import_command(ctx: CliContext, file: Path, study_code: str, skip_invalid: b
         f"imported {result.imported} subject(s) with {result.visits} visit(s) into {result.study}"
         + (f"; skipped {result.skipped} invalid row(s)" if result.skipped else "")
     )
+
+
+@subjects_group.command("resync")
+@click.option("--study", "study_code", default=None, help="Only this study (default: all)")
+@click.option("--batch", "batch", type=click.IntRange(1, 10_000), default=BATCH_SUBJECTS,
+              show_default=True, help="Subjects per transaction")
+@pass_cli
+def resync_command(ctx: CliContext, study_code: str | None, batch: int) -> None:
+    """Expand every subject's calendar again and store what differs.
+
+    For databases written before a change of the scheduling rules (e.g. the date a
+    visit counts as missed from). One transaction per batch of subjects; a progress
+    line on stderr after each. Running it again changes nothing and says so. Each
+    subject changed gets a subject.resynced audit record.
+    """
+    now = datetime.now(UTC)
+    after, examined, changed, visits = 0, 0, 0, 0
+    while True:
+        with ctx.unit_of_work() as session:
+            result = resync_batch(session, actor=ctx.actor, now=now, study=study_code,
+                                  after_id=after, limit=batch)
+        if result.last_id is None:
+            break
+        after = result.last_id
+        examined += result.examined
+        changed += len(result.changed)
+        visits += result.visits_changed
+        click.echo(f"resync: {examined} subject(s) checked, {changed} changed", err=True)
+    scope = f" of {study_code}" if study_code else ""
+    if changed:
+        click.echo(f"resynced {changed} of {examined} subject(s){scope}: {visits} visit row(s)"
+                   " created or changed")
+    else:
+        click.echo(f"nothing to change: the {examined} subject(s){scope} already agree with"
+                   " their calendars")
 
 
 COMMANDS: list[click.Command] = [subjects_group]

@@ -1,4 +1,5 @@
-"""The worklist page: what is overdue, due and coming up, most urgent first."""
+"""The worklist page: what is overdue, due and coming up, most urgent first; and, on
+their own tab, the visits that count as missed (derived) until someone documents them."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ TABS: dict[str, tuple[str, tuple[Status, ...]]] = {
     "overdue": ("Overdue", (Status.OVERDUE,)),
     "due": ("Due", (Status.DUE,)),
     "upcoming": ("Upcoming", (Status.UPCOMING,)),
+    # Not in "all": nobody chases these any more; they are recorded late or documented.
+    "missed_undocumented": ("Missed, not documented", (Status.MISSED_UNDOCUMENTED,)),
 }
 OptionalCode = Annotated[str | None, Query(max_length=40)]
 
@@ -61,6 +64,7 @@ class Totals:
     overdue: int
     due: int
     upcoming: int
+    missed_undocumented: int
 
 
 def totals(counts: list[StatusCount]) -> Totals:
@@ -68,6 +72,7 @@ def totals(counts: list[StatusCount]) -> Totals:
         overdue=sum(c.overdue for c in counts),
         due=sum(c.due for c in counts),
         upcoming=sum(c.upcoming for c in counts),
+        missed_undocumented=sum(c.missed_undocumented for c in counts),
     )
 
 

@@ -66,8 +66,8 @@ def test_enrol_returns_the_whole_calendar(client: TestClient, edc: dict[str, str
         "optional": False, "unscheduled": False, "status": "overdue",
         "target_date": "2026-02-15", "window_start": "2026-02-13", "window_end": "2026-02-17",
         "study_day": 14, "provisional": False, "actual_date": None, "days_early": None,
-        "days_late": None, "days_overdue": 12, "assessments": ["AE"], "note": None,
-        "reason": None,
+        "days_late": None, "days_from_target": None, "days_overdue": 12, "missed_from": None,
+        "assessments": ["AE"], "note": None, "reason": None,
     }
     assert _visit(body, "D28")["status"] == "due"
     assert _visit(body, "M3")["status"] == "scheduled"

@@ -78,6 +78,25 @@ def test_late_and_early_visits_are_recorded_with_their_deviation(
     assert d14["days_late"] == 3 and d14["actual_date"] == "2026-02-20"
 
 
+def test_a_later_visit_done_turns_an_overdue_one_into_a_derived_miss(
+    client: TestClient, edc: dict[str, str]
+) -> None:
+    """D14 (window 13..17 Feb) is overdue until D28 is done on 27 Feb: from then on it
+    counts as missed, not documented, and may still be recorded late."""
+    calendar = client.get(SUBJECT, headers=edc).json()
+    d14 = next(v for v in calendar["visits"] if v["code"] == "D14")
+    assert (d14["status"], d14["missed_from"]) == ("overdue", None)
+    d28 = _complete(client, edc, "D28", actual_date="2026-02-27").json()
+    assert (d28["status"], d28["days_early"], d28["days_from_target"]) == ("completed", None, -2)
+    calendar = client.get(SUBJECT, headers=edc).json()
+    d14 = next(v for v in calendar["visits"] if v["code"] == "D14")
+    assert (d14["status"], d14["missed_from"], d14["days_overdue"]) == (
+        "missed_undocumented", "2026-02-27", 12)
+    late = _complete(client, edc, "D14", actual_date="2026-02-20").json()
+    assert (late["status"], late["days_late"], late["days_from_target"], late["missed_from"]) == (
+        "completed_out_of_window", 3, 5, None)
+
+
 def test_another_date_needs_a_correction_with_a_reason(
     client: TestClient, session: Session, edc: dict[str, str]
 ) -> None:

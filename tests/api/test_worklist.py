@@ -79,10 +79,14 @@ def test_row_shape_and_urgency_order(client: TestClient, world: dict[str, str]) 
         "phase": "main", "kind": "clinic", "target_date": "2026-02-24",
         "window_start": "2026-02-23", "window_end": "2026-02-25", "status": "overdue",
         "as_of": "2026-03-01", "days_overdue": 4, "days_early": None, "days_late": None,
-        "actual_date": None,
+        "days_from_target": None, "actual_date": None, "missed_from": None,
     }
     late = body["items"][3]  # then the rest by target date
-    assert (late["days_late"], late["actual_date"]) == (8, "2026-01-10")
+    assert (late["days_late"], late["days_from_target"], late["actual_date"]) == (
+        8, 10, "2026-01-10")
+    done = body["items"][4]
+    assert (done["status"], done["days_late"], done["days_from_target"]) == (
+        "completed", None, 0)
     everyone = get(client, world["admin"])
     statuses = [r["status"] for r in everyone["items"]]
     assert statuses[:4] == ["overdue"] * 4 and statuses[4:8] == ["due"] * 4
@@ -180,8 +184,10 @@ def test_access(client: TestClient, world: dict[str, str]) -> None:
     assert client.get("/api/v1/visits").status_code == 401
     summary = get(client, world["nurse"], "/api/v1/visits/summary")
     assert summary["items"] == [{"site": "YC3H", "study": SLE, "as_of": "2026-03-01",
-                                 "overdue": 1, "due": 1, "upcoming": 1}]
-    assert summary["total"] == {"overdue": 1, "due": 1, "upcoming": 1}
+                                 "overdue": 1, "due": 1, "upcoming": 1,
+                                 "missed_undocumented": 0}]
+    assert summary["total"] == {"overdue": 1, "due": 1, "upcoming": 1,
+                                "missed_undocumented": 0}
 
 
 def test_summary(client: TestClient, world: dict[str, str]) -> None:
@@ -189,10 +195,40 @@ def test_summary(client: TestClient, world: dict[str, str]) -> None:
     assert [(c["site"], c["study"]) for c in body["items"]] == [
         ("LDN", SLE), ("MM01", MM), ("WTCH", SLE), ("YC3H", SLE)
     ]
-    assert body["total"] == {"overdue": 4, "due": 4, "upcoming": 4}
+    assert body["total"] == {"overdue": 4, "due": 4, "upcoming": 4, "missed_undocumented": 0}
     later = get(client, world["admin"], "/api/v1/visits/summary", study=MM, as_of="2026-03-10")
     assert later["items"] == [{"site": "MM01", "study": MM, "as_of": "2026-03-10",
-                               "overdue": 3, "due": 0, "upcoming": 0}]
+                               "overdue": 3, "due": 0, "upcoming": 0,
+                               "missed_undocumented": 0}]
+
+
+def test_derived_misses_are_their_own_status_filter_and_count(
+    client: TestClient, session: Session, world: dict[str, str]
+) -> None:
+    """A visit counting as missed (derived) from 27 February: on 26 February it is still
+    overdue; from the 27th it is missed_undocumented, with the date it began to count,
+    listed after upcoming, filtered on its own and counted apart from overdue."""
+    subject = add_subject(session, SLE, "WTCH", "M")
+    gone = add_visit(session, subject, "GONE", target=TODAY - timedelta(days=10), before=1,
+                     after=1)
+    gone.missed_from = date(2026, 2, 27)
+    session.commit()
+    admin = world["admin"]
+    body = get(client, admin, site="WTCH", as_of="2026-02-26", status="overdue")
+    assert ("M", "GONE") in keys(body)
+    body = get(client, admin, site="WTCH")
+    assert [r["status"] for r in body["items"]][:4] == [
+        "overdue", "due", "upcoming", "missed_undocumented"]
+    row = body["items"][3]
+    assert (row["visit"], row["missed_from"], row["days_overdue"]) == (
+        "GONE", "2026-02-27", 9)
+    assert keys(get(client, admin, status="missed_undocumented")) == [("M", "GONE")]
+    assert ("M", "GONE") not in keys(get(client, admin, status="overdue"))
+    summary = get(client, admin, "/api/v1/visits/summary", site="WTCH")
+    assert summary["items"][0] | {"as_of": None} == {
+        "site": "WTCH", "study": SLE, "as_of": None, "overdue": 1, "due": 1, "upcoming": 1,
+        "missed_undocumented": 1}
+    assert summary["total"]["missed_undocumented"] == 1
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,13 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         assert run["demo"]["subjects"] == 180  # 1.5 x --subjects by default
         assert run["http"]["followup_1"]["errors"] == 0 and run["http"]["minimal_1"]["errors"] == 0
         assert len(run["http"]["followup_1"]["rps_16_rounds"]) == 2
+        # The derived misses are measured too, against their raw-SQL twin.
+        assert run["http"]["followup-missed_1"]["errors"] == 0
+        assert run["http"]["minimal-missed_1"]["errors"] == 0
+        assert run["http"]["ratio-missed_1"] > 0
         assert run["http"]["calendar"]["errors"] == 0
         assert run["digest"]["sites"] >= 3
     table = (tmp_path / "latest.md").read_text()
     assert "| 3. worklist overdue, 1 worker(s): req/s, 16 clients (median of rounds) |" in table
+    assert ("| 3. worklist missed, not documented, 1 worker(s): req/s, 16 clients (median of"
+            " rounds) |") in table

@@ -150,14 +150,30 @@ def test_preview_sle_acceptance_dates() -> None:
         "code": "D14", "name": "Day 14 clinic visit", "phase": "main", "kind": "clinic",
         "optional": False, "anchor": "infusion", "target_date": "2025-04-09",
         "window_start": "2025-04-07", "window_end": "2025-04-11", "study_day": 14,
-        "status": "due", "days_early": None, "days_late": None, "days_overdue": None,
-        "provisional": False, "reason": None,
+        "status": "due", "days_early": None, "days_late": None, "days_from_target": None,
+        "days_overdue": None, "missed_from": None, "provisional": False, "reason": None,
     }
     assert visits["M3"]["target_date"] == "2025-06-26"
     assert visits["M24"]["target_date"] == "2027-03-26"
     # The actual infusion completes D0, which records it (as at enrolment).
     assert visits["D0"]["status"] == "completed" and visits["D0"]["days_overdue"] is None
     assert visits["D-2"]["status"] == "not_applicable"  # optional, window closed
+
+
+def test_preview_shows_a_visit_missed_since_the_subject_left() -> None:
+    # D0's window closed on 2025-03-26; the subject withdrew on 2025-04-05: from then on
+    # D0 counts as missed (derived), while D14, whose window was still open, is cancelled.
+    rows = preview(SLE, "--anchor", "infusion=2025-03-26", "--event", "withdrawal=2025-04-05",
+                   "--as-of", "2025-04-09")
+    visits = by_code(rows)
+    assert visits["D0"]["status"] == "missed_undocumented"
+    assert visits["D0"]["missed_from"] == "2025-04-05"
+    assert visits["D0"]["days_overdue"] == 14
+    assert visits["D14"]["status"] == "cancelled" and visits["D14"]["missed_from"] is None
+    table = run("schedule", "preview", SLE, "--anchor", "infusion=2025-03-26",
+                "--event", "withdrawal=2025-04-05", "--as-of", "2025-04-09")
+    d0 = next(line for line in table.stdout.splitlines() if line.startswith("D0 "))
+    assert "missed undocumented (14 d) (since 2025-04-05)" in d0
 
 
 def test_preview_month_end_clamping_in_a_leap_year() -> None:

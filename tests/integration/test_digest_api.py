@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,8 +10,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import AuditRecord
-from tests.helpers_digest import DOB, MM, SLE, World, bearer, build_world, make_token
+from app.models import AuditRecord, Subject
+from tests.helpers_digest import (
+    DOB,
+    MM,
+    SLE,
+    World,
+    add_visit,
+    bearer,
+    build_world,
+    make_token,
+)
 
 DIGEST = "/api/v1/sites/{site}/digest"
 RECIPIENTS = "/api/v1/sites/{site}/recipients"
@@ -54,7 +63,25 @@ def test_digest_preview_as_json(client: TestClient, admin: dict[str, str]) -> No
     ]
     assert body["worklist_url"] == "http://testserver/worklist?site=YC3H"
     assert body["all_clear"] is False
+    assert (body["newly_missed"], body["previous_digest"], body["missed_after"]) == (
+        [], None, "2026-02-23")
     assert DOB.isoformat() not in response.text
+
+
+def test_digest_preview_lists_the_newly_missed(
+    client: TestClient, session: Session, world: World, admin: dict[str, str]
+) -> None:
+    subject = session.scalars(select(Subject).where(Subject.subject_id == "YC3H-001")).one()
+    add_visit(session, subject, "W1", date(2026, 2, 1), date(2026, 2, 5)).missed_from = \
+        date(2026, 3, 1)
+    session.commit()
+    body = client.get(DIGEST.format(site="YC3H"), params={"date": "2026-03-02"},
+                      headers=admin).json()
+    assert [(r["visit_code"], r["missed_from"], r["days_overdue"]) for r in body["newly_missed"]
+            ] == [("W1", "2026-03-01", 25)]
+    assert "W1" not in [r["visit_code"] for r in body["overdue"]]
+    assert body["subject"] == "[followup] YC3H 2026-03-02 (Mon): 3 overdue visits, 1 newly missed"
+    assert [s["newly_missed"] for s in body["studies"]] == [0, 1]
 
 
 def test_default_date_is_today_at_the_site(client: TestClient, admin: dict[str, str]) -> None:

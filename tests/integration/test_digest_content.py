@@ -6,14 +6,27 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access import Actor, Role
 from app.errors import NotFound
+from app.models import DigestSend, Subject
 from app.services.digest.content import build_site_digest, preview_site_digest, site_local_date
 from app.services.digest.mail import compose, group_recipients, render, subject_line
 from app.services.digest.recipients import Recipient
-from tests.helpers_digest import DAY, DOB, MM, NOW, SENDER, SLE, World, build_world, d
+from tests.helpers_digest import (
+    DAY,
+    DOB,
+    MM,
+    NOW,
+    SENDER,
+    SLE,
+    World,
+    add_visit,
+    build_world,
+    d,
+)
 
 BASE = "https://followup.example"
 
@@ -141,3 +154,48 @@ def test_no_date_of_birth_in_either_part(session: Session, world: World) -> None
         content = part.get_content()  # type: ignore[attr-defined]
         assert DOB.isoformat() not in content and "1971" not in content
         assert "YC3H-001" in content
+
+
+def test_derived_misses_are_newly_missed_once_and_never_overdue(
+    session: Session, world: World
+) -> None:
+    """Visits that count as missed (derived) leave the overdue section; the digest lists
+    those that began to count since the previous digest sent in full (the first digest:
+    the last 7 days)."""
+    s1 = session.scalars(select(Subject).where(Subject.subject_id == "YC3H-001")).one()
+    old = add_visit(session, s1, "W1", d(1, 20), d(1, 22))
+    old.missed_from = d(2, 20)  # before the first digest's 7 days
+    recent = add_visit(session, s1, "W2", d(2, 1), d(2, 5))
+    recent.missed_from = d(2, 28)
+    today = add_visit(session, s1, "W3", d(2, 6), d(2, 8))
+    today.missed_from = DAY
+    later = add_visit(session, s1, "W4", d(2, 9), d(2, 11))
+    later.missed_from = d(3, 3)  # still overdue on 2 March
+    session.flush()
+    first = build_site_digest(session, site=world.yc3h, local_date=DAY, base_url=BASE)
+    assert (first.previous_digest, first.missed_after) == (None, d(2, 23))
+    assert keys(first.newly_missed) == [("YC3H-001", "W2"), ("YC3H-001", "W3")]
+    assert [(r.missed_from, r.days_overdue) for r in first.newly_missed] == [
+        (d(2, 28), 25), (DAY, 22)]
+    overdue = keys(first.overdue)
+    assert ("YC3H-001", "W4") in overdue
+    others = set(overdue) | set(keys(first.due)) | set(keys(first.upcoming))
+    assert not {("YC3H-001", code) for code in ("W1", "W2", "W3")} & others
+    assert [(s.study, s.newly_missed) for s in first.studies] == [(MM, 0), (SLE, 2)]
+    assert subject_line(first) == (
+        "[followup] YC3H 2026-03-02 (Mon): 4 overdue visits, 2 newly missed")
+    # A partial send (some messages not accepted) is not a previous digest; a sent one is.
+    session.add(DigestSend(site_id=world.yc3h.id, local_date=d(2, 27), state="partial",
+                           claimed_at=NOW, recipients=1))
+    session.add(DigestSend(site_id=world.yc3h.id, local_date=d(2, 28), state="sent",
+                           claimed_at=NOW, sent_at=NOW, recipients=1))
+    session.flush()
+    second = build_site_digest(session, site=world.yc3h, local_date=DAY, base_url=BASE)
+    assert (second.previous_digest, second.missed_after) == (d(2, 28), d(2, 28))
+    assert keys(second.newly_missed) == [("YC3H-001", "W3")]
+    assert keys(second.for_study(MM, base_url=BASE).newly_missed) == []
+    text, html = render(second)
+    assert "NEWLY MISSED: 1 visit began to count as missed since the last digest" \
+        " (2026-02-28 (Sat))" in text
+    assert "- since 2026-03-02 (Mon): YC3H-001 (UCART-SLE) W3 Visit W3;" in text
+    assert "Newly missed: 1 visit" in html and "<td>2026-03-02 (Mon)</td>" in html

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.adapters.mail import SmtpSender
 from app.db import make_engine, make_sessionmaker, transaction
-from app.models import AuditRecord, DigestSend, Site
+from app.models import AuditRecord, DigestSend, Site, Subject
 from app.services.digest.job import DigestRun, Outcome
 from app.settings import Settings
 from tests.conftest import BACKENDS
@@ -28,6 +28,7 @@ from tests.helpers_digest import (
     CommittedDb,
     SmtpServer,
     add_recipient_row,
+    add_visit,
     committed_world,
     d,
     running_smtp,
@@ -328,3 +329,29 @@ def test_a_connection_dropped_after_accepted_data_resends_only_the_rest(
         stored = (row.message_id or "").split()
         assert stored and set(stored) <= {m["Message-ID"] for m in smtp.messages}, (
             row.message_id, [m["Message-ID"] for m in smtp.messages])
+
+
+def test_newly_missed_visits_are_mailed_by_the_next_digest_only(
+    world_db: CommittedDb, smtp: SmtpServer
+) -> None:
+    """A visit that began to count as missed on 2 March is in that day's email, not in
+    its overdue section, and not in the 3 March email (the 2 March one was sent)."""
+    with transaction(world_db.factory) as session:
+        subject = session.scalars(select(Subject).where(Subject.subject_id == "YC3H-002")).one()
+        add_visit(session, subject, "W1", d(2, 1), d(2, 5)).missed_from = DAY
+    add_recipients(world_db, [("YC3H", "crc@yc3h.example", None)])
+    settings = settings_for(world_db.url, smtp.port)
+    assert runner(world_db, settings).run(sites=["YC3H"])[0].outcome is Outcome.SENT
+    first = smtp.messages[-1]
+    assert first["Subject"] == "[followup] YC3H 2026-03-02 (Mon): 3 overdue visits, 1 newly missed"
+    text, html = text_and_html(first)
+    assert "NEWLY MISSED: 1 visit began to count as missed in the last 7 days" in text
+    assert "- since 2026-03-02 (Mon): YC3H-002 (UCART-SLE) W1 Visit W1;" in text
+    assert "W1" not in text.split("OVERDUE")[1].split("NEWLY MISSED")[0]
+    assert "Newly missed: 1 visit" in html and "W1 Visit W1" in html
+    (result,) = runner(world_db, settings).run(sites=["YC3H"], local_date=d(3, 3))
+    assert result.outcome is Outcome.SENT
+    text, _ = text_and_html(smtp.messages[-1])
+    assert "NEWLY MISSED: 0 visits began to count as missed since the last digest" \
+        " (2026-03-02 (Mon))" in text
+    assert "W1" not in text

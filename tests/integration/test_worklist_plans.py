@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, event, insert
+from sqlalchemy import Connection, Engine, event, insert, select
 from sqlalchemy.orm import Session
 
 from app import migrate
 from app.access import SYSTEM
 from app.db import make_engine
-from app.models import Visit
+from app.models import Site, Visit
 from app.schedule.status import Status
+from app.services.digest.content import build_site_digest
 from app.services.worklist.counts import status_counts
 from app.services.worklist.page import worklist
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
@@ -94,6 +95,10 @@ def busy(seeded: Session, connection: Connection) -> Session:
                 "window_end": target + timedelta(days=2),
                 "upcoming_from": target - timedelta(days=9),
                 "actual_date": target if state == "completed" else None,
+                # The urgent visits whose window closed over 5 days ago count as missed
+                # (derived) three days after it closed; the others are still overdue.
+                "missed_from": (target + timedelta(days=5)
+                                if kind == "urgent" and shift < -7 else None),
                 "provisional": False, "assessments": [],
                 "updated_at": datetime(2026, 1, 1, tzinfo=UTC),
             })
@@ -110,6 +115,7 @@ def busy(seeded: Session, connection: Connection) -> Session:
         # Either range answers "due" (window_start <= today <= window_end).
         (Status.DUE, ("ix_visits_open_site_window_end", "ix_visits_open_site_window_start")),
         (Status.UPCOMING, ("ix_visits_open_site_window_start",)),
+        (Status.MISSED_UNDOCUMENTED, ("ix_visits_open_site_missed_from",)),
     ],
 )
 def test_urgent_classes_use_the_partial_indexes(
@@ -130,12 +136,27 @@ def test_urgent_classes_use_the_partial_indexes(
         assert any(index in plan for index in indexes), plan
 
 
-def test_status_counts_use_the_window_start_index(
+def test_status_counts_use_the_window_start_and_missed_from_indexes(
     busy: Session, connection: Connection, statements: list[tuple[str, Any]]
 ) -> None:
     statements.clear()
     counts = status_counts(busy, actor=ADMIN, sites=["YC3H"], as_of=TODAY, now=NOW)
-    assert counts[0].overdue > 0
-    assert len(statements) == 1
-    plan = plan_text(connection, *statements[0])
-    assert "ix_visits_open_site_window_start" in plan, plan
+    assert counts[0].overdue > 0 and counts[0].missed_undocumented > 0
+    assert len(statements) == 2
+    windows, missed = (plan_text(connection, *statement) for statement in statements)
+    assert "ix_visits_open_site_window_start" in windows, windows
+    assert "ix_visits_open_site_missed_from" in missed, missed
+
+
+def test_the_digest_reads_newly_missed_visits_on_the_missed_from_index(
+    busy: Session, connection: Connection, statements: list[tuple[str, Any]]
+) -> None:
+    site = busy.scalars(select(Site).where(Site.code == "YC3H")).one()
+    statements.clear()
+    digest = build_site_digest(busy, site=site, local_date=TODAY, base_url="http://x")
+    assert digest.newly_missed and digest.overdue
+    # The sections' query computes statuses (a CASE); the newly missed one does not.
+    missed = [s for s in statements if "missed_from >" in s[0] and "CASE" not in s[0]]
+    assert len(missed) == 1
+    plan = plan_text(connection, *missed[0])
+    assert "ix_visits_open_site_missed_from" in plan, plan

@@ -11,8 +11,16 @@ from sqlalchemy.orm import Session
 from app.services.tokens import authenticate
 from app.services.worklist.counts import status_counts
 from tests.helpers_subjects import NOW
-from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, seed_rich, site_today, stand_at
-from tests.web.helpers import csrf_of, sign_in
+from tests.helpers_web import (
+    OTHER_SITE,
+    OWN_SITE,
+    Seeded,
+    record_on_target,
+    seed_rich,
+    site_today,
+    stand_at,
+)
+from tests.web.helpers import csrf_of, post_form, sign_in
 
 SUBJECT = "/studies/UCART-SLE/subjects/{}"
 
@@ -201,3 +209,30 @@ def test_no_page_links_outside_the_server(client: TestClient, seeded: Seeded) ->
                 "/feeds", "/signin"):
         html = client.get(url).text
         assert not re.search(r'(src|href)="(https?:)?//', html), url
+
+
+def test_derived_misses_have_their_own_tab_count_and_actions(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    """WT-002's Day 14 window closed unvisited; once Day 28 is done, Day 14 counts as
+    missed (derived): it leaves "overdue" for its own tab, where it can be recorded late
+    or documented as missed, and the card counts it."""
+    record_on_target(session, "WT-002", "D28")
+    session.commit()
+    sign_in(client, seeded.admin)
+    page = client.get("/worklist").text
+    assert ("WT-002", "D14") not in rows(page, "overdue")
+    assert 'id="section-missed_undocumented"' not in page  # not something to chase
+    assert re.search(r'id="count-missed_undocumented">1<', page)
+    tab = client.get("/worklist", params={"tab": "missed_undocumented"}).text
+    assert rows(tab, "missed_undocumented") == [("WT-002", "D14")]
+    base = "/studies/UCART-SLE/subjects/WT-002/visits/D14"
+    assert "missed since" in tab
+    assert f'href="{base}/record?back=worklist"' in tab
+    assert f'href="{base}/missed?back=worklist"' in tab
+    done = post_form(client, f"{base}/missed?back=worklist", f"{base}/missed",
+                     {"reason": "patient in hospital elsewhere", "back": "worklist"})
+    assert done.status_code == 303, done.text
+    after = client.get("/worklist", params={"tab": "missed_undocumented"}).text
+    assert rows(after, "missed_undocumented") == []
+    assert re.search(r'id="count-missed_undocumented">0<', after)

@@ -47,9 +47,11 @@ def _digest(digest: SiteDigest) -> DigestOut:
         all_clear=digest.all_clear,
         overdue=[_row(r) for r in digest.overdue], due=[_row(r) for r in digest.due],
         upcoming=[_row(r) for r in digest.upcoming],
+        newly_missed=[_row(r) for r in digest.newly_missed],
+        previous_digest=digest.previous_digest, missed_after=digest.missed_after,
         studies=[
             StudySummaryOut(study=s.study, overdue=s.overdue, due=s.due, upcoming=s.upcoming,
-                            line=s.line)
+                            newly_missed=s.newly_missed, line=s.line)
             for s in digest.studies
         ],
         worklist_url=digest.worklist_url,

@@ -48,9 +48,13 @@ AsOf = Annotated[
     description=(
         "Visits of the sites and studies you may see, overdue first (the longest overdue "
         "first), then due (the window closing soonest first), then upcoming (the window "
-        "opening soonest first), then the rest by target date; ties by visit. Statuses use "
-        "each site's local date unless `as_of` is given. `from`/`to` bound the target date. "
-        "Pages are cut by an opaque cursor: pass `next_cursor` back with the same filters."
+        "opening soonest first), then missed_undocumented (derived misses nobody has "
+        "documented yet, missed the longest first), then the rest by target date; ties by "
+        "visit. Without `status` every status is listed in that order; what to chase is "
+        "`status=overdue&status=due&status=upcoming`, and the derived misses to document "
+        "are `status=missed_undocumented`. Statuses use each site's local date unless "
+        "`as_of` is given. `from`/`to` bound the target date. Pages are cut by an opaque "
+        "cursor: pass `next_cursor` back with the same filters."
     ),
     responses=problem_responses("not-found", "invalid-request", "invalid-cursor"),
 )
@@ -63,7 +67,7 @@ def read_worklist(
     study: Studies = None,
     status: Annotated[
         list[WorklistStatus] | None,
-        Query(max_length=10, description="Keep only these statuses (repeatable)",
+        Query(max_length=len(Status), description="Keep only these statuses (repeatable)",
               examples=[["overdue", "due"]]),
     ] = None,
     date_from: Annotated[
@@ -97,7 +101,7 @@ def read_worklist(
 @router.get(
     "/visits/summary",
     response_model=WorklistSummary,
-    summary="Overdue, due and upcoming visits per site and study",
+    summary="Overdue, due, upcoming and missed-not-documented visits per site and study",
     description=(
         "The same statuses and local dates as the worklist, counted for each site and study "
         "you may see (a study a site takes part in is listed even when all counts are 0)."

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from app.schedule.language import CODE_PATTERN
 
+# DigestOut has a field named "date": its other date fields name the type by this alias.
+Day = date
 StudyCode = Annotated[str, Field(pattern=CODE_PATTERN, max_length=40, examples=["UCART-SLE"])]
 
 
@@ -39,6 +41,9 @@ class DigestRowOut(BaseModel):
     days_overdue: int = Field(description="Days since the window closed (0 unless overdue).")
     closes_in_days: int = Field(description="Days until the last day of the window.")
     opens_in_days: int = Field(description="Days until the window opens (<= 0: open).")
+    missed_from: date | None = Field(
+        description="Newly missed only: the day the visit began to count as missed (derived)."
+    )
 
 
 class StudySummaryOut(BaseModel):
@@ -46,7 +51,8 @@ class StudySummaryOut(BaseModel):
     overdue: int
     due: int
     upcoming: int
-    line: str = Field(examples=["UCART-SLE: 3 overdue, 1 due, 2 coming up"])
+    newly_missed: int
+    line: str = Field(examples=["UCART-SLE: 3 overdue, 1 due, 2 coming up, 1 newly missed"])
 
 
 class DigestOut(BaseModel):
@@ -64,5 +70,15 @@ class DigestOut(BaseModel):
         description="In their window today, or whose window closes within 3 days."
     )
     upcoming: list[DigestRowOut] = Field(description="Windows opening in the next 7 days.")
+    newly_missed: list[DigestRowOut] = Field(
+        description="Visits that began to count as missed (derived, not documented) after "
+        "missed_after and by the digest's date; the longest missed first."
+    )
+    previous_digest: Day | None = Field(
+        description="The local date of the previous digest sent to the site (null: none)."
+    )
+    missed_after: Day = Field(
+        description="The previous digest's date, or 7 days back for a site's first digest."
+    )
     studies: list[StudySummaryOut]
     worklist_url: str

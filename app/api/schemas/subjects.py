@@ -12,6 +12,14 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from app.api.schemas.common import ApiDate, Code, MultilineText, Text
+from app.api.schemas.deviations import (
+    DAYS_EARLY,
+    DAYS_FROM_TARGET,
+    DAYS_LATE,
+    DAYS_OVERDUE,
+    MISSED_FROM,
+    STATUS_DESCRIPTION,
+)
 from app.schedule.calendar import EndpointStatus
 from app.schedule.expand import PhaseState
 from app.schedule.language import NAME_PATTERN, VisitKind
@@ -155,16 +163,18 @@ class VisitOut(BaseModel):
     kind: str
     optional: bool
     unscheduled: bool
-    status: Status = Field(description="As of the calendar's as_of date")
+    status: Status = Field(description=STATUS_DESCRIPTION)
     target_date: date | None
     window_start: date | None
     window_end: date | None
     study_day: int | None
     provisional: bool = Field(description="Timed from a planned, not yet confirmed, date")
     actual_date: date | None
-    days_early: int | None
-    days_late: int | None
-    days_overdue: int | None
+    days_early: int | None = Field(description=DAYS_EARLY)
+    days_late: int | None = Field(description=DAYS_LATE)
+    days_from_target: int | None = Field(description=DAYS_FROM_TARGET)
+    days_overdue: int | None = Field(description=DAYS_OVERDUE)
+    missed_from: date | None = Field(description=MISSED_FROM)
     assessments: list[str] = Field(description="Done when completed; planned otherwise")
     note: str | None
     reason: str | None = Field(description="Why missed, cancelled, pending or not applicable")
@@ -254,7 +264,8 @@ def _visit_fields(stored: StoredVisit) -> dict[str, object]:
         "window_end": row.window_end, "study_day": row.study_day,
         "provisional": row.provisional, "actual_date": row.actual_date,
         "days_early": info.days_early, "days_late": info.days_late,
-        "days_overdue": info.days_overdue,
+        "days_from_target": info.days_from_target, "days_overdue": info.days_overdue,
+        "missed_from": row.missed_from if info.status is Status.MISSED_UNDOCUMENTED else None,
         "assessments": list(row.assessments or []) if done else list(stored.planned_assessments),
         "note": row.note, "reason": row.reason,
     }

@@ -6,6 +6,14 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
+from app.api.schemas.deviations import (
+    DAYS_EARLY,
+    DAYS_FROM_TARGET,
+    DAYS_LATE,
+    DAYS_OVERDUE,
+    MISSED_FROM,
+    STATUS_DESCRIPTION,
+)
 from app.schedule.status import Status
 from app.services.worklist.counts import StatusCount
 from app.services.worklist.page import WorklistPage
@@ -25,14 +33,15 @@ class WorklistItem(BaseModel):
     target_date: date | None = Field(examples=["2026-02-26"])
     window_start: date | None = Field(examples=["2026-02-23"])
     window_end: date | None = Field(examples=["2026-03-01"])
-    status: WorklistStatus
+    status: WorklistStatus = Field(description=STATUS_DESCRIPTION)
     as_of: date = Field(description="The site's date the status is computed for",
                         examples=["2026-03-04"])
-    days_overdue: int | None = Field(description="Days since the window closed (overdue only)",
-                                     examples=[3])
-    days_early: int | None = Field(description="Completed before its window, by this many days")
-    days_late: int | None = Field(description="Completed after its window, by this many days")
+    days_overdue: int | None = Field(description=DAYS_OVERDUE, examples=[3])
+    days_early: int | None = Field(description=DAYS_EARLY)
+    days_late: int | None = Field(description=DAYS_LATE)
+    days_from_target: int | None = Field(description=DAYS_FROM_TARGET)
     actual_date: date | None = Field(description="When it was done (completed visits)")
+    missed_from: date | None = Field(description=MISSED_FROM)
 
 
 class WorklistOut(BaseModel):
@@ -57,12 +66,17 @@ class SiteStudyCounts(BaseModel):
     overdue: int = Field(ge=0, examples=[2])
     due: int = Field(ge=0, examples=[5])
     upcoming: int = Field(ge=0, examples=[9])
+    missed_undocumented: int = Field(
+        ge=0, examples=[1],
+        description="Visits counting as missed (derived) that nobody has documented yet",
+    )
 
 
 class CountsTotal(BaseModel):
     overdue: int = Field(ge=0)
     due: int = Field(ge=0)
     upcoming: int = Field(ge=0)
+    missed_undocumented: int = Field(ge=0)
 
 
 class WorklistSummary(BaseModel):
@@ -73,12 +87,14 @@ class WorklistSummary(BaseModel):
     def of(cls, counts: list[StatusCount]) -> WorklistSummary:
         items = [
             SiteStudyCounts(site=c.site, study=c.study, as_of=c.as_of, overdue=c.overdue,
-                            due=c.due, upcoming=c.upcoming)
+                            due=c.due, upcoming=c.upcoming,
+                            missed_undocumented=c.missed_undocumented)
             for c in counts
         ]
         total = CountsTotal(
             overdue=sum(c.overdue for c in counts),
             due=sum(c.due for c in counts),
             upcoming=sum(c.upcoming for c in counts),
+            missed_undocumented=sum(c.missed_undocumented for c in counts),
         )
         return cls(items=items, total=total)

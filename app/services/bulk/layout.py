@@ -26,6 +26,7 @@ VISIT_COLUMNS = (
     "window_start",
     "window_end",
     "upcoming_from",
+    "missed_from",
     "study_day",
     "provisional",
     "reason",
@@ -39,7 +40,8 @@ VISIT_COLUMNS = (
 
 VISIT_DATES = tuple(
     VISIT_COLUMNS.index(c)
-    for c in ("target_date", "window_start", "window_end", "upcoming_from", "actual_date")
+    for c in ("target_date", "window_start", "window_end", "upcoming_from", "missed_from",
+              "actual_date")
 )
 ASSESSMENTS = VISIT_COLUMNS.index("assessments")
 RECORDED_AT = VISIT_COLUMNS.index("recorded_at")

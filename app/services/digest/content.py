@@ -1,4 +1,5 @@
-"""The daily digest of one site, as data: what is overdue, due and coming up.
+"""The daily digest of one site, as data: what is overdue, due and coming up, and which
+visits began to count as missed since the previous digest.
 
 Everything is computed for the site's local date: a Shanghai site's digest for
 2026-03-02 lists what is overdue on Shanghai's 2 March, whatever the server's clock.
@@ -6,7 +7,11 @@ Rows carry the subject id and nothing else about the patient.
 
 Overdue and due come from the worklist's SQL (:mod:`app.services.status_sql`, the
 twin of :func:`app.schedule.status.visit_status`), so the digest never disagrees with
-the worklist or the calendar on a status.
+the worklist or the calendar on a status: a visit that counts as missed (derived) is
+not overdue. "Newly missed" lists the visits whose ``missed_from`` lies after the local
+date of the previous digest sent to the site and up to today (the first digest looks
+back ``FIRST_DIGEST_MISSED_DAYS``): each derived miss is announced once, by the first
+digest sent after it began to count.
 """
 
 from __future__ import annotations
@@ -15,11 +20,11 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.access import Actor
-from app.models import Site, Study, StudySite, Subject, Visit
+from app.models import DigestSend, Site, Study, StudySite, Subject, Visit
 from app.schedule.dates import local_today
 from app.schedule.status import Status
 from app.services.sites import find_site
@@ -30,6 +35,9 @@ from app.services.status_sql import PLANNED, Urgency, in_class, status_expr
 CLOSING_SOON_DAYS = 3
 # "Coming up" lists windows that open within this many days.
 UPCOMING_DAYS = 7
+# A site's first digest lists the visits that began to count as missed this many days
+# back (later digests: since the previous one).
+FIRST_DIGEST_MISSED_DAYS = 7
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -53,9 +61,10 @@ class DigestRow:
     target_date: date | None
     window_start: date
     window_end: date
-    days_overdue: int  # > 0 only in the overdue section
+    days_overdue: int  # > 0 only in the overdue and newly missed sections
     closes_in_days: int  # days from the digest date to the last day of the window
     opens_in_days: int  # days from the digest date to the first day (<= 0: open)
+    missed_from: date | None = None  # newly missed only: the day it began to count
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +73,12 @@ class StudySummary:
     overdue: int
     due: int
     upcoming: int
+    newly_missed: int
 
     @property
     def line(self) -> str:
-        return f"{self.study}: {self.overdue} overdue, {self.due} due, {self.upcoming} coming up"
+        line = f"{self.study}: {self.overdue} overdue, {self.due} due, {self.upcoming} coming up"
+        return line + (f", {self.newly_missed} newly missed" if self.newly_missed else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +93,15 @@ class SiteDigest:
     upcoming: tuple[DigestRow, ...]
     studies: tuple[StudySummary, ...]
     worklist_url: str
+    newly_missed: tuple[DigestRow, ...]
+    # The local date of the previous digest sent to the site (None: this is the first);
+    # newly missed are the visits that began to count as missed after missed_after.
+    previous_digest: date | None
+    missed_after: date
 
     @property
     def all_clear(self) -> bool:
-        return not (self.overdue or self.due or self.upcoming)
+        return not (self.overdue or self.due or self.upcoming or self.newly_missed)
 
     @property
     def date_label(self) -> str:
@@ -98,7 +114,7 @@ class SiteDigest:
             return tuple(row for row in rows if row.study == study)
 
         summaries = tuple(s for s in self.studies if s.study == study) or (
-            StudySummary(study, 0, 0, 0),
+            StudySummary(study, 0, 0, 0, 0),
         )
         return replace(
             self,
@@ -106,6 +122,7 @@ class SiteDigest:
             overdue=keep(self.overdue),
             due=keep(self.due),
             upcoming=keep(self.upcoming),
+            newly_missed=keep(self.newly_missed),
             studies=summaries,
             worklist_url=worklist_url(base_url, self.site, study),
         )
@@ -183,16 +200,61 @@ def _section_rows(
         )
         if status == Status.OVERDUE.value:
             overdue.append(row)
-        elif status == Status.DUE.value or row.closes_in_days <= CLOSING_SOON_DAYS:
+        elif status == Status.DUE.value or (row.opens_in_days > 0
+                                            and row.closes_in_days <= CLOSING_SOON_DAYS):
             # A window that has not opened but closes within days must be booked now.
             due.append(row)
-        else:
+        elif row.opens_in_days > 0:
             upcoming.append(row)
+        # Anything else with a closed window (a derived miss) is in no section of these.
     # Stable, reproducible orders: the most urgent first, then by study and subject.
     overdue.sort(key=lambda r: (r.window_end, r.study, r.subject_id, r.visit_code))
     due.sort(key=lambda r: (r.window_end, r.study, r.subject_id, r.visit_code))
     upcoming.sort(key=lambda r: (r.window_start, r.study, r.subject_id, r.visit_code))
     return overdue, due, upcoming
+
+
+def previous_digest(session: Session, site_id: int, before: date) -> date | None:
+    """The local date of the last digest sent in full to the site before ``before``
+    (a partial send does not count: some of its recipients never got it)."""
+    return session.scalar(
+        select(func.max(DigestSend.local_date)).where(
+            DigestSend.site_id == site_id,
+            DigestSend.local_date < before,
+            DigestSend.sent_at.is_not(None),  # set once every message was accepted
+        )
+    )
+
+
+def _newly_missed_rows(
+    session: Session, site_id: int, today: date, after: date,
+    studies: frozenset[str] | None,
+) -> list[DigestRow]:
+    """Visits that began to count as missed (derived) after ``after`` and by ``today``:
+    one range of the partial index (site_id, missed_from) WHERE state = 'planned'."""
+    statement = (
+        select(Subject.subject_id, Study.code, Visit.code, Visit.name, Visit.optional,
+               Visit.target_date, Visit.window_start, Visit.window_end, Visit.missed_from)
+        .join(Subject, Subject.id == Visit.subject_pk)
+        .join(Study, Study.id == Visit.study_id)
+        .where(in_class(Urgency.MISSED_UNDOCUMENTED, [site_id], today),
+               Visit.missed_from > after)
+    )
+    if studies is not None:
+        statement = statement.where(Study.code.in_(sorted(studies)))
+    rows = []
+    for subject_id, study, code, name, optional, target, start, end, since in session.execute(
+        statement
+    ):
+        assert start is not None and end is not None  # a derived miss has a closed window
+        rows.append(DigestRow(
+            subject_id=subject_id, study=study, visit_code=code, visit_name=name,
+            optional=optional, target_date=target, window_start=start, window_end=end,
+            days_overdue=(today - end).days, closes_in_days=(end - today).days,
+            opens_in_days=(start - today).days, missed_from=since,
+        ))
+    rows.sort(key=lambda r: (r.missed_from or today, r.study, r.subject_id, r.visit_code))
+    return rows
 
 
 def _site_studies(session: Session, site_id: int, studies: frozenset[str] | None) -> list[str]:
@@ -219,20 +281,26 @@ def build_site_digest(
     ``studies`` limits the rows to those studies (``None``: all the site's studies).
     """
     overdue, due, upcoming = _section_rows(session, site.id, local_date, studies)
+    previous = previous_digest(session, site.id, local_date)
+    after = previous if previous is not None else local_date - timedelta(
+        days=FIRST_DIGEST_MISSED_DAYS)
+    missed = _newly_missed_rows(session, site.id, local_date, after, studies)
     codes = set(_site_studies(session, site.id, studies))
-    codes |= {row.study for row in (*overdue, *due, *upcoming)}
+    codes |= {row.study for row in (*overdue, *due, *upcoming, *missed)}
 
     def count(section: list[DigestRow], study: str) -> int:
         return sum(1 for row in section if row.study == study)
 
     summaries = tuple(
-        StudySummary(code, count(overdue, code), count(due, code), count(upcoming, code))
+        StudySummary(code, count(overdue, code), count(due, code), count(upcoming, code),
+                     count(missed, code))
         for code in sorted(codes)
     )
     return SiteDigest(
         site=site.code, site_name=site.name, time_zone=site.time_zone, local_date=local_date,
         study_filter=None, overdue=tuple(overdue), due=tuple(due), upcoming=tuple(upcoming),
         studies=summaries, worklist_url=worklist_url(base_url, site.code),
+        newly_missed=tuple(missed), previous_digest=previous, missed_after=after,
     )
 
 

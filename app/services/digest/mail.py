@@ -13,6 +13,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from app.services.digest.content import (
     CLOSING_SOON_DAYS,
+    FIRST_DIGEST_MISSED_DAYS,
     UPCOMING_DAYS,
     DigestRow,
     SiteDigest,
@@ -77,9 +78,9 @@ def _environment() -> Environment:
 
 
 def subject_line(digest: SiteDigest) -> str:
-    """The site, the date and the overdue count, e.g.
+    """The site, the date, the overdue count and the newly missed one when not 0, e.g.
 
-    ``[followup] YC3H 2026-03-02 (Mon): 3 overdue visits``
+    ``[followup] YC3H 2026-03-02 (Mon): 3 overdue visits, 1 newly missed``
     """
     where = f"{digest.site} {digest.study_filter}" if digest.study_filter else digest.site
     if digest.all_clear:
@@ -87,6 +88,8 @@ def subject_line(digest: SiteDigest) -> str:
     else:
         count = len(digest.overdue)
         tail = f"{count} overdue {_plural('visit', count)}"
+        if digest.newly_missed:
+            tail += f", {len(digest.newly_missed)} newly missed"
     return f"[followup] {where} {digest.date_label}: {tail}"
 
 
@@ -99,6 +102,8 @@ def render(digest: SiteDigest) -> tuple[str, str]:
         "overdue": digest.overdue[:MAX_ROWS],
         "due": digest.due[:MAX_ROWS],
         "upcoming": digest.upcoming[:MAX_ROWS],
+        "newly_missed": digest.newly_missed[:MAX_ROWS],
+        "first_digest_days": FIRST_DIGEST_MISSED_DAYS,
         "closing_days": CLOSING_SOON_DAYS,
         "upcoming_days": UPCOMING_DAYS,
     }
