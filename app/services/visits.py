@@ -146,7 +146,8 @@ def complete_visit(
     a missed visit, is refused unless sent as a correction with a reason.
     """
     actor.require_write()
-    loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
+    loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True,
+                          visit=code)
     visit = _lock_visit(session, loaded, code)
     events = _events(session, loaded)
     done = _clean(assessments) if assessments is not None else None
@@ -196,7 +197,8 @@ def mark_missed(
     completed visit becomes missed only as a correction."""
     actor.require_write()
     why = require_reason(reason, "a missed visit")
-    loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
+    loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True,
+                          visit=code)
     visit = _lock_visit(session, loaded, code)
     decision = decide_missed(_current(visit, loaded, _events(session, loaded)),
                              Missed(why, correction))
@@ -262,6 +264,7 @@ def record_unscheduled(
     )
     session.add(visit)
     session.flush()
+    sync_subject(session, subject, plan)  # the visit belongs to the site of its date
     loaded.audit(session, actor=actor, action="visit.unscheduled", entity="visit", key=code,
                  after=_outcome(visit) | {"name": visit.name, "kind": kind})
     return VisitOutcome(loaded, visit, created=True)
