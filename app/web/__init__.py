@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.settings import Settings
-from app.web import auth, changes, feeds, studies, subjects, visits, worklist
+from app.web import auth, changes, events, feeds, studies, subjects, visits, worklist
 from app.web.rendering import STATIC_DIR, add_page_errors
 from app.web.session import SessionCodec
 
@@ -17,5 +17,5 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.web_codec = SessionCodec(settings)
     add_page_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth, worklist, studies, subjects, visits, changes, feeds):
+    for module in (auth, worklist, studies, subjects, visits, events, changes, feeds):
         app.include_router(module.router)

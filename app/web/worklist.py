@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.metrics import MetricsDep
 from app.schedule.language import CODE_PATTERN
+from app.schedule.lifecycle import LifecycleFilter, lifecycles_of
 from app.schedule.status import Status
 from app.services.sites import list_sites
 from app.services.worklist.counts import StatusCount, status_counts
@@ -28,6 +29,12 @@ TABS: dict[str, tuple[str, tuple[Status, ...]]] = {
     "upcoming": ("Upcoming", (Status.UPCOMING,)),
 }
 OptionalCode = Annotated[str | None, Query(max_length=40)]
+# Whose visits the page shows: by default those of subjects still on study.
+LIFECYCLES: dict[str, str] = {
+    LifecycleFilter.ACTIVE: "Still on study",
+    LifecycleFilter.ENDED: "Left the study",
+    LifecycleFilter.ALL: "All subjects",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,18 +83,22 @@ def worklist_page(
     study: OptionalCode = None,
     site: OptionalCode = None,
     tab: Annotated[str, Query(max_length=20)] = "all",
+    lifecycle: Annotated[str, Query(max_length=20)] = LifecycleFilter.ACTIVE.value,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     notice: Annotated[str | None, Query(max_length=40)] = None,
     visit: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     tab = tab if tab in TABS else "all"
+    lifecycle = lifecycle if lifecycle in LIFECYCLES else LifecycleFilter.ACTIVE.value
+    lifecycles = lifecycles_of([LifecycleFilter(lifecycle)])
     study, site = _code_or_none(study), _code_or_none(site)
     studies = [study] if study else None
     sites = [site] if site else None
-    counts = status_counts(db, actor=actor, sites=sites, studies=studies, now=now)
+    counts = status_counts(db, actor=actor, sites=sites, studies=studies,
+                           lifecycles=lifecycles, now=now)
     statuses = TABS[tab][1]
     page = worklist(db, actor=actor, sites=sites, studies=studies, statuses=set(statuses),
-                    now=now, limit=PAGE_SIZE, cursor=cursor or None)
+                    lifecycles=lifecycles, now=now, limit=PAGE_SIZE, cursor=cursor or None)
     if metrics is not None:
         metrics.served_worklist_rows("web", len(page.rows))
     as_of = sorted({c.as_of for c in counts})
@@ -96,7 +107,8 @@ def worklist_page(
         "nav": "worklist",
         "tabs": TABS,
         "tab": tab,
-        "filters": {"study": study or "", "site": site or ""},
+        "filters": {"study": study or "", "site": site or "", "lifecycle": lifecycle},
+        "lifecycle_options": list(LIFECYCLES.items()),
         "study_options": sorted({code for s in visible for code in s.studies}),
         "site_options": [(s.code, s.name) for s in visible],
         "totals": totals(counts),

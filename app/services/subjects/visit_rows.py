@@ -11,7 +11,7 @@ re-evaluated, never moved); unscheduled visits are never touched.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
@@ -29,7 +29,14 @@ from app.schedule.expand import (
     expand,
     schedule_done,
 )
-from app.schedule.lifecycle import Event, EventType, lifecycle_of, site_on, transfers
+from app.schedule.lifecycle import (
+    Event,
+    EventType,
+    consent_version,
+    lifecycle_of,
+    site_on,
+    transfers,
+)
 from app.schedule.plan import Plan
 from app.schedule.status import DONE_STATES, State, StatusInfo, visit_status
 
@@ -300,6 +307,12 @@ class StoredCalendar:
     visits: tuple[StoredVisit, ...]  # chronological; pending (undated) visits last
     anchors: Sequence[AnchorDateRow]
     events: Sequence[SubjectEvent]
+    sites: Mapping[int, str]  # site id -> code, for the sites the visits belong to
+
+    @property
+    def consent_version(self) -> str | None:
+        """The version of the consent the subject signed last (its latest re-consent)."""
+        return consent_version(Event(EventType(e.type), e.date, e.value) for e in self.events)
 
 
 def _as_expanded(row: Visit) -> ExpandedVisit:
@@ -358,4 +371,6 @@ def stored_calendar(
         v.row.target_date is None, v.row.target_date or date.min,
         order.get(v.row.code, len(order)), v.row.id,
     ))
-    return StoredCalendar(calendar, tuple(out), state.anchor_rows, state.event_rows)
+    ids = {v.row.site_id for v in out} | {subject.site_id}
+    sites = dict(session.execute(select(Site.id, Site.code).where(Site.id.in_(ids))).tuples())
+    return StoredCalendar(calendar, tuple(out), state.anchor_rows, state.event_rows, sites)
