@@ -214,7 +214,8 @@ def _site_codes(session: Session, changed: list[dict[str, Any]]) -> None:
            if "site" in c[side]}
     if not ids:
         return
-    codes = dict(session.execute(select(Site.id, Site.code).where(Site.id.in_(ids))).tuples())
+    codes = dict(
+        session.execute(select(Site.id, Site.code).where(Site.id.in_(ids))).tuples().all())
     for c in changed:
         for side in ("before", "after"):
             if "site" in c[side]:
@@ -372,5 +373,6 @@ def stored_calendar(
         order.get(v.row.code, len(order)), v.row.id,
     ))
     ids = {v.row.site_id for v in out} | {subject.site_id}
-    sites = dict(session.execute(select(Site.id, Site.code).where(Site.id.in_(ids))).tuples())
+    sites = dict(
+        session.execute(select(Site.id, Site.code).where(Site.id.in_(ids))).tuples().all())
     return StoredCalendar(calendar, tuple(out), state.anchor_rows, state.event_rows, sites)
