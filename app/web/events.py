@@ -26,7 +26,8 @@ from app.web.subjects import SUBJECT, subject_url
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 EventId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-EVENT = SUBJECT + "/events/{event_id}"
+# ":int": "events/new" (the form to record one) is never taken for an event id.
+EVENT = SUBJECT + "/events/{event_id:int}"
 
 
 def _event(db: Session, loaded: LoadedSubject, event_id: int, today: date) -> SubjectEvent:

@@ -372,7 +372,11 @@ def stored_calendar(
         v.row.target_date is None, v.row.target_date or date.min,
         order.get(v.row.code, len(order)), v.row.id,
     ))
-    ids = {v.row.site_id for v in out} | {subject.site_id}
-    sites = dict(
-        session.execute(select(Site.id, Site.code).where(Site.id.in_(ids))).tuples().all())
+    # The subject's site is in the session already (it was loaded with the subject): the
+    # common case, every visit at one site, costs no query.
+    sites = {}
+    for ident in sorted({v.row.site_id for v in out} | {subject.site_id}):
+        site = session.get(Site, ident)
+        assert site is not None  # a foreign key
+        sites[ident] = site.code
     return StoredCalendar(calendar, tuple(out), state.anchor_rows, state.event_rows, sites)
