@@ -42,6 +42,15 @@ def load_seed_studies(session: Session) -> None:
     session.flush()
 
 
+def completing_sle_text(code: str = "UCART-SLE") -> str:
+    """The SLE protocol under ``code``, completing a subject once its schedule is done."""
+    text = seed_text("ucart-sle.yaml").replace("code: UCART-SLE", f"code: {code}")
+    completing = text.replace("\n  anchor_day: 0", "\n  complete_after_last_visit: true"
+                              "\n  anchor_day: 0")
+    assert completing != text
+    return completing
+
+
 def load_small_study(session: Session, *, code: str = "TINY-SLE", target: int = 2) -> str:
     """A copy of the SLE protocol under another code with a small enrolment target."""
     text = seed_text("ucart-sle.yaml").replace("code: UCART-SLE", f"code: {code}")

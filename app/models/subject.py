@@ -14,9 +14,15 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
+
+
+def _enrolment_site(context: DefaultExecutionContext) -> Any:
+    # SQLAlchemy leaves this accessor untyped; it returns the row's insert parameters.
+    return context.get_current_parameters()["site_id"]  # type: ignore[no-untyped-call]
 
 
 class Subject(Base):
@@ -28,7 +34,14 @@ class Subject(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="RESTRICT"))
+    # The site the subject is at now: the enrolment site, or the destination of its
+    # latest transfer (kept in step with the transfer events by the calendar sync).
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"), index=True)
+    # Kept so that the site at any date follows from it and the transfer events; a new
+    # subject is at the site it is enrolled at.
+    enrolled_site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="RESTRICT"), default=_enrolment_site
+    )
     subject_id: Mapped[str] = mapped_column(String(40))
     protocol_version_id: Mapped[int] = mapped_column(
         ForeignKey("protocol_versions.id", ondelete="RESTRICT")
@@ -36,7 +49,8 @@ class Subject(Base):
     consent_date: Mapped[date] = mapped_column(Date)
     date_of_birth: Mapped[date] = mapped_column(Date)
     # active, died, withdrawn, lost_to_follow_up, screen_failed, completed
-    # (app.schedule.lifecycle.Lifecycle), derived from the subject's events
+    # (app.schedule.lifecycle.Lifecycle), derived from the subject's events (and, when
+    # the protocol says so, from its calendar) and stored so lists can filter on it
     lifecycle: Mapped[str] = mapped_column(String(20), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -73,8 +87,9 @@ class SubjectEvent(Base):
 class Visit(Base):
     """One visit of one subject: planned dates, and what was recorded.
 
-    ``study_id`` and ``site_id`` are copied from the subject so the worklist runs on one
-    table with a partial index over the visits still to do.
+    ``study_id`` is copied from the subject, and ``site_id`` is the site in effect on the
+    visit's date (a transfer leaves the visits before it with the old site), so the
+    worklist runs on one table with a partial index over the visits still to do.
     """
 
     __tablename__ = "visits"

@@ -39,7 +39,7 @@ from app.schedule.lifecycle import (
     EventType,
     end_of_follow_up,
 )
-from app.schedule.plan import PhaseDef, Plan, VisitDef
+from app.schedule.plan import MAIN_PHASE, PhaseDef, Plan, VisitDef
 from app.schedule.status import State
 
 
@@ -299,3 +299,22 @@ def in_open_phase(plan: Plan, code: str, events: Sequence[Event]) -> bool:
         return False
     phase = next((p for p in plan.phases if p.code == definition.phase), None)
     return phase is None or phase_state(phase, events)[0] is PhaseState.ACTIVE
+
+
+_STILL_TO_DO = frozenset({State.PLANNED, State.PENDING})
+
+
+def schedule_done(plan: Plan, expansion: Expansion) -> bool:
+    """Whether the subject has completed the study by its calendar, for a protocol that
+    says so (``complete_after_last_visit``): no non-optional visit of the main schedule,
+    or of a phase that opened, is still to do (planned or pending). A visit counting as
+    missed but not documented is still to do: someone has to document it."""
+    if not plan.protocol.study.complete_after_last_visit:
+        return False
+    open_phases = {code for code, state in expansion.phases.items()
+                   if state is PhaseState.ACTIVE}
+    return not any(
+        v.state in _STILL_TO_DO and not v.optional
+        and (v.phase == MAIN_PHASE or v.phase in open_phases)
+        for v in expansion.visits
+    )

@@ -183,6 +183,13 @@ class Study(Strict):
         "missed (derived, until someone documents it); none: it stays overdue",
     )
 
+    complete_after_last_visit: bool = Field(
+        default=False,
+        description="A subject counts as having completed the study once every non-optional "
+        "visit of the main schedule (and of a phase that opened) is done: completed, missed "
+        "or cancelled (derived; a study_completed event still ends it explicitly)",
+    )
+
     _zone = field_validator("time_zone")(_check_zone)
 
 

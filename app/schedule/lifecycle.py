@@ -14,6 +14,14 @@ is accepted whether it is entered before or after the others. What a subject *is
   response, progression, transfer or re-consent. Nothing at all after a death.
 - A screen failure ends a subject who was never treated: it cannot follow an actual
   date of the main anchor (the first dose, the infusion).
+- A transfer moves the subject to another site from its date: the site on any date is
+  the enrolment site, or the destination of the latest transfer dated on or before it
+  (:func:`site_on`). Two transfers on one day, or a transfer to the site the subject is
+  already at on that day, make the history ambiguous and are refused
+  (:func:`transfer_conflict`).
+- Where the protocol says so, a subject whose schedule is all done has completed the
+  study without any event (:func:`lifecycle_of` with ``schedule_done``); that completion
+  is derived, so it ends nothing: later facts are accepted as before.
 """
 
 from __future__ import annotations
@@ -83,13 +91,82 @@ def end_of_follow_up(events: Iterable[Event]) -> Event | None:
     )
 
 
-def lifecycle_of(events: Iterable[Event]) -> Lifecycle:
-    """What the events make of a subject: died above all, else how it left, else active."""
+def lifecycle_of(events: Iterable[Event], *, schedule_done: bool = False) -> Lifecycle:
+    """What the events make of a subject: died above all, else how it left, else
+    completed when ``schedule_done`` (the protocol completes a subject whose schedule is
+    all done), else active."""
     events = list(events)
     if any(e.type is EventType.DEATH for e in events):
         return Lifecycle.DIED
     end = end_of_follow_up(events)
-    return Lifecycle.ACTIVE if end is None else ENDS_AS[end.type]
+    if end is not None:
+        return ENDS_AS[end.type]
+    return Lifecycle.COMPLETED if schedule_done else Lifecycle.ACTIVE
+
+
+class LifecycleFilter(StrEnum):
+    """Which subjects a list shows: those still on study, those who left, everyone, or
+    the subjects in one lifecycle."""
+
+    ACTIVE = "active"
+    ENDED = "ended"
+    ALL = "all"
+    DIED = "died"
+    WITHDRAWN = "withdrawn"
+    LOST_TO_FOLLOW_UP = "lost_to_follow_up"
+    SCREEN_FAILED = "screen_failed"
+    COMPLETED = "completed"
+
+
+def lifecycles_of(filters: Iterable[LifecycleFilter]) -> frozenset[Lifecycle] | None:
+    """The lifecycles the filters select together (None: every subject, no filter)."""
+    chosen: set[Lifecycle] = set()
+    for f in filters:
+        if f is LifecycleFilter.ALL:
+            return None
+        if f is LifecycleFilter.ENDED:
+            chosen |= set(Lifecycle) - STILL_FOLLOWED
+        else:
+            chosen.add(Lifecycle(f.value))
+    return None if chosen == set(Lifecycle) else frozenset(chosen)
+
+
+def transfers(events: Iterable[Event]) -> list[Event]:
+    """The transfer events, oldest first."""
+    return sorted((e for e in events if e.type is EventType.TRANSFER),
+                  key=lambda e: (e.date, e.value or ""))
+
+
+def site_on(day: date | None, enrolled: str, events: Iterable[Event]) -> str:
+    """The code of the subject's site on ``day`` (None: now, after every transfer): the
+    destination of the latest transfer dated on or before it, else the enrolment site.
+    From its date on, a transfer's day belongs to the new site."""
+    site = enrolled
+    for e in transfers(events):
+        if day is not None and e.date > day:
+            break
+        site = e.value or site
+    return site
+
+
+def transfer_conflict(enrolled: str, events: Sequence[Event]) -> str | None:
+    """Why the transfers among ``events`` do not make one history of sites (None: they
+    do): two on one day, or one to the site the subject is already at."""
+    site, last = enrolled, None
+    for e in transfers(events):
+        if last is not None and e.date == last:
+            return f"two transfers on {_day(e.date)}: record one, to the site of that day"
+        if e.value == site:
+            return f"the subject is already at site {site} on {_day(e.date)}"
+        site, last = e.value or site, e.date
+    return None
+
+
+def consent_version(events: Iterable[Event]) -> str | None:
+    """The version of the consent signed last (the latest re-consent), if any."""
+    latest = max((e for e in events if e.type is EventType.RECONSENT),
+                 key=lambda e: (e.date, e.value or ""), default=None)
+    return None if latest is None else latest.value
 
 
 @dataclass(frozen=True, slots=True)

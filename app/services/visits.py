@@ -105,7 +105,8 @@ def complete_visit(
     actual anchor on another date is a conflict unless this is a correction.
     """
     actor.require_write()
-    loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
+    loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True,
+                          visit=code)
     visit = lock_visit(session, loaded, code)
     events = subject_events(session, loaded)
     done = _clean(assessments) if assessments is not None else None
@@ -173,7 +174,8 @@ def mark_missed(
     planned date again (its own audit record)."""
     actor.require_write()
     why = require_reason(reason, "a missed visit")
-    loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
+    loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True,
+                          visit=code)
     visit = lock_visit(session, loaded, code)
     request = Missed(why, correction)
     decision = decide_missed(current_visit(visit, loaded, subject_events(session, loaded)),
@@ -259,6 +261,7 @@ def record_unscheduled(
     )
     session.add(visit)
     session.flush()
+    sync_subject(session, subject, plan)  # the visit belongs to the site of its date
     loaded.audit(session, actor=actor, action="visit.unscheduled", entity="visit", key=code,
                  after=outcome_of(visit) | {"name": visit.name, "kind": kind})
     return VisitOutcome(loaded, visit, created=True)

@@ -7,7 +7,17 @@ from fastapi.staticfiles import StaticFiles
 
 from app.deps import KnownQuery
 from app.settings import Settings
-from app.web import auth, changes, events, feeds, studies, subjects, visits, worklist
+from app.web import (
+    auth,
+    changes,
+    event_corrections,
+    events,
+    feeds,
+    studies,
+    subjects,
+    visits,
+    worklist,
+)
 from app.web.rendering import STATIC_DIR, add_page_errors
 from app.web.session import SessionCodec
 
@@ -18,7 +28,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.web_codec = SessionCodec(settings)
     add_page_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth, worklist, studies, subjects, visits, events, changes, feeds):
+    for module in (auth, worklist, studies, subjects, visits, events, event_corrections,
+                   changes, feeds):
         # A page refuses a query parameter it does not take, as the API does: a 422 page
         # naming it (app.deps.known_query).
         app.include_router(module.router, dependencies=[KnownQuery])

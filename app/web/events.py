@@ -32,6 +32,14 @@ EVENT_TYPES = [(t.value, t.value.replace("_", " ").capitalize()) for t in EventT
 ChosenType = Annotated[str | None, Query(alias="type", max_length=40)]
 ChosenDate = Annotated[str | None, Query(alias="date", max_length=40)]
 ChosenValue = Annotated[str | None, Query(alias="value", max_length=40)]
+ChosenOther = Annotated[str | None, Query(alias="other", max_length=40)]
+# The events whose value is typed (a site code, a consent version), not chosen from the
+# protocol's declared responses.
+TYPED_VALUE = frozenset({EventType.TRANSFER, EventType.RECONSENT})
+
+
+def _value(kind: EventType, values: dict[str, str]) -> str | None:
+    return (values["other"] if kind in TYPED_VALUE else values["value"])[:40] or None
 
 
 def confirmation(kind: EventType, day: date, value: str | None) -> str:
@@ -53,7 +61,8 @@ def _context(loaded: LoadedSubject, today: date, **extra: Any) -> dict[str, Any]
     return {"loaded": loaded, "today": today, "types": EVENT_TYPES, "error": None,
             "terms": terms or (),
             "preview": None, "confirming": False, "confirmed": "",
-            "values": {"type": "", "date": today.isoformat(), "value": "", "note": ""}} | extra
+            "values": {"type": "", "date": today.isoformat(), "value": "", "other": "",
+                       "note": ""}} | extra
 
 
 def _preview_context(preview: EventPreview, kind: EventType) -> dict[str, Any]:
@@ -64,7 +73,7 @@ def _preview_context(preview: EventPreview, kind: EventType) -> dict[str, Any]:
 @router.get(SUBJECT + "/events/new")
 def event_form(request: Request, db: WebDb, actor: WebActor, study: Code, subject_id: Code,
                now: NowDep, chosen_type: ChosenType = None, chosen_date: ChosenDate = None,
-               chosen_value: ChosenValue = None) -> Response:
+               chosen_value: ChosenValue = None, chosen_other: ChosenOther = None) -> Response:
     """The form; with a chosen event and date, also what recording it would change."""
     actor.require_write()
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
@@ -72,13 +81,14 @@ def event_form(request: Request, db: WebDb, actor: WebActor, study: Code, subjec
     if chosen_type is None and chosen_date is None:
         return render(request, "event.html", _context(loaded, today))
     values = {"type": (chosen_type or "").strip(), "date": (chosen_date or "").strip(),
-              "value": (chosen_value or "").strip(), "note": ""}
+              "value": (chosen_value or "").strip(), "other": (chosen_other or "").strip(),
+              "note": ""}
     page = FormPage("event.html", _context(loaded, today, values=values))
     try:
         kind = _event_type(values["type"])
         day = parse_date(values["date"], "Event date")
         preview = preview_event(db, study=study, subject_id=subject_id, type=kind, day=day,
-                                value=values["value"] or None, actor=actor, now=now)
+                                value=_value(kind, values), actor=actor, now=now)
     except FollowupError as exc:
         return page.refused(request, exc)
     return render(request, "event.html", {**page.context, **_preview_context(preview, kind)})
@@ -89,13 +99,14 @@ def event(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study
           subject_id: Code, now: NowDep) -> Response:
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
     today = loaded.today(now)
-    values = {name: field(form, name, limit=1000) for name in ("type", "date", "value", "note")}
+    values = {name: field(form, name, limit=1000)
+              for name in ("type", "date", "value", "other", "note")}
     page = FormPage("event.html", _context(loaded, today, values=values))
 
     def change() -> Response:
         kind = _event_type(values["type"])
         day = parse_date(values["date"], "Event date")
-        value = values["value"][:40] or None
+        value = _value(kind, values)
         preview = preview_event(db, study=study, subject_id=subject_id, type=kind, day=day,
                                 value=value, actor=actor, now=now)
         if preview.stops_visits and field(form, "confirmed") != confirmation(kind, day, value):

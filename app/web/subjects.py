@@ -39,6 +39,10 @@ def subject_page(
     stored = subject_calendar(db, loaded, today=today)
     history = subject_history(db, actor=actor, study=study, subject_id=subject_id)
     labels = {a.name: a.label for a in loaded.plan.protocol.anchors}
+    can_change = loaded.changeable_by(actor)
+    # A site the subject was transferred away from still records the visits of its own.
+    writable = {v.row.code for v in stored.visits if can_change or (
+        actor.can_write and actor.sees(study=study, site=stored.sites[v.row.site_id]))}
     return render(request, "subject.html", {
         "loaded": loaded,
         "subject": loaded.subject,
@@ -52,6 +56,11 @@ def subject_page(
         "anchors": [(labels.get(a.name, a.name), a) for a in stored.anchors
                     if a.name != "consent"],
         "events": stored.events,
+        "consent_version": stored.consent_version,
+        "can_change": can_change,
+        "writable": writable,
+        "sites": stored.sites,
+        "moved": len(stored.sites) > 1,
         "history": [(entry, changes(entry)) for entry in reversed(history.items)],
         "history_more": history.next_cursor is not None,
         "notice": notice_text(notice, visit),

@@ -16,6 +16,7 @@ from app.access import Actor
 from app.errors import InvalidRequest
 from app.metrics import Metrics, MetricsDep
 from app.schedule.language import CODE_PATTERN
+from app.schedule.lifecycle import LifecycleFilter, lifecycles_of
 from app.schedule.status import Status
 from app.services.sites import list_sites
 from app.services.visits import VisitRef, mark_many_missed
@@ -38,6 +39,12 @@ TABS: dict[str, tuple[str, tuple[Status, ...]]] = {
     "missed_undocumented": ("Missed, not documented", (Status.MISSED_UNDOCUMENTED,)),
 }
 OptionalCode = Annotated[str | None, Query(max_length=40)]
+# Whose visits the page shows: by default those of subjects still on study.
+LIFECYCLES: dict[str, str] = {
+    LifecycleFilter.ACTIVE: "Still on study",
+    LifecycleFilter.ENDED: "Left the study",
+    LifecycleFilter.ALL: "All subjects",
+}
 
 
 class Elsewhere(StrEnum):
@@ -122,15 +129,20 @@ class View:
     study: str | None = None
     site: str | None = None
     cursor: str | None = None
+    lifecycle: str = LifecycleFilter.ACTIVE.value  # whose visits: still on study by default
 
     @classmethod
-    def of(cls, tab: str, study: str | None, site: str | None, cursor: str | None) -> View:
+    def of(cls, tab: str, study: str | None, site: str | None, cursor: str | None,
+           lifecycle: str = LifecycleFilter.ACTIVE.value) -> View:
         return cls(tab if tab in TABS else "all", _code_or_none(study), _code_or_none(site),
-                   cursor or None)
+                   cursor or None,
+                   lifecycle if lifecycle in LIFECYCLES else LifecycleFilter.ACTIVE.value)
 
     def params(self) -> dict[str, str]:
         """The page's address parameters (what a redirect back to it carries)."""
-        given = {"tab": self.tab, "study": self.study, "site": self.site, "cursor": self.cursor}
+        given = {"tab": self.tab, "study": self.study, "site": self.site, "cursor": self.cursor,
+                 "lifecycle": None if self.lifecycle == LifecycleFilter.ACTIVE.value
+                 else self.lifecycle}
         return {name: value for name, value in given.items() if value}
 
 
@@ -138,10 +150,12 @@ def _context(db: Session, actor: Actor, now: datetime, metrics: Metrics | None,
              view: View) -> dict[str, Any]:
     studies = [view.study] if view.study else None
     sites = [view.site] if view.site else None
-    counts = status_counts(db, actor=actor, sites=sites, studies=studies, now=now)
+    lifecycles = lifecycles_of([LifecycleFilter(view.lifecycle)])
+    counts = status_counts(db, actor=actor, sites=sites, studies=studies,
+                           lifecycles=lifecycles, now=now)
     statuses = TABS[view.tab][1]
     page = worklist(db, actor=actor, sites=sites, studies=studies, statuses=set(statuses),
-                    now=now, limit=PAGE_SIZE, cursor=view.cursor)
+                    lifecycles=lifecycles, now=now, limit=PAGE_SIZE, cursor=view.cursor)
     if metrics is not None:
         metrics.served_worklist_rows("web", len(page.rows))
     visible = list_sites(db, actor=actor)
@@ -152,7 +166,9 @@ def _context(db: Session, actor: Actor, now: datetime, metrics: Metrics | None,
         "tabs": TABS,
         "tab": view.tab,
         "view": view,
-        "filters": {"study": view.study or "", "site": view.site or ""},
+        "filters": {"study": view.study or "", "site": view.site or "",
+                    "lifecycle": view.lifecycle},
+        "lifecycle_options": list(LIFECYCLES.items()),
         "study_options": sorted({code for s in visible for code in s.studies}),
         "site_options": [(s.code, s.name) for s in visible],
         "totals": summed,
@@ -176,11 +192,12 @@ def worklist_page(
     study: OptionalCode = None,
     site: OptionalCode = None,
     tab: Annotated[str, Query(max_length=20)] = "all",
+    lifecycle: Annotated[str, Query(max_length=20)] = LifecycleFilter.ACTIVE.value,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     notice: Annotated[str | None, Query(max_length=40)] = None,
     visit: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
-    view = View.of(tab, study, site, cursor)
+    view = View.of(tab, study, site, cursor, lifecycle)
     return render(request, "worklist.html", _context(db, actor, now, metrics, view) | {
         "notice": notice_text(notice, visit),
     })
@@ -199,7 +216,8 @@ def mark_rows_missed(request: Request, db: WebDb, actor: WebActor, form: Checked
                      now: NowDep, metrics: MetricsDep) -> Response:
     """Mark the checked overdue rows missed with one reason: all of them, or none."""
     view = View.of(field(form, "tab", limit=20), field(form, "study", limit=40) or None,
-                   field(form, "site", limit=40) or None, field(form, "cursor", limit=200))
+                   field(form, "site", limit=40) or None, field(form, "cursor", limit=200),
+                   field(form, "lifecycle", limit=20) or LifecycleFilter.ACTIVE.value)
     chosen = [v[:130] for v in form.getlist("visit") if isinstance(v, str)][:PAGE_SIZE + 1]
     reason = field(form, "reason", limit=1000)
     # The page again as it was (what was checked and typed kept) if anything is refused.

@@ -67,7 +67,7 @@ def test_enrol_returns_the_whole_calendar(client: TestClient, edc: dict[str, str
         "target_date": "2026-02-15", "window_start": "2026-02-13", "window_end": "2026-02-17",
         "study_day": 14, "provisional": False, "actual_date": None, "days_early": None,
         "days_late": None, "days_from_target": None, "days_overdue": 12, "missed_from": None,
-        "assessments": ["AE"], "note": None, "reason": None,
+        "assessments": ["AE"], "note": None, "reason": None, "site": "YC3H",
     }
     assert _visit(body, "D28")["status"] == "due"
     assert _visit(body, "M3")["status"] == "scheduled"
@@ -153,7 +153,7 @@ def test_list_pages_filters_and_hides_other_sites(
     page = client.get(BASE, params={"limit": 2}, headers=edc).json()
     assert [s["subject_id"] for s in page["items"]] == ["S-0", "S-1"]
     assert set(page["items"][0]) == {"study", "subject_id", "site", "consent_date", "lifecycle",
-                                     "protocol_version", "enrolled_at"}
+                                     "protocol_version", "enrolled_at", "consent_version"}
     rest = client.get(BASE, params={"limit": 2, "cursor": page["next_cursor"]}, headers=edc)
     assert [s["subject_id"] for s in rest.json()["items"]] == ["S-2"]
     assert rest.json()["next_cursor"] is None

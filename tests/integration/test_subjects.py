@@ -212,7 +212,7 @@ def test_list_subjects_pages_filters_and_scopes(seeded: Session) -> None:
     assert [s.subject_id for s in mine.items] == ["S-0", "S-2", "S-4"]
     assert [s.subject_id for s in
             list_subjects(seeded, study=SLE, actor=COORD_YC3H, site="WTCH").items] == []
-    withdrawn = list_subjects(seeded, study=SLE, actor=EDC, lifecycle=Lifecycle.WITHDRAWN)
+    withdrawn = list_subjects(seeded, study=SLE, actor=EDC, lifecycles={Lifecycle.WITHDRAWN})
     assert [(s.subject_id, s.lifecycle) for s in withdrawn.items] == [("S-4", "withdrawn")]
     with pytest.raises(errors.InvalidRequest, match="cursor"):
         list_subjects(seeded, study=SLE, actor=EDC, cursor="bm9wZQ")

@@ -1,4 +1,5 @@
-"""Routes: enrol, list and read subjects; set anchors; record lifecycle events.
+"""Routes: enrol, list and read subjects; set anchors; record, correct and remove
+lifecycle events.
 
 Subjects are addressed by study code and subject id, the identifiers an EDC already
 has. "Today" is the subject's site's local date; only this edge reads the clock.
@@ -18,12 +19,16 @@ from app.api.schemas.common import (
     AnchorPath,
     ApiDate,
     CursorQuery,
+    EventPath,
+    LifecycleQuery,
+    MultilineText,
     StudyPath,
     SubjectPath,
     problem_responses,
 )
 from app.api.schemas.subjects import (
     AnchorPut,
+    EventCorrectionIn,
     EventIn,
     SubjectIn,
     SubjectOut,
@@ -34,7 +39,7 @@ from app.api.schemas.subjects import (
 from app.deps import NowDep, SessionDep
 from app.schedule.expand import AnchorDate
 from app.schedule.language import CODE_PATTERN
-from app.schedule.lifecycle import Lifecycle
+from app.schedule.lifecycle import LifecycleFilter, lifecycles_of
 from app.services.subjects import anchors, enrolment, events, listing, loading
 from app.services.subjects.loading import LoadedSubject
 
@@ -92,8 +97,9 @@ def enrol_subject(
     response_model=SubjectPageOut,
     summary="List subjects",
     description=(
-        "Subjects of the study that the token may see, in enrolment order. Follow "
-        "next_cursor for the next page."
+        "Subjects of the study that the token may see, at their current site, in enrolment "
+        "order; every lifecycle unless `lifecycle` says which (active: still on study, "
+        "ended: left it, or one lifecycle; repeatable). Follow next_cursor for the next page."
     ),
     responses=problem_responses("not-found", "invalid-request", "invalid-cursor"),
 )
@@ -103,12 +109,13 @@ def list_subjects(
     actor: ActorDep,
     site: Annotated[str | None, Query(pattern=CODE_PATTERN, max_length=40,
                                       description="Only this site's subjects")] = None,
-    lifecycle: Annotated[Lifecycle | None, Query(description="Only subjects in this state")] = None,
+    lifecycle: LifecycleQuery = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size")] = 50,
     cursor: CursorQuery = None,
 ) -> SubjectPageOut:
     page = listing.list_subjects(session, study=study, actor=actor, site=site,
-                                 lifecycle=lifecycle, limit=limit, cursor=cursor)
+                                 lifecycles=lifecycles_of(lifecycle or [LifecycleFilter.ALL]),
+                                 limit=limit, cursor=cursor)
     return SubjectPageOut(items=[summary_out(study, s) for s in page.items],
                           next_cursor=page.next_cursor)
 
@@ -172,9 +179,12 @@ def put_anchor(
         "A response assessment (its value one of those the protocol declares, listed as "
         "`event_values.response` by `GET /api/v1/studies/{study}`; any other is refused as "
         "`unknown-value` with the allowed ones; a response may open a conditional phase), "
-        "progression (stops the visits the protocol says), death, withdrawal or loss to "
-        "follow-up (these end the follow-up: future visits are cancelled, kept, with the "
-        "reason). A subject who has left may only still be reported dead."
+        "progression (stops the visits the protocol says), death, withdrawal, loss to "
+        "follow-up, screen failure or study completion (these end the follow-up: future "
+        "visits are cancelled, kept, with the reason), a transfer to another site of the "
+        "study (value: the site code; the subject and its visits from that date on belong "
+        "to it) or a re-consent (value: the consent version). A subject who has left may "
+        "only still be reported dead."
     ),
     responses=problem_responses(
         *BODY_PROBLEMS, "forbidden", "not-found", "already-recorded", "subject-ended",
@@ -192,3 +202,51 @@ def post_event(
     _located(response, study, subject_id)
     return calendar_of(session, loaded, now)
 
+
+@router.patch(
+    "/studies/{study}/subjects/{subject_id}/events/{event_id}",
+    response_model=SubjectOut,
+    summary="Correct a lifecycle event",
+    description=(
+        "Changes the date, value or note of an event (its `id` is in the subject document); "
+        "what is not sent stays. The corrected event must fit every other fact, as a new one "
+        "would; the calendar, the lifecycle and the site are then derived again. A reason is "
+        "required and audited with the values before and after. To change an event's type, "
+        "remove it and record the right one."
+    ),
+    responses=problem_responses(
+        *BODY_PROBLEMS, "forbidden", "not-found", "already-recorded", "subject-ended",
+        "conflict", "invalid-request", "invalid-date", "reason-required",
+    ),
+)
+def patch_event(
+    study: StudyPath, subject_id: SubjectPath, event_id: EventPath, body: EventCorrectionIn,
+    session: SessionDep, actor: ActorDep, now: NowDep,
+) -> SubjectOut:
+    loaded, _ = events.correct_event(
+        session, study=study, subject_id=subject_id, event_id=event_id, day=body.date,
+        value=body.value, note=body.note, reason=body.reason, actor=actor, now=now,
+    )
+    return calendar_of(session, loaded, now)
+
+
+@router.delete(
+    "/studies/{study}/subjects/{subject_id}/events/{event_id}",
+    response_model=SubjectOut,
+    summary="Remove a lifecycle event recorded in error",
+    description=(
+        "Deletes the event (the audit record keeps all of it, with the reason) and derives "
+        "the calendar, the lifecycle and the site again. `reason` is required."
+    ),
+    responses=problem_responses("forbidden", "not-found", "invalid-request",
+                                "reason-required"),
+)
+def delete_event(
+    study: StudyPath, subject_id: SubjectPath, event_id: EventPath,
+    reason: Annotated[MultilineText, Query(min_length=1, max_length=1000,
+                                           description="Why the event is removed")],
+    session: SessionDep, actor: ActorDep, now: NowDep,
+) -> SubjectOut:
+    loaded = events.remove_event(session, study=study, subject_id=subject_id,
+                                 event_id=event_id, reason=reason, actor=actor, now=now)
+    return calendar_of(session, loaded, now)

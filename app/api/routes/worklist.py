@@ -12,11 +12,12 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from app.api.deps import ActorDep
-from app.api.schemas.common import ApiDate, CursorQuery, problem_responses
+from app.api.schemas.common import ApiDate, CursorQuery, LifecycleQuery, problem_responses
 from app.api.schemas.worklist import WorklistOut, WorklistStatus, WorklistSummary
 from app.deps import NowDep, SessionDep
 from app.metrics import MetricsDep
 from app.schedule.language import CODE_PATTERN
+from app.schedule.lifecycle import Lifecycle, LifecycleFilter, lifecycles_of
 from app.schedule.status import Status
 from app.services.worklist.counts import status_counts
 from app.services.worklist.page import worklist
@@ -34,6 +35,11 @@ Studies = Annotated[
     Query(max_length=20, description="Study codes (repeat the parameter for several)",
           examples=[["UCART-SLE"]]),
 ]
+def on_study(lifecycle: list[LifecycleFilter] | None) -> frozenset[Lifecycle] | None:
+    """The lifecycles asked for; by default the subjects still on study."""
+    return lifecycles_of(lifecycle or [LifecycleFilter.ACTIVE])
+
+
 AsOf = Annotated[
     ApiDate | None,
     Query(description="Compute statuses as of this date at every site (default: each site's"
@@ -53,8 +59,9 @@ AsOf = Annotated[
         "visit. Without `status` every status is listed in that order; what to chase is "
         "`status=overdue&status=due&status=upcoming`, and the derived misses to document "
         "are `status=missed_undocumented`. Statuses use each site's local date unless "
-        "`as_of` is given. `from`/`to` bound the target date. Pages are cut by an opaque "
-        "cursor: pass `next_cursor` back with the same filters."
+        "`as_of` is given. `from`/`to` bound the target date. Only subjects still on study "
+        "unless `lifecycle` says otherwise (ended, all, or lifecycles). Pages are cut by an "
+        "opaque cursor: pass `next_cursor` back with the same filters."
     ),
     responses=problem_responses("not-found", "invalid-request", "invalid-cursor"),
 )
@@ -77,6 +84,7 @@ def read_worklist(
         ApiDate | None, Query(alias="to", description="Latest target date (inclusive)")
     ] = None,
     as_of: AsOf = None,
+    lifecycle: LifecycleQuery = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Rows per page")] = 100,
     cursor: CursorQuery = None,
 ) -> WorklistOut:
@@ -89,6 +97,7 @@ def read_worklist(
         date_from=date_from,
         date_to=date_to,
         as_of=as_of,
+        lifecycles=on_study(lifecycle),
         now=now,
         limit=limit,
         cursor=cursor,
@@ -103,8 +112,9 @@ def read_worklist(
     response_model=WorklistSummary,
     summary="Overdue, due, upcoming and missed-not-documented visits per site and study",
     description=(
-        "The same statuses and local dates as the worklist, counted for each site and study "
-        "you may see (a study a site takes part in is listed even when all counts are 0)."
+        "The same statuses, local dates and subjects (`lifecycle`, by default those still on "
+        "study) as the worklist, counted for each site and study you may see (a study a "
+        "site takes part in is listed even when all counts are 0)."
     ),
     responses=problem_responses("not-found"),
 )
@@ -115,8 +125,10 @@ def read_summary(
     site: Sites = None,
     study: Studies = None,
     as_of: AsOf = None,
+    lifecycle: LifecycleQuery = None,
 ) -> WorklistSummary:
     counts = status_counts(
-        session, actor=actor, sites=site, studies=study, as_of=as_of, now=now
+        session, actor=actor, sites=site, studies=study, as_of=as_of,
+        lifecycles=on_study(lifecycle), now=now,
     )
     return WorklistSummary.of(counts)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.problems import DATABASE_PROBLEMS, HTTP_SLUGS, PROBLEM_JSON, problem_type
 from app.schedule.language import CODE_PATTERN, NAME_PATTERN
+from app.schedule.lifecycle import LifecycleFilter
 from app.schedule.text import MULTI_LINE_PATTERN, ONE_LINE_PATTERN
 
 MIN_DATE = date(1900, 1, 1)
@@ -68,6 +69,16 @@ SubjectPath = Annotated[str, Path(
 VisitPath = Annotated[str, Path(
     pattern=CODE_PATTERN, max_length=40, description="The visit code of the protocol",
     examples=["D14"],
+)]
+EventPath = Annotated[int, Path(
+    ge=1, le=2**31 - 1, description="The event's id, from the subject document's events",
+    examples=[42],
+)]
+LifecycleQuery = Annotated[list[LifecycleFilter] | None, Query(
+    max_length=10,
+    description="Subjects still on study (active), those who left it (ended), everyone "
+                "(all), or those in one lifecycle (died, withdrawn, ...); repeatable",
+    examples=[["active"]],
 )]
 AnchorPath = Annotated[str, Path(
     pattern=NAME_PATTERN, max_length=40, description="The anchor name of the protocol",

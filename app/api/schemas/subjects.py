@@ -87,22 +87,37 @@ class AnchorPut(Strict):
     ]})
 
 
+EVENT_VALUE = ("A response's value: a case-sensitive code such as CR or sCR, one of those the"
+               " study's protocol declares (`event_values.response` of GET"
+               " /api/v1/studies/{study}; any other is refused as `unknown-value`; a protocol"
+               " that declares none accepts any code); a transfer's destination site code; a"
+               " re-consent's consent version; the other events carry none")
+
+
 class EventIn(Strict):
     type: EventType
     date: ApiDate = Field(description="When it happened (not in the future, not before consent)")
-    value: Code | None = Field(
-        default=None,
-        description="Response only: a case-sensitive code, e.g. CR or sCR. The protocol of each"
-                    " study declares the values (`event_values.response` of GET"
-                    " /api/v1/studies/{study}); any other is refused as `unknown-value`."
-                    " A protocol that declares none accepts any code.",
-        examples=["CR"],
-    )
+    value: Code | None = Field(default=None, description=EVENT_VALUE, examples=["CR"])
     note: MultilineText | None = Field(default=None, max_length=1000)
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"type": "response", "date": "2026-04-03", "value": "CR"},
         {"type": "death", "date": "2026-05-20", "note": "reported by the family"},
+        {"type": "transfer", "date": "2026-03-02", "value": "WTCH"},
+        {"type": "reconsent", "date": "2026-06-01", "value": "2.0"},
+    ]})
+
+
+class EventCorrectionIn(Strict):
+    date: ApiDate | None = Field(default=None, description="The corrected date")
+    value: Code | None = Field(default=None, description=EVENT_VALUE)
+    note: MultilineText | None = Field(default=None, max_length=1000)
+    reason: MultilineText = Field(min_length=1, max_length=1000,
+                                  description="Why the event is corrected")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"date": "2026-02-18", "reason": "withdrawal date mistyped in the EDC"},
+        {"value": "WTCH", "reason": "transferred to the other site than first reported"},
     ]})
 
 
@@ -149,6 +164,7 @@ class AnchorOut(BaseModel):
 
 
 class EventOut(BaseModel):
+    id: int = Field(description="Names the event to correct or remove it")
     type: EventType
     date: date
     value: str | None
@@ -178,6 +194,12 @@ class VisitOut(BaseModel):
     assessments: list[str] = Field(description="Done when completed; planned otherwise")
     note: str | None
     reason: str | None = Field(description="Why missed, cancelled, pending or not applicable")
+
+
+class CalendarVisitOut(VisitOut):
+    site: str = Field(description="The site the visit belongs to: the subject's site on the"
+                                  " visit's date (after a transfer, earlier visits stay with"
+                                  " the site they were at)")
 
 
 class RecordedVisitOut(VisitOut):
@@ -222,6 +244,8 @@ class SubjectSummaryOut(BaseModel):
     lifecycle: Lifecycle
     protocol_version: str
     enrolled_at: datetime
+    consent_version: str | None = Field(
+        description="The consent version of the latest re-consent (null when none)")
 
 
 class SubjectPageOut(BaseModel):
@@ -238,9 +262,11 @@ class SubjectOut(BaseModel):
     consent_date: date
     lifecycle: Lifecycle
     protocol_version: str
+    consent_version: str | None = Field(
+        description="The consent version of the latest re-consent (null when none)")
     anchors: list[AnchorOut]
     events: list[EventOut]
-    visits: list[VisitOut] = Field(description="Chronological; undated visits last")
+    visits: list[CalendarVisitOut] = Field(description="Chronological; undated visits last")
     periods: list[PeriodOut]
     endpoint_windows: list[EndpointWindowOut]
     phases: list[PhaseOut]
@@ -283,6 +309,7 @@ def summary_out(study: str, item: SubjectSummary) -> SubjectSummaryOut:
         study=study, subject_id=item.subject_id, site=item.site, consent_date=item.consent_date,
         lifecycle=item.lifecycle,
         protocol_version=item.protocol_version, enrolled_at=item.enrolled_at,
+        consent_version=item.consent_version,
     )
 
 
@@ -297,14 +324,16 @@ def subject_out(loaded: LoadedSubject, stored: StoredCalendar) -> SubjectOut:
         consent_date=subject.consent_date,
         lifecycle=Lifecycle(subject.lifecycle),
         protocol_version=loaded.version.version,
+        consent_version=stored.consent_version,
         anchors=[AnchorOut(name=a.name, date=a.date, actual=a.actual)
                  for a in sorted(stored.anchors, key=lambda a: order.get(a.name, len(order)))],
         events=[
-            EventOut(type=EventType(e.type), date=e.date, value=e.value, note=e.note,
+            EventOut(id=e.id, type=EventType(e.type), date=e.date, value=e.value, note=e.note,
                      recorded_at=e.recorded_at)
             for e in stored.events
         ],
-        visits=[visit_out(v) for v in stored.visits],
+        visits=[CalendarVisitOut(**_visit_fields(v), site=stored.sites[v.row.site_id])
+                for v in stored.visits],
         periods=[
             PeriodOut(code=p.code, name=p.name, anchor=p.anchor, start=p.start, end=p.end,
                       provisional=p.provisional)

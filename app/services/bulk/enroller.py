@@ -115,7 +115,8 @@ class BulkEnroller:
         self.skipped = 0
         connection = session.connection()
         self._subjects = _writer(connection, Subject, (
-            "id", "study_id", "site_id", "subject_id", "protocol_version_id", "consent_date",
+            "id", "study_id", "site_id", "enrolled_site_id", "subject_id", "protocol_version_id",
+            "consent_date",
             "date_of_birth", "lifecycle", "created_at", "updated_at"))
         self._anchors = _writer(connection, AnchorDateRow,
                                 ("subject_pk", "name", "date", "actual", "updated_at"))
@@ -222,7 +223,8 @@ class BulkEnroller:
         study_id, now, version, day = self.study.id, self._now_db, self.version_id, self._day
         pks = self._next_ids(len(good))
         self._subjects.write(
-            ((pk, study_id, self.sites[row.site][0], row.subject_id, version,
+            ((pk, study_id, self.sites[row.site][0], self.sites[row.site][0], row.subject_id,
+              version,
               day(row.consent_date), day(row.date_of_birth),
               (history.lifecycle if history else Lifecycle.ACTIVE).value, now, now)
              for pk, (_, row, history) in zip(pks, good, strict=True)),

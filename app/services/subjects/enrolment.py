@@ -82,7 +82,8 @@ def enrol(
         raise StudyFull(f"study {study} has reached its target of"
                         f" {study_row.target_enrolment} subjects")
     subject = Subject(
-        study_id=study_row.id, site_id=site_row.id, subject_id=subject_id,
+        study_id=study_row.id, site_id=site_row.id, enrolled_site_id=site_row.id,
+        subject_id=subject_id,
         protocol_version_id=version.id, consent_date=consent_date,
         date_of_birth=date_of_birth, lifecycle=Lifecycle.ACTIVE.value,
     )

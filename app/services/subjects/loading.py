@@ -6,7 +6,7 @@ existence is not revealed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -14,11 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access import Actor
-from app.errors import (
-    NotFound,
-)
-from app.models import ProtocolVersion, Site, Study, Subject
+from app.errors import Forbidden, NotFound
+from app.models import ProtocolVersion, Site, Study, Subject, SubjectEvent, Visit
 from app.schedule.dates import local_today
+from app.schedule.lifecycle import EventType
 from app.schedule.plan import Plan
 from app.services.audit import record_audit
 from app.services.studies import plan_of
@@ -42,8 +41,12 @@ class LoadedSubject:
         return plan_of(self.version)
 
     def today(self, now: datetime) -> date:
-        """The site's local date at the instant ``now``."""
+        """The local date at the instant ``now`` at the subject's current site."""
         return local_today(now, self.site.time_zone)
+
+    def changeable_by(self, actor: Actor) -> bool:
+        """Whether the actor may change the subject (not only the visits of its site)."""
+        return actor.can_write and actor.sees(study=self.study.code, site=self.site.code)
 
     def audit(
         self,
@@ -66,9 +69,14 @@ class LoadedSubject:
 
 
 def load_subject(
-    session: Session, *, study: str, subject_id: str, actor: Actor, lock: bool = False
+    session: Session, *, study: str, subject_id: str, actor: Actor, lock: bool = False,
+    visit: str | None = None,
 ) -> LoadedSubject:
     """The subject, if the actor may see it; NotFound otherwise.
+
+    The actor sees the subject at its current site, or at a site it was transferred
+    away from; a change (``lock``) needs the current site, or, to record the visit
+    ``visit``, the site that visit belongs to (Forbidden otherwise).
 
     ``lock`` takes the subject's row lock (FOR UPDATE on PostgreSQL; SQLite writers are
     already serialised by BEGIN IMMEDIATE): every change to a subject holds it, so two
@@ -86,9 +94,55 @@ def load_subject(
             populate_existing=True
         )
     row = session.execute(statement).first()
-    if row is None or not actor.sees(study=study, site=row.Site.code):
-        raise NotFound(f"subject {subject_id} not found in study {study}")
-    return LoadedSubject(row.Subject, row.Study, row.Site, row.ProtocolVersion)
+    missing = NotFound(f"subject {subject_id} not found in study {study}")
+    if row is None:
+        raise missing
+    loaded = LoadedSubject(row.Subject, row.Study, row.Site, row.ProtocolVersion)
+    if actor.sees(study=study, site=row.Site.code):
+        return loaded
+    if not any(actor.sees(study=study, site=code)
+               for code in former_sites(session, row.Subject)):
+        raise missing
+    # A site the subject was transferred away from keeps its history: it reads the
+    # subject, and records or documents the visits that belong to it; the rest of the
+    # subject is changed by its current site.
+    if not lock:
+        return loaded
+    if visit is not None:
+        site = session.scalar(
+            select(Site.code).join(Visit, Visit.site_id == Site.id)
+            .where(Visit.subject_pk == row.Subject.id, Visit.code == visit)
+        )
+        if site is not None and actor.sees(study=study, site=site):
+            return loaded
+        if site is not None:
+            raise Forbidden(f"visit {visit} of subject {subject_id} belongs to site {site},"
+                            f" where the subject was transferred")
+    raise Forbidden(f"subject {subject_id} was transferred to site {row.Site.code}:"
+                    " only that site may change it")
+
+
+def former_sites(session: Session, subject: Subject) -> set[str]:
+    """The codes of the sites the subject was at before its current one: where it was
+    enrolled, and where each transfer took it."""
+    enrolled = select(Site.code).where(Site.id == subject.enrolled_site_id)
+    moved = select(SubjectEvent.value).where(
+        SubjectEvent.subject_pk == subject.id, SubjectEvent.type == EventType.TRANSFER.value)
+    codes = set(session.scalars(enrolled.union(moved)))
+    return {code for code in codes if code is not None} - {_site_code(session, subject)}
+
+
+def _site_code(session: Session, subject: Subject) -> str | None:
+    return session.scalar(select(Site.code).where(Site.id == subject.site_id))
+
+
+def reloaded(session: Session, loaded: LoadedSubject) -> LoadedSubject:
+    """The subject with its site as it is now (a transfer changes it)."""
+    if loaded.site.id == loaded.subject.site_id:
+        return loaded
+    site = session.get(Site, loaded.subject.site_id)
+    assert site is not None  # a foreign key
+    return replace(loaded, site=site)
 
 
 def get_subject(session: Session, *, study: str, subject_id: str, actor: Actor) -> LoadedSubject:

@@ -11,7 +11,7 @@ re-evaluated, never moved); unscheduled visits are never touched.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from app.models import AnchorDateRow, Subject, SubjectEvent, Visit
+from app.models import AnchorDateRow, Site, Subject, SubjectEvent, Visit
 from app.schedule.calendar import Calendar, build_calendar, endpoint_windows
 from app.schedule.expand import (
     AnchorDate,
@@ -27,8 +27,16 @@ from app.schedule.expand import (
     Expansion,
     VisitRecord,
     expand,
+    schedule_done,
 )
-from app.schedule.lifecycle import Event, EventType
+from app.schedule.lifecycle import (
+    Event,
+    EventType,
+    consent_version,
+    lifecycle_of,
+    site_on,
+    transfers,
+)
 from app.schedule.plan import Plan
 from app.schedule.status import DONE_STATES, State, StatusInfo, visit_status
 
@@ -164,16 +172,75 @@ class SyncResult:
         return {"visits_changed": self.changed} if self.changed else {}
 
 
+# Stands for the enrolment site in :func:`site_on`: no site code is empty.
+_ENROLMENT = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SiteHistory:
+    """The subject's sites over time, as ids: :func:`app.schedule.lifecycle.site_on`
+    over its transfer events."""
+
+    enrolled_id: int
+    moves: Sequence[Event]  # the transfers
+    ids: dict[str, int]  # site code -> id, for every destination
+
+    def on(self, day: date | None) -> int:
+        """The id of the site in effect on ``day`` (None: now)."""
+        code = site_on(day, _ENROLMENT, self.moves)
+        return self.enrolled_id if code == _ENROLMENT else self.ids[code]
+
+    def of(self, row: Visit) -> int:
+        """The site a visit belongs to: the one in effect on its date (the actual date of
+        a visit done, else its target date; an undated visit is the current site's)."""
+        done = row.unscheduled or row.state == State.COMPLETED.value
+        return self.on((row.actual_date if done else None) or row.target_date)
+
+
+def site_history(session: Session, subject: Subject, events: Sequence[Event]) -> SiteHistory:
+    """The subject's enrolment site and transfers; one query (none without a transfer)."""
+    moves = transfers(events)
+    codes = sorted({e.value for e in moves if e.value})
+    ids: dict[str, int] = {}
+    if codes:
+        ids = {code: ident for ident, code in session.execute(
+            select(Site.id, Site.code).where(Site.code.in_(codes))).tuples()}
+    return SiteHistory(subject.enrolled_site_id, moves, ids)
+
+
+def _site_codes(session: Session, changed: list[dict[str, Any]]) -> None:
+    """Site ids in ``changed`` (rows that moved to another site) as codes, for the trail."""
+    ids = {c[side]["site"] for c in changed for side in ("before", "after")
+           if "site" in c[side]}
+    if not ids:
+        return
+    codes = dict(
+        session.execute(select(Site.id, Site.code).where(Site.id.in_(ids))).tuples().all())
+    for c in changed:
+        for side in ("before", "after"):
+            if "site" in c[side]:
+                c[side]["site"] = codes[c[side]["site"]]
+
+
 def sync_subject(session: Session, subject: Subject, plan: Plan) -> SyncResult:
-    """Bring the subject's stored visit rows in line with a fresh expansion.
+    """Bring the subject's stored visit rows, its site and its lifecycle in line with a
+    fresh expansion.
 
     Rows that are not done get the new dates and state; done rows get the new dates
     and keep their outcome; rows for visit codes the calendar has and the table has not
-    are inserted; unscheduled visits are left as they are. Four queries plus the
-    writes.
+    are inserted; unscheduled visits keep their dates. Every row belongs to the site in
+    effect on its date, the subject to the site after its latest transfer. The
+    lifecycle is derived from the events (and the calendar, when the protocol completes
+    subjects by it). Four queries (five after a transfer) plus the writes.
     """
     state = load_state(session, subject.id)
-    expansion = expand(plan, state.anchors, state.events, state.records)
+    events = state.events
+    expansion = expand(plan, state.anchors, events, state.records)
+    sites = site_history(session, subject, events)
+    subject.site_id = sites.on(None)
+    lifecycle = lifecycle_of(events, schedule_done=schedule_done(plan, expansion)).value
+    if subject.lifecycle != lifecycle:
+        subject.lifecycle = lifecycle
     by_code = {r.code: r for r in state.visit_rows if not r.unscheduled}
     upcoming = plan.protocol.study.upcoming_days
     result = SyncResult()
@@ -192,8 +259,15 @@ def sync_subject(session: Session, subject: Subject, plan: Plan) -> SyncResult:
             if old != value:
                 before[column], after[column] = _jsonable(old), _jsonable(value)
                 setattr(row, column, value)
+        _move_to_site(row, sites, before, after)
         if after:
             result.changed.append({"code": visit.code, "before": before, "after": after})
+    for row in state.visit_rows:
+        if row.unscheduled:
+            before, after = {}, {}
+            _move_to_site(row, sites, before, after)
+            if after:
+                result.changed.append({"code": row.code, "before": before, "after": after})
     if missing:
         rows = visit_row_values(
             Expansion(tuple(missing)),
@@ -202,10 +276,21 @@ def sync_subject(session: Session, subject: Subject, plan: Plan) -> SyncResult:
             site_id=subject.site_id,
             upcoming_days=upcoming,
         )
+        for values in rows:
+            values["site_id"] = sites.on(values["actual_date"] or values["target_date"])
         session.execute(insert(Visit), rows)
         result.created.extend(v.code for v in missing)
+    _site_codes(session, result.changed)
     session.flush()
     return result
+
+
+def _move_to_site(row: Visit, sites: SiteHistory, before: dict[str, object],
+                  after: dict[str, object]) -> None:
+    site_id = sites.of(row)
+    if row.site_id != site_id:
+        before["site"], after["site"] = row.site_id, site_id  # ids until _site_codes
+        row.site_id = site_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +308,12 @@ class StoredCalendar:
     visits: tuple[StoredVisit, ...]  # chronological; pending (undated) visits last
     anchors: Sequence[AnchorDateRow]
     events: Sequence[SubjectEvent]
+    sites: Mapping[int, str]  # site id -> code, for the sites the visits belong to
+
+    @property
+    def consent_version(self) -> str | None:
+        """The version of the consent the subject signed last (its latest re-consent)."""
+        return consent_version(Event(EventType(e.type), e.date, e.value) for e in self.events)
 
 
 def _as_expanded(row: Visit) -> ExpandedVisit:
@@ -281,4 +372,11 @@ def stored_calendar(
         v.row.target_date is None, v.row.target_date or date.min,
         order.get(v.row.code, len(order)), v.row.id,
     ))
-    return StoredCalendar(calendar, tuple(out), state.anchor_rows, state.event_rows)
+    # The subject's site is in the session already (it was loaded with the subject): the
+    # common case, every visit at one site, costs no query.
+    sites = {}
+    for ident in sorted({v.row.site_id for v in out} | {subject.site_id}):
+        site = session.get(Site, ident)
+        assert site is not None  # a foreign key
+        sites[ident] = site.code
+    return StoredCalendar(calendar, tuple(out), state.anchor_rows, state.event_rows, sites)

@@ -5,7 +5,7 @@ three, the missed_from one for the derived misses).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.access import Actor
-from app.models import Study, StudySite, Visit
+from app.models import Study, StudySite, Subject, Visit
+from app.schedule.lifecycle import STILL_FOLLOWED, Lifecycle
 from app.services.status_sql import (
     MAX_UPCOMING_DAYS,
     PLANNED,
@@ -51,11 +52,12 @@ def status_counts(
     studies: Sequence[str] | None = None,
     as_of: date | None = None,
     today_by_site: Mapping[int, date] | None = None,
+    lifecycles: Collection[Lifecycle] | None = STILL_FOLLOWED,
     now: datetime,
 ) -> list[StatusCount]:
     """Overdue, due, upcoming and missed-not-documented visits per site and study (the
-    same rules and "today" as :func:`worklist`). Every study a site takes part in is
-    listed, even with zeros."""
+    same rules, "today" and subjects as :func:`worklist`: by default those still on
+    study). Every study a site takes part in is listed, even with zeros."""
     scope = resolve_scope(session, actor=actor, sites=sites, studies=studies)
     if not scope.sites:
         return []
@@ -71,7 +73,7 @@ def status_counts(
     )
     for day, site_ids in group_by_date(today):
         for site_id, study_id, *numbers in session.execute(
-            _count_query(site_ids, day, scope.study_ids)
+            _count_query(site_ids, day, scope.study_ids, lifecycles)
         ):
             missed = counts.get((site_id, study_id), zero)[3]
             counts[(site_id, study_id)] = (int(numbers[0]), int(numbers[1]), int(numbers[2]),
@@ -94,7 +96,8 @@ def status_counts(
 
 
 def _count_query(
-    site_ids: Sequence[int], today: date, study_ids: Sequence[int] | None
+    site_ids: Sequence[int], today: date, study_ids: Sequence[int] | None,
+    lifecycles: Collection[Lifecycle] | None,
 ) -> Select[*tuple[Any, ...]]:
     def count(rank: Urgency) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((urgent(rank, today), 1), else_=0)), 0)
@@ -116,6 +119,9 @@ def _count_query(
         )
         .group_by(Visit.site_id, Visit.study_id)
     )
+    if lifecycles is not None:
+        stmt = stmt.join(Subject, Subject.id == Visit.subject_pk).where(
+            Subject.lifecycle.in_(sorted(lc.value for lc in lifecycles)))
     return stmt if study_ids is None else stmt.where(Visit.study_id.in_(study_ids))
 
 

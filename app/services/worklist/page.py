@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.access import Actor
 from app.errors import InvalidRequest
+from app.schedule.lifecycle import STILL_FOLLOWED, Lifecycle
 from app.schedule.status import Status, deviation
 from app.services.status_sql import (
     NO_DATE,
@@ -88,6 +89,7 @@ def worklist(
     date_to: date | None = None,
     as_of: date | None = None,
     today_by_site: Mapping[int, date] | None = None,
+    lifecycles: Collection[Lifecycle] | None = STILL_FOLLOWED,
     now: datetime,
     limit: int = 100,
     cursor: str | None = None,
@@ -97,6 +99,8 @@ def worklist(
     Each site's "today" is ``as_of`` when given, else ``today_by_site[site id]``, else
     the site's local date at the instant ``now``. ``statuses`` keeps only those
     statuses; ``date_from``/``date_to`` bound the target date (both inclusive).
+    ``lifecycles`` keeps the visits of subjects in those lifecycles (by default those
+    still on study; None: every subject).
     """
     if not 1 <= limit <= 500:
         raise InvalidRequest("limit must be between 1 and 500", field="limit")
@@ -110,7 +114,8 @@ def worklist(
     groups = group_by_date(today)
     wanted = set(statuses) if statuses else None
     values: dict[str, Any] = {"studies": scope.study_ids, "date_from": date_from,
-                              "date_to": date_to}
+                              "date_to": date_to,
+                              "lifecycles": sorted(lc.value for lc in lifecycles or ())}
     rows: list[tuple[Urgency, int, WorklistRow]] = []
     conn = session.connection()  # plain rows, no ORM result machinery
     for rank in Urgency:
@@ -130,7 +135,8 @@ def worklist(
             values.update(after_key=after.key, after_id=after.id)
         stmt = page_query(rank, others, actor, after=resumes,
                           studies=scope.study_ids is not None,
-                          date_from=date_from is not None, date_to=date_to is not None)
+                          date_from=date_from is not None, date_to=date_to is not None,
+                          lifecycles=lifecycles is not None)
         # One query per local date; each is a range scan, merged here by (key, id).
         found: list[tuple[date, int, WorklistRow]] = []
         for day, site_ids in groups:

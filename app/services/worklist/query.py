@@ -69,6 +69,9 @@ DATE_FROM = bindparam("date_from", type_=Date)
 DATE_TO = bindparam("date_to", type_=Date)
 
 
+LIFECYCLES: BindParameter[str] = bindparam("lifecycles", expanding=True)
+
+
 NEED = bindparam("need", type_=Integer)
 
 
@@ -82,11 +85,13 @@ def page_query(
     studies: bool,
     date_from: bool,
     date_to: bool,
+    lifecycles: bool = False,
 ) -> Select[*tuple[Any, ...]]:
     """Visits of one class at the SITES whose date is TODAY, most urgent first, the
     first NEED of them (after AFTER_KEY/AFTER_ID when ``after``). ``others`` keeps
     only those statuses of the OTHER class. Codes come from joins in the same query;
-    only the columns shown, the visit id first."""
+    only the columns shown, the visit id first. ``lifecycles`` keeps the visits of
+    subjects in the LIFECYCLES (checked on the subject row each visit joins anyway)."""
     status = status_expr(TODAY)
     key = sort_key(rank)
     where = [in_class(rank, SITES, TODAY), visible_rows(actor, study_code=Study.code.expression,
@@ -102,6 +107,8 @@ def page_query(
         where.append(Visit.target_date >= DATE_FROM)
     if date_to:
         where.append(Visit.target_date <= DATE_TO)
+    if lifecycles:
+        where.append(Subject.lifecycle.in_(LIFECYCLES))
     return (
         select(
             Visit.id,
