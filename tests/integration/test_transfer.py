@@ -114,7 +114,7 @@ def test_each_site_sees_its_share(seeded: Session) -> None:
     assert list_subjects(seeded, study=SLE, actor=YC3H).items == []
     # The new site changes the subject; the old one reads it and records its own visits.
     record_event(seeded, study=SLE, subject_id="S-001", type=EventType.RESPONSE,
-                 day=date(2026, 2, 25), value="CR", actor=HNL, now=NOW)
+                 day=date(2026, 2, 25), value="DORIS", actor=HNL, now=NOW)
     assert get_subject(seeded, study=SLE, subject_id="S-001", actor=YC3H).site.code == HONOLULU
     complete_visit(seeded, study=SLE, subject_id="S-001", code="D0",
                    actual_date=date(2026, 2, 1), actor=YC3H, now=NOW)
