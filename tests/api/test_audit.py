@@ -68,16 +68,20 @@ def test_a_subjects_history_tells_every_step_with_before_after_and_reason(
     page = get(client, HISTORY.format(study=SLE, subject="S-001"), story["nurse"])
     entries = page["items"]
     assert page["next_cursor"] is None
-    assert [e["action"] for e in entries] == [
-        "subject.enrolled", "anchor.corrected", "visit.completed", "visit.corrected",
-        "event.recorded",
+    # The infusion made actual completes D0, the visit that records it (one fact, one
+    # entry): its own record, right after the anchor's.
+    assert [(e["action"], e["key"]) for e in entries] == [
+        ("subject.enrolled", "S-001"), ("anchor.corrected", "infusion"),
+        ("visit.completed", "D0"), ("visit.completed", "D14"), ("visit.corrected", "D14"),
+        ("event.recorded", "death"),
     ]
     for entry in entries:
         assert (entry["actor"], entry["role"]) == ("test-edc", "edc")
         assert (entry["study"], entry["site"], entry["subject_id"]) == (SLE, SLE_SITE, "S-001")
         at = datetime.fromisoformat(entry["at"])
         assert at.utcoffset() == timedelta(0)
-    enrolled, anchor, completed, corrected, death = entries
+    enrolled, anchor, d0, completed, corrected, death = entries
+    assert d0["after"]["actual_date"] == "2026-01-12"
     assert enrolled["before"] is None and enrolled["after"]
     assert anchor["key"] == "infusion"
     assert anchor["before"] == {"date": "2026-01-10", "actual": False}
@@ -143,7 +147,7 @@ def test_a_monitor_sees_only_its_studies_and_never_token_administration(
 def test_filters(client: TestClient, story: dict[str, str]) -> None:
     admin = story["admin"]
     one = get(client, "/api/v1/audit", admin, study=SLE, subject_id="S-001")["items"]
-    assert len(one) == 5
+    assert len(one) == 6
     corrected = get(client, "/api/v1/audit", admin, action="visit.corrected")["items"]
     assert [(e["subject_id"], e["key"]) for e in corrected] == [("S-001", "D14")]
     by_site = get(client, "/api/v1/audit", admin, site=OTHER_SLE_SITE)["items"]
@@ -200,7 +204,7 @@ def test_history_pages_too(client: TestClient, story: dict[str, str]) -> None:
     assert len(first["items"]) == 2 and first["next_cursor"]
     rest = get(client, url, story["admin"], limit=10, cursor=first["next_cursor"])
     assert [e["action"] for e in first["items"] + rest["items"]][-1] == "event.recorded"
-    assert len(rest["items"]) == 3 and rest["next_cursor"] is None
+    assert len(rest["items"]) == 4 and rest["next_cursor"] is None
 
 
 def test_token_changes_over_the_api_are_in_the_trail(
