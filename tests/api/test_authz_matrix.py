@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,10 @@ from app.db import make_engine, make_sessionmaker, transaction, utcnow
 from app.deps import get_session
 from app.main import create_app
 from app.models import ApiToken
+from app.schedule.lifecycle import EventType
 from app.services.digest.recipients import add_recipient
 from app.services.feeds import create_feed_token
+from app.services.subjects.events import record_event
 from app.services.tokens import create_token, revoke_token
 from app.settings import Settings
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
@@ -152,6 +154,12 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/studies/{study}/subjects/{subject_id}/events"): Rule(
         "write", lambda t, s: (subject_url(t, "/events"),
                                {"type": "progression", "date": DATES[t.subject]["event"]})),
+    ("PATCH", "/api/v1/studies/{study}/subjects/{subject_id}/events/{event_id}"): Rule(
+        "write", lambda t, s: (subject_url(t, f"/events/{s.event_ids.get(t.subject, 999999)}"),
+                               {"note": "matrix check", "reason": "matrix check"})),
+    ("DELETE", "/api/v1/studies/{study}/subjects/{subject_id}/events/{event_id}"): Rule(
+        "write", _no_body(lambda t, s: subject_url(
+            t, f"/events/{s.event_ids.get(t.subject, 999999)}?reason=matrix+check"))),
     ("POST", "/api/v1/studies/{study}/subjects/{subject_id}/visits/{visit_code}/completion"):
         Rule("write", lambda t, s: (subject_url(t, "/visits/D14/completion"),
                                     {"actual_date": DATES[t.subject]["d14"]})),
@@ -238,6 +246,7 @@ class Seeded:
     engine: Engine
     secrets: dict[str, str]
     feed_ids: dict[str, int] = field(default_factory=dict)
+    event_ids: dict[str, int] = field(default_factory=dict)  # a re-consent of each subject
 
 
 def seed(engine: Engine) -> Seeded:
@@ -247,6 +256,14 @@ def seed(engine: Engine) -> Seeded:
         enrol_sle(session, "S-OWN", site="YC3H")
         enrol_sle(session, "S-OTHER", site="WTCH")
         enrol_mm(session, "M-OWN")
+        event_ids = {
+            subject: record_event(session, study=study, subject_id=subject,
+                                  type=EventType.RECONSENT, day=day, value="2.0", actor=SYSTEM,
+                                  now=utcnow())[1].id
+            for study, subject, day in ((SLE, "S-OWN", date(2026, 2, 10)),
+                                        (SLE, "S-OTHER", date(2026, 2, 10)),
+                                        (MM, "M-OWN", date(2025, 3, 1)))
+        }
         scopes: dict[str, dict[str, tuple[str, ...]]] = {
             "admin": {}, "edc": {"studies": (SLE,)}, "coordinator": {"sites": ("YC3H",)},
             "monitor": {"studies": (SLE,)}, "expired": {}, "revoked": {}, "victim": {},
@@ -266,7 +283,7 @@ def seed(engine: Engine) -> Seeded:
             add_recipient(session, site=site, email="crc@hospital.example", actor=SYSTEM)
             feed_ids[site] = create_feed_token(session, site=site, actor=SYSTEM, now=utcnow()).id
     secrets["none"] = ""
-    return Seeded(engine=engine, secrets=secrets, feed_ids=feed_ids)
+    return Seeded(engine=engine, secrets=secrets, feed_ids=feed_ids, event_ids=event_ids)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

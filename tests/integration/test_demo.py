@@ -23,7 +23,8 @@ def snapshot(session: Session) -> list[tuple[object, ...]]:
     """Every generated row, by natural keys (no surrogate ids, no timestamps)."""
     subjects = session.execute(
         select(Subject.subject_id, Site.code, Subject.consent_date, Subject.date_of_birth,
-               Subject.lifecycle).join(Site).order_by(Subject.subject_id)).all()
+               Subject.lifecycle).join(Site, Site.id == Subject.site_id)
+        .order_by(Subject.subject_id)).all()
     visits = session.execute(
         select(Subject.subject_id, Visit.code, Visit.state, Visit.target_date,
                Visit.window_start, Visit.window_end, Visit.actual_date, Visit.assessments)
