@@ -85,7 +85,8 @@ def totals(counts: list[StatusCount]) -> Totals:
 
 def _total(totals: Totals, status: Status) -> int:
     return {Status.OVERDUE: totals.overdue, Status.DUE: totals.due,
-            Status.UPCOMING: totals.upcoming}.get(status, 0)
+            Status.UPCOMING: totals.upcoming,
+            Status.MISSED_UNDOCUMENTED: totals.missed_undocumented}.get(status, 0)
 
 
 def sections(rows: list[WorklistRow], statuses: tuple[Status, ...], totals: Totals, *,
@@ -98,7 +99,8 @@ def sections(rows: list[WorklistRow], statuses: tuple[Status, ...], totals: Tota
     the pages before it (the page starts in or after the section) or after it (the page
     ends in or before the section).
     """
-    order = {status: i for i, status in enumerate(TABS["all"][1])}
+    # The urgency order of the service: what to chase, then the derived misses.
+    order = {status: i for i, status in enumerate((*TABS["all"][1], Status.MISSED_UNDOCUMENTED))}
     shown = [order[r.status] for r in rows if r.status in order]
     first, last = (min(shown), max(shown)) if shown else (None, None)
     out = []

@@ -96,10 +96,11 @@ def test_after_a_death_the_cancelled_visits_come_as_cancelled(
     events = subject_events(client, seeded.coordinator, subject)
     m3 = events[uid(subject, "M3")]
     assert (m3.status, category(m3)) == ("CANCELLED", "cancelled")
-    assert category(events[uid(subject, "D28")]) == "overdue"  # its window had closed
+    assert category(events[uid(subject, "D28")]) == "missed undocumented"  # closed before the death
     # A coordinator's calendar of the site has no cancelled visit at all.
     site = site_events(client, seeded.coordinator)
-    assert uid(subject, "M3") not in site and uid(subject, "D28") in site
+    # Nor anything of a subject who died: nothing there is to do any more.
+    assert uid(subject, "M3") not in site and uid(subject, "D28") not in site
 
 
 def test_the_site_feed_lists_only_what_is_to_do_with_its_status(
@@ -109,7 +110,7 @@ def test_the_site_feed_lists_only_what_is_to_do_with_its_status(
     session.commit()
     events = site_events(client, seeded.coordinator)
     assert category(events[uid(seeded.own_subject, "D28")]) == "overdue"
-    assert category(events[uid("YC-009", "D0")]) == "overdue"
+    assert uid("YC-009", "D0") not in events  # completed at enrolment by its infusion
     assert category(events[uid("YC-009", "D14")]) == "upcoming"
     statuses = {category(e) for e in events.values()}
     assert statuses <= {"overdue", "due", "upcoming", "scheduled"}

@@ -74,20 +74,21 @@ def stored(url: str) -> tuple[dict[tuple[str, str], tuple[date | None, date | No
 def test_resync_stores_the_derived_dates_once_and_audits_each_subject(database: str) -> None:
     code, out, err = invoke(database, "--batch", "2")
     assert code == 0, err
-    assert out == "resynced 1 of 3 subject(s): 3 visit row(s) created or changed\n"
+    assert out == "resynced 1 of 3 subject(s): 2 visit row(s) created or changed\n"
     # One progress line per batch of two subjects.
     assert err.splitlines() == ["resync: 2 subject(s) checked, 1 changed",
                                 "resync: 3 subject(s) checked, 1 changed"]
     visits, audit = stored(database)
     missed = {key: m for key, (m, _) in visits.items() if m is not None}
-    assert missed == {("S-001", "D0"): date(2026, 3, 1), ("S-001", "D14"): date(2026, 3, 1)}
+    # D0 was completed at enrolment by its actual infusion: only D14 is left to miss.
+    assert missed == {("S-001", "D14"): date(2026, 3, 1)}
     assert visits[("S-001", "D28")] == (None, date(2026, 3, 4))  # window 26 Feb..4 Mar
     assert visits[("S-002", "D28")][1] == date(2026, 3, 23)  # never touched
     assert [s for s, _ in audit] == ["S-001"]
     first = audit[0][1]
     assert first is not None and first["visits_created"] == []
     assert {c["code"]: c["after"] for c in first["visits_changed"]} == {  # type: ignore[union-attr, index]
-        "D0": {"missed_from": "2026-03-01"}, "D14": {"missed_from": "2026-03-01"},
+        "D14": {"missed_from": "2026-03-01"},
         "D28": {"window_start": "2026-02-26", "window_end": "2026-03-04"},
     }
     again = invoke(database)

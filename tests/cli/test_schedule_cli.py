@@ -163,14 +163,15 @@ def test_preview_sle_acceptance_dates() -> None:
 def test_preview_shows_a_visit_missed_since_the_subject_left() -> None:
     # D0's window closed on 2025-03-26; the subject withdrew on 2025-04-05: from then on
     # D0 counts as missed (derived), while D14, whose window was still open, is cancelled.
-    rows = preview(SLE, "--anchor", "infusion=2025-03-26", "--event", "withdrawal=2025-04-05",
-                   "--as-of", "2025-04-09")
+    # (A planned infusion: an actual one would complete D0, the visit that records it.)
+    rows = preview(SLE, "--planned-anchor", "infusion=2025-03-26", "--event",
+                   "withdrawal=2025-04-05", "--as-of", "2025-04-09")
     visits = by_code(rows)
     assert visits["D0"]["status"] == "missed_undocumented"
     assert visits["D0"]["missed_from"] == "2025-04-05"
     assert visits["D0"]["days_overdue"] == 14
     assert visits["D14"]["status"] == "cancelled" and visits["D14"]["missed_from"] is None
-    table = run("schedule", "preview", SLE, "--anchor", "infusion=2025-03-26",
+    table = run("schedule", "preview", SLE, "--planned-anchor", "infusion=2025-03-26",
                 "--event", "withdrawal=2025-04-05", "--as-of", "2025-04-09")
     d0 = next(line for line in table.stdout.splitlines() if line.startswith("D0 "))
     assert "missed undocumented (14 d) (since 2025-04-05)" in d0

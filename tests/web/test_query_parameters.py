@@ -20,7 +20,7 @@ def seeded(session: Session, client: TestClient) -> Seeded:
 
 
 @pytest.mark.parametrize(("url", "misspelt", "accepted"), [
-    ("/worklist", {"stauts": "overdue"}, "cursor, notice, site, study, tab, visit"),
+    ("/worklist", {"stauts": "overdue"}, "cursor, lifecycle, notice, site, study, tab, visit"),
     ("/studies", {"study": "UCART-SLE"}, None),
     ("/studies/UCART-SLE", {"page": "2"}, "cursor"),
     ("/studies/UCART-SLE/subjects/YC-001", {"as_of": "2026-01-01"}, "notice, visit"),
