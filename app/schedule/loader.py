@@ -27,7 +27,8 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from app.errors import ScheduleError
-from app.schedule.checks import Path, Problem, check_protocol, did_you_mean, format_path
+from app.schedule.check_context import Path, Problem, did_you_mean, format_path
+from app.schedule.checks import check_protocol
 from app.schedule.language import CODE_PATTERN, NAME_PATTERN, Protocol
 
 _MAP = "tag:yaml.org,2002:map"

@@ -12,7 +12,8 @@ from datetime import timedelta
 from functools import lru_cache
 
 from app.schedule.dates import Offset
-from app.schedule.language import Duration, Protocol, Series, Unit, Visit
+from app.schedule.durations import Duration, Unit
+from app.schedule.language import Protocol, Series, Visit
 
 MAIN_PHASE = "main"
 

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from app.schedule.dates import Offset, add_months, local_today, study_day
-from app.schedule.language import Duration, Unit, parse_duration
+from app.schedule.durations import Duration, Unit, parse_duration
 
 
 @pytest.mark.parametrize(

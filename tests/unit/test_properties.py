@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from app.schedule.dates import add_months, study_day
+from app.schedule.durations import Duration, Unit
 from app.schedule.expand import AnchorDate, VisitRecord, expand
-from app.schedule.language import Duration, Unit
 from app.schedule.plan import Plan
 from app.schedule.status import State, Status, StatusInfo, visit_status
 from tests.helpers_schedule import actual, expanded, mm_plan, plan_of, sle_plan

@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 import yaml
 
+from app.schedule.durations import DURATION_PATTERN, WINDOW_PATTERN, parse_duration
 from app.schedule.jsonschema import SCHEMA_FILE, schedule_schema, schema_text
-from app.schedule.language import DURATION_PATTERN, WINDOW_PATTERN, parse_duration
 
 SCHEDULES = Path(__file__).resolve().parents[2] / "schedules"
 SEEDS = sorted(SCHEDULES.glob("*.yaml"))
