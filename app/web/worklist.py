@@ -199,6 +199,11 @@ def worklist_page(
     notice: Annotated[str | None, Query(max_length=40)] = None,
     visit: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
+    # A mistyped address is refused, not shown as another tab or other subjects' visits.
+    for name, value, allowed in (("tab", tab, TABS), ("lifecycle", lifecycle, LIFECYCLES)):
+        if value not in allowed:
+            raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}; got {value!r}",
+                                 field=name)
     view = View.of(tab, study, site, cursor, lifecycle)
     return render(request, "worklist.html", _context(db, actor, now, metrics, view) | {
         "notice": notice_text(notice, visit),

@@ -46,3 +46,14 @@ def test_the_worklist_takes_its_own_parameters(client: TestClient, seeded: Seede
     page = client.get("/worklist", params={"tab": "overdue", "study": "UCART-SLE",
                                            "site": "YC3H", "notice": "missed", "visit": "D14"})
     assert page.status_code == 200 and "Visit D14 marked as missed." in page.text
+
+
+@pytest.mark.parametrize(("name", "value"), [("tab", "overdeu"), ("lifecycle", "withdrawn")])
+def test_the_worklist_refuses_an_unknown_tab_or_lifecycle(
+    client: TestClient, seeded: Seeded, name: str, value: str,
+) -> None:
+    page = client.get("/worklist", params={name: value})
+    assert page.status_code == 422
+    assert page.headers["content-type"].startswith("text/html")
+    shown = page.text.replace("&#39;", "'")
+    assert f"{name.capitalize()} must be one of" in shown and f"got {value!r}" in shown
