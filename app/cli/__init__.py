@@ -18,8 +18,8 @@ from app.errors import FollowupError, ScheduleError
 COMMAND_SUMMARIES = {
     "db": "Database migrations (the schema comes only from them).",
     "demo": "Synthetic data to try the service with.",
-    "digest": "The daily email digest of overdue, due and upcoming visits, per site.",
-    "schedule": "Schedule files: validate, preview the calendar, load into the database.",
+    "digest": "Daily email digest per site: overdue, due and upcoming visits.",
+    "schedule": "Schedule files: validate, preview calendars, load into the database.",
     "serve": "Serve the API and web pages with uvicorn.",
     "site": "Sites.",
     "subjects": "Subjects of a study.",

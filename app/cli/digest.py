@@ -19,7 +19,7 @@ from app.services.digest.timing import ScheduleLoop
 
 @click.group("digest")
 def digest_group() -> None:
-    """The daily email digest of overdue, due and upcoming visits, per site."""
+    """Daily email digest per site: overdue, due and upcoming visits."""
 
 
 def _describe(result: SiteResult) -> str:

@@ -49,7 +49,14 @@ def test_listing_the_commands_imports_none_of_them(args: tuple[str, ...]) -> Non
     out, modules = imported_by(*args)
     assert heavy(modules) == []
     assert [m for m in modules if m.startswith("app.cli.")] == []
-    assert "  digest    The daily email digest of overdue, due and upcoming visits" in out
+    assert "  digest    Daily email digest per site: overdue, due and upcoming visits.\n" in out
+
+
+def test_every_summary_is_listed_whole_in_80_columns() -> None:
+    """The one line of ``followup --help`` a newcomer reads is never cut with "..."."""
+    names = app.cli.COMMAND_SUMMARIES
+    room = 80 - 6 - max(len(name) for name in names)
+    assert {n: s for n, s in names.items() if len(s) > room} == {}
 
 
 def test_a_commands_help_imports_that_command_only() -> None:
