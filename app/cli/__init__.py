@@ -19,7 +19,7 @@ COMMAND_SUMMARIES = {
     "db": "Database migrations (the schema comes only from them).",
     "demo": "Synthetic data to try the service with.",
     "digest": "Daily email digest per site: overdue, due and upcoming visits.",
-    "schedule": "Schedule files: validate, preview calendars, load into the database.",
+    "schedule": "Schedule files: validate, preview, load into the database.",
     "serve": "Serve the API and web pages with uvicorn.",
     "site": "Sites.",
     "subjects": "Subjects of a study.",

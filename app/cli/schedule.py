@@ -50,7 +50,7 @@ def _plural(n: int, word: str) -> str:
 
 @click.group("schedule")
 def schedule_group() -> None:
-    """Schedule files: validate, preview calendars, load into the database."""
+    """Schedule files: validate, preview, load into the database."""
 
 
 def schedule_files(paths: Sequence[Path]) -> list[Path]:
