@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from datetime import date
 
 from app.schedule.expand import AnchorDate
+from app.schedule.language import AgeRange
 from app.schedule.plan import Plan
 from app.schedule.rules import AgeOutside, Violation, ViolationKind, date_bounds, in_bounds
 
@@ -34,6 +35,15 @@ def age_at(date_of_birth: date, day: date) -> int:
     """
     had_birthday = (day.month, day.day) >= (date_of_birth.month, date_of_birth.day)
     return day.year - date_of_birth.year - (0 if had_birthday else 1)
+
+
+def _outside(limits: AgeRange, age: int) -> str:
+    """Why ``age`` is not eligible, in the protocol's own terms."""
+    if limits.min is not None and limits.max is not None:
+        return f"outside {limits.min}..{limits.max}"
+    if limits.min is not None:
+        return f"under the minimum of {limits.min}"
+    return f"over the maximum of {limits.max}"
 
 
 def consent_violations(
@@ -55,10 +65,10 @@ def consent_violations(
                              "date_of_birth is after consent_date", short="is after consent_date"))
     elif limits is not None and in_bounds(consent) and in_bounds(date_of_birth):
         age = age_at(date_of_birth, consent)
-        if not limits.min <= age <= limits.max:
+        if not limits.admits(age):
             out.append(Violation(
                 ViolationKind.INELIGIBLE, "date_of_birth",
-                f"age {age} at consent is outside {limits.min}..{limits.max}",
+                f"age {age} at consent is {_outside(limits, age)}",
                 age=AgeOutside(age, limits.min, limits.max),
             ))
     return out

@@ -38,7 +38,7 @@ DESCRIPTIONS: dict[str, str] = {
     "Study.registry_id": "Trial registry identifier, e.g. NCT07274059",
     "Study.version": 'Protocol version, as text ("1.0", quoted)',
     "Study.target_enrolment": "Number of patients to enrol",
-    "Study.age": "Age eligibility in whole years (both bounds inclusive)",
+    "Study.age": "Age eligibility in whole years (bounds inclusive; one may be left out)",
     "AgeRange": "Age eligibility in whole years.",
     "Site": "A site (hospital) that runs the study.",
     "Site.code": "Site code, unique across all studies, e.g. YC3H",

@@ -49,14 +49,33 @@ class Strict(BaseModel):
 
 
 class AgeRange(Strict):
-    min: int = Field(ge=0, le=130, description="Youngest eligible age in whole years, inclusive")
-    max: int = Field(ge=0, le=130, description="Oldest eligible age in whole years, inclusive")
+    """Eligible ages at consent; a protocol may give only one bound (">= 50 years")."""
+
+    min: int | None = Field(
+        default=None, ge=0, le=130, description="Youngest eligible age in whole years, inclusive"
+    )
+    max: int | None = Field(
+        default=None, ge=0, le=130, description="Oldest eligible age in whole years, inclusive"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> AgeRange:
-        if self.max < self.min:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.max < self.min:
             raise ValueError("max must be >= min")
         return self
+
+    def admits(self, age: int) -> bool:
+        return (self.min is None or age >= self.min) and (self.max is None or age <= self.max)
+
+    def __str__(self) -> str:
+        """As the pages show it: "18–70 years", "50 years or older", "75 years or younger"."""
+        if self.min is not None and self.max is not None:
+            return f"{self.min}–{self.max} years"
+        if self.min is not None:
+            return f"{self.min} years or older"
+        return f"{self.max} years or younger"
 
 
 def _check_zone(value: str) -> str:

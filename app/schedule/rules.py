@@ -33,8 +33,8 @@ class AgeOutside:
     """An age at consent outside the protocol's range (both bounds inclusive)."""
 
     age: int
-    min_age: int
-    max_age: int
+    min_age: int | None  # None: the protocol gives no such bound
+    max_age: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,7 +108,9 @@ class _Story:
         rng, as_of = self.rng, self.as_of
         age = plan.protocol.study.age
         consent = as_of - timedelta(days=rng.randint(3, 730))
-        years = rng.randint(age.min + 1, age.max - 1) if age else rng.randint(25, 70)
+        low = age.min if age is not None and age.min is not None else 24
+        high = age.max if age is not None and age.max is not None else max(low + 2, 71)
+        years = rng.randint(low + 1, high - 1)
         born = date(consent.year - years, 1, 1) - timedelta(days=rng.randint(0, 300))
         infusion = self.day_after(consent, 14, 42)
         anchors = {"infusion": AnchorDate(infusion, actual=infusion <= as_of)}

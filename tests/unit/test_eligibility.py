@@ -40,7 +40,8 @@ RANGE = "1900-01-01..2200-12-31"
 
 
 @cache
-def plan(*, age: tuple[int, int] | None = (18, 75), screening: bool = False) -> Plan:
+def plan(*, age: tuple[int | None, int | None] | None = (18, 75),
+         screening: bool = False) -> Plan:
     """Consent (given at enrolment), infusion (later) and, if asked, a screening anchor
     that must be given at enrolment too."""
     anchors: list[dict[str, Any]] = [
@@ -54,7 +55,7 @@ def plan(*, age: tuple[int, int] | None = (18, 75), screening: bool = False) -> 
         "time_zone": "Asia/Shanghai", "anchor_day": 0,
     }
     if age is not None:
-        study["age"] = {"min": age[0], "max": age[1]}
+        study["age"] = {k: v for k, v in (("min", age[0]), ("max", age[1])) if v is not None}
     return build_plan(Protocol.model_validate({
         "study": study, "anchors": anchors,
         "visits": [{"code": "D7", "name": "Day 7", "at": "7 days"}],
@@ -137,6 +138,18 @@ def test_dates_must_lie_in_the_accepted_range(day: date, ok: bool) -> None:
     pytest.param({"consent": date(2026, 3, 1), "born": date(2008, 2, 29)}, [],
                  id="leap-day-birthday-on-1-march"),
     pytest.param({"born": CONSENT, "the_plan": plan(age=None)}, [], id="no-age-limits"),
+    pytest.param({"born": date(1976, 1, 5), "the_plan": plan(age=(50, None))}, [],
+                 id="minimum-only-50th-birthday"),
+    pytest.param({"born": date(1976, 1, 6), "the_plan": plan(age=(50, None))}, [
+        (AGE, "date_of_birth", "age 49 at consent is under the minimum of 50"),
+    ], id="minimum-only-49"),
+    pytest.param({"born": date(1916, 1, 5), "the_plan": plan(age=(50, None))}, [],
+                 id="minimum-only-no-upper-bound"),
+    pytest.param({"born": date(2025, 1, 5), "the_plan": plan(age=(None, 75))}, [],
+                 id="maximum-only-no-lower-bound"),
+    pytest.param({"born": date(1950, 1, 5), "the_plan": plan(age=(None, 75))}, [
+        (AGE, "date_of_birth", "age 76 at consent is over the maximum of 75"),
+    ], id="maximum-only-76"),
 ])
 def test_enrolment_rules(kwargs: dict[str, Any], expected: list[tuple[Any, ...]]) -> None:
     assert brief(violations(**kwargs)) == expected

@@ -443,3 +443,17 @@ def test_mutated_files_give_problems_or_a_usable_protocol(
     # What the loader accepts, the engine can expand.
     anchors = {a.name: AnchorDate(date(2024, 1, 31)) for a in protocol.anchors}
     build_calendar(build_plan(protocol), anchors, today=date(2024, 6, 1))
+
+
+def test_an_age_range_may_give_one_bound_but_not_none() -> None:
+    visits = "visits:\n  - {code: D7, name: Day 7, at: 7 days}\n"
+    minimum = HEAD.replace("  anchor_day: 0\n", "  anchor_day: 0\n  age: {min: 50}\n")
+    study = parse_protocol(minimum + visits, source="x.yaml").study
+    assert study.age is not None and (study.age.min, study.age.max) == (50, None)
+    assert str(study.age) == "50 years or older"
+    maximum = HEAD.replace("  anchor_day: 0\n", "  anchor_day: 0\n  age: {max: 75}\n")
+    assert str(parse_protocol(maximum + visits, source="x.yaml").study.age) == "75 years or younger"
+    empty = HEAD.replace("  anchor_day: 0\n", "  anchor_day: 0\n  age: {}\n")
+    reversed_ = HEAD.replace("  anchor_day: 0\n", "  anchor_day: 0\n  age: {min: 70, max: 18}\n")
+    assert problems(empty + visits) == ["x.yaml:8:8: study.age: give min, max or both"]
+    assert problems(reversed_ + visits) == ["x.yaml:8:8: study.age: max must be >= min"]

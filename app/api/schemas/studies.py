@@ -93,8 +93,8 @@ class StudyList(BaseModel):
 
 
 class AgeOut(BaseModel):
-    min: int = Field(examples=[18])
-    max: int = Field(examples=[75])
+    min: int | None = Field(examples=[18], description="null: no lower bound")
+    max: int | None = Field(examples=[75], description="null: no upper bound")
 
 
 class AnchorOut(BaseModel):
