@@ -244,6 +244,8 @@ def test_the_stored_anchors_are_those_sent_then_consent() -> None:
 @pytest.mark.parametrize(("kwargs", "error", "extra"), [
     ({"born": date(1800, 1, 1)}, errors.InvalidDate, {}),
     ({"born": date(2008, 1, 6)}, errors.Ineligible, {"age": 17, "min_age": 18, "max_age": 75}),
+    ({"born": date(1976, 1, 6), "the_plan": plan(age=(50, None))}, errors.Ineligible,
+     {"age": 49, "min_age": 50, "max_age": None}),
     ({"anchors": {"transplant": AnchorDate(TODAY)}}, errors.InvalidRequest,
      {"field": "anchors"}),
     ({"anchors": {"consent": AnchorDate(TODAY)}}, errors.InvalidRequest,
