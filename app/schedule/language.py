@@ -139,7 +139,7 @@ class Anchor(Strict):
 
 
 def _days_or_weeks(value: Duration) -> Duration:
-    if value.unit is Unit.MONTHS or value.study_day:
+    if value.calendar_months is not None or value.study_day:
         raise ValueError("a window or grace period is given in days or weeks")
     if value.amount < 0:
         raise ValueError("must be >= 0 days")
@@ -184,7 +184,9 @@ class Series(Strict):
     def _sane(self) -> Series:
         units = {self.every.unit, self.start.unit, self.end.unit}
         if len(units) != 1 or any(d.study_day for d in (self.every, self.start, self.end)):
-            raise ValueError("every, from and to must use the same unit (days, weeks or months)")
+            raise ValueError(
+                "every, from and to must use the same unit (days, weeks, months or years)"
+            )
         if self.every.amount <= 0:
             raise ValueError("every must be > 0")
         if self.end.amount < self.start.amount:

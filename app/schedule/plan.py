@@ -12,7 +12,7 @@ from datetime import timedelta
 from functools import lru_cache
 
 from app.schedule.dates import Offset
-from app.schedule.durations import Duration, Unit
+from app.schedule.durations import Duration
 from app.schedule.language import Protocol, Series, Visit
 
 MAIN_PHASE = "main"
@@ -20,8 +20,8 @@ MAIN_PHASE = "main"
 
 def resolve(duration: Duration, anchor_day: int) -> Offset:
     """Turn a written duration into an offset under the study's day convention."""
-    if duration.unit is Unit.MONTHS:
-        return Offset(months=duration.amount)
+    if duration.calendar_months is not None:
+        return Offset(months=duration.calendar_months)
     return Offset(days=duration.offset_days_for(anchor_day))
 
 
