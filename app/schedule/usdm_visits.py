@@ -164,7 +164,7 @@ class TimelineReader:
         if not re.match(r"^[a-z]", name):
             name = ("day_" + name)[:40].rstrip("_")
         label = text(inst.get("label")) or raw
-        return AnchorSpec(name, f"{label} (Day {anchor_day})", anchor_day, instance_id)
+        return AnchorSpec(name, f"{label[:190]} (Day {anchor_day})", anchor_day, instance_id)
 
     # -- placing instances --------------------------------------------------------
 
