@@ -1,4 +1,4 @@
-"""followup schedule validate|preview|load|schema"""
+"""followup schedule validate|preview|load|schema (and import-usdm, in :mod:`.usdm`)"""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from app.cli.context import CliContext, pass_cli
+from app.cli.usdm import import_usdm_command
 from app.errors import ScheduleError
 from app.schedule.calendar import Calendar, CalendarVisit, build_calendar
 from app.schedule.dates import local_today
@@ -327,4 +328,5 @@ def preview(file: Path, actual: tuple[str, ...], planned: tuple[str, ...],
         click.echo(_table(protocol, calendar, anchors))
 
 
+schedule_group.add_command(import_usdm_command)
 COMMANDS: list[click.Command] = [schedule_group]
