@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.schedule.language import CODE_PATTERN, NO_WINDOW, Duration, Unit, Window
+from app.schedule.durations import Duration, Unit
+from app.schedule.language import CODE_PATTERN, NO_WINDOW, Window
 from app.schedule.usdm_timing import IsoDuration, Offset, TimingType, parse_iso, window_side
 
 JsonPath = tuple[str | int, ...]
