@@ -86,22 +86,28 @@ class _Checker(CheckContext):
     def visit(self, entry: VisitEntry) -> None:
         path, raw = entry.path, entry.raw
         self.anchor_ref(path + ("anchor",), raw.get("anchor"))
-        self.study_day(path + ("at",), raw.get("at"))
+        points = raw.get("at")
+        if isinstance(points, list):
+            self.time_points(path + ("at",), points)
+        else:
+            self.study_day(path + ("at",), points)
         code = as_text(raw.get("code"))
         if code is None:
             return
-        if "series" in raw:
+        if "series" in raw or isinstance(points, list):
             if not self.template(path, raw):
                 return
+            timing = {"series": raw["series"]} if "series" in raw else {"at": points}
             try:
-                # Only code and series matter here; other mistakes are reported elsewhere.
-                visit = Visit.model_validate({"code": code, "name": "-", "series": raw["series"]})
+                # Only code and timing matter here; other mistakes are reported elsewhere.
+                visit = Visit.model_validate({"code": code, "name": "-"} | timing)
             except ValidationError:
                 return
             entry.codes = expand_codes(visit)
         else:
             if "{" in code or "}" in code:
-                self.add(path + ("code",), "only a series code may use {n} or {i}")
+                self.add(path + ("code",), "only the code of a series or of a list of time "
+                                           "points may use {n}, {i} or {day}")
                 return
             entry.codes = [code]
         for made in entry.codes:
@@ -115,8 +121,30 @@ class _Checker(CheckContext):
             else:
                 self.codes[made] = entry
 
+    def time_points(self, path: Path, points: list[Any]) -> None:
+        """Each time point of a list once, and each a study day that exists."""
+        seen: dict[Duration, int] = {}
+        for i, point in enumerate(points):
+            self.study_day(path + (i,), point)
+            d = as_duration(point)
+            if d is None:
+                continue
+            if d in seen:
+                self.add(path + (i,), f'time point "{d}" is listed twice (first at '
+                                      f"{format_path(path + (seen[d],))})")
+            else:
+                seen[d] = i
+
     def template(self, path: Path, raw: dict[str, Any]) -> bool:
-        """A series' code must name {n} or {i}; code and name may use nothing else."""
+        """A series' code must name {n} or {i} ({day} too for a list of study days); code
+        and name may use nothing else."""
+        points = raw.get("at")
+        fields = _TEMPLATE_FIELDS
+        if isinstance(points, list):
+            # Points that are not durations are reported on their own.
+            parsed = [d for d in map(as_duration, points) if d is not None]
+            if parsed and all(d.study_day for d in parsed):
+                fields = fields | {"day"}
         ok = True
         for key in ("code", "name"):
             text = as_text(raw.get(key))
@@ -128,9 +156,11 @@ class _Checker(CheckContext):
                 self.add(path + (key,), f"bad template: {exc} (write {{n}} or {{i}})")
                 ok = False
                 continue
-            if names - _TEMPLATE_FIELDS:
-                bad = ", ".join(f"{{{f}}}" for f in sorted(names - _TEMPLATE_FIELDS))
-                self.add(path + (key,), f"unknown placeholder {bad}: use {{n}} (the time point) "
+            if names - fields:
+                bad = ", ".join(f"{{{f}}}" for f in sorted(names - fields))
+                day = ", {day} (the study day, in a list of study days)"
+                self.add(path + (key,), f"unknown placeholder {bad}: use {{n}} (the time point)"
+                                        f"{day if 'day' in names else ''} "
                                         "or {i} (the position in the series)")
                 ok = False
             elif key == "code" and not names:

@@ -83,8 +83,9 @@ def check_recording(ctx: CheckContext) -> None:
         if ctx.anchors and name not in ctx.recorded_later:
             ctx.add(path, f"anchor {name} is recorded at enrolment; a visit can only "
                            "record an anchor recorded later")
-        if "series" in entry.raw:
-            ctx.add(path, "a series cannot record an anchor: the anchor has one date")
+        if "series" in entry.raw or isinstance(entry.raw.get("at"), list):
+            ctx.add(path, "a series or a list of time points cannot record an anchor: the "
+                          "anchor has one date")
             continue
         after = as_text(entry.raw.get("after_visit"))
         timed_from = as_text(entry.raw.get("anchor")) or entry.default_anchor

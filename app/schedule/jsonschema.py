@@ -48,11 +48,13 @@ DESCRIPTIONS: dict[str, str] = {
     "Anchor.label": "What the date is, as shown to users",
     "Visit.code": "Visit code, unique in the file; in a series a template with {n} or {i}, "
                   "e.g. M{n}",
-    "Visit.name": "Name shown to users; in a series it may use {n} and {i}",
+    "Visit.name": "Name shown to users; in a series or a list of time points it may use {n} "
+                  "and {i} ({day} for a list of study days)",
     "Visit.anchor": "Anchor the visit is timed from; defaults to the phase's anchor, else "
                     "default_anchor",
-    "Visit.at": 'When: "day 14", "14 days", "2 weeks" or "3 months" from the anchor (or '
-                "after the visit named by after_visit)",
+    "Visit.at": 'When: "day 14", "14 days", "2 weeks", "3 months" or "2 years" from the '
+                "anchor (or after the visit named by after_visit); a list of time points "
+                "gives one visit each, the code a template such as D{day}",
     "Visit.series": "A repeating series instead of `at`: one visit per time point",
     "Visit.window": 'Acceptable days before/after the target; "3 days" means 3 before and 3 '
                     "after",

@@ -22,7 +22,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    PlainSerializer,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -196,11 +199,31 @@ class Series(Strict):
         return self
 
 
-class Visit(Strict):
-    """One visit, or a series of visits when ``series`` is given.
+# The tags name the two forms of ``at``; in brackets, so that the loader leaves them out
+# of a problem's path, as it does pydantic's other internal steps.
+_ONE, _LIST = "[one]", "[list]"
 
-    In a series, ``code`` and ``name`` are templates: ``{n}`` is the time point in the
-    series' unit (3, 6, 9 for months) and ``{i}`` its position (1, 2, 3).
+
+def _one_or_list(value: object) -> str:
+    return _LIST if isinstance(value, list | tuple) else _ONE
+
+
+# Irregular time points: "at: [day 2, day 3, day 5, day 8]", one visit each.
+TimePoints = Annotated[tuple[DurationText, ...], Field(min_length=1, max_length=200)]
+VisitAt = Annotated[
+    Annotated[DurationText, Tag(_ONE)] | Annotated[TimePoints, Tag(_LIST)],
+    Discriminator(_one_or_list),
+    PlainSerializer(lambda v: [str(d) for d in v] if isinstance(v, tuple) else str(v)),
+]
+
+
+class Visit(Strict):
+    """One visit, or several when ``series`` or a list of time points (``at: [...]``) is
+    given.
+
+    Then ``code`` and ``name`` are templates: ``{n}`` is the time point in its unit (3, 6,
+    9 for months; 2 for "day 2"), ``{i}`` its position (1, 2, 3), and in a list of study
+    days ``{day}`` the study day.
     """
 
     code: str = Field(min_length=1, max_length=40)
@@ -209,7 +232,7 @@ class Visit(Strict):
     after_visit: str | None = Field(
         default=None, description="Time from the actual date of this earlier visit instead"
     )
-    at: DurationText | None = None
+    at: VisitAt | None = None
     series: Series | None = None
     window: WindowSpec = NO_WINDOW
     kind: VisitKind = "clinic"
@@ -234,7 +257,14 @@ class Visit(Strict):
             raise ValueError("give 'anchor' or 'after_visit', not both")
         if self.series is not None and self.after_visit is not None:
             raise ValueError("a series is timed from an anchor, not from a visit")
+        if isinstance(self.at, tuple) and self.after_visit is not None:
+            raise ValueError("a list of time points is timed from an anchor, not from a visit")
         return self
+
+    @property
+    def repeated(self) -> bool:
+        """Whether this entry yields several visits (a series or a list of time points)."""
+        return self.series is not None or isinstance(self.at, tuple)
 
 
 class Term(Strict):

@@ -105,15 +105,11 @@ def _expand_visit(
     anchor = None if visit.after_visit else (visit.anchor or default_anchor)
     reference = visit.after_visit or anchor
     joiner = "after" if visit.after_visit else "from"
-    if visit.series is None:
-        assert visit.at is not None  # the language guarantees one of at/series
-        points = [(visit.code, visit.name, visit.at)]
-    else:
-        unit = visit.series.every.unit
-        points = [
-            (visit.code.format(n=n, i=i), visit.name.format(n=n, i=i), Duration(n, unit))
-            for i, n in _series_points(visit.series)
-        ]
+    points = [
+        (visit.code.format(**names), visit.name.format(**names), point) if visit.repeated
+        else (visit.code, visit.name, point)
+        for names, point in _time_points(visit)
+    ]
     before = visit.window.before.offset_days_for(anchor_day)
     after = visit.window.after.offset_days_for(anchor_day)
     grace = study_grace if visit.missed_after is None else visit.missed_after
@@ -140,11 +136,21 @@ def _expand_visit(
     ]
 
 
+def _time_points(visit: Visit) -> list[tuple[dict[str, int], Duration]]:
+    """Each time point of a visit entry, with the names its templates may use."""
+    if visit.series is not None:
+        unit = visit.series.every.unit
+        return [({"n": n, "i": i}, Duration(n, unit)) for i, n in _series_points(visit.series)]
+    assert visit.at is not None  # the language guarantees one of at/series
+    points = visit.at if isinstance(visit.at, tuple) else (visit.at,)
+    return [({"n": d.amount, "i": i, "day": d.amount}, d) for i, d in enumerate(points, 1)]
+
+
 def expand_codes(visit: Visit) -> list[str]:
-    """The visit codes a visit entry yields (one, or one per series time point)."""
-    if visit.series is None:
+    """The visit codes a visit entry yields (one, or one per time point)."""
+    if not visit.repeated:
         return [visit.code]
-    return [visit.code.format(n=n, i=i) for i, n in _series_points(visit.series)]
+    return [visit.code.format(**names) for names, _ in _time_points(visit)]
 
 
 @lru_cache(maxsize=64)

@@ -231,7 +231,8 @@ visits:
         " (the position in the series)",
         "x.yaml:25:11: visits[3].code: bad template: expected '}' before end of string"
         " (write {n} or {i})",
-        "x.yaml:28:11: visits[4].code: only a series code may use {n} or {i}",
+        "x.yaml:28:11: visits[4].code: only the code of a series or of a list of time "
+        "points may use {n}, {i} or {day}",
         'x.yaml:31:11: visits[5].code: "Month 1" is not a valid visit code: letters, digits and'
         " _ . + -, starting with a letter or digit",
     ]

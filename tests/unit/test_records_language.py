@@ -140,8 +140,8 @@ visits:
     anchor: transplant
 """
     assert problems(text) == [
-        "x.yaml:26:14: visits[1].records: a series cannot record an anchor: the anchor has"
-        " one date",
+        "x.yaml:26:14: visits[1].records: a series or a list of time points cannot record an"
+        " anchor: the anchor has one date",
         "x.yaml:31:14: visits[2].records: a visit that records anchor infusion is timed from"
         " it, not after visit D1",
         "x.yaml:34:9: visits[3].at: there is no day 0 when study.anchor_day is 1 (the anchor"
