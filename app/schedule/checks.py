@@ -182,8 +182,6 @@ class _Checker(CheckContext):
             if at is not None and at.study_day:
                 self.add(entry.path + ("at",), f'write the time after visit {target} as '
                                                f'"{at.amount} days", not "day {at.amount}"')
-            elif at is not None and at.amount < 0:
-                self.add(entry.path + ("at",), f"must be >= 0 days after visit {target}")
             found = self.codes.get(target)
             if found is None:
                 self.add(path, f'unknown visit "{target}"{did_you_mean(target, self.codes)}')

@@ -150,11 +150,12 @@ def expand(
         name: (a.date, name, a.date, not a.actual) for name, a in anchors.items()
     }
     bases: dict[str, _Base | None] = {}
+    targets: dict[str, _Base | None] = {}  # for visits timed from another's target
     out: list[ExpandedVisit] = []
     for visit in plan.order:
         # Where the visit is timed from: an anchor, or the date of an earlier visit.
         if visit.after_visit is not None:
-            base = bases.get(visit.after_visit)
+            base = (targets if visit.from_target else bases).get(visit.after_visit)
         else:
             base = roots.get(visit.anchor or "")  # a visit not timed after a visit has one
         record = records.get(visit.code) if records else None
@@ -173,6 +174,7 @@ def expand(
             # Visits timed after this one count from its actual date once it is completed
             # (no later change moves that), else from its target: final once it is
             # missed, moving with the visit until it is done.
+            targets[visit.code] = (target, base[1], base[2], provisional)
             if record is None:
                 bases[visit.code] = (target, base[1], base[2], True)
             elif record.state is State.COMPLETED and record.actual_date:
@@ -181,7 +183,7 @@ def expand(
                 bases[visit.code] = (target, base[1], base[2], provisional)
         else:
             target = start = end_date = day = None
-            bases[visit.code] = None
+            bases[visit.code] = targets[visit.code] = None
 
         reason: str | None = None
         if record is not None:

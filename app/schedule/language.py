@@ -232,6 +232,11 @@ class Visit(Strict):
     after_visit: str | None = Field(
         default=None, description="Time from the actual date of this earlier visit instead"
     )
+    timed_from: Literal["actual", "target"] = Field(
+        default="actual",
+        description="With after_visit: count from that visit's actual date once it is done "
+        "(its target until then), or always from its target date",
+    )
     at: VisitAt | None = None
     series: Series | None = None
     window: WindowSpec = NO_WINDOW
@@ -259,6 +264,8 @@ class Visit(Strict):
             raise ValueError("a series is timed from an anchor, not from a visit")
         if isinstance(self.at, tuple) and self.after_visit is not None:
             raise ValueError("a list of time points is timed from an anchor, not from a visit")
+        if self.timed_from != "actual" and self.after_visit is None:
+            raise ValueError("timed_from applies to a visit timed from another (after_visit)")
         return self
 
     @property

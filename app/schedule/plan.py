@@ -45,6 +45,8 @@ class VisitDef:
     missed_after_days: int | None = None
     # The anchor whose actual date this visit is (one fact, one entry), if any.
     records_anchor: str | None = None
+    # Timed from the target of after_visit even once that visit is done.
+    from_target: bool = False
     # Derived once per plan, so that expanding a calendar builds no objects per visit.
     before: timedelta = field(init=False, repr=False, compare=False)
     after: timedelta = field(init=False, repr=False, compare=False)
@@ -105,6 +107,8 @@ def _expand_visit(
     anchor = None if visit.after_visit else (visit.anchor or default_anchor)
     reference = visit.after_visit or anchor
     joiner = "after" if visit.after_visit else "from"
+    if visit.after_visit and visit.timed_from == "target":
+        reference = f"the target of {reference}"
     points = [
         (visit.code.format(**names), visit.name.format(**names), point) if visit.repeated
         else (visit.code, visit.name, point)
@@ -128,12 +132,20 @@ def _expand_visit(
             offset=resolve(point, anchor_day),
             before_days=before,
             after_days=after,
-            timing=f"{point} {joiner} {reference}",
+            timing=_timing(point, joiner, reference),
             missed_after_days=missed_after,
             records_anchor=visit.records,
+            from_target=visit.timed_from == "target",
         )
         for code, name, point in points
     ]
+
+
+def _timing(point: Duration, joiner: str, reference: str | None) -> str:
+    """How the protocol times a visit: "3 months from infusion", "1 day before W2"."""
+    if joiner == "after" and point.amount < 0:
+        return f"{Duration(-point.amount, point.unit)} before {reference}"
+    return f"{point} {joiner} {reference}"
 
 
 def _time_points(visit: Visit) -> list[tuple[dict[str, int], Duration]]:
