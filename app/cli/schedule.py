@@ -273,7 +273,8 @@ def _table(protocol: Protocol, calendar: Calendar, anchors: dict[str, AnchorDate
         width = max(len(p.code) for p in calendar.periods)
         for p in calendar.periods:
             when = (f"{_day(p.start)} .. {_day(p.end)}{' (provisional)' if p.provisional else ''}"
-                    if p.start and p.end else f"waiting for anchor {p.anchor}")
+                    if p.start and p.end else f"waiting for anchor {p.anchor}"
+                    + (f" and {p.end_anchor}" if p.end_anchor else ""))
             lines.append(f"  {p.code.ljust(width)}  {when}  {p.name}")
     if calendar.endpoints:
         lines += ["", "Endpoint windows"]

@@ -32,7 +32,8 @@ class PeriodSpan:
     anchor: str
     start: date | None
     end: date | None
-    provisional: bool
+    provisional: bool  # either end is dated from a planned anchor
+    end_anchor: str | None = None  # when the end counts from another anchor
 
 
 class EndpointStatus(StrEnum):
@@ -107,13 +108,13 @@ def build_calendar(
 def periods(plan: Plan, anchors: Mapping[str, AnchorDate]) -> tuple[PeriodSpan, ...]:
     out = []
     for p in plan.protocol.periods:
-        anchor = anchors.get(p.anchor)
+        first, last = anchors.get(p.anchor), anchors.get(p.to_anchor)
         start = end = None
-        if anchor is not None:
-            start = resolve(p.start, plan.anchor_day).apply(anchor.date)
-            end = resolve(p.end, plan.anchor_day).apply(anchor.date)
-        provisional = anchor is not None and not anchor.actual
-        out.append(PeriodSpan(p.code, p.name, p.anchor, start, end, provisional))
+        if first is not None and last is not None:
+            start = resolve(p.start, plan.anchor_day).apply(first.date)
+            end = resolve(p.end, plan.anchor_day).apply(last.date)
+        provisional = any(a is not None and not a.actual for a in (first, last))
+        out.append(PeriodSpan(p.code, p.name, p.anchor, start, end, provisional, p.end_anchor))
     return tuple(out)
 
 

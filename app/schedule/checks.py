@@ -257,11 +257,14 @@ class _Checker(CheckContext):
         self.unique("periods", "period code")
         for path, period in entries(self.root, "periods"):
             self.anchor_ref(path + ("anchor",), period.get("anchor"))
+            self.anchor_ref(path + ("to_anchor",), period.get("to_anchor"))
             self.study_day(path + ("from",), period.get("from"))
             self.study_day(path + ("to",), period.get("to"))
             start, end = as_duration(period.get("from")), as_duration(period.get("to"))
             if start is None or end is None or self.anchor_day is None:
                 continue
+            if period.get("to_anchor", period.get("anchor")) != period.get("anchor"):
+                continue  # two anchors: only their dates tell the order
             # Any anchor date shows the order; a 31st shows month clamping at its worst.
             ref, day = date(2001, 1, 31), self.anchor_day
             if resolve(end, day).apply(ref) < resolve(start, day).apply(ref):

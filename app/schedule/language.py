@@ -346,11 +346,22 @@ class Endpoint(Strict):
 
 
 class Period(Strict):
+    """A span of days shown on the calendar; its two ends may count from two anchors
+    (bridging therapy runs from leukapheresis to the day before lymphodepletion)."""
+
     code: Code
     name: str = Field(min_length=1, max_length=200)
     anchor: Name
     start: DurationText = Field(alias="from")
     end: DurationText = Field(alias="to")
+    end_anchor: Name | None = Field(
+        default=None, alias="to_anchor", description="The anchor `to` counts from (default: "
+        "anchor)"
+    )
+
+    @property
+    def to_anchor(self) -> str:
+        return self.end_anchor or self.anchor
 
 
 class Protocol(Strict):

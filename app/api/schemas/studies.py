@@ -160,6 +160,7 @@ class PeriodOut(BaseModel):
     anchor: str
     start: str = Field(examples=["day 0"])
     end: str = Field(examples=["day 7"])
+    end_anchor: str = Field(examples=["infusion"], description="The anchor `end` counts from")
 
 
 class SiteBrief(Out):
@@ -232,7 +233,7 @@ class StudyDetail(BaseModel):
             endpoints=_endpoints(protocol, plan.anchor_day),
             periods=[
                 PeriodOut(code=p.code, name=p.name, anchor=p.anchor, start=str(p.start),
-                          end=str(p.end))
+                          end=str(p.end), end_anchor=p.to_anchor)
                 for p in protocol.periods
             ],
             sites=[SiteBrief.model_validate(site) for site in described.sites],

@@ -215,6 +215,8 @@ class PeriodOut(BaseModel):
     start: date | None
     end: date | None
     provisional: bool
+    end_anchor: str | None = Field(
+        default=None, description="The anchor the end counts from, when not `anchor`")
 
 
 class EndpointWindowOut(BaseModel):
@@ -336,7 +338,7 @@ def subject_out(loaded: LoadedSubject, stored: StoredCalendar) -> SubjectOut:
                 for v in stored.visits],
         periods=[
             PeriodOut(code=p.code, name=p.name, anchor=p.anchor, start=p.start, end=p.end,
-                      provisional=p.provisional)
+                      provisional=p.provisional, end_anchor=p.end_anchor)
             for p in calendar.periods
         ],
         endpoint_windows=[
