@@ -84,7 +84,7 @@ def validate(paths: tuple[Path, ...]) -> None:
             problems += exc.problems
             continue
         plan = build_plan(protocol)
-        points = sum(len(e.at) for e in protocol.endpoints)
+        points = sum(len(e.time_points) for e in protocol.endpoints)
         click.echo(f"{path}: ok ({protocol.study.code} {protocol.study.version}: "
                    f"{_plural(len(plan.visits), 'visit')}, "
                    f"{_plural(len(protocol.phases), 'conditional phase')}, "

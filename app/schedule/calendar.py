@@ -134,7 +134,7 @@ def endpoint_windows(
         anchor = anchors.get(ep.anchor)
         before = ep.window.before.offset_days_for(plan.anchor_day)
         after = ep.window.after.offset_days_for(plan.anchor_day)
-        for at in ep.at:
+        for at in ep.time_points:
             label = f"{ep.code}@{at}"
             if anchor is None:
                 out.append(

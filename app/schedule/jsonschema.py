@@ -92,6 +92,8 @@ DESCRIPTIONS: dict[str, str] = {
     "Endpoint.name": "Name shown to users",
     "Endpoint.anchor": "Anchor the time points are counted from",
     "Endpoint.at": 'Time points, e.g. ["6 months", "12 months"]',
+    "Endpoint.series": "Regular time points instead of `at`, e.g. every 6 months from 6 to 60 "
+                       "months",
     "Endpoint.window": 'Window around each time point; "14 days" means 14 before and 14 after',
     "Endpoint.assessment": "Assessment code a visit must carry to satisfy it; defaults to "
                            "the endpoint's code",

@@ -198,6 +198,12 @@ class Series(Strict):
             raise ValueError("a series may not yield more than 200 visits")
         return self
 
+    def points(self) -> list[Duration]:
+        """Each time point, from ``from`` to ``to`` inclusive, every ``every``."""
+        unit = self.every.unit
+        steps = range(self.start.amount, self.end.amount + 1, self.every.amount)
+        return [Duration(n, unit) for n in steps]
+
 
 # The tags name the two forms of ``at``; in brackets, so that the loader leaves them out
 # of a problem's path, as it does pydantic's other internal steps.
@@ -333,16 +339,30 @@ class Endpoint(Strict):
     code: Code
     name: str = Field(min_length=1, max_length=300)
     anchor: Name
-    at: tuple[DurationText, ...] = Field(min_length=1)
+    at: tuple[DurationText, ...] | None = Field(default=None, min_length=1)
+    series: Series | None = None
     window: WindowSpec = NO_WINDOW
     assessment: Code | None = Field(default=None, description="Defaults to the endpoint's code")
     satisfied_by: tuple[str, ...] | None = Field(
         default=None, description="Visit codes that may satisfy it; any visit when omitted"
     )
 
+    @model_validator(mode="after")
+    def _timing(self) -> Endpoint:
+        if (self.at is None) == (self.series is None):
+            raise ValueError("give exactly one of 'at' or 'series'")
+        return self
+
     @property
     def assessment_code(self) -> str:
         return self.assessment or self.code
+
+    @property
+    def time_points(self) -> tuple[Duration, ...]:
+        """The listed time points, or the series' (every 6 months from 6 to 60 months)."""
+        if self.series is not None:
+            return tuple(self.series.points())
+        return self.at or ()
 
 
 class Period(Strict):

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from app.schedule.dates import Offset
 from app.schedule.durations import Duration
-from app.schedule.language import Protocol, Series, Visit
+from app.schedule.language import Protocol, Visit
 
 MAIN_PHASE = "main"
 
@@ -90,12 +90,6 @@ class Plan:
         return self.protocol.study.anchor_day
 
 
-def _series_points(series: Series) -> list[tuple[int, int]]:
-    """(position, time point) of each visit of a series, from ``from`` to ``to``."""
-    points = range(series.start.amount, series.end.amount + 1, series.every.amount)
-    return list(enumerate(points, 1))
-
-
 def _expand_visit(
     visit: Visit,
     phase: str,
@@ -151,8 +145,7 @@ def _timing(point: Duration, joiner: str, reference: str | None) -> str:
 def _time_points(visit: Visit) -> list[tuple[dict[str, int], Duration]]:
     """Each time point of a visit entry, with the names its templates may use."""
     if visit.series is not None:
-        unit = visit.series.every.unit
-        return [({"n": n, "i": i}, Duration(n, unit)) for i, n in _series_points(visit.series)]
+        return [({"n": d.amount, "i": i}, d) for i, d in enumerate(visit.series.points(), 1)]
     assert visit.at is not None  # the language guarantees one of at/series
     points = visit.at if isinstance(visit.at, tuple) else (visit.at,)
     return [({"n": d.amount, "i": i, "day": d.amount}, d) for i, d in enumerate(points, 1)]

@@ -45,3 +45,30 @@ def test_the_end_anchor_must_exist_and_the_order_is_left_to_the_dates() -> None:
     ]
     same = BRIDGING.replace("to_anchor: infusion", "to_anchor: transplant")
     assert problems(same) == ['x.yaml:23:9: periods[0].to: "-1 day" is before "from" (1 day)']
+
+
+def test_an_endpoint_series_gives_the_same_windows_as_its_list() -> None:
+    def endpoint(*timing: str) -> str:
+        return HEAD + "\n".join([
+            "visits:",
+            '  - {code: "M{n}", name: Month, assessments: [OS], window: 14 days,',
+            "     series: {every: 6 months, from: 6 months, to: 24 months}}",
+            "endpoints:",
+            "  - code: OS",
+            "    name: Overall survival",
+            "    anchor: infusion",
+            *(f"    {line}" for line in timing),
+            "    window: 14 days",
+            "",
+        ])
+    listed = build_plan(parse_protocol(
+        endpoint("at: [6 months, 12 months, 18 months, 24 months]"), source="x.yaml"))
+    series = build_plan(parse_protocol(
+        endpoint("series: {every: 6 months, from: 6 months, to: 24 months}"), source="x.yaml"))
+    (ep,) = series.protocol.endpoints
+    assert [str(d) for d in ep.time_points] == ["6 months", "12 months", "18 months", "24 months"]
+    assert ep.time_points == listed.protocol.endpoints[0].time_points
+    both = endpoint("at: [6 months]", "series: {every: 6 months, from: 6 months, to: 12 months}")
+    assert problems(both) == [
+        "x.yaml:19:5: endpoints[0]: give exactly one of 'at' or 'series'",
+    ]

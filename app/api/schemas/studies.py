@@ -283,7 +283,7 @@ def _endpoints(protocol: Protocol, anchor_day: int) -> list[EndpointOut]:
             name=e.name,
             anchor=e.anchor,
             assessment=e.assessment_code,
-            time_points=[str(at) for at in e.at],
+            time_points=[str(at) for at in e.time_points],
             window_before_days=e.window.before.offset_days_for(anchor_day),
             window_after_days=e.window.after.offset_days_for(anchor_day),
             satisfied_by=None if e.satisfied_by is None else list(e.satisfied_by),
