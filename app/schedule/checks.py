@@ -52,6 +52,9 @@ class _Checker(CheckContext):
                                if isinstance(item.get("name"), str)
                                and item.get("recorded") == "later"}
         self.unique("sites", "site code")
+        study = self.root.get("study")
+        if isinstance(study, dict) and "study_day_from" in study:
+            self.anchor_ref(("study", "study_day_from"), study["study_day_from"])
         check_event_values(self)
         if "default_anchor" in self.root:
             self.anchor_ref(("default_anchor",), self.root["default_anchor"])

@@ -149,6 +149,10 @@ def expand(
     roots: dict[str, _Base] = {
         name: (a.date, name, a.date, not a.actual) for name, a in anchors.items()
     }
+    # One study-day reference for the whole calendar when the protocol declares one.
+    reference = plan.protocol.study.study_day_from
+    reference_date = None if reference is None else (
+        anchors[reference].date if reference in anchors else None)
     bases: dict[str, _Base | None] = {}
     targets: dict[str, _Base | None] = {}  # for visits timed from another's target
     out: list[ExpandedVisit] = []
@@ -170,7 +174,11 @@ def expand(
             base_date, root, root_date, provisional = base
             target = visit.offset.apply(base_date)
             start, end_date = target - visit.before, target + visit.after
-            day = study_day(root_date, target, anchor_day)
+            if reference is None:
+                day = study_day(root_date, target, anchor_day)
+            else:
+                day = None if reference_date is None else study_day(
+                    reference_date, target, anchor_day)
             # Visits timed after this one count from its actual date once it is completed
             # (no later change moves that), else from its target: final once it is
             # missed, moving with the visit until it is done.

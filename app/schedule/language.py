@@ -100,6 +100,11 @@ class Study(Strict):
     anchor_day: Literal[0, 1] = Field(
         description="0: the anchor date is Day 0 (CAR-T); 1: the anchor is Day 1, no Day 0 (SDTM)"
     )
+    study_day_from: Name | None = Field(
+        default=None,
+        description="The one anchor every study day of the calendar counts from (SDTM's "
+        "reference start date); default: each visit counts from its own anchor",
+    )
     upcoming_days: int = Field(
         default=7,
         ge=0,
@@ -402,6 +407,11 @@ class Protocol(Strict):
     @property
     def main_anchor(self) -> str:
         return self.default_anchor or self.anchors[0].name
+
+    @property
+    def reference_anchor(self) -> str:
+        """What an unscheduled visit's study day counts from."""
+        return self.study.study_day_from or self.main_anchor
 
     def allowed_values(self, event: str) -> tuple[str, ...] | None:
         """The values an event of this type may carry; None: any code (none declared)."""

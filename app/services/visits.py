@@ -246,10 +246,10 @@ def record_unscheduled(
     numbers = [int(m.group(1)) for c in codes if (m := _UNS_RE.match(c))]
     code = f"{UNSCHEDULED_PREFIX}{max(numbers, default=0) + 1}"
     plan = loaded.plan
-    main = plan.protocol.main_anchor
+    reference = plan.protocol.reference_anchor
     anchor = session.scalars(
         select(AnchorDateRow).where(
-            AnchorDateRow.subject_pk == subject.id, AnchorDateRow.name == main
+            AnchorDateRow.subject_pk == subject.id, AnchorDateRow.name == reference
         )
     ).first()
     visit = Visit(
