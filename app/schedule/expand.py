@@ -91,19 +91,29 @@ class Expansion:
     phases: Mapping[str, PhaseState] = field(default_factory=dict)
 
 
-def phase_state(phase: PhaseDef, events: Sequence[Event]) -> tuple[PhaseState, str | None]:
-    """Whether a conditional phase is active, still pending or can no longer happen."""
-    opened = min(
-        (e.date for e in events if e.type is EventType.RESPONSE and e.value in phase.opens_on),
+def opening_date(phase: PhaseDef, events: Sequence[Event]) -> date | None:
+    """The date of the first event that opens the phase (None: none has yet)."""
+    return min(
+        (e.date for e in events if e.type.value == phase.opened_by
+         and (not phase.opens_on or e.value in phase.opens_on)),
         default=None,
     )
+
+
+def phase_state(phase: PhaseDef, events: Sequence[Event]) -> tuple[PhaseState, str | None]:
+    """Whether a conditional phase is active, still pending or can no longer happen.
+
+    A phase opened on the day an event closes it still opens: a phase opened by
+    progression is the follow-up after it."""
+    opened = opening_date(phase, events)
     closing = [e for e in events if e.type.value in phase.closes_on or e.type in TERMINAL_EVENTS]
     closed = min(closing, key=lambda e: (e.date, e.type), default=None)
     if opened is not None and (closed is None or opened <= closed.date):
         return PhaseState.ACTIVE, None
     if closed is not None:
         return PhaseState.NOT_APPLICABLE, f"{closed.type.value} on {closed.date.isoformat()}"
-    return PhaseState.PENDING, f"waiting for response {'/'.join(phase.opens_on)}"
+    waiting = "/".join(phase.opens_on)
+    return PhaseState.PENDING, f"waiting for {phase.opened_by}{' ' if waiting else ''}{waiting}"
 
 
 def _first(events: Sequence[Event], types: frozenset[EventType]) -> tuple[date, str] | None:
@@ -149,6 +159,10 @@ def expand(
     roots: dict[str, _Base] = {
         name: (a.date, name, a.date, not a.actual) for name, a in anchors.items()
     }
+    for p in plan.phases:  # a phase anchored on its opening event: the event's date
+        opened = opening_date(p, events) if p.on_event else None
+        if opened is not None and phases[p.code][0] is PhaseState.ACTIVE:
+            roots[p.anchor] = (opened, p.anchor, opened, False)
     # One study-day reference for the whole calendar when the protocol declares one.
     reference = plan.protocol.study.study_day_from
     reference_date = None if reference is None else (

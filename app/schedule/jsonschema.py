@@ -75,7 +75,7 @@ DESCRIPTIONS: dict[str, str] = {
     "Phase.name": "Name shown to users",
     "Phase.anchor": "Anchor of the phase's visits (recorded when the phase starts), e.g. "
                     "transplant",
-    "Phase.condition": "What opens the phase",
+    "Phase.condition": "What opens the phase: a response with given values, or a progression",
     "Phase.closes_on": "Events after which the phase can no longer open",
     "Phase.stops_at_progression": "Cancel all the phase's visits at progression",
     "Phase.visits": "The phase's visits",

@@ -320,24 +320,49 @@ class EventValues(Strict):
 
 
 class Condition(Strict):
-    event: Literal["response"] = "response"
+    """The event that opens a phase: a response with one of ``values``, or a progression
+    (follow-up after progression: survival calls, retreatment)."""
+
+    event: Literal["response", "progression"] = "response"
     values: tuple[Code, ...] = Field(
-        min_length=1,
+        default=(),
         description="Response values that open the phase; each one declared in event_values "
                     "when the protocol declares response values",
     )
+
+    @model_validator(mode="after")
+    def _values(self) -> Condition:
+        if self.event == "response" and not self.values:
+            raise ValueError("a response condition lists the values that open the phase")
+        if self.event != "response" and self.values:
+            raise ValueError(f"a {self.event} carries no value: leave out values")
+        return self
 
 
 class Phase(Strict):
     code: Code
     name: str = Field(min_length=1, max_length=200)
-    anchor: Name
+    anchor: Name | None = Field(
+        default=None, description="Defaults to the date of the event that opens the phase"
+    )
     condition: Condition
     closes_on: tuple[Literal["progression", "death", "withdrawal", "lost_to_follow_up"], ...] = (
         "progression",
     )
     stops_at_progression: bool = False
     visits: tuple[Visit, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _opened_by_progression(self) -> Phase:
+        if self.condition.event == "progression" and self.stops_at_progression:
+            raise ValueError("a phase opened by progression cannot stop at progression")
+        return self
+
+    @property
+    def timed_from(self) -> str:
+        """The anchor its visits count from: the declared one, else the opening event
+        (whose date is then the anchor's, with no second entry)."""
+        return self.anchor or self.condition.event
 
 
 class Endpoint(Strict):

@@ -67,9 +67,11 @@ class VisitDef:
 class PhaseDef:
     code: str
     name: str
-    anchor: str
-    opens_on: tuple[str, ...]
+    anchor: str  # a declared anchor, or the opening event's type when anchored on it
+    opens_on: tuple[str, ...]  # the response values that open it (none for progression)
     closes_on: tuple[str, ...]
+    opened_by: str = "response"  # the event type that opens it
+    on_event: bool = False  # its visits count from the date of the opening event
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,11 +170,12 @@ def build_plan(protocol: Protocol) -> Plan:
     phases: list[PhaseDef] = []
     for phase in protocol.phases:
         phases.append(
-            PhaseDef(phase.code, phase.name, phase.anchor, phase.condition.values, phase.closes_on)
+            PhaseDef(phase.code, phase.name, phase.timed_from, phase.condition.values,
+                     phase.closes_on, phase.condition.event, phase.anchor is None)
         )
         for visit in phase.visits:
             visits += _expand_visit(
-                visit, phase.code, phase.anchor, phase.stops_at_progression, day, grace
+                visit, phase.code, phase.timed_from, phase.stops_at_progression, day, grace
             )
     flat = tuple(visits)
     by_code = {v.code: v for v in flat}

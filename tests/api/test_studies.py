@@ -134,6 +134,7 @@ def test_conditional_phase_and_endpoints_of_the_myeloma_study(
         "code": "HSCT",
         "name": "Allogeneic HSCT after complete remission",
         "anchor": "transplant",
+        "anchored_on_event": False,
         "condition": {"event": "response", "values": ["CR", "sCR"]},
         "closes_on": ["progression"],
         "stops_at_progression": False,

@@ -129,15 +129,18 @@ class TermOut(BaseModel):
 
 
 class ConditionOut(BaseModel):
-    event: str = Field(examples=["response"])
-    values: list[str] = Field(description="Response values that open the phase",
-                              examples=[["CR"]])
+    event: str = Field(examples=["response"], description="response or progression")
+    values: list[str] = Field(description="Response values that open the phase (none for "
+                              "progression)", examples=[["CR"]])
 
 
 class PhaseOut(BaseModel):
     code: str = Field(examples=["HSCT"])
     name: str
-    anchor: str
+    anchor: str = Field(description="The anchor its visits count from: a declared anchor, or "
+                        "the opening event's type when anchored_on_event")
+    anchored_on_event: bool = Field(description="Its visits count from the date of the event "
+                                    "that opened it")
     condition: ConditionOut
     closes_on: list[str] = Field(examples=[["progression"]])
     stops_at_progression: bool
@@ -267,7 +270,8 @@ def _phases(protocol: Protocol) -> list[PhaseOut]:
         PhaseOut(
             code=p.code,
             name=p.name,
-            anchor=p.anchor,
+            anchor=p.timed_from,
+            anchored_on_event=p.anchor is None,
             condition=ConditionOut(event=p.condition.event, values=list(p.condition.values)),
             closes_on=list(p.closes_on),
             stops_at_progression=p.stops_at_progression,
