@@ -27,6 +27,7 @@ Rules (the brief's domain rules, in code):
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -245,6 +246,8 @@ def expand(
     if plan.order is not plan.visits:  # some visit is timed after a later one
         by_code = {v.code: v for v in out}
         out = [by_code[v.code] for v in plan.visits]
+    if plan.skips:
+        out = _without_covered(plan, out)
     if any(v.state is State.PLANNED for v in out):
         out = _with_missed_from(plan, out, ended, stopped)
     return Expansion(visits=tuple(out), phases={k: s for k, (s, _) in phases.items()})
@@ -342,3 +345,27 @@ def schedule_done(plan: Plan, expansion: Expansion) -> bool:
         and (v.phase == MAIN_PHASE or v.phase in open_phases)
         for v in expansion.visits
     )
+
+
+def _without_covered(plan: Plan, visits: list[ExpandedVisit]) -> list[ExpandedVisit]:
+    """The visits again, a visit with ``skip_within`` not applicable while another visit
+    (one without it, planned or completed) is dated that close to its target. Covering is
+    decided afresh each time: if the covering visit is cancelled, the skipped one is back."""
+    dated: list[tuple[date, str]] = sorted(
+        (day, v.code) for v in visits
+        if plan.by_code[v.code].skip_within_days is None
+        and v.state in (State.PLANNED, State.COMPLETED)
+        and (day := v.actual_date or v.target_date) is not None
+    )
+    out = []
+    for v in visits:
+        within = plan.by_code[v.code].skip_within_days
+        if within is not None and v.state is State.PLANNED and v.target_date is not None:
+            low = v.target_date - timedelta(days=within)
+            i = bisect_left(dated, (low, ""))
+            if i < len(dated) and dated[i][0] <= v.target_date + timedelta(days=within):
+                day, code = dated[i]
+                v = replace(v, state=State.NOT_APPLICABLE,
+                            reason=f"covered by visit {code} ({day.isoformat()})")
+        out.append(v)
+    return out

@@ -258,6 +258,12 @@ class Visit(Strict):
     missed_after: GraceDuration | None = Field(
         default=None, description="Overrides the study's missed_after for this visit"
     )
+    skip_within: GraceDuration | None = Field(
+        default=None,
+        description="Not applicable when another visit (one without skip_within) is dated "
+        "within this many days of its target: a yearly long-term follow-up visit that a main "
+        "schedule visit already covers",
+    )
     records: Name | None = Field(
         default=None,
         description="The anchor whose actual date this visit is: completing the visit sets "

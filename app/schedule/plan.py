@@ -43,6 +43,8 @@ class VisitDef:
     # Days after the window closes from which a visit not done counts as missed (None:
     # never by the passing of time alone); the visit's own, else the study's.
     missed_after_days: int | None = None
+    # Not applicable when a visit without it is dated within this many days (None: never).
+    skip_within_days: int | None = None
     # The anchor whose actual date this visit is (one fact, one entry), if any.
     records_anchor: str | None = None
     # Timed from the target of after_visit even once that visit is done.
@@ -91,6 +93,11 @@ class Plan:
     def anchor_day(self) -> int:
         return self.protocol.study.anchor_day
 
+    @property
+    def skips(self) -> bool:
+        """Whether some visit is skipped when another covers it (``skip_within``)."""
+        return any(v.skip_within_days is not None for v in self.visits)
+
 
 def _expand_visit(
     visit: Visit,
@@ -130,6 +137,8 @@ def _expand_visit(
             after_days=after,
             timing=_timing(point, joiner, reference),
             missed_after_days=missed_after,
+            skip_within_days=None if visit.skip_within is None
+            else visit.skip_within.offset_days_for(anchor_day),
             records_anchor=visit.records,
             from_target=visit.timed_from == "target",
         )
