@@ -31,6 +31,7 @@ from app.services.scope import visible_rows, visible_site
 from app.services.status_sql import NO_DATE, group_by_date, status_expr
 from app.services.studies import get_study, plan_of
 
+DONE = (Status.COMPLETED, Status.COMPLETED_OUT_OF_WINDOW)
 # Subjects per chunk: a few thousand visit rows in memory at a time.
 CHUNK_SUBJECTS = 500
 
@@ -250,10 +251,10 @@ def _visits_of(
          actual, reason, site_id) in rows:
         state = Status(value)
         early = late = from_target = overdue = None
-        if actual is not None and start is not None and end is not None:
+        if state in DONE and actual is not None and start is not None and end is not None:
+            # As visit_status says them: only a completed visit with a window has them.
             early, late = deviation(actual, start, end)
-        if actual is not None and target is not None:
-            from_target = (actual - target).days
+            from_target = None if target is None else (actual - target).days
         if state in (Status.OVERDUE, Status.MISSED_UNDOCUMENTED) and end is not None:
             overdue = (today[site_id] - end).days
         out.setdefault(pk, []).append(ExportVisit(
