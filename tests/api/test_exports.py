@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +13,9 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access import Actor, Role
 from app.models import AuditRecord
+from app.services.visits import complete_visit
 from tests.helpers_exports import FORMULA, ODM_NS, odm_schema, seed_history
 from tests.helpers_subjects import MM, NOW, SLE, assert_problem, bearer, make_token, stand_at
 
@@ -118,8 +121,13 @@ def test_csv_is_a_spreadsheet_file_with_statuses_as_the_api_computes_them(
 
 
 def test_a_coordinator_exports_only_its_sites_and_a_monitor_only_its_studies(
-    client: TestClient, tokens: Tokens
+    client: TestClient, session: Session, tokens: Tokens
 ) -> None:
+    # Another user's record about a subject of WTCH: named in WTCH's export only.
+    other = Actor(name="edc-other", role=Role.EDC, studies=frozenset({SLE}))
+    complete_visit(session, study=SLE, subject_id="S-003", code="D14",
+                   actual_date=date(2026, 2, 19), actor=other, now=NOW)
+    session.commit()
     # S-003 moved from YC3H to WTCH: it is WTCH's now.
     assert subjects_in(get(client, tokens.yc3h, SLE, "csv")) == ["S-001"]
     assert subjects_in(get(client, tokens.wtch, SLE, "csv")) == ["S-002", "S-003"]
@@ -128,6 +136,11 @@ def test_a_coordinator_exports_only_its_sites_and_a_monitor_only_its_studies(
     assert [s.get("SubjectKey") for s in root.iterfind(".//odm:SubjectData", ODM_NS)] == [
         "S-001"]
     assert [loc.get("OID") for loc in root.iterfind(".//odm:Location", ODM_NS)] == ["LOC.YC3H"]
+    assert [u.get("OID") for u in root.iterfind(".//odm:User", ODM_NS)] == ["USR.test-edc"]
+    root = etree.fromstring(get(client, tokens.wtch, SLE, "odm"))
+    assert [u.get("OID") for u in root.iterfind(".//odm:User", ODM_NS)] == [
+        "USR.edc-other", "USR.test-edc"]
+    assert odm_schema().validate(root)
     assert subjects_in(get(client, tokens.monitor, SLE, "csv")) == ["S-001", "S-002", "S-003"]
     for token, study, query in ((tokens.monitor, MM, {}), (tokens.yc3h, MM, {}),
                                 (tokens.yc3h, SLE, {"site": "WTCH"}),

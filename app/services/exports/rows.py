@@ -150,11 +150,22 @@ def export_versions(session: Session, scope: ExportScope) -> list[ExportVersion]
     return [ExportVersion(v.id, v.version, v.loaded_at, plan_of(v)) for v in versions]
 
 
+def in_scope(scope: ExportScope) -> list[ColumnElement[bool]]:
+    """The conditions on Subject (joined to its current Site) of the export's subjects."""
+    conditions = [Subject.study_id == scope.study_id,
+                  visible_rows(scope.actor, site_code=Site.code.expression)]
+    if scope.site is not None:
+        conditions.append(Site.code == scope.site)
+    return conditions
+
+
 def export_users(session: Session, scope: ExportScope) -> list[str]:
-    """The names of the actors whose records about the study's subjects the export cites."""
+    """The names of the actors whose records about the export's subjects it may cite."""
+    subjects = select(Subject.subject_id).join(Site, Site.id == Subject.site_id).where(
+        *in_scope(scope))
     return list(session.scalars(
         select(AuditRecord.actor).distinct()
-        .where(AuditRecord.study_code == scope.study, AuditRecord.subject_id.is_not(None),
+        .where(AuditRecord.study_code == scope.study, AuditRecord.subject_id.in_(subjects),
                AuditRecord.entity.in_(("visit", "subject")))
         .order_by(AuditRecord.actor)
     ))
@@ -195,13 +206,10 @@ def subject_chunks(
                    Subject.consent_date, ProtocolVersion.version, Subject.created_at)
             .join(Site, Site.id == Subject.site_id)
             .join(ProtocolVersion, ProtocolVersion.id == Subject.protocol_version_id)
-            .where(Subject.study_id == scope.study_id, Subject.subject_id > after,
-                   visible_rows(scope.actor, site_code=Site.code.expression))
+            .where(Subject.subject_id > after, *in_scope(scope))
             .order_by(Subject.subject_id)
             .limit(chunk)
         )
-        if scope.site is not None:
-            statement = statement.where(Site.code == scope.site)
         if version_id is not None:
             statement = statement.where(Subject.protocol_version_id == version_id)
         subjects = session.execute(statement).tuples().all()
