@@ -93,6 +93,20 @@ def test_odm_carries_dates_statuses_and_the_audit_of_a_correction(
     assert unscheduled is not None and unscheduled.get("StudyEventRepeatKey") == "UNS-1"
     users = [u.get("OID") for u in root.findall("odm:AdminData/odm:User", ODM_NS)]
     assert users == ["USR.test-edc"]
+    # The lifecycle events: S-002 withdrew, S-003 moved to WTCH.
+    events = {
+        s.get("SubjectKey"): [
+            {i.get("ItemOID"): i.get("Value") for i in e.iterfind(".//odm:ItemData", ODM_NS)}
+            for e in s.iterfind("odm:StudyEventData[@StudyEventOID='SE.LIFECYCLE']", ODM_NS)
+        ]
+        for s in root.iterfind(".//odm:SubjectData", ODM_NS)
+    }
+    assert events == {
+        "S-001": [],
+        "S-002": [{"IT.EVENT.TYPE": "withdrawal", "IT.EVENT.DATE": "2026-02-20"}],
+        "S-003": [{"IT.EVENT.TYPE": "transfer", "IT.EVENT.DATE": "2026-02-22",
+                   "IT.EVENT.VALUE": "WTCH"}],
+    }
 
 
 def test_csv_is_a_spreadsheet_file_with_statuses_as_the_api_computes_them(

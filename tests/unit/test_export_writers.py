@@ -13,7 +13,7 @@ import pytest
 from lxml import etree
 
 from app.access import SYSTEM
-from app.schedule.lifecycle import Lifecycle
+from app.schedule.lifecycle import EventType, Lifecycle
 from app.schedule.loader import parse_protocol
 from app.schedule.plan import build_plan
 from app.schedule.status import Status
@@ -22,6 +22,7 @@ from app.services.exports.odm import subject_data
 from app.services.exports.odm_meta import admin_data, global_variables, metadata_version
 from app.services.exports.rows import (
     Change,
+    ExportEvent,
     ExportScope,
     ExportSite,
     ExportSubject,
@@ -51,7 +52,8 @@ def visit(code: str = "D14", **changes: Any) -> ExportVisit:
 def subject(*visits: ExportVisit, subject_id: str = "S-001") -> ExportSubject:
     return ExportSubject(subject_id=subject_id, site="YC3H", lifecycle=Lifecycle.WITHDRAWN,
                          consent_date=date(2026, 1, 5), protocol_version="1.1",
-                         enrolled_at=AT, visits=visits, enrolment=None)
+                         enrolled_at=AT, visits=visits, enrolment=None,
+                         events=(ExportEvent(7, EventType.WITHDRAWAL, date(2026, 2, 20), None),))
 
 
 def read_csv(pieces: list[str]) -> list[dict[str, str]]:
@@ -137,11 +139,12 @@ def test_an_odm_document_of_the_seed_protocol_is_valid() -> None:
     assert schema.validate(root), schema.error_log
     events = root.findall(".//odm:StudyEventData", ODM_NS)
     assert [(e.get("StudyEventOID"), e.get("StudyEventRepeatKey")) for e in events] == [
-        ("SE.D14", None), ("SE.UNSCHEDULED", "UNS-1"), ("SE.UNSCHEDULED", "OLD")]
+        ("SE.D14", None), ("SE.UNSCHEDULED", "UNS-1"), ("SE.UNSCHEDULED", "OLD"),
+        ("SE.LIFECYCLE", "7")]
     assert root.findtext(".//odm:ReasonForChange", namespaces=ODM_NS) == "typo <in> the date"
     order = [r.get("StudyEventOID") for r in root.findall(".//odm:StudyEventRef", ODM_NS)]
     assert order[:5] == ["SE.D-2", "SE.D-1", "SE.D0", "SE.D14", "SE.D28"]
-    assert order[-1] == "SE.UNSCHEDULED"
+    assert order[-2:] == ["SE.UNSCHEDULED", "SE.LIFECYCLE"]
 
 
 def test_a_document_out_of_order_is_refused_by_the_schema() -> None:

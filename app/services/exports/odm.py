@@ -5,7 +5,8 @@
 version with the subjects enrolled on it: ``SubjectData`` (its enrolment as an
 ``AuditRecord``, its current site as ``SiteRef``), one ``StudyEventData`` per visit
 (the latest change of the visit as an ``AuditRecord``: who, when, where, and the reason
-of a correction), and the visit's dates and status as ``ItemData`` of the visit form.
+of a correction), and the visit's dates and status as ``ItemData`` of the visit form;
+then one ``StudyEventData`` of ``SE.LIFECYCLE`` per lifecycle event (type, date, value).
 Written piece by piece, a chunk of subjects at a time.
 """
 
@@ -18,11 +19,15 @@ from itertools import chain
 from sqlalchemy.orm import Session
 
 from app.services.exports.odm_meta import (
+    EVENT_FORM,
+    EVENT_GROUP,
     FORM,
     GROUP,
+    LIFECYCLE,
     NAMESPACE,
     ODM_VERSION,
     UNSCHEDULED,
+    EventItem,
     Item,
     admin_data,
     event_oid,
@@ -35,6 +40,7 @@ from app.services.exports.odm_meta import (
 )
 from app.services.exports.rows import (
     Change,
+    ExportEvent,
     ExportScope,
     ExportSubject,
     ExportVisit,
@@ -64,7 +70,7 @@ def audit_record(change: Change, fallback_site: str, sites: frozenset[str]) -> s
     ))
 
 
-def _item(oid: Item, value: str | date | None) -> str:
+def _item(oid: Item | EventItem, value: str | date | None) -> str:
     if value is None:
         return ""
     shown = value.isoformat() if isinstance(value, date) else value
@@ -89,6 +95,17 @@ def visit_data(visit: ExportVisit, *, scheduled: frozenset[str], subject_site: s
     ))
 
 
+def event_data(event: ExportEvent) -> str:
+    items = (
+        tag("ItemData", {"ItemOID": EventItem.TYPE.value, "Value": event.type.value})
+        + _item(EventItem.DATE, event.date) + _item(EventItem.VALUE, event.value)
+    )
+    return tag("StudyEventData", {"StudyEventOID": LIFECYCLE,
+                                  "StudyEventRepeatKey": str(event.id)},
+               tag("FormData", {"FormOID": EVENT_FORM},
+                   tag("ItemGroupData", {"ItemGroupOID": EVENT_GROUP}, items)))
+
+
 def subject_data(subject: ExportSubject, *, scheduled: frozenset[str],
                  sites: frozenset[str]) -> str:
     audit = "" if subject.enrolment is None else audit_record(
@@ -97,6 +114,7 @@ def subject_data(subject: ExportSubject, *, scheduled: frozenset[str],
         audit + tag("SiteRef", {"LocationOID": location_oid(subject.site)})
         + "".join(visit_data(v, scheduled=scheduled, subject_site=subject.site, sites=sites)
                   for v in subject.visits)
+        + "".join(event_data(e) for e in subject.events)
     ))
 
 

@@ -5,7 +5,9 @@ Every visit of the protocol is a StudyEventDef ``SE.<code>`` (Type Scheduled, Ca
 the visit's kind: clinic, phone, inpatient ...), listed in the protocol's order in
 ``Protocol``; visits recorded outside the schedule share ``SE.UNSCHEDULED`` (Type
 Unscheduled, repeating, keyed by their code). Each event carries the one visit form
-``F.VISIT`` whose item group ``IG.VISIT`` holds the visit's dates and status.
+``F.VISIT`` whose item group ``IG.VISIT`` holds the visit's dates and status. The
+subject's lifecycle events share ``SE.LIFECYCLE`` (Type Common, repeating, keyed by the
+event's number) with the form ``F.EVENT``: type, date, value.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from app.schedule.lifecycle import EventType
 from app.schedule.plan import MAIN_PHASE, VisitDef
 from app.schedule.status import Status
 from app.services.exports.rows import ExportScope, ExportSite, ExportVersion
@@ -25,6 +28,10 @@ FORM = "F.VISIT"
 GROUP = "IG.VISIT"
 UNSCHEDULED = "SE.UNSCHEDULED"
 STATUS_LIST = "CL.VISIT.STATUS"
+LIFECYCLE = "SE.LIFECYCLE"
+EVENT_FORM = "F.EVENT"
+EVENT_GROUP = "IG.EVENT"
+EVENT_LIST = "CL.EVENT.TYPE"
 
 
 class DataType(StrEnum):
@@ -43,11 +50,20 @@ class Item(StrEnum):
     REASON = "IT.VISIT.REASON"
 
 
+class EventItem(StrEnum):
+    """The items of the lifecycle event form, in the order they are written."""
+
+    TYPE = "IT.EVENT.TYPE"
+    DATE = "IT.EVENT.DATE"
+    VALUE = "IT.EVENT.VALUE"
+
+
 @dataclass(frozen=True, slots=True)
 class ItemSpec:
     name: str
     data_type: DataType
     description: str
+    codes: str | None = None  # the OID of its code list
 
 
 ITEMS = {
@@ -58,9 +74,17 @@ ITEMS = {
     Item.WINDOW_END: ItemSpec("Window end", DataType.DATE,
                               "The last acceptable day of the visit's window"),
     Item.STATUS: ItemSpec("Visit status", DataType.TEXT,
-                          "The visit's status as of the export, at its site's local date"),
+                          "The visit's status as of the export, at its site's local date",
+                          STATUS_LIST),
     Item.REASON: ItemSpec("Reason", DataType.TEXT,
                           "Why the visit was missed, or the reason of its last correction"),
+}
+EVENT_ITEMS = {
+    EventItem.TYPE: ItemSpec("Event type", DataType.TEXT, "What happened", EVENT_LIST),
+    EventItem.DATE: ItemSpec("Event date", DataType.DATE, "The date it happened"),
+    EventItem.VALUE: ItemSpec("Event value", DataType.TEXT,
+                              "The response (CR ...), the destination site of a transfer,"
+                              " or the version of the consent signed again"),
 }
 
 
@@ -113,6 +137,30 @@ def _event_def(visit: VisitDef) -> str:
     )
 
 
+def _codes(oid: str, name: str, values: Iterable[str]) -> str:
+    return tag("CodeList", {"OID": oid, "Name": name, "DataType": "text"}, "".join(
+        tag("CodeListItem", {"CodedValue": value},
+            tag("Decode", content=_translated(value.replace("_", " "))))
+        for value in values
+    ))
+
+
+def _item_defs(items: Iterable[tuple[str, ItemSpec]]) -> str:
+    return "".join(
+        tag("ItemDef", {"OID": oid, "Name": spec.name, "DataType": spec.data_type.value},
+            _description(spec.description)
+            + (tag("CodeListRef", {"CodeListOID": spec.codes}) if spec.codes else ""))
+        for oid, spec in items
+    )
+
+
+def _group(oid: str, name: str, items: Iterable[str]) -> str:
+    return tag("ItemGroupDef", {"OID": oid, "Name": name, "Repeating": "No"}, "".join(
+        tag("ItemRef", {"ItemOID": item, "OrderNumber": str(n), "Mandatory": "No"})
+        for n, item in enumerate(items, 1)
+    ))
+
+
 def metadata_version(version: ExportVersion) -> str:
     """One protocol version as a MetaDataVersion."""
     visits = version.plan.visits
@@ -122,8 +170,11 @@ def metadata_version(version: ExportVersion) -> str:
             "Mandatory": "Yes" if v.phase == MAIN_PHASE and not v.optional else "No",
         })
         for n, v in enumerate(visits, 1)
-    ) + tag("StudyEventRef", {"StudyEventOID": UNSCHEDULED, "OrderNumber": str(len(visits) + 1),
+    ) + "".join(
+        tag("StudyEventRef", {"StudyEventOID": oid, "OrderNumber": str(len(visits) + n),
                               "Mandatory": "No"})
+        for n, oid in enumerate((UNSCHEDULED, LIFECYCLE), 1)
+    )
     unscheduled = tag(
         "StudyEventDef",
         {"OID": UNSCHEDULED, "Name": "Unscheduled visit", "Repeating": "Yes",
@@ -131,29 +182,30 @@ def metadata_version(version: ExportVersion) -> str:
         _description("A visit recorded outside the schedule (StudyEventRepeatKey: its code)")
         + tag("FormRef", {"FormOID": FORM, "Mandatory": "Yes"}),
     )
-    form = tag("FormDef", {"OID": FORM, "Name": "Visit", "Repeating": "No"},
-               tag("ItemGroupRef", {"ItemGroupOID": GROUP, "Mandatory": "Yes"}))
-    group = tag("ItemGroupDef", {"OID": GROUP, "Name": "Visit", "Repeating": "No"}, "".join(
-        tag("ItemRef", {"ItemOID": item.value, "OrderNumber": str(n), "Mandatory": "No"})
-        for n, item in enumerate(Item, 1)
-    ))
-    items = "".join(
-        tag("ItemDef", {"OID": item.value, "Name": spec.name, "DataType": spec.data_type.value},
-            _description(spec.description)
-            + (tag("CodeListRef", {"CodeListOID": STATUS_LIST}) if item is Item.STATUS else ""))
-        for item, spec in ITEMS.items()
+    lifecycle = tag(
+        "StudyEventDef",
+        {"OID": LIFECYCLE, "Name": "Lifecycle event", "Repeating": "Yes", "Type": "Common"},
+        _description("A fact of the subject's follow-up: response, progression, transfer,"
+                     " re-consent, death, withdrawal ... (StudyEventRepeatKey: its number)")
+        + tag("FormRef", {"FormOID": EVENT_FORM, "Mandatory": "Yes"}),
     )
-    codes = tag("CodeList", {"OID": STATUS_LIST, "Name": "Visit status", "DataType": "text"},
-                "".join(
-                    tag("CodeListItem", {"CodedValue": s.value},
-                        tag("Decode", content=_translated(s.value.replace("_", " "))))
-                    for s in Status
-                ))
+    forms = (
+        tag("FormDef", {"OID": FORM, "Name": "Visit", "Repeating": "No"},
+            tag("ItemGroupRef", {"ItemGroupOID": GROUP, "Mandatory": "Yes"}))
+        + tag("FormDef", {"OID": EVENT_FORM, "Name": "Lifecycle event", "Repeating": "No"},
+              tag("ItemGroupRef", {"ItemGroupOID": EVENT_GROUP, "Mandatory": "Yes"}))
+    )
+    groups = (_group(GROUP, "Visit", [i.value for i in Item])
+              + _group(EVENT_GROUP, "Lifecycle event", [i.value for i in EventItem]))
+    items = _item_defs((i.value, spec) for i, spec in ITEMS.items()) + _item_defs(
+        (i.value, spec) for i, spec in EVENT_ITEMS.items())
+    codes = (_codes(STATUS_LIST, "Visit status", (s.value for s in Status))
+             + _codes(EVENT_LIST, "Lifecycle event type", (t.value for t in EventType)))
     return tag(
         "MetaDataVersion",
         {"OID": version_oid(version.version), "Name": f"Protocol version {version.version}"},
         tag("Protocol", content=refs) + "".join(_event_def(v) for v in visits) + unscheduled
-        + form + group + items + codes,
+        + lifecycle + forms + groups + items + codes,
     )
 
 

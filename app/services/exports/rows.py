@@ -22,9 +22,17 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.access import Actor
 from app.errors import NotFound
-from app.models import AuditRecord, ProtocolVersion, Site, StudySite, Subject, Visit
+from app.models import (
+    AuditRecord,
+    ProtocolVersion,
+    Site,
+    StudySite,
+    Subject,
+    SubjectEvent,
+    Visit,
+)
 from app.schedule.dates import local_today
-from app.schedule.lifecycle import Lifecycle
+from app.schedule.lifecycle import EventType, Lifecycle
 from app.schedule.plan import Plan
 from app.schedule.status import Status, deviation
 from app.services.scope import visible_rows, visible_site
@@ -83,6 +91,14 @@ class ExportVisit:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportEvent:
+    id: int
+    type: EventType
+    date: date
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ExportSubject:
     subject_id: str
     site: str
@@ -92,6 +108,7 @@ class ExportSubject:
     enrolled_at: datetime
     visits: tuple[ExportVisit, ...]
     enrolment: Change | None  # only when the reader was asked for the audit
+    events: tuple[ExportEvent, ...] = ()  # only when the reader was asked for the audit
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +238,7 @@ def subject_chunks(
             _changes_of(session, scope.study, [row[1] for row in subjects]) if with_audit
             else ({}, {})
         )
+        events = _events_of(session, pks) if with_audit else {}
         yield [
             ExportSubject(
                 subject_id=subject_id, site=site, lifecycle=Lifecycle(lifecycle),
@@ -229,7 +247,7 @@ def subject_chunks(
                     _with_change(v, changes.get((subject_id, v.code))) if with_audit else v
                     for v in visits.get(pk, ())
                 ),
-                enrolment=enrolments.get(subject_id),
+                enrolment=enrolments.get(subject_id), events=tuple(events.get(pk, ())),
             )
             for pk, subject_id, site, lifecycle, consent, version, created in subjects
         ]
@@ -272,6 +290,19 @@ def _visits_of(
             days_late=late, days_from_target=from_target, days_overdue=overdue,
             reason=reason, change=None,
         ))
+    return out
+
+
+def _events_of(session: Session, pks: Sequence[int]) -> dict[int, list[ExportEvent]]:
+    rows = session.execute(
+        select(SubjectEvent.subject_pk, SubjectEvent.id, SubjectEvent.type, SubjectEvent.date,
+               SubjectEvent.value)
+        .where(SubjectEvent.subject_pk.in_(pks))
+        .order_by(SubjectEvent.subject_pk, SubjectEvent.date, SubjectEvent.id)
+    ).tuples()
+    out: dict[int, list[ExportEvent]] = {}
+    for pk, event_id, kind, day, value in rows:
+        out.setdefault(pk, []).append(ExportEvent(event_id, EventType(kind), day, value))
     return out
 
 
