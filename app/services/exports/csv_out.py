@@ -26,14 +26,14 @@ COLUMNS = (
     "target_date", "window_start", "window_end", "actual_date", "status", "days_early",
     "days_late", "days_from_target", "days_overdue", "reason",
 )
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = frozenset("=+-@\t\r")
 
 Cell = str | int | bool | date | None
 
 
 def neutralise(text: str) -> str:
     """A text cell a spreadsheet will not evaluate as a formula."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if text and text[0] in FORMULA_STARTS else text
 
 
 def cell(value: Cell) -> str | int:
@@ -48,18 +48,33 @@ def cell(value: Cell) -> str | int:
     return neutralise(value)
 
 
-def subject_cells(study: str, subject: ExportSubject) -> list[Cell]:
-    return [study, subject.subject_id, subject.site, subject.lifecycle.value,
-            subject.consent_date, subject.protocol_version]
+def subject_cells(study: str, subject: ExportSubject) -> list[str | int]:
+    return [cell(value) for value in (
+        study, subject.subject_id, subject.site, subject.lifecycle.value,
+        subject.consent_date, subject.protocol_version)]
 
 
-def visit_cells(visit: ExportVisit | None) -> list[Cell]:
+def _day(value: date | None) -> str:
+    return "" if value is None else value.isoformat()
+
+
+def _number(value: int | None) -> str | int:
+    return "" if value is None else value
+
+
+def visit_cells(visit: ExportVisit | None) -> list[str | int]:
+    """The visit's columns (the hot loop of a big export: no generic conversion here)."""
     if visit is None:  # a subject with no visit row still has its line
-        return [None] * (len(COLUMNS) - 6)
-    return [visit.code, visit.name, visit.phase, visit.kind, visit.optional,
-            visit.unscheduled, visit.site, visit.target_date, visit.window_start,
-            visit.window_end, visit.actual_date, visit.status.value, visit.days_early,
-            visit.days_late, visit.days_from_target, visit.days_overdue, visit.reason]
+        return [""] * (len(COLUMNS) - 6)
+    return [
+        neutralise(visit.code), neutralise(visit.name), neutralise(visit.phase),
+        neutralise(visit.kind), "yes" if visit.optional else "no",
+        "yes" if visit.unscheduled else "no", neutralise(visit.site),
+        _day(visit.target_date), _day(visit.window_start), _day(visit.window_end),
+        _day(visit.actual_date), visit.status.value, _number(visit.days_early),
+        _number(visit.days_late), _number(visit.days_from_target),
+        _number(visit.days_overdue), "" if visit.reason is None else neutralise(visit.reason),
+    ]
 
 
 def csv_lines(study: str, chunks: Iterator[list[ExportSubject]]) -> Iterator[str]:
@@ -73,8 +88,7 @@ def csv_lines(study: str, chunks: Iterator[list[ExportSubject]]) -> Iterator[str
         buffer.truncate()
         for subject in subjects:
             head = subject_cells(study, subject)
-            for visit in subject.visits or (None,):
-                writer.writerow([cell(value) for value in head + visit_cells(visit)])
+            writer.writerows(head + visit_cells(v) for v in subject.visits or (None,))
         yield buffer.getvalue()
 
 

@@ -229,7 +229,8 @@ def subject_chunks(
         )
         if version_id is not None:
             statement = statement.where(Subject.protocol_version_id == version_id)
-        subjects = session.execute(statement).tuples().all()
+        # Core rows, not ORM ones: no identity map, no entity loading, for thousands of rows.
+        subjects = session.connection().execute(statement).tuples().all()
         if not subjects:
             return
         pks = [row[0] for row in subjects]
@@ -261,7 +262,7 @@ def _with_change(visit: ExportVisit, change: Change | None) -> ExportVisit:
 def _visits_of(
     session: Session, pks: Sequence[int], status: ColumnElement[str], today: Mapping[int, date]
 ) -> dict[int, list[ExportVisit]]:
-    rows = session.execute(
+    rows = session.connection().execute(
         select(Visit.subject_pk, Visit.code, Visit.name, Visit.phase, Visit.kind,
                Visit.optional, Visit.unscheduled, Site.code, status, Visit.target_date,
                Visit.window_start, Visit.window_end, Visit.actual_date, Visit.reason,
