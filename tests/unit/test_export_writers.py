@@ -129,7 +129,7 @@ def test_an_odm_document_of_the_seed_protocol_is_valid() -> None:
     change = Change(actor="test-edc", at=AT, action="visit.corrected", site="YC3H",
                     reason="typo <in> the date")
     document = odm_document([subject(
-        visit(change=change),
+        visit(change=change, reason='said "no" & <left>\n'),
         visit("UNS-1", unscheduled=True, phase="unscheduled", window_start=None,
               window_end=None),
         visit("OLD", status=Status.CANCELLED),  # a code the plan no longer has
@@ -142,6 +142,8 @@ def test_an_odm_document_of_the_seed_protocol_is_valid() -> None:
         ("SE.D14", None), ("SE.UNSCHEDULED", "UNS-1"), ("SE.UNSCHEDULED", "OLD"),
         ("SE.LIFECYCLE", "7")]
     assert root.findtext(".//odm:ReasonForChange", namespaces=ODM_NS) == "typo <in> the date"
+    reason = root.find(".//odm:ItemData[@ItemOID='IT.VISIT.REASON']", ODM_NS)
+    assert reason is not None and reason.get("Value") == 'said "no" & <left>\n'
     order = [r.get("StudyEventOID") for r in root.findall(".//odm:StudyEventRef", ODM_NS)]
     assert order[:5] == ["SE.D-2", "SE.D-1", "SE.D0", "SE.D14", "SE.D28"]
     assert order[-2:] == ["SE.UNSCHEDULED", "SE.LIFECYCLE"]

@@ -49,7 +49,7 @@ from app.services.exports.rows import (
     export_versions,
     subject_chunks,
 )
-from app.services.exports.xml_text import open_tag, tag, text
+from app.services.exports.xml_text import attr, open_tag, tag, text
 
 SOURCE_SYSTEM = "followup"
 SOURCE_VERSION = "0.1.0"
@@ -71,10 +71,11 @@ def audit_record(change: Change, fallback_site: str, sites: frozenset[str]) -> s
 
 
 def _item(oid: Item | EventItem, value: str | date | None) -> str:
+    """One ItemData (the hot path of a big export: written as a plain string)."""
     if value is None:
         return ""
-    shown = value.isoformat() if isinstance(value, date) else value
-    return tag("ItemData", {"ItemOID": oid.value, "Value": shown})
+    shown = value.isoformat() if isinstance(value, date) else attr(value)
+    return f'<ItemData ItemOID="{oid.value}" Value="{shown}"/>'
 
 
 def visit_data(visit: ExportVisit, *, scheduled: frozenset[str], subject_site: str,

@@ -22,10 +22,22 @@ def clean(text: str) -> str:
 Attributes = Mapping[str, str | None]
 
 
+# What needs escaping or replacing in an attribute; most values (OIDs, dates, codes) have
+# none of it and are written as they are.
+_SPECIAL = re.compile('[&<>"\x00-\x1f\ud800-\udfff\ufffe\uffff]')
+
+
+def attr(value: str) -> str:
+    """``value`` as the content of a double-quoted attribute."""
+    if _SPECIAL.search(value) is None:
+        return value
+    return escape(clean(value), _IN_ATTRIBUTE)
+
+
 def _attrs(attributes: Attributes | None) -> str:
     """` key="value"` for each attribute, those whose value is None left out."""
     return "".join(
-        f' {key}="{escape(clean(value), _IN_ATTRIBUTE)}"'
+        f' {key}="{attr(value)}"'
         for key, value in (attributes or {}).items() if value is not None
     )
 
