@@ -17,6 +17,7 @@ from app.api.routes import (
     batch,
     calendar,
     digest,
+    exports,
     health,
     sites,
     studies,
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = install_metrics(app, settings, engine)
     app.include_router(health.router)
     for module in (studies, sites, subjects, batch, visits, worklist, audit, tokens, digest,
-                   calendar):
+                   calendar, exports):
         # Every API route refuses query parameters it does not take (app.deps.known_query)
         # and takes an Idempotency-Key on its writes (see app/api/idempotency.py).
         app.include_router(

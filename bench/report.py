@@ -90,7 +90,33 @@ def markdown(r: dict[str, Any]) -> str:
                 f" ({_f(small['file_mb'])} vs {_f(big['file_mb'])} MB of CSV) |"
                 f" {_f(small['peak_rss_mb'], 0)} MB vs {_f(big['peak_rss_mb'], 0)} MB | |"
                 " independent of size |")
+        lines += _export_lines(b.get("export"))
     errors = sum(v.get("errors", 0) for name in ("sqlite", "postgresql") if name in r
                  for v in r[name]["http"].values() if isinstance(v, dict))
     lines += ["", f"HTTP errors during the runs: {errors}.", ""]
     return "\n".join(lines)
+
+
+def _export_lines(export: dict[str, Any] | None) -> list[str]:
+    """Step 7: each export's time against the raw dump's, and peak RSS at two sizes."""
+    if not export:
+        return []
+    big, small = export["big"], export.get("small")
+    raw = big["raw"]
+    lines = [
+        f"| 7. export CSV, {big['subjects']:,} subjects ({big['raw']['rows']:,} visit rows):"
+        f" s, MB | {_f(big['csv']['seconds'])} s, {_f(big['csv']['bytes'] / 2**20)} MB |"
+        f" raw SQL dump {_f(raw['seconds'])} s, {_f(raw['bytes'] / 2**20)} MB |"
+        f" {big['ratio_csv']:.2f} |",
+        f"| 7. export ODM 1.3.2, {big['subjects']:,} subjects: s, MB |"
+        f" {_f(big['odm']['seconds'])} s, {_f(big['odm']['bytes'] / 2**20)} MB |"
+        f" raw SQL dump {_f(raw['seconds'])} s | {raw['seconds'] / big['odm']['seconds']:.2f} |",
+    ]
+    if small:
+        lines.append(
+            f"| 7. export peak RSS CSV / ODM / raw: {small['subjects']:,} vs"
+            f" {big['subjects']:,} subjects | {_f(small['csv']['peak_rss_mb'], 0)} /"
+            f" {_f(small['odm']['peak_rss_mb'], 0)} / {_f(small['raw']['peak_rss_mb'], 0)} MB vs"
+            f" {_f(big['csv']['peak_rss_mb'], 0)} / {_f(big['odm']['peak_rss_mb'], 0)} /"
+            f" {_f(big['raw']['peak_rss_mb'], 0)} MB | | independent of size |")
+    return lines

@@ -1,10 +1,11 @@
 """make bench: throughput, latency and memory at 100,000 subjects, with baselines.
 
-    python -m bench.run [--subjects N] [--demo-subjects M] [--sites S] [--seconds T]
-                        [--rounds R] [--out DIR]
+    python -m bench.run [--subjects N] [--demo-subjects M] [--export-subjects E]
+                        [--sites S] [--seconds T] [--rounds R] [--out DIR]
 
 Imports and expansion run at N subjects; the worklist, calendar and digest run over M
-subjects with history (1.5 N by default: about 2,000,000 visit rows at N = 100,000).
+subjects with history (1.5 N by default: about 2,000,000 visit rows at N = 100,000); the
+export step fills a study of E subjects (150,000 by default) and exports it.
 
 For SQLite, and for PostgreSQL when TEST_DATABASE_URL is set (in dedicated schemas
 bench_<pid>_*), it measures the steps listed in docs/performance.md, prints a Markdown table
@@ -27,6 +28,7 @@ from typing import Any
 from app.access import SYSTEM
 from app.db import make_engine, make_sessionmaker, transaction
 from app.services.demo import generate
+from bench.export import bench_export
 from bench.http_load import bench_http
 from bench.load import log
 from bench.report import markdown
@@ -98,6 +100,11 @@ def run_backend(backend: Backend, args: argparse.Namespace, work: Path) -> dict[
     result["digest"] = bench_digest(url, AS_OF)
     if not args.keep:
         backend.drop(url)
+    if args.export_subjects:
+        small = (args.export_subjects // 10 if args.export_small is None
+                 else args.export_small)
+        result["export"] = bench_export(backend, work, args.export_subjects, small, args.sites,
+                                        AS_OF)
     return result
 
 
@@ -112,6 +119,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
              " subjects make about 2,000,000 visit rows)")
     parser.add_argument("--small", type=int, default=None,
                         help="Subjects of the second import (RSS check); 0 skips it")
+    parser.add_argument("--export-subjects", type=int, default=150_000,
+                        help="Subjects of the study exported in step 7 (0 skips the step)")
+    parser.add_argument("--export-small", type=int, default=None,
+                        help="Subjects of the smaller export (RSS check; default a tenth;"
+                             " 0 skips it)")
     parser.add_argument("--seconds", type=float, default=5.0, help="Each concurrent load run")
     parser.add_argument("--rounds", type=int, default=3,
                         help="Concurrent load runs per server (the median is reported)")

@@ -7,12 +7,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from app.errors import InvalidRequest
 from app.schedule.dates import local_today
 from app.schedule.expand import AnchorDate
 from app.schedule.language import CODE_PATTERN
 from app.schedule.plan import VisitDef
+from app.services import exports
 from app.services.studies import StudyProtocol, describe_study, list_studies
 from app.services.subjects.enrolment import enrol
 from app.services.subjects.listing import list_subjects
@@ -61,7 +63,28 @@ def study_page(
         "nav": "studies", "d": described, "protocol": protocol,
         "visits": described.plan.visits, "window_text": window_text,
         "progress": percent(described.enrolled, described.study.target_enrolment),
-        "subjects": subjects, "paged": cursor is not None,
+        "subjects": subjects, "paged": cursor is not None, "export_formats": EXPORT_LINKS,
+    })
+
+
+# The downloads the study page offers: (format, label), for the formats available.
+EXPORT_LABELS = {exports.ExportFormat.CSV: "CSV (spreadsheet)",
+                 exports.ExportFormat.ODM: "CDISC ODM 1.3.2 (XML)"}
+EXPORT_LINKS = [(f.value, EXPORT_LABELS.get(f, f.value)) for f in exports.AVAILABLE]
+
+
+@router.get("/studies/{study}/exports/{format}")
+def study_export(
+    db: WebDb, actor: WebActor, study: Code, format: exports.ExportFormat, now: NowDep,
+    site: Annotated[str | None, Query(pattern=CODE_PATTERN, max_length=40)] = None,
+) -> Response:
+    """The API's export, for a signed-in browser to download (audited the same way)."""
+    export = exports.start_export(db, study=study, format=format, site=site, actor=actor,
+                                  now=now)
+    db.commit()  # the audit record stands before the download, which holds no write lock
+    return StreamingResponse(export.body(db), media_type=export.media.media_type, headers={
+        "Content-Disposition": f'attachment; filename="{export.filename}"',
+        "Cache-Control": "no-store",
     })
 
 

@@ -148,6 +148,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
         lambda t, s: f"/api/v1/studies/{t.study}/subjects")),
     ("GET", "/api/v1/studies/{study}/subjects/{subject_id}"): Rule("read", _no_body(
         lambda t, s: subject_url(t))),
+    ("GET", "/api/v1/studies/{study}/exports/{format}"): Rule("read", _no_body(
+        lambda t, s: f"/api/v1/studies/{t.study}/exports/odm")),
     ("PUT", "/api/v1/studies/{study}/subjects/{subject_id}/anchors/{anchor}"): Rule(
         "write", lambda t, s: (subject_url(t, "/anchors/infusion"), {
             "date": DATES[t.subject]["infusion"], "actual": True, "reason": "matrix check"})),

@@ -16,6 +16,7 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     backends = "sqlite,postgresql" if os.environ.get("TEST_DATABASE_URL") else "sqlite"
     results = main(["--subjects", "120", "--sites", "3", "--seconds", "0.3", "--rounds", "2",
                     "--requests", "5", "--small", "0", "--workers", "1", "--backends", backends,
+                    "--export-subjects", "30", "--export-small", "0",
                     "--out", str(tmp_path)])
     saved = json.loads((tmp_path / "latest.json").read_text())
     assert saved["subjects"] == 120 and saved["expansion"]["visits"] > 0
@@ -32,7 +33,9 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         assert run["http"]["ratio-missed_1"] > 0
         assert run["http"]["calendar"]["errors"] == 0
         assert run["digest"]["sites"] >= 3
+        assert run["export"]["big"]["subjects"] == 30 and "small" not in run["export"]
     table = (tmp_path / "latest.md").read_text()
     assert "| 3. worklist overdue, 1 worker(s): req/s, 16 clients (median of rounds) |" in table
     assert ("| 3. worklist missed, not documented, 1 worker(s): req/s, 16 clients (median of"
             " rounds) |") in table
+    assert "| 7. export CSV, 30 subjects (" in table
