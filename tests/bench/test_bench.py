@@ -32,7 +32,10 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         assert run["http"]["ratio-missed_1"] > 0
         assert run["http"]["calendar"]["errors"] == 0
         assert run["digest"]["sites"] >= 3
+        # The compliance report agrees with its raw-SQL twin over the demo data.
+        assert run["reports"]["agree"] is True and run["reports"]["subjects"] == 180
     table = (tmp_path / "latest.md").read_text()
     assert "| 3. worklist overdue, 1 worker(s): req/s, 16 clients (median of rounds) |" in table
     assert ("| 3. worklist missed, not documented, 1 worker(s): req/s, 16 clients (median of"
             " rounds) |") in table
+    assert "| 7. compliance report, every study (" in table and "(counts agree)" in table
