@@ -3,6 +3,7 @@ describes each subject), and what each kind of token gets."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 
 import pytest
@@ -10,9 +11,12 @@ from sqlalchemy.orm import Session
 
 from app.access import SYSTEM, Actor, Role
 from app.errors import NotFound
+from app.schedule.calendar import EndpointStatus
+from app.schedule.status import Status
 from app.services.reports.compliance import ComplianceColumn as Col
 from app.services.reports.compliance import ComplianceCounts, compliance_report
 from app.services.reports.endpoints import EndpointCounts, endpoint_report
+from app.services.subjects.loading import get_subject, subject_calendar
 from tests.helpers_reports import REPORT_NOW, seed_report_study
 from tests.helpers_subjects import MM, SLE
 
@@ -85,6 +89,30 @@ def test_an_earlier_date_moves_visits_between_classes(study: Session) -> None:
     assert cells[("WTCH", "D0")] == C(in_window=2)
 
 
+@pytest.mark.parametrize("day", [date(2026, 2, 16), date(2026, 5, 10), date(2026, 9, 1)])
+def test_compliance_agrees_with_the_python_status_rules(study: Session, day: date) -> None:
+    """The SQL counts add up each visit's status as the subject's calendar gives it
+    (app.schedule.status.visit_status), early and late split by days_early/days_late."""
+    column = {Status.COMPLETED: Col.IN_WINDOW, Status.MISSED: Col.MISSED_DOCUMENTED,
+              Status.MISSED_UNDOCUMENTED: Col.MISSED_UNDOCUMENTED, Status.OVERDUE: Col.OVERDUE}
+    counted: Counter[tuple[str, str, Col]] = Counter()
+    for subject_id in "ABCDEFG":
+        loaded = get_subject(study, study=SLE, subject_id=subject_id, actor=SYSTEM)
+        stored = subject_calendar(study, loaded, today=day)
+        for visit in stored.visits:
+            info = visit.info
+            if info.status is Status.COMPLETED_OUT_OF_WINDOW:
+                kind = Col.EARLY if info.days_early is not None else Col.LATE
+            elif info.status in column:
+                kind = column[info.status]
+            else:
+                continue
+            counted[(stored.sites[visit.row.site_id], visit.row.code, kind)] += 1
+    report = compliance_report(study, study=SLE, actor=SYSTEM, now=REPORT_NOW, as_of=day)
+    reported = Counter({(r.site, r.visit, c): r.counts.count(c) for r in report.rows for c in Col})
+    assert +reported == counted and report.total.expected == sum(counted.values())
+
+
 E = EndpointCounts
 
 
@@ -104,6 +132,21 @@ def test_endpoint_completeness_agrees_with_the_hand_count(study: Session) -> Non
     assert six["DORIS@6 months"] == E(met=1, missed=3, scheduled=1, pending=1, cancelled=1)
     assert six["DORIS@6 months"].met_rate == 0.25
     assert report.total.total == 3 * 7
+
+
+@pytest.mark.parametrize("day", [date(2026, 8, 10), date(2026, 9, 1), date(2027, 3, 1)])
+def test_endpoints_agree_with_each_subjects_calendar(study: Session, day: date) -> None:
+    """The report adds up what each subject's calendar (its page, its API) shows."""
+    counted: Counter[tuple[str, str, str]] = Counter()
+    for subject_id in "ABCDEFG":
+        loaded = get_subject(study, study=SLE, subject_id=subject_id, actor=SYSTEM)
+        calendar = subject_calendar(study, loaded, today=day).calendar
+        for window in calendar.endpoints:
+            counted[(loaded.site.code, window.code, window.status.value)] += 1
+    report = endpoint_report(study, study=SLE, actor=SYSTEM, now=REPORT_NOW, as_of=day)
+    reported = Counter({(r.site, r.code, status.value): r.counts.count(status)
+                        for r in report.rows for status in EndpointStatus})
+    assert +reported == counted and sum(counted.values()) == 21
 
 
 def test_an_open_endpoint_window(study: Session) -> None:
