@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -103,7 +102,7 @@ def endpoint_report(
     scope = report_scope(session, study=study, actor=actor, now=now, as_of=as_of)
     counted: dict[tuple[int, Key], dict[str, int]] = {}
     names: dict[Key, str] = {}
-    plans: dict[int, Plan] = {}
+    plans: dict[int, tuple[Plan, frozenset[str]]] = {}
     subjects = 0
     after = 0
     while scope.sites:
@@ -125,7 +124,7 @@ def _count_batch(
     session: Session,
     scope: ReportScope,
     chunk: Sequence[tuple[int, int, int]],
-    plans: dict[int, Plan],
+    plans: dict[int, tuple[Plan, frozenset[str]]],
     counted: dict[tuple[int, Key], dict[str, int]],
     names: dict[Key, str],
 ) -> None:
@@ -143,39 +142,49 @@ def _count_batch(
         .order_by(SubjectEvent.date, SubjectEvent.id)
     ):
         events.setdefault(pk, []).append(Event(EventType(kind), day, value))
-    done: dict[int, list[ExpandedVisit]] = {}
-    for row in session.execute(
+    done: dict[int, list[tuple[str, date, list[str]]]] = {}
+    for pk, code, actual, assessments in session.execute(
         select(Visit.subject_pk, Visit.code, Visit.actual_date, Visit.assessments)
         .where(Visit.subject_pk.in_(ids), Visit.state == State.COMPLETED.value,
                Visit.actual_date.is_not(None))
         .order_by(Visit.id)
     ):
-        done.setdefault(row[0], []).append(_completed(*row[1:]))
+        done.setdefault(pk, []).append((code, actual, assessments or []))
     today = {site.id: site.today for site in scope.sites}
     for pk, site_id, version_id in chunk:
-        plan = _plan(session, plans, version_id)
+        plan, measured = _plan(session, plans, version_id)
+        # Only a visit carrying an endpoint's assessment can meet it: the others are left
+        # out before the engine looks (the same answer, less work).
+        visits = [_completed(code, actual, assessments)
+                  for code, actual, assessments in done.get(pk, ())
+                  if not measured.isdisjoint(assessments)]
         for window in endpoint_windows(plan, anchors.get(pk, {}), events.get(pk, []),
-                                       done.get(pk, []), today[site_id]):
+                                       visits, today[site_id]):
             key = (window.endpoint, window.time_point)
             names.setdefault(key, window.name)
             cell = counted.setdefault((site_id, key), {})
             cell[window.status.value] = cell.get(window.status.value, 0) + 1
 
 
-def _completed(code: str, actual: date, assessments: Any) -> ExpandedVisit:
+def _completed(code: str, actual: date, assessments: list[str]) -> ExpandedVisit:
     """A completed visit row as the engine's visit (all that endpoints look at)."""
     return ExpandedVisit(
         code=code, name=code, phase="", kind="", optional=False, state=State.COMPLETED,
         anchor=None, target_date=None, window_start=None, window_end=None, study_day=None,
-        provisional=False, actual_date=actual, assessments=frozenset(assessments or ()),
+        provisional=False, actual_date=actual, assessments=frozenset(assessments),
     )
 
 
-def _plan(session: Session, plans: dict[int, Plan], version_id: int) -> Plan:
+def _plan(
+    session: Session, plans: dict[int, tuple[Plan, frozenset[str]]], version_id: int
+) -> tuple[Plan, frozenset[str]]:
+    """A protocol version's plan and the assessment codes its endpoints look for."""
     if version_id not in plans:
         version = session.get(ProtocolVersion, version_id)
         assert version is not None  # a foreign key
-        plans[version_id] = plan_of(version)
+        plan = plan_of(version)
+        plans[version_id] = (plan, frozenset(ep.assessment_code
+                                             for ep in plan.protocol.endpoints))
     return plans[version_id]
 
 
