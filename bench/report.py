@@ -84,6 +84,15 @@ def markdown(r: dict[str, Any]) -> str:
             f" {_f(dig['total_s'], 2)}; {_f(dig['per_site_ms_mean'])} /"
             f" {_f(dig['per_site_ms_p95'])} | | < 5 s |",
         ]
+        rep = b.get("reports")
+        if rep:
+            lines += [
+                f"| 8. compliance report, every study ({_f(rep['visits'])} visits): s |"
+                f" {_f(rep['compliance_s'], 2)} | raw SQL GROUP BY {_f(rep['raw_s'], 2)} s"
+                f" (counts {'agree' if rep['agree'] else 'DIFFER'}) | {rep['ratio']:.2f} |",
+                f"| 8. endpoint report, every study ({_f(rep['subjects'])} subjects): s |"
+                f" {_f(rep['endpoints_s'], 2)} | | |",
+            ]
         if small:
             lines.append(
                 f"| 6. import peak RSS: {small['subjects']:,} vs {big['subjects']:,} subjects"

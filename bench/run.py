@@ -36,6 +36,7 @@ from bench.steps import (
     Backend,
     bench_digest,
     bench_expansion,
+    bench_reports,
     import_in_child,
     prepare,
     raw_executemany,
@@ -98,6 +99,8 @@ def run_backend(backend: Backend, args: argparse.Namespace, work: Path) -> dict[
     result["http"] = bench_http(url, args.seconds, args.requests, args.workers, args.rounds)
     log(f"{backend.name}: digest")
     result["digest"] = bench_digest(url, AS_OF)
+    log(f"{backend.name}: reports")
+    result["reports"] = bench_reports(url, AS_OF)
     if not args.keep:
         backend.drop(url)
     if args.export_subjects:

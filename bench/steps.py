@@ -1,4 +1,5 @@
-"""The measured steps: calendar expansion, bulk import against raw executemany, digest."""
+"""The measured steps: calendar expansion, bulk import against raw executemany, digest,
+the reports (compliance against a raw SQL GROUP BY of the same counts, endpoints)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Date, Engine, bindparam, func, select, text
 
 from app.access import SYSTEM
 from app.db import make_engine, make_sessionmaker, transaction
-from app.models import AnchorDateRow, AuditRecord, Site, Subject, Visit
+from app.models import AnchorDateRow, AuditRecord, Site, Study, Subject, Visit
 from app.schedule.expand import AnchorDate, expand
 from app.schedule.loader import parse_protocol
 from app.schedule.plan import Plan, build_plan
 from app.services.demo import SCHEDULES, SEEDS, demo_text, generate
 from app.services.digest.content import build_site_digest
+from app.services.reports.compliance import ComplianceColumn, compliance_report
+from app.services.reports.endpoints import endpoint_report
 
 IMPORT_STUDY = "UCART-SLE-DEMO"
 
@@ -227,6 +230,61 @@ def bench_digest(url: str, as_of: date) -> dict[str, float]:
     return {"sites": len(sites), "rows": rows, "newly_missed": missed, "total_s": total,
             "per_site_ms_mean": total * 1000 / max(len(sites), 1),
             "per_site_ms_p95": timings[int(0.95 * (len(timings) - 1))] if timings else 0.0}
+
+
+# -- 6. reports ---------------------------------------------------------------------
+
+# The compliance classes of every visit of a study, written by hand in plain SQL: the
+# baseline the report's GROUP BY (over the status rules' SQL twin) is measured against.
+RAW_COMPLIANCE = text("""
+SELECT
+  SUM(CASE WHEN state = 'completed' AND NOT (actual_date IS NOT NULL
+      AND window_start IS NOT NULL AND window_end IS NOT NULL
+      AND (actual_date < window_start OR actual_date > window_end)) THEN 1 ELSE 0 END),
+  SUM(CASE WHEN state = 'completed' AND window_end IS NOT NULL
+      AND actual_date < window_start THEN 1 ELSE 0 END),
+  SUM(CASE WHEN state = 'completed' AND window_start IS NOT NULL
+      AND actual_date > window_end THEN 1 ELSE 0 END),
+  SUM(CASE WHEN state = 'missed' THEN 1 ELSE 0 END),
+  SUM(CASE WHEN state = 'planned' AND window_start IS NOT NULL AND window_end < :day
+      AND NOT optional AND missed_from <= :day THEN 1 ELSE 0 END),
+  SUM(CASE WHEN state = 'planned' AND window_start IS NOT NULL AND window_end < :day
+      AND NOT optional AND (missed_from IS NULL OR missed_from > :day) THEN 1 ELSE 0 END),
+  site_id, code
+FROM visits WHERE study_id = :study AND NOT unscheduled
+GROUP BY site_id, code
+""").bindparams(bindparam("day", type_=Date))
+
+
+def bench_reports(url: str, as_of: date) -> dict[str, Any]:
+    """Each study's compliance report (as of one date at every site) against the raw
+    GROUP BY of the same counts, which must agree; and each study's endpoint report."""
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    out: dict[str, Any] = {"compliance_s": 0.0, "raw_s": 0.0, "endpoints_s": 0.0,
+                           "visits": 0, "subjects": 0, "agree": True}
+    with transaction(factory, write=False) as session:
+        studies = session.execute(select(Study.id, Study.code).order_by(Study.code)).all()
+        out["visits"] = session.scalar(select(func.count()).select_from(Visit))
+        for study_id, code in studies:
+            started = time.perf_counter()
+            report = compliance_report(session, study=code, actor=SYSTEM,
+                                       now=as_of_noon(as_of), as_of=as_of)
+            out["compliance_s"] += time.perf_counter() - started
+            started = time.perf_counter()
+            rows = session.execute(RAW_COMPLIANCE, {"day": as_of, "study": study_id}).all()
+            out["raw_s"] += time.perf_counter() - started
+            raw = [sum(int(r[i] or 0) for r in rows) for i in range(len(ComplianceColumn))]
+            ours = [report.total.count(c) for c in ComplianceColumn]
+            out["agree"] = out["agree"] and raw == ours
+            started = time.perf_counter()
+            endpoints = endpoint_report(session, study=code, actor=SYSTEM,
+                                        now=as_of_noon(as_of), as_of=as_of)
+            out["endpoints_s"] += time.perf_counter() - started
+            out["subjects"] += endpoints.subjects
+    engine.dispose()
+    out["ratio"] = out["raw_s"] / out["compliance_s"] if out["compliance_s"] else 0.0
+    return out
 
 
 def as_of_noon(day: date) -> datetime:

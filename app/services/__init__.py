@@ -20,7 +20,8 @@ The map, each line importing only from the lines below it (``make lint`` checks 
 ``demo``                                    demo data through the bulk path
 ``bulk/`` ``digest/`` ``worklist/``         CSV and batch enrolment; the daily email;
 ``feeds`` ``trail`` ``exports/``            the worklist; calendar feeds; audit reading;
-                                            CSV and CDISC ODM exports of a study
+``reports/``                                CSV and CDISC ODM exports of a study;
+                                            compliance and endpoint reports
 ``visits``                                  a visit completed, missed or unscheduled
 ``subjects/``                               enrolment, anchors, events, listing, rows
 ``web_sessions``                            browser sessions: sign-in, sign-out, timeouts

@@ -13,6 +13,7 @@ from app.web import (
     event_corrections,
     events,
     feeds,
+    reports,
     studies,
     subjects,
     visits,
@@ -28,8 +29,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.web_codec = SessionCodec(settings)
     add_page_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth, worklist, studies, subjects, visits, events, event_corrections,
-                   changes, feeds):
+    for module in (auth, worklist, reports, studies, subjects, visits, events,
+                   event_corrections, changes, feeds):
         # A page refuses a query parameter it does not take, as the API does: a 422 page
         # naming it (app.deps.known_query).
         app.include_router(module.router, dependencies=[KnownQuery])

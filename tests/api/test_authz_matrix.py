@@ -178,6 +178,11 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/visits"): Rule("list", _no_body(lambda t, s: "/api/v1/visits"), ("own",)),
     ("GET", "/api/v1/visits/summary"): Rule("list", _no_body(
         lambda t, s: "/api/v1/visits/summary"), ("own",)),
+    # reports
+    ("GET", "/api/v1/studies/{study}/reports/compliance"): Rule("read", _no_body(
+        lambda t, s: f"/api/v1/studies/{t.study}/reports/compliance")),
+    ("GET", "/api/v1/studies/{study}/reports/endpoints"): Rule("read", _no_body(
+        lambda t, s: f"/api/v1/studies/{t.study}/reports/endpoints")),
     # audit and tokens
     ("GET", "/api/v1/audit"): Rule("audit", _no_body(lambda t, s: "/api/v1/audit"), ("own",)),
     ("GET", "/api/v1/tokens"): Rule("admin", _no_body(lambda t, s: "/api/v1/tokens"), ("own",)),

@@ -34,8 +34,11 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         assert run["http"]["calendar"]["errors"] == 0
         assert run["digest"]["sites"] >= 3
         assert run["export"]["big"]["subjects"] == 30 and "small" not in run["export"]
+        # The compliance report agrees with its raw-SQL twin over the demo data.
+        assert run["reports"]["agree"] is True and run["reports"]["subjects"] == 180
     table = (tmp_path / "latest.md").read_text()
     assert "| 3. worklist overdue, 1 worker(s): req/s, 16 clients (median of rounds) |" in table
     assert ("| 3. worklist missed, not documented, 1 worker(s): req/s, 16 clients (median of"
             " rounds) |") in table
     assert "| 7. export CSV, 30 subjects (" in table
+    assert "| 8. compliance report, every study (" in table and "(counts agree)" in table
