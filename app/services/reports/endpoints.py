@@ -196,7 +196,7 @@ def _assemble(
     time points only older versions had."""
     keys: list[Key] = []
     for ep in scope.plan.protocol.endpoints:
-        for at in ep.at:
+        for at in ep.time_points:
             keys.append((ep.code, str(at)))
             names.setdefault((ep.code, str(at)), ep.name)
     keys += sorted({key for _, key in counted} - set(keys))
