@@ -20,7 +20,8 @@ The map, each line importing only from the lines below it (``make lint`` checks 
 ``demo``                                    demo data through the bulk path
 ``bulk/`` ``digest/`` ``worklist/``         CSV and batch enrolment; the daily email;
 ``feeds`` ``trail``                         the worklist; calendar feeds; audit reading
-``visits``                                  a visit completed, missed or unscheduled
+``visits`` ``amendments/``                  a visit completed, missed or unscheduled;
+                                            subjects moved to another protocol version
 ``subjects/``                               enrolment, anchors, events, listing, rows
 ``web_sessions``                            browser sessions: sign-in, sign-out, timeouts
 ``sites`` ``tokens`` ``idempotency``        sites, API tokens, retried writes
