@@ -19,6 +19,7 @@ COMMAND_SUMMARIES = {
     "db": "Database migrations (the schema comes only from them).",
     "demo": "Synthetic data to try the service with.",
     "digest": "The daily email digest of overdue, due and upcoming visits, per site.",
+    "protocol": "Protocol versions and amendments: activate, diff, impact, apply.",
     "schedule": "Schedule files: validate, preview the calendar, load into the database.",
     "serve": "Serve the API and web pages with uvicorn.",
     "site": "Sites.",

@@ -3,7 +3,7 @@ state to it (dry run, apply, re-apply), on both databases."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -15,22 +15,12 @@ from app.models import AuditRecord, Subject, Visit
 from app.schedule.amendment import Change, ChangeKind, Section
 from app.schedule.calendar import EndpointStatus
 from app.schedule.impact import Effect
-from app.schedule.lifecycle import EventType
 from app.schedule.status import State
 from app.services.amendments.apply import Outcome, apply_amendment
 from app.services.amendments.preview import diff_versions, impacts, subject_amendment_impact
 from app.services.studies import load_schedule
-from app.services.subjects.events import record_event
-from app.services.visits import complete_visit, mark_missed
-from tests.helpers_subjects import EDC, SCHEDULES, SLE, audit_of, enrol_sle, load_seed_studies
-
-V2 = (SCHEDULES / "amendments" / "ucart-sle-2.0.yaml").read_text(encoding="utf-8")
-# Noon in Shanghai on 1 June 2026.
-NOW = datetime(2026, 6, 1, 4, 0, tzinfo=UTC)
-
-
-def _at(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, 4, 0, tzinfo=UTC)
+from tests.helpers_amendments import NOW, V2, reconsent, subjects_in_every_state
+from tests.helpers_subjects import EDC, SLE, audit_of, load_seed_studies
 
 
 @pytest.fixture
@@ -39,39 +29,6 @@ def amended(session: Session) -> Session:
     load_schedule(session, text=V2, source="ucart-sle-2.0.yaml", actor=SYSTEM)
     session.flush()
     return session
-
-
-def _reconsent(session: Session, subject_id: str, day: date) -> None:
-    record_event(session, study=SLE, subject_id=subject_id, type=EventType.RECONSENT,
-                 day=day, value="2.0", actor=EDC, now=_at(day))
-
-
-def _subjects(session: Session) -> None:
-    """One subject in each state an amendment meets."""
-    # Not started: infusion planned for July.
-    enrol_sle(session, "NS", consent=date(2026, 5, 20), infusion=date(2026, 7, 1),
-              actual=False, now=_at(date(2026, 5, 20)))
-    _reconsent(session, "NS", date(2026, 5, 25))
-    # Mid-schedule: D0 done (the infusion), D14 completed, D28 missed, M3 completed on the
-    # last day of its old window (1 May +/- 7 days), which is outside the new Week 12 one.
-    enrol_sle(session, "MID", consent=date(2026, 1, 20), infusion=date(2026, 2, 1),
-              now=_at(date(2026, 2, 1)))
-    complete_visit(session, study=SLE, subject_id="MID", code="D14",
-                   actual_date=date(2026, 2, 13), actor=EDC, now=_at(date(2026, 2, 13)))
-    mark_missed(session, study=SLE, subject_id="MID", code="D28", reason="patient unwell",
-                actor=EDC, now=_at(date(2026, 3, 10)))
-    complete_visit(session, study=SLE, subject_id="MID", code="M3",
-                   actual_date=date(2026, 5, 8), assessments=["AE", "SLEDAI", "DORIS"],
-                   actor=EDC, now=_at(date(2026, 5, 8)))
-    _reconsent(session, "MID", date(2026, 5, 20))
-    # Withdrawn in March: nothing ahead of it to consent to.
-    enrol_sle(session, "WD", consent=date(2026, 1, 2), infusion=date(2026, 1, 10),
-              now=_at(date(2026, 1, 10)))
-    record_event(session, study=SLE, subject_id="WD", type=EventType.WITHDRAWAL,
-                 day=date(2026, 3, 1), actor=EDC, now=_at(date(2026, 3, 1)))
-    # Has not re-consented yet.
-    enrol_sle(session, "RC", consent=date(2026, 3, 20), infusion=date(2026, 4, 1),
-              now=_at(date(2026, 4, 1)))
 
 
 def _rows(session: Session, subject_id: str) -> dict[str, Visit]:
@@ -119,7 +76,7 @@ def test_the_diff_of_the_seed_and_its_amendment(amended: Session) -> None:
 
 
 def test_the_impact_on_subjects_in_every_state_writes_nothing(amended: Session) -> None:
-    _subjects(amended)
+    subjects_in_every_state(amended)
     before = _snapshot(amended)
     found = {a.subject_id: a for a in impacts(amended, study=SLE, to_version="2.0",
                                               actor=SYSTEM, now=NOW)}
@@ -155,7 +112,7 @@ def test_the_impact_on_subjects_in_every_state_writes_nothing(amended: Session) 
 
 
 def test_apply_moves_subjects_and_keeps_every_recorded_fact(amended: Session) -> None:
-    _subjects(amended)
+    subjects_in_every_state(amended)
     mid_before = {c: (r.state, r.actual_date, list(r.assessments), r.reason)
                   for c, r in _rows(amended, "MID").items()}
     for subject_id in ("NS", "MID", "WD"):
@@ -199,13 +156,13 @@ def test_apply_moves_subjects_and_keeps_every_recorded_fact(amended: Session) ->
     with pytest.raises(Conflict, match="re-consent"):
         apply_amendment(amended, study=SLE, subject_id="RC", to_version="2.0", reason="r",
                         actor=SYSTEM, now=NOW)
-    _reconsent(amended, "RC", date(2026, 5, 30))
+    reconsent(amended, "RC", date(2026, 5, 30))
     assert apply_amendment(amended, study=SLE, subject_id="RC", to_version="2.0", reason="r",
                            actor=SYSTEM, now=NOW).outcome is Outcome.APPLIED
 
 
 def test_re_applying_is_a_no_op(amended: Session) -> None:
-    _subjects(amended)
+    subjects_in_every_state(amended)
     apply_amendment(amended, study=SLE, subject_id="NS", to_version="2.0", reason="a1",
                     actor=SYSTEM, now=NOW)
     before = _snapshot(amended)
@@ -219,7 +176,7 @@ def test_re_applying_is_a_no_op(amended: Session) -> None:
 
 
 def test_a_dry_run_and_the_refusals(amended: Session) -> None:
-    _subjects(amended)
+    subjects_in_every_state(amended)
     before = _snapshot(amended)
     dry = apply_amendment(amended, study=SLE, subject_id="RC", to_version="2.0", reason="r",
                           actor=SYSTEM, now=NOW, dry_run=True)
