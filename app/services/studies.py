@@ -11,7 +11,7 @@ from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session
 
 from app.access import Actor
-from app.errors import NotFound, VersionConflict
+from app.errors import InvalidRequest, NotFound, VersionConflict
 from app.models import ProtocolVersion, Site, Study, StudySite, Subject
 from app.schedule.language import Protocol
 from app.schedule.loader import parse_protocol
@@ -104,6 +104,29 @@ def load_schedule(session: Session, *, text: str, source: str, actor: Actor) -> 
         after={"version": meta.version, "hash": digest, "source": source},
     )
     return LoadResult(meta.code, meta.version, created=True)
+
+
+def check_schedule(
+    session: Session, *, text: str, source: str, study: str, actor: Actor
+) -> LoadResult:
+    """What :func:`load_schedule` would do with ``text`` for ``study``, writing nothing:
+    every problem of the file (ScheduleError), another study's file (InvalidRequest), or
+    the version loaded already with other content (VersionConflict)."""
+    actor.require_admin()
+    protocol = parse_protocol(text, source=source)
+    meta = protocol.study
+    if meta.code != study:
+        raise InvalidRequest(f"the file is a protocol of study {meta.code}, not {study}")
+    existing = session.scalars(
+        select(ProtocolVersion).join(Study, Study.id == ProtocolVersion.study_id)
+        .where(Study.code == meta.code, ProtocolVersion.version == meta.version)
+    ).first()
+    if existing is not None and existing.content_hash != content_hash(text):
+        raise VersionConflict(
+            f"{meta.code} version {meta.version} is already loaded with other content;"
+            " give the changed protocol a new version"
+        )
+    return LoadResult(meta.code, meta.version, created=existing is None)
 
 
 def _declare_sites(session: Session, study: Study, protocol: Protocol, actor: Actor) -> None:

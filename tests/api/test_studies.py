@@ -185,6 +185,7 @@ def test_a_new_version_becomes_current_once_activated(
     body = client.get(f"/api/v1/studies/{SLE}", headers=admin).json()
     assert body["version"] == "1.2" and body["target_enrolment"] == 60
     assert [v["version"] for v in body["versions"]] == ["1.1", "1.2"]
+    assert [v["active"] for v in body["versions"]] == [False, True]
     listed = client.get("/api/v1/studies", headers=admin).json()["items"]
     assert next(s for s in listed if s["code"] == SLE)["version"] == "1.2"
 

@@ -138,6 +138,10 @@ EXAMPLES: dict[str, tuple[int, str, str]] = {
     "unknown-query-parameter": (422, "Unknown query parameter",
                                 "unknown query parameter(s): stauts; accepted: as_of, cursor,"
                                 " from, limit, site, status, study, to"),
+    "invalid-schedule": (422, "Invalid schedule",
+                         "ucart-sle-2.0.yaml:97:9: visits[4].at: \"3 mnths\" is not a duration"),
+    "version-conflict": (409, "Protocol version already loaded with other content",
+                         "UCART-SLE version 2.0 is already loaded with other content"),
     "reason-required": (422, "A reason is required", "correcting anchor infusion needs a reason"),
     "invalid-rows": (422, "Some rows are invalid", "2 invalid row(s); nothing was imported"),
     "too-large": (413, "Request body too large", "the request body is larger than 1048576 bytes"),
@@ -172,6 +176,10 @@ def _example(slug: str) -> dict[str, Any]:
                  "accepted": ["as_of", "cursor", "from", "limit", "site", "status", "study", "to"],
                  "errors": [{"location": "query.stauts", "message": "unknown query parameter",
                              "type": "unknown_query_parameter"}]}
+    elif slug == "invalid-schedule":
+        body["problems"] = [body["detail"]]
+        body["errors"] = [{"line": 97, "column": 9, "field": "visits[4].at",
+                           "message": "\"3 mnths\" is not a duration"}]
     elif slug == "invalid-rows":
         body["errors"] = [
             {"index": 0, "field": "site", "location": "body.0.site", "type": "invalid-row",
