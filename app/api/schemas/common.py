@@ -92,6 +92,15 @@ class FieldProblem(BaseModel):
     type: str
 
 
+class ScheduleProblem(BaseModel):
+    """One problem of a schedule file, where it is in the file."""
+
+    line: int = Field(ge=1, examples=[97])
+    column: int = Field(ge=1, examples=[9])
+    field: str = Field(examples=["visits[4].at"])
+    message: str
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem document (media type application/problem+json)."""
 
@@ -102,8 +111,9 @@ class Problem(BaseModel):
     title: str = Field(description="The same for every problem of this type")
     status: int = Field(ge=400, le=599)
     detail: str = Field(description="What exactly is wrong with this request")
-    errors: list[FieldProblem] | None = Field(
-        default=None, description="For request validation: each failing field"
+    errors: list[FieldProblem | ScheduleProblem] | None = Field(
+        default=None, description="For request validation: each failing field; for an "
+                                  "invalid schedule file: each problem with its line and column"
     )
 
 
