@@ -129,6 +129,10 @@ def test_move_a_subject(client: TestClient, session: Session, admin: dict[str, s
     visits = {v["code"]: v for v in client.get(calendar_url, headers=admin).json()["visits"]}
     assert visits["M9"]["status"] == "cancelled"
     assert visits["D7"]["target_date"] == "2026-07-08"
+    history = client.get(f"{calendar_url}/history", headers=admin)
+    assert history.status_code == 200, history.text
+    amended = [r for r in history.json()["items"] if r["action"] == "subject.amended"]
+    assert len(amended) == 1 and amended[0]["reason"] == "amendment 1"
 
     assert_problem(client.post(f"/api/v1/studies/{SLE}/subjects/RC/protocol-version",
                                headers=admin, json=body), 409, "conflict")
