@@ -23,6 +23,7 @@ FollowupError
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -107,13 +108,25 @@ class ReasonRequired(InvalidRequest):
     slug, title = "reason-required", "A reason is required"
 
 
+_PROBLEM = re.compile(r"^(?P<source>.*?):(?P<line>\d+):(?P<column>\d+): (?P<field>.*?): "
+                      r"(?P<message>.*)$", re.DOTALL)
+
+
 class ScheduleError(FollowupError):
-    """Every problem found in one or more schedule files, each "file:line:col: path: msg"."""
+    """Every problem found in one or more schedule files, each "file:line:col: path: msg".
+
+    ``errors`` holds the same problems as line, column, field and message.
+    """
 
     slug, title = "invalid-schedule", "Invalid schedule"
 
     def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__("\n".join(problems), problems=list(problems))
+        errors = []
+        for text in problems:
+            if (match := _PROBLEM.match(text)) is not None:
+                errors.append({"line": int(match["line"]), "column": int(match["column"]),
+                               "field": match["field"], "message": match["message"]})
+        super().__init__("\n".join(problems), problems=list(problems), errors=errors)
         self.problems = list(problems)
 
 

@@ -13,6 +13,7 @@ from app.api import docs, idempotency
 from app.api.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware
 from app.api.openapi import customise_openapi
 from app.api.routes import (
+    amendments,
     audit,
     batch,
     calendar,
@@ -87,8 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_exception_handlers(app)
     metrics = install_metrics(app, settings, engine)
     app.include_router(health.router)
-    for module in (studies, sites, subjects, batch, visits, worklist, reports, audit, tokens,
-                   digest, calendar, exports):
+    for module in (studies, amendments, sites, subjects, batch, visits, worklist, reports, audit,
+                   tokens, digest, calendar, exports):
         # Every API route refuses query parameters it does not take (app.deps.known_query)
         # and takes an Idempotency-Key on its writes (see app/api/idempotency.py).
         app.include_router(

@@ -20,6 +20,7 @@ COMMAND_SUMMARIES = {
     "demo": "Synthetic data to try the service with.",
     "digest": "Daily email digest per site: overdue, due and upcoming visits.",
     "export": "A study's subjects and visits as CSV or CDISC ODM 1.3.2.",
+    "protocol": "Protocol versions and amendments: activate, diff, impact, apply.",
     "report": "Visit compliance and endpoint completeness reports.",
     "schedule": "Schedule files: validate, preview, load into the database.",
     "serve": "Serve the API and web pages with uvicorn.",

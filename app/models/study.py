@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -20,7 +20,8 @@ class Study(Base):
 
 
 class ProtocolVersion(Base):
-    """One loaded version of a protocol. New subjects are enrolled on the newest."""
+    """One loaded version of a protocol. New subjects are enrolled on the study's active
+    version (one per study: the first loaded, until another is activated)."""
 
     __tablename__ = "protocol_versions"
     __table_args__ = (UniqueConstraint("study_id", "version"),)
@@ -33,6 +34,7 @@ class ProtocolVersion(Base):
     source_name: Mapped[str] = mapped_column(String(300))
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     loaded_by: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Site(Base):

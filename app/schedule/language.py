@@ -14,6 +14,7 @@ mistake of a file is reported at once.
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 from typing import Annotated, Literal
 
@@ -420,10 +421,30 @@ class Period(Strict):
         return self.end_anchor or self.anchor
 
 
+class Amendment(Strict):
+    """What a version amends: subjects already enrolled move to it only when it is applied
+    to them (``followup protocol apply``), and, when ``reconsent`` is set, only once they
+    have signed the new consent (a re-consent event carrying ``consent_version``)."""
+
+    number: int = Field(ge=1, le=999, description="The amendment's number (1, 2, ...)")
+    approved: dt.date = Field(alias="date", description="The date the amendment was approved")
+    summary: str = Field(min_length=1, max_length=2000, description="What it changes and why")
+    reconsent: bool = Field(
+        default=False, description="Subjects must re-consent before it applies to them"
+    )
+    consent_version: str | None = Field(
+        default=None, min_length=1, max_length=40,
+        description="The consent version they must sign; defaults to the protocol version",
+    )
+
+
 class Protocol(Strict):
     """A whole schedule file."""
 
     study: Study
+    amendment: Amendment | None = Field(
+        default=None, description="Set on every version after the first"
+    )
     sites: tuple[Site, ...] = ()
     anchors: tuple[Anchor, ...] = Field(min_length=1)
     default_anchor: Name | None = Field(

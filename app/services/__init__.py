@@ -22,7 +22,8 @@ The map, each line importing only from the lines below it (``make lint`` checks 
 ``feeds`` ``trail`` ``exports/``            the worklist; calendar feeds; audit reading;
 ``reports/``                                CSV and CDISC ODM exports of a study;
                                             compliance and endpoint reports
-``visits``                                  a visit completed, missed or unscheduled
+``visits`` ``amendments/``                  a visit completed, missed or unscheduled;
+                                            subjects moved to another protocol version
 ``subjects/``                               enrolment, anchors, events, listing, rows
 ``web_sessions``                            browser sessions: sign-in, sign-out, timeouts
 ``sites`` ``tokens`` ``idempotency``        sites, API tokens, retried writes

@@ -11,7 +11,7 @@ from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session
 
 from app.access import Actor
-from app.errors import NotFound, VersionConflict
+from app.errors import InvalidRequest, NotFound, VersionConflict
 from app.models import ProtocolVersion, Site, Study, StudySite, Subject
 from app.schedule.language import Protocol
 from app.schedule.loader import parse_protocol
@@ -74,9 +74,13 @@ def load_schedule(session: Session, *, text: str, source: str, actor: Actor) -> 
             )
         _declare_sites(session, study, protocol, actor)
         return LoadResult(meta.code, meta.version, created=False)
-    # The newest version describes the study.
+    # The newest version describes the study; the first one loaded is the active one
+    # until another is activated.
     study.title, study.registry_id = meta.title, meta.registry_id
     study.target_enrolment = meta.target_enrolment
+    first = session.scalar(
+        select(func.count(ProtocolVersion.id)).where(ProtocolVersion.study_id == study.id)
+    ) == 0
     session.add(
         ProtocolVersion(
             study_id=study.id,
@@ -85,6 +89,7 @@ def load_schedule(session: Session, *, text: str, source: str, actor: Actor) -> 
             content_hash=digest,
             source_name=source,
             loaded_by=actor.name,
+            active=first,
         )
     )
     _declare_sites(session, study, protocol, actor)
@@ -99,6 +104,29 @@ def load_schedule(session: Session, *, text: str, source: str, actor: Actor) -> 
         after={"version": meta.version, "hash": digest, "source": source},
     )
     return LoadResult(meta.code, meta.version, created=True)
+
+
+def check_schedule(
+    session: Session, *, text: str, source: str, study: str, actor: Actor
+) -> LoadResult:
+    """What :func:`load_schedule` would do with ``text`` for ``study``, writing nothing:
+    every problem of the file (ScheduleError), another study's file (InvalidRequest), or
+    the version loaded already with other content (VersionConflict)."""
+    actor.require_admin()
+    protocol = parse_protocol(text, source=source)
+    meta = protocol.study
+    if meta.code != study:
+        raise InvalidRequest(f"the file is a protocol of study {meta.code}, not {study}")
+    existing = session.scalars(
+        select(ProtocolVersion).join(Study, Study.id == ProtocolVersion.study_id)
+        .where(Study.code == meta.code, ProtocolVersion.version == meta.version)
+    ).first()
+    if existing is not None and existing.content_hash != content_hash(text):
+        raise VersionConflict(
+            f"{meta.code} version {meta.version} is already loaded with other content;"
+            " give the changed protocol a new version"
+        )
+    return LoadResult(meta.code, meta.version, created=existing is None)
 
 
 def _declare_sites(session: Session, study: Study, protocol: Protocol, actor: Actor) -> None:
@@ -137,15 +165,56 @@ def get_study(session: Session, code: str, actor: Actor) -> Study:
 
 
 def current_version(session: Session, study: Study) -> ProtocolVersion:
+    """The version new subjects are enrolled on: the study's active one."""
     version = session.scalars(
         select(ProtocolVersion)
         .where(ProtocolVersion.study_id == study.id)
-        .order_by(ProtocolVersion.id.desc())
+        .order_by(ProtocolVersion.active.desc(), ProtocolVersion.id.desc())
         .limit(1)
     ).first()
     if version is None:
         raise NotFound(f"study {study.code} has no protocol version")
     return version
+
+
+def get_version(session: Session, study: Study, version: str) -> ProtocolVersion:
+    """One loaded version of the study, or NotFound."""
+    found = session.scalars(
+        select(ProtocolVersion).where(
+            ProtocolVersion.study_id == study.id, ProtocolVersion.version == version
+        )
+    ).first()
+    if found is None:
+        raise NotFound(f"study {study.code} has no protocol version {version}")
+    return found
+
+
+def activate_version(session: Session, *, study: str, version: str, actor: Actor) -> bool:
+    """Make ``version`` the one new subjects are enrolled on; False when it already was.
+
+    Subjects already enrolled keep their version until an amendment is applied to them.
+    """
+    actor.require_admin()
+    study_row = get_study(session, study, actor)
+    target = get_version(session, study_row, version)
+    previous = current_version(session, study_row)
+    if target.active and previous.id == target.id:
+        return False
+    for row in session.scalars(
+        select(ProtocolVersion).where(
+            ProtocolVersion.study_id == study_row.id, ProtocolVersion.active.is_(True)
+        )
+    ):
+        row.active = False
+    session.flush()
+    target.active = True
+    session.flush()
+    record_audit(
+        session, actor=actor, action="protocol.activated", entity="protocol",
+        study=study_row.code, key=version, before={"version": previous.version},
+        after={"version": version},
+    )
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,9 +248,9 @@ def _linked_sites(session: Session, actor: Actor, study_ids: list[int]) -> dict[
 
 def list_studies(session: Session, *, actor: Actor) -> list[StudySummary]:
     """The studies the actor may see, with their current version and enrolment."""
-    latest = (
+    active = (
         select(func.max(ProtocolVersion.id))
-        .where(ProtocolVersion.study_id == Study.id)
+        .where(ProtocolVersion.study_id == Study.id, ProtocolVersion.active.is_(True))
         .correlate(Study)  # not the outer ProtocolVersion it is joined to
         .scalar_subquery()
     )
@@ -195,7 +264,7 @@ def list_studies(session: Session, *, actor: Actor) -> list[StudySummary]:
             ProtocolVersion.version,
             _enrolled().label("enrolled"),
         )
-        .outerjoin(ProtocolVersion, ProtocolVersion.id == latest)
+        .outerjoin(ProtocolVersion, ProtocolVersion.id == active)
         .where(visible_study(actor))
         .order_by(Study.code)
     ).all()
@@ -219,11 +288,12 @@ class VersionInfo:
     version: str
     content_hash: str
     loaded_at: datetime
+    active: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class StudyProtocol:
-    """A study as its current protocol version describes it."""
+    """A study as its active protocol version describes it."""
 
     study: Study
     version: ProtocolVersion
@@ -237,7 +307,8 @@ def describe_study(session: Session, *, code: str, actor: Actor) -> StudyProtoco
     study = get_study(session, code, actor)
     version = current_version(session, study)
     versions = session.execute(
-        select(ProtocolVersion.version, ProtocolVersion.content_hash, ProtocolVersion.loaded_at)
+        select(ProtocolVersion.version, ProtocolVersion.content_hash, ProtocolVersion.loaded_at,
+               ProtocolVersion.active)
         .where(ProtocolVersion.study_id == study.id)
         .order_by(ProtocolVersion.id)
     ).all()

@@ -44,10 +44,11 @@ from app.services.subjects.events import record_event
 from app.services.tokens import create_token, revoke_token
 from app.settings import Settings
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
-from tests.helpers_subjects import enrol_mm, enrol_sle, load_seed_studies
+from tests.helpers_subjects import enrol_mm, enrol_sle, load_seed_studies, seed_text
 
 SLE, MM = "UCART-SLE", "CART-HSCT-MM"
 OK = frozenset({200, 201, 204})
+SEED_TEXT = {SLE: seed_text("ucart-sle.yaml"), MM: seed_text("cart-allo-hsct-rrmm.yaml")}
 ROLES = ("admin", "edc", "coordinator", "monitor", "none", "expired", "revoked")
 UNAUTHENTICATED = ("none", "expired", "revoked")
 
@@ -138,6 +139,16 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/v1/studies/{study}/sites/{site}"): Rule("admin", lambda t, s: (
         f"/api/v1/studies/{t.study}/sites/{t.enrol_site if t is not MISSING else t.site}",
         None)),
+    # protocol versions and amendments (both seeds are at version 1.1)
+    ("POST", "/api/v1/studies/{study}/versions"): Rule("admin", lambda t, s: (
+        f"/api/v1/studies/{t.study}/versions", {"text": SEED_TEXT[t.study]}), ("own",)),
+    ("GET", "/api/v1/studies/{study}/versions/{version}/diff"): Rule("read", _no_body(
+        lambda t, s: f"/api/v1/studies/{t.study}/versions/1.1/diff?from=1.1")),
+    ("GET", "/api/v1/studies/{study}/subjects/{subject_id}/amendment-impact"): Rule(
+        "read", _no_body(lambda t, s: subject_url(t, "/amendment-impact?to=1.1"))),
+    ("POST", "/api/v1/studies/{study}/subjects/{subject_id}/protocol-version"): Rule(
+        "admin", lambda t, s: (subject_url(t, "/protocol-version"),
+                               {"version": "1.1", "reason": "matrix check"})),
     # subjects
     ("POST", "/api/v1/studies/{study}/subjects"): Rule("enrol", lambda t, s: (
         f"/api/v1/studies/{t.study}/subjects", enrolment(t))),

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.access import SYSTEM
-from app.services.studies import load_schedule
+from app.services.studies import activate_version, load_schedule
 from tests.helpers_subjects import (
     MM,
     NOW,
@@ -195,7 +195,8 @@ def test_a_subject_on_a_version_without_declared_values_keeps_free_values(
                           anchors=[{"name": "infusion", "date": "2025-02-03", "actual": True}])
     enrolled = client.post(f"/api/v1/studies/{MM}/subjects", json=body, headers=token)
     assert enrolled.status_code == 201, enrolled.text
-    load_seed_studies(session)  # version 1.1, with the IMWG values, becomes current
+    load_seed_studies(session)  # version 1.1, with the IMWG values, made the active one
+    activate_version(session, study=MM, version="1.1", actor=SYSTEM)
     session.commit()
     new = client.post(f"/api/v1/studies/{MM}/subjects", headers=token,
                       json=body | {"subject_id": "MM-NEW"})

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.access import SYSTEM
 from app.problems import PROBLEM_JSON
-from app.services.studies import load_schedule
+from app.services.studies import activate_version, load_schedule
 from tests.helpers_worklist import (
     MM,
     SCHEDULES,
@@ -172,7 +172,7 @@ def test_the_protocol_lists_the_values_each_event_may_carry(
     assert free["event_values"] == {}
 
 
-def test_a_new_version_becomes_current(
+def test_a_new_version_becomes_current_once_activated(
     client: TestClient, session: Session, admin: dict[str, str]
 ) -> None:
     text = (SCHEDULES / "ucart-sle.yaml").read_text("utf-8")
@@ -181,8 +181,12 @@ def test_a_new_version_becomes_current(
     )
     load_schedule(session, text=amended, source="ucart-sle-1.2.yaml", actor=SYSTEM)
     body = client.get(f"/api/v1/studies/{SLE}", headers=admin).json()
+    assert body["version"] == "1.1"
+    activate_version(session, study=SLE, version="1.2", actor=SYSTEM)
+    body = client.get(f"/api/v1/studies/{SLE}", headers=admin).json()
     assert body["version"] == "1.2" and body["target_enrolment"] == 60
     assert [v["version"] for v in body["versions"]] == ["1.1", "1.2"]
+    assert [v["active"] for v in body["versions"]] == [False, True]
     listed = client.get("/api/v1/studies", headers=admin).json()["items"]
     assert next(s for s in listed if s["code"] == SLE)["version"] == "1.2"
 

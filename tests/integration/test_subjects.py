@@ -172,14 +172,17 @@ def test_anchor_names_are_checked(seeded: Session) -> None:
               actor=EDC, now=NOW)
 
 
-def test_enrolment_uses_the_newest_protocol_version(seeded: Session) -> None:
+def test_enrolment_uses_the_active_protocol_version(seeded: Session) -> None:
     from app.access import SYSTEM
-    from app.services.studies import load_schedule
+    from app.services.studies import activate_version, load_schedule
     from tests.helpers_subjects import seed_text
 
     text = seed_text("ucart-sle.yaml").replace('version: "1.1"', 'version: "1.2"')
     load_schedule(seeded, text=text, source="v1.2", actor=SYSTEM)
-    assert enrol_sle(seeded).version.version == "1.2"
+    assert enrol_sle(seeded, "S-1").version.version == "1.1"  # loaded is not active
+    assert activate_version(seeded, study=SLE, version="1.2", actor=SYSTEM)
+    assert not activate_version(seeded, study=SLE, version="1.2", actor=SYSTEM)
+    assert enrol_sle(seeded, "S-2").version.version == "1.2"
 
 
 # --- reading -----------------------------------------------------------------------------

@@ -92,6 +92,15 @@ class FieldProblem(BaseModel):
     type: str
 
 
+class ScheduleProblem(BaseModel):
+    """One problem of a schedule file, where it is in the file."""
+
+    line: int = Field(ge=1, examples=[97])
+    column: int = Field(ge=1, examples=[9])
+    field: str = Field(examples=["visits[4].at"])
+    message: str
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem document (media type application/problem+json)."""
 
@@ -102,8 +111,9 @@ class Problem(BaseModel):
     title: str = Field(description="The same for every problem of this type")
     status: int = Field(ge=400, le=599)
     detail: str = Field(description="What exactly is wrong with this request")
-    errors: list[FieldProblem] | None = Field(
-        default=None, description="For request validation: each failing field"
+    errors: list[FieldProblem | ScheduleProblem] | None = Field(
+        default=None, description="For request validation: each failing field; for an "
+                                  "invalid schedule file: each problem with its line and column"
     )
 
 
@@ -138,6 +148,10 @@ EXAMPLES: dict[str, tuple[int, str, str]] = {
     "unknown-query-parameter": (422, "Unknown query parameter",
                                 "unknown query parameter(s): stauts; accepted: as_of, cursor,"
                                 " from, limit, site, status, study, to"),
+    "invalid-schedule": (422, "Invalid schedule",
+                         "ucart-sle-2.0.yaml:97:9: visits[4].at: \"3 mnths\" is not a duration"),
+    "version-conflict": (409, "Protocol version already loaded with other content",
+                         "UCART-SLE version 2.0 is already loaded with other content"),
     "reason-required": (422, "A reason is required", "correcting anchor infusion needs a reason"),
     "invalid-rows": (422, "Some rows are invalid", "2 invalid row(s); nothing was imported"),
     "too-large": (413, "Request body too large", "the request body is larger than 1048576 bytes"),
@@ -172,6 +186,10 @@ def _example(slug: str) -> dict[str, Any]:
                  "accepted": ["as_of", "cursor", "from", "limit", "site", "status", "study", "to"],
                  "errors": [{"location": "query.stauts", "message": "unknown query parameter",
                              "type": "unknown_query_parameter"}]}
+    elif slug == "invalid-schedule":
+        body["problems"] = [body["detail"]]
+        body["errors"] = [{"line": 97, "column": 9, "field": "visits[4].at",
+                           "message": "\"3 mnths\" is not a duration"}]
     elif slug == "invalid-rows":
         body["errors"] = [
             {"index": 0, "field": "site", "location": "body.0.site", "type": "invalid-row",

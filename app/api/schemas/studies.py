@@ -176,6 +176,7 @@ class VersionOut(Out):
     version: str = Field(examples=["1.0"])
     content_hash: str = Field(description="SHA-256 of the YAML text")
     loaded_at: datetime
+    active: bool = Field(description="New subjects are enrolled on this version")
 
 
 class StudyDetail(BaseModel):

@@ -1,0 +1,10 @@
+"""Protocol amendments: moving enrolled subjects from one protocol version to another.
+
+- :mod:`.preview`: the difference between two versions, and what moving each subject
+  would do (a dry run: nothing is written);
+- :mod:`.apply`: move one subject, in the caller's transaction, with one audit record.
+
+The rules of :mod:`app.services` hold: session first, keyword-only arguments, add and
+flush (never commit), ``now`` passed in. A batch over many subjects is one transaction
+per subject, opened by the edge, so a failure leaves each subject wholly on one version.
+"""

@@ -1,0 +1,126 @@
+"""Move one subject to another protocol version.
+
+The subject's version changes, its calendar is expanded again under the new version and
+its rows are brought in line (:func:`app.services.subjects.visit_rows.sync_subject`):
+visits still to do move or appear; done and unscheduled visits keep every recorded
+fact; a visit still to do that the new version no longer has is cancelled with the
+reason "removed by amendment N", never deleted. One audit record, ``subject.amended``,
+holds the version before and after, the reason and the visits changed. Moving a subject
+to the version it is on changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.access import Actor
+from app.errors import Conflict, ReasonRequired
+from app.models import Visit
+from app.schedule.impact import Dates, SubjectImpact, removed_reason
+from app.schedule.plan import Plan
+from app.schedule.status import State
+from app.services.amendments.preview import SubjectAmendment, impact_of
+from app.services.audit import record_audit
+from app.services.studies import get_version, plan_of
+from app.services.subjects.loading import load_subject
+from app.services.subjects.visit_rows import sync_subject
+
+_STILL_TO_DO = (State.PLANNED.value, State.PENDING.value)
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    ALREADY = "already"  # the subject was on that version: nothing changed
+    DRY_RUN = "dry_run"  # what would change; nothing written
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    amendment: SubjectAmendment
+    outcome: Outcome
+
+
+def _day(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _dates(d: Dates | None) -> dict[str, str | None] | None:
+    if d is None:
+        return None
+    return {"target_date": _day(d.target), "window_start": _day(d.window_start),
+            "window_end": _day(d.window_end)}
+
+
+def impact_record(impact: SubjectImpact) -> list[dict[str, Any]]:
+    """The visits an amendment changes, as the audit record stores them."""
+    return [
+        {"code": v.code, "effects": [e.value for e in v.effects], "before": _dates(v.before),
+         "after": _dates(v.after),
+         "state_before": None if v.state_before is None else v.state_before.value,
+         "state_after": None if v.state_after is None else v.state_after.value}
+        for v in impact.visits
+    ]
+
+
+def cancel_removed(session: Session, subject_pk: int, plan: Plan) -> list[str]:
+    """Cancel the subject's visits still to do that ``plan`` no longer has."""
+    reason = removed_reason(plan)
+    rows = session.scalars(
+        select(Visit).where(Visit.subject_pk == subject_pk, Visit.unscheduled.is_(False),
+                            Visit.state.in_(_STILL_TO_DO)).order_by(Visit.id)
+    ).all()
+    cancelled = []
+    for row in rows:
+        if row.code not in plan.by_code:
+            row.state, row.reason, row.missed_from = State.CANCELLED.value, reason, None
+            cancelled.append(row.code)
+    session.flush()
+    return cancelled
+
+
+def apply_amendment(
+    session: Session, *, study: str, subject_id: str, to_version: str, reason: str,
+    actor: Actor, now: datetime, dry_run: bool = False,
+) -> Applied:
+    """Move the subject to ``to_version`` (admin only), or say what it would do.
+
+    Refused (Conflict) while the amendment waits for the subject's re-consent; a dry run
+    reports that instead (``impact.blocked``).
+    """
+    actor.require_admin()
+    if not reason.strip():
+        raise ReasonRequired("moving a subject to another protocol version needs a reason")
+    loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor,
+                          lock=not dry_run)
+    target = get_version(session, loaded.study, to_version)
+    amendment = impact_of(session, loaded, target, now=now)
+    if amendment.already:
+        return Applied(amendment, Outcome.ALREADY)
+    if dry_run:
+        return Applied(amendment, Outcome.DRY_RUN)
+    if amendment.impact.blocked is not None:
+        raise Conflict(f"subject {subject_id}: {amendment.impact.blocked}")
+    plan = plan_of(target)
+    subject = loaded.subject
+    subject.protocol_version_id = target.id
+    session.flush()
+    synced = sync_subject(session, subject, plan)
+    cancelled = cancel_removed(session, subject.id, plan)
+    number = None if plan.protocol.amendment is None else plan.protocol.amendment.number
+    audit = record_audit(
+        session, actor=actor, action="subject.amended", entity="subject",
+        study=loaded.study.code, site=loaded.site.code, subject=subject_id, key=subject_id,
+        before={"version": amendment.from_version},
+        after={"version": amendment.to_version, "amendment": number,
+               "visits": impact_record(amendment.impact), "visits_cancelled": cancelled,
+               **synced.summary()},
+        reason=reason,
+    )
+    audit.at = now
+    return Applied(amendment, Outcome.APPLIED)
