@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.schedule.durations import Duration, parse_duration
-from app.schedule.language import CODE_PATTERN
+from app.schedule.names import CODE_PATTERN
 
 Path = tuple[str | int, ...]
 CODE = re.compile(CODE_PATTERN)

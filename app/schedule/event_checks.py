@@ -17,7 +17,7 @@ from app.schedule.check_context import (
     format_path,
 )
 from app.schedule.dates import Offset
-from app.schedule.language import Condition, EventValues
+from app.schedule.event_terms import Condition, EventValues
 from app.schedule.plan import resolve
 from app.schedule.vocabulary import unknown_value_message
 

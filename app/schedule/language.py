@@ -6,50 +6,27 @@ written as text ("14 days", "-2 days", "2 weeks", "3 months") or as a study day 
 which depends on the study's day convention (``anchor_day``). See ``schedules/README.md``
 for the full language.
 
+The sections' parts have their own modules: names and codes (:mod:`app.schedule.names`),
+timing (:mod:`app.schedule.timing`: windows, series, lists of time points) and what events
+carry (:mod:`app.schedule.event_terms`).
+
 These models check the *shape* of one file. Cross references (unknown anchors,
 duplicate codes, cycles) are checked by :mod:`app.schedule.checks` and
-:mod:`app.schedule.event_checks`, so that every
-mistake of a file is reported at once.
+:mod:`app.schedule.event_checks`, so that every mistake of a file is reported at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    PlainSerializer,
-    Tag,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
 
-from app.schedule.durations import (
-    Duration,
-    DurationText,
-    Unit,
-    WindowDuration,
-    WindowString,
-)
-
-CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,39}$"
-NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
-
-Code = Annotated[
-    str, Field(pattern=CODE_PATTERN, description="A short code: letters, digits, _ . + -")
-]
-Name = Annotated[str, Field(pattern=NAME_PATTERN, description="A lower-case identifier")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+from app.schedule.durations import Duration, DurationText
+from app.schedule.event_terms import Condition, EventValues
+from app.schedule.names import Code, Name, Strict
+from app.schedule.timing import NO_WINDOW, GraceDuration, Series, VisitAt, WindowSpec
 
 
 class AgeRange(Strict):
@@ -147,86 +124,7 @@ class Anchor(Strict):
     )
 
 
-def _days_or_weeks(value: Duration) -> Duration:
-    if value.calendar_months is not None or value.study_day:
-        raise ValueError("a window or grace period is given in days or weeks")
-    if value.amount < 0:
-        raise ValueError("must be >= 0 days")
-    return value
-
-
-# How long after its window a visit not done counts as missed (days or weeks).
-GraceDuration = Annotated[WindowDuration, AfterValidator(_days_or_weeks)]
-
-
-class Window(Strict):
-    before: WindowDuration = Field(description="How early the visit may be done")
-    after: WindowDuration = Field(description="How late the visit may be done")
-
-    @field_validator("before", "after")
-    @classmethod
-    def _days_or_weeks(cls, value: Duration) -> Duration:
-        return _days_or_weeks(value)
-
-
-def _window(value: object) -> object:
-    """A window may be written as one duration: "3 days" means 3 days before and after."""
-    if isinstance(value, str):
-        return {"before": value, "after": value}
-    return value
-
-
-WindowSpec = Annotated[
-    Window, BeforeValidator(_window, json_schema_input_type=Window | WindowString)
-]
-NO_WINDOW = Window(before=Duration(0, Unit.DAYS), after=Duration(0, Unit.DAYS))
-
 VisitKind = Literal["clinic", "phone", "procedure", "inpatient", "home"]
-
-
-class Series(Strict):
-    every: DurationText
-    start: DurationText = Field(alias="from")
-    end: DurationText = Field(alias="to")
-
-    @model_validator(mode="after")
-    def _sane(self) -> Series:
-        units = {self.every.unit, self.start.unit, self.end.unit}
-        if len(units) != 1 or any(d.study_day for d in (self.every, self.start, self.end)):
-            raise ValueError(
-                "every, from and to must use the same unit (days, weeks, months or years)"
-            )
-        if self.every.amount <= 0:
-            raise ValueError("every must be > 0")
-        if self.end.amount < self.start.amount:
-            raise ValueError("to must be >= from")
-        if (self.end.amount - self.start.amount) // self.every.amount >= 200:
-            raise ValueError("a series may not yield more than 200 visits")
-        return self
-
-    def points(self) -> list[Duration]:
-        """Each time point, from ``from`` to ``to`` inclusive, every ``every``."""
-        unit = self.every.unit
-        steps = range(self.start.amount, self.end.amount + 1, self.every.amount)
-        return [Duration(n, unit) for n in steps]
-
-
-# The tags name the two forms of ``at``; in brackets, so that the loader leaves them out
-# of a problem's path, as it does pydantic's other internal steps.
-_ONE, _LIST = "[one]", "[list]"
-
-
-def _one_or_list(value: object) -> str:
-    return _LIST if isinstance(value, list | tuple) else _ONE
-
-
-# Irregular time points: "at: [day 2, day 3, day 5, day 8]", one visit each.
-TimePoints = Annotated[tuple[DurationText, ...], Field(min_length=1, max_length=200)]
-VisitAt = Annotated[
-    Annotated[DurationText, Tag(_ONE)] | Annotated[TimePoints, Tag(_LIST)],
-    Discriminator(_one_or_list),
-    PlainSerializer(lambda v: [str(d) for d in v] if isinstance(v, tuple) else str(v)),
-]
 
 
 class Visit(Strict):
@@ -290,60 +188,6 @@ class Visit(Strict):
     def repeated(self) -> bool:
         """Whether this entry yields several visits (a series or a list of time points)."""
         return self.series is not None or isinstance(self.at, tuple)
-
-
-class Term(Strict):
-    """One value an event may carry: a case-sensitive code (IMWG writes sCR) and its label."""
-
-    value: Code
-    label: str | None = Field(default=None, min_length=1, max_length=200)
-
-
-class EventValues(Strict):
-    """Per event type that carries a value, the values it may carry, in the protocol's order.
-
-    One field per such event type. An event type the file leaves out accepts any code, as
-    before vocabularies were declared: protocol versions already stored still load, and
-    their phase conditions are not checked against anything.
-    """
-
-    # Left out: (), which a file cannot write (min_length), so "declared" is never empty.
-    response: tuple[Term, ...] = Field(default=(), min_length=1)
-
-    def terms(self, event: str) -> tuple[Term, ...] | None:
-        """The declared values of an event type; None when the protocol declares none."""
-        if event not in type(self).model_fields:
-            return None
-        declared: tuple[Term, ...] = getattr(self, event)
-        return declared or None
-
-    def declared(self) -> dict[str, tuple[Term, ...]]:
-        """Every event type with a declared vocabulary, in the order of the fields."""
-        return {
-            event: terms
-            for event in type(self).model_fields
-            if (terms := self.terms(event)) is not None
-        }
-
-
-class Condition(Strict):
-    """The event that opens a phase: a response with one of ``values``, or a progression
-    (follow-up after progression: survival calls, retreatment)."""
-
-    event: Literal["response", "progression"] = "response"
-    values: tuple[Code, ...] = Field(
-        default=(),
-        description="Response values that open the phase; each one declared in event_values "
-                    "when the protocol declares response values",
-    )
-
-    @model_validator(mode="after")
-    def _values(self) -> Condition:
-        if self.event == "response" and not self.values:
-            raise ValueError("a response condition lists the values that open the phase")
-        if self.event != "response" and self.values:
-            raise ValueError(f"a {self.event} carries no value: leave out values")
-        return self
 
 
 class Phase(Strict):

@@ -29,7 +29,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from app.errors import ScheduleError
 from app.schedule.check_context import Path, Problem, did_you_mean, format_path
 from app.schedule.checks import check_protocol
-from app.schedule.language import CODE_PATTERN, NAME_PATTERN, Protocol
+from app.schedule.language import Protocol
+from app.schedule.names import CODE_PATTERN, NAME_PATTERN
 
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"

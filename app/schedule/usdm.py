@@ -20,7 +20,7 @@ from pathlib import PurePath
 from typing import Any
 
 from app.errors import ScheduleError
-from app.schedule.language import NO_WINDOW, Window
+from app.schedule.timing import NO_WINDOW, Window
 from app.schedule.usdm_visits import (
     AnchorSpec,
     JsonPath,

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.schedule.durations import Duration, Unit
-from app.schedule.language import CODE_PATTERN, NO_WINDOW, Window
+from app.schedule.names import CODE_PATTERN
+from app.schedule.timing import NO_WINDOW, Window
 from app.schedule.usdm_timing import IsoDuration, Offset, TimingType, parse_iso, window_side
 
 JsonPath = tuple[str | int, ...]

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.access import Actor
 from app.errors import AlreadyExists, InvalidRequest, NotFound
 from app.models import Site, Study, StudySite
-from app.schedule.language import CODE_PATTERN
+from app.schedule.names import CODE_PATTERN
 from app.services.audit import record_audit
 from app.services.scope import visible_site, visible_study
 from app.services.studies import get_study

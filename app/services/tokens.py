@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from app.access import Actor, Role
 from app.errors import AlreadyExists, InvalidRequest, NotAuthenticated, NotFound
 from app.models import ApiToken, Site, Study
-from app.schedule.language import CODE_PATTERN
+from app.schedule.names import CODE_PATTERN
 from app.services.audit import record_audit
 
 TOKEN_PREFIX = "fu_"

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app.errors import InvalidRequest, NotFound
-from app.schedule.language import CODE_PATTERN, NAME_PATTERN, Anchor
+from app.schedule.language import Anchor
+from app.schedule.names import CODE_PATTERN, NAME_PATTERN
 from app.schedule.plan import Plan
 from app.schedule.status import DONE_STATES, State
 from app.services.subjects.anchors import set_anchor

@@ -10,7 +10,7 @@ from starlette.datastructures import FormData
 from app.access import Actor
 from app.deps import NowDep, SessionDep, SettingsDep
 from app.errors import InvalidRequest, NotAuthenticated
-from app.schedule.language import CODE_PATTERN
+from app.schedule.names import CODE_PATTERN
 from app.schedule.text import control_character_problem
 from app.settings import Settings
 from app.web.identity import resume

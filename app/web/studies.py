@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from app.errors import InvalidRequest
 from app.schedule.dates import local_today
 from app.schedule.expand import AnchorDate
-from app.schedule.language import CODE_PATTERN
+from app.schedule.names import CODE_PATTERN
 from app.schedule.plan import VisitDef
 from app.services import exports
 from app.services.studies import StudyProtocol, describe_study, list_studies

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from app.access import Actor
 from app.errors import InvalidRequest
 from app.metrics import Metrics, MetricsDep
-from app.schedule.language import CODE_PATTERN
 from app.schedule.lifecycle import LifecycleFilter, lifecycles_of
+from app.schedule.names import CODE_PATTERN
 from app.schedule.status import Status
 from app.services.sites import list_sites
 from app.services.visits import VisitRef, mark_many_missed

@@ -10,7 +10,7 @@ from app.api.deps import ActorDep
 from app.api.schemas.access import ApiTimestamp, AuditEntryOut, AuditPageOut
 from app.api.schemas.common import CursorQuery, StudyPath, SubjectPath, Text, problem_responses
 from app.deps import SessionDep
-from app.schedule.language import CODE_PATTERN
+from app.schedule.names import CODE_PATTERN
 from app.services.trail import AuditFilter, AuditPage, search_audit, subject_history
 
 router = APIRouter(tags=["audit"])

@@ -12,7 +12,7 @@ from app.api.deps import ActorDep
 from app.api.idempotency import no_replay
 from app.api.schemas.common import StudyPath, SubjectPath, problem_responses
 from app.deps import NowDep, SessionDep, SettingsDep
-from app.schedule.language import CODE_PATTERN
+from app.schedule.names import CODE_PATTERN
 from app.services import feeds
 
 router = APIRouter(tags=["calendar feeds"])

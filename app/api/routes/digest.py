@@ -17,7 +17,7 @@ from app.api.schemas.digest import (
     StudySummaryOut,
 )
 from app.deps import NowDep, SessionDep, SettingsDep
-from app.schedule.language import CODE_PATTERN
+from app.schedule.names import CODE_PATTERN
 from app.services.digest.content import DigestRow, SiteDigest, preview_site_digest
 from app.services.digest.mail import subject_line
 from app.services.digest.recipients import add_recipient, list_recipients, remove_recipient

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from app.api.deps import ActorDep
 from app.api.schemas.common import StudyPath, problem_responses
 from app.deps import NowDep, SessionDep
-from app.schedule.language import CODE_PATTERN
+from app.schedule.names import CODE_PATTERN
 from app.services import exports
 
 router = APIRouter(tags=["exports"])

@@ -17,7 +17,7 @@ from app.api.schemas.studies import (
     StudySiteOut,
 )
 from app.deps import SessionDep
-from app.schedule.language import CODE_PATTERN
+from app.schedule.names import CODE_PATTERN
 from app.services import sites as service
 
 router = APIRouter(tags=["sites"])

@@ -38,8 +38,8 @@ from app.api.schemas.subjects import (
 )
 from app.deps import NowDep, SessionDep
 from app.schedule.expand import AnchorDate
-from app.schedule.language import CODE_PATTERN
 from app.schedule.lifecycle import LifecycleFilter, lifecycles_of
+from app.schedule.names import CODE_PATTERN
 from app.services.subjects import anchors, enrolment, events, listing, loading
 from app.services.subjects.loading import LoadedSubject
 

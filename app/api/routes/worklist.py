@@ -16,8 +16,8 @@ from app.api.schemas.common import ApiDate, CursorQuery, LifecycleQuery, problem
 from app.api.schemas.worklist import WorklistOut, WorklistStatus, WorklistSummary
 from app.deps import NowDep, SessionDep
 from app.metrics import MetricsDep
-from app.schedule.language import CODE_PATTERN
 from app.schedule.lifecycle import Lifecycle, LifecycleFilter, lifecycles_of
+from app.schedule.names import CODE_PATTERN
 from app.schedule.status import Status
 from app.services.worklist.counts import status_counts
 from app.services.worklist.page import worklist

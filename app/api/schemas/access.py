@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.access import Role
-from app.schedule.language import CODE_PATTERN
+from app.schedule.names import CODE_PATTERN
 from app.services.tokens import NAME_PATTERN
 
 TIMESTAMP_PATTERN = (

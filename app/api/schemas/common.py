@@ -22,8 +22,8 @@ from fastapi import Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.problems import DATABASE_PROBLEMS, HTTP_SLUGS, PROBLEM_JSON, problem_type
-from app.schedule.language import CODE_PATTERN, NAME_PATTERN
 from app.schedule.lifecycle import LifecycleFilter
+from app.schedule.names import CODE_PATTERN, NAME_PATTERN
 from app.schedule.text import MULTI_LINE_PATTERN, ONE_LINE_PATTERN
 
 MIN_DATE = date(1900, 1, 1)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from app.schedule.language import CODE_PATTERN
+from app.schedule.names import CODE_PATTERN
 
 # DigestOut has a field named "date": its other date fields name the type by this alias.
 Day = date

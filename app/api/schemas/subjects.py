@@ -22,8 +22,9 @@ from app.api.schemas.deviations import (
 )
 from app.schedule.calendar import EndpointStatus
 from app.schedule.expand import PhaseState
-from app.schedule.language import NAME_PATTERN, VisitKind
+from app.schedule.language import VisitKind
 from app.schedule.lifecycle import EventType, Lifecycle
+from app.schedule.names import NAME_PATTERN
 from app.schedule.status import State, Status
 from app.services.subjects.listing import SubjectSummary
 from app.services.subjects.loading import LoadedSubject

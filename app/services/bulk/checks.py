@@ -12,7 +12,7 @@ import re
 from datetime import date
 
 from app.schedule.eligibility import CONSENT_ANCHOR, enrolment_violations
-from app.schedule.language import CODE_PATTERN
+from app.schedule.names import CODE_PATTERN
 from app.schedule.plan import Plan
 from app.schedule.rules import Violation
 from app.services.bulk.rows import Enrolment
