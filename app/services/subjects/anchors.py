@@ -41,7 +41,7 @@ from app.services.subjects.outcomes import (
     stored_anchor,
     subject_events,
 )
-from app.services.subjects.visit_rows import SyncResult, sync_subject
+from app.services.subjects.sync import SyncResult, sync_subject
 
 
 def check_anchor(loaded: LoadedSubject, *, name: str, day: date, actual: bool,

@@ -31,9 +31,7 @@ from app.schedule.rules import raise_first
 from app.services.studies import current_version, get_study, plan_of
 from app.services.subjects.loading import LoadedSubject
 from app.services.subjects.outcomes import complete_row
-from app.services.subjects.visit_rows import (
-    sync_subject,
-)
+from app.services.subjects.sync import sync_subject
 
 
 def enrol(

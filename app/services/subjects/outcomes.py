@@ -11,39 +11,41 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.errors import InvalidDate, NotFound
-from app.models import AnchorDateRow, SubjectEvent, Visit
+from app.models import AnchorDateRow, Visit
 from app.schedule.expand import AnchorDate, cancelled_on, in_open_phase
-from app.schedule.lifecycle import Event, EventType, visit_date_conflict
+from app.schedule.lifecycle import Event, visit_date_conflict
 from app.schedule.outcome import CurrentVisit
 from app.schedule.rules import check_date
 from app.schedule.status import State, deviation
 from app.services.subjects.loading import LoadedSubject
+from app.services.subjects.sync import read_events
+
+# Built once: each call binds values only.
+_LOCK_VISIT = (
+    select(Visit)
+    .where(Visit.subject_pk == bindparam("subject_pk"), Visit.code == bindparam("code"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_ANCHOR = select(AnchorDateRow).where(
+    AnchorDateRow.subject_pk == bindparam("subject_pk"), AnchorDateRow.name == bindparam("name"))
 
 
 def lock_visit(session: Session, loaded: LoadedSubject, code: str) -> Visit:
     """The visit row, read again under its lock: a concurrent request may have just
     recorded it."""
-    visit = session.scalars(
-        select(Visit)
-        .where(Visit.subject_pk == loaded.subject.id, Visit.code == code)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
+    visit = session.scalars(_LOCK_VISIT, {"subject_pk": loaded.subject.id, "code": code}).first()
     if visit is None:
         raise NotFound(f"visit {code} not found for subject {loaded.subject.subject_id}")
     return visit
 
 
 def anchor_row(session: Session, loaded: LoadedSubject, name: str) -> AnchorDateRow | None:
-    return session.scalars(
-        select(AnchorDateRow).where(
-            AnchorDateRow.subject_pk == loaded.subject.id, AnchorDateRow.name == name
-        )
-    ).first()
+    return session.scalars(_ANCHOR, {"subject_pk": loaded.subject.id, "name": name}).first()
 
 
 def stored_anchor(row: AnchorDateRow | None) -> AnchorDate | None:
@@ -51,13 +53,7 @@ def stored_anchor(row: AnchorDateRow | None) -> AnchorDate | None:
 
 
 def subject_events(session: Session, loaded: LoadedSubject) -> list[Event]:
-    return [
-        Event(EventType(t), d, v)
-        for t, d, v in session.execute(
-            select(SubjectEvent.type, SubjectEvent.date, SubjectEvent.value)
-            .where(SubjectEvent.subject_pk == loaded.subject.id)
-        ).tuples()
-    ]
+    return read_events(session, loaded.subject.id)
 
 
 def current_visit(visit: Visit, loaded: LoadedSubject, events: Sequence[Event]) -> CurrentVisit:
