@@ -54,6 +54,7 @@ from app.services.subjects.outcomes import (
     complete_row,
     current_visit,
     lock_visit,
+    miss_row,
     outcome_of,
     stored_anchor,
     subject_events,
@@ -139,7 +140,7 @@ def complete_visit(
             if not done and not visit.unscheduled:
                 definition = loaded.plan.by_code.get(code)
                 done = list(definition.assessments) if definition else []
-        complete_row(visit, actual_date, done, note=note, now=now)
+        complete_row(session, visit, actual_date, done, note=note, now=now)
     if name is not None and change is not None:
         write_anchor(session, loaded, anchor, name, change)
     result = sync_subject(session, loaded.subject, loaded.plan, events=events)
@@ -196,11 +197,7 @@ def mark_missed(
         return VisitOutcome(loaded, visit, created=False)
     before = outcome_of(visit)
     if not isinstance(decision, Unchanged):
-        visit.state = State.MISSED.value
-        visit.actual_date = None
-        visit.assessments = []
-        visit.reason = why
-        visit.recorded_at = now
+        miss_row(session, visit, why, now=now)
     if name is not None and change is not None:
         write_anchor(session, loaded, anchor, name, change)
     result = sync_subject(session, loaded.subject, loaded.plan, events=events)

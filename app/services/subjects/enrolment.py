@@ -100,8 +100,8 @@ def enrol(
                 Visit.subject_pk == subject.id, Visit.code.in_(completed))):
             record = completed[row.code]
             assert record.actual_date is not None
-            complete_row(row, record.actual_date, sorted(record.assessments), note=None,
-                         now=now)
+            complete_row(session, row, record.actual_date, sorted(record.assessments),
+                         note=None, now=now)
         session.flush()
         sync_subject(session, subject, plan)
     loaded = LoadedSubject(subject, study_row, site_row, version)

@@ -19,7 +19,7 @@ from app.models import ProtocolVersion, Site, Study, Subject, SubjectEvent, Visi
 from app.schedule.dates import local_today
 from app.schedule.lifecycle import EventType
 from app.schedule.plan import Plan
-from app.services.audit import record_audit
+from app.services.audit import append_audit
 from app.services.studies import plan_of
 from app.services.subjects.visit_rows import (
     StoredCalendar,
@@ -61,7 +61,7 @@ class LoadedSubject:
         reason: str | None = None,
     ) -> None:
         """An audit record naming this subject's study, site and subject id."""
-        record_audit(
+        append_audit(
             session, actor=actor, action=action, entity=entity, study=self.study.code,
             site=self.site.code, subject=self.subject.subject_id, key=key, before=before,
             after=after, reason=reason,
