@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, insert, select, update
@@ -35,7 +35,6 @@ from app.schedule.status import DONE_STATES, State
 from app.services.subjects.visit_rows import (
     RE_EVALUATED_COLUMNS,
     SCHEDULE_COLUMNS,
-    schedule_values,
     visit_row_values,
 )
 
@@ -61,6 +60,7 @@ _READ_VISITS = (
     .where(_VISITS.c.subject_pk == bindparam("subject_pk"))
     .order_by(_VISITS.c.id)
 )
+_SCHEDULE = slice(6, 6 + len(SCHEDULE_COLUMNS))  # a read row's SCHEDULE_COLUMNS
 _WRITTEN = (*SCHEDULE_COLUMNS, "site_id")
 _UPDATE_VISIT = (
     update(_VISITS)
@@ -109,6 +109,8 @@ class SiteHistory:
 
     def on(self, day: date | None) -> int:
         """The id of the site in effect on ``day`` (None: now)."""
+        if not self.moves:
+            return self.enrolled_id
         code = site_on(day, _ENROLMENT, self.moves)
         return self.enrolled_id if code == _ENROLMENT else self.ids[code]
 
@@ -187,16 +189,25 @@ def sync_subject(
     result = SyncResult()
     writes: list[dict[str, Any]] = []
     missing: list[ExpandedVisit] = []
+    upcoming_delta = timedelta(days=upcoming)
     for visit in expansion.visits:
         row = by_code.get(visit.code)
         if row is None:
             missing.append(visit)
             continue
-        values = schedule_values(visit, upcoming)
-        if row.state in DONE_STATES:
-            values["state"], values["reason"] = row.state, row.reason
-        _compare(row, values, RE_EVALUATED_COLUMNS if row.state in DONE_STATES
-                 else SCHEDULE_COLUMNS, sites, result, writes)
+        done = row.state in DONE_STATES
+        start = visit.window_start
+        # In SCHEDULE_COLUMNS order; a done row keeps its outcome (state and reason).
+        fresh = (row.state if done else visit.state.value, visit.target_date, start,
+               visit.window_end, None if start is None else start - upcoming_delta,
+               visit.study_day, visit.provisional, row.reason if done else visit.reason,
+               visit.missed_from)
+        if fresh == tuple(row[_SCHEDULE]) and row.site_id == sites.of(
+                unscheduled=False, state=fresh[0], actual_date=row.actual_date,
+                target_date=visit.target_date):
+            continue  # the common case: nothing to write
+        _compare(row, dict(zip(SCHEDULE_COLUMNS, fresh, strict=True)),
+                 RE_EVALUATED_COLUMNS if done else SCHEDULE_COLUMNS, sites, result, writes)
     for row in rows:
         if row.unscheduled:
             values = {c: getattr(row, c) for c in SCHEDULE_COLUMNS}
