@@ -189,6 +189,14 @@ def begin_writing(session: Session) -> None:
     session.connection(execution_options={WRITE_OPTION: True})
 
 
+def writing(factory: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions like ``factory``'s whose transaction begins as a writer at its first
+    statement (``BEGIN IMMEDIATE`` on SQLite, see ``_sqlite_pragmas``), with no statement
+    of their own: their engine carries the option (it shares the original's pool)."""
+    bind = factory.kw["bind"]
+    return sessionmaker(**{**factory.kw, "bind": bind.execution_options(**{WRITE_OPTION: True})})
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session], *, write: bool = True) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""

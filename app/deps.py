@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from app.db import begin_writing
+from app.db import writing
 from app.errors import UnknownQueryParameter
 from app.settings import Settings
 
@@ -37,16 +37,17 @@ async def now_utc() -> datetime:
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One request, one transaction: commit on success, roll back on any error.
 
-    Async on purpose: every sync dependency costs a trip to a worker thread, and a
-    read needs none here (its transaction starts with its first query). A write takes
-    the write lock in a thread; the end (commit or rollback, then close) is one more
-    trip, shielded so that a client going away cannot leave a connection open.
+    Async on purpose: every sync dependency costs a trip to a worker thread, and this
+    one needs none: a transaction starts with its first query, a write's as a writer
+    (the write lock is taken by that first query, before anything is changed; see
+    :func:`app.db.writing`). The end (commit or rollback, then close) is one trip,
+    shielded so that a client going away cannot leave a connection open.
     """
     factory: sessionmaker[Session] = request.app.state.sessionmaker
+    if request.method not in READ_METHODS:
+        factory = _writing(request, factory)
     session = factory()
     try:
-        if request.method not in READ_METHODS:
-            await run_in_threadpool(begin_writing, session)
         yield session
     except BaseException:
         with anyio.CancelScope(shield=True):
@@ -55,6 +56,17 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     else:
         with anyio.CancelScope(shield=True):
             await run_in_threadpool(_end, session, commit=True)
+
+
+def _writing(request: Request, factory: sessionmaker[Session]) -> sessionmaker[Session]:
+    """The writers' sessions of ``factory``, made once per application and factory."""
+    state = request.app.state
+    made: tuple[sessionmaker[Session], sessionmaker[Session]] | None = getattr(
+        state, "writing_sessionmaker", None)
+    if made is None or made[0] is not factory:
+        made = (factory, writing(factory))
+        state.writing_sessionmaker = made
+    return made[1]
 
 
 def _end(session: Session, *, commit: bool) -> None:

@@ -120,14 +120,15 @@ class RequestLogMiddleware:
         finally:
             seconds = time.perf_counter() - began
             route = route_template(scope)
-            log.info(json.dumps({
-                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "request_id": request_id,
-                "method": scope["method"],
-                "route": route,
-                "status": status,
-                "duration_ms": round(seconds * 1000, 1),
-                "actor": actor_name(scope),
-            }, separators=(",", ":")))
+            if log.isEnabledFor(logging.INFO):  # the line is not even built otherwise
+                log.info(json.dumps({
+                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 1),
+                    "actor": actor_name(scope),
+                }, separators=(",", ":")))
             if self.observe is not None:
                 self.observe(scope["method"], route, status, seconds)

@@ -42,12 +42,17 @@ class LoadResult:
 
 async def _one_client(
     port: int, paths: Callable[[], str], headers: str, stop: Callable[[int], bool],
-    latencies: list[float], errors: list[int],
+    latencies: list[float], errors: list[int], body: bytes | None, ok: frozenset[int],
 ) -> None:
     reader, writer = await asyncio.open_connection(HOST, port)
+    method, content = "GET", b""
+    if body is not None:
+        method, content = "POST", body
+        headers += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
     try:
         while not stop(len(latencies)):
-            request = f"GET {paths()} HTTP/1.1\r\nHost: {HOST}\r\n{headers}\r\n".encode()
+            request = (f"{method} {paths()} HTTP/1.1\r\nHost: {HOST}\r\n{headers}\r\n"
+                       .encode() + content)
             started = time.perf_counter()
             writer.write(request)
             status = int((await reader.readline()).split()[1])
@@ -58,7 +63,7 @@ async def _one_client(
                     length = int(value)
             await reader.readexactly(length)
             latencies.append((time.perf_counter() - started) * 1000)
-            if status != 200:
+            if status not in ok:
                 errors.append(status)
     finally:
         writer.close()
@@ -66,10 +71,12 @@ async def _one_client(
 
 def run_load(
     port: int, paths: Callable[[], str], *, token: str | None = None, clients: int = 1,
-    seconds: float | None = None, requests: int | None = None,
+    seconds: float | None = None, requests: int | None = None, body: bytes | None = None,
+    ok: frozenset[int] = frozenset({200}),
 ) -> LoadResult:
     """``clients`` connections sending requests back to back, for ``seconds`` or until
-    ``requests`` responses (whichever is given) have come back."""
+    ``requests`` responses (whichever is given) have come back. With a ``body``, each
+    request is a POST of it (JSON); a status outside ``ok`` counts as an error."""
     headers = f"Authorization: Bearer {token}\r\n" if token else ""
     latencies: list[float] = []
     errors: list[int] = []
@@ -82,7 +89,7 @@ def run_load(
         return requests is not None and done >= requests
 
     async def main() -> None:
-        await asyncio.gather(*(_one_client(port, paths, headers, stop, latencies, errors)
+        await asyncio.gather(*(_one_client(port, paths, headers, stop, latencies, errors, body, ok)
                                for _ in range(clients)))
 
     asyncio.run(main())

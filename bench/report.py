@@ -15,7 +15,6 @@ def _f(value: Any, digits: int = 1) -> str:
 
 def markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
-    e = r["expansion"]
     lines = [
         f"# Benchmark {r['when']}",
         "",
@@ -25,65 +24,33 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         "| measure | value | baseline | ratio (target) |",
         "| --- | --- | --- | --- |",
-        f"| 1. expansion, µs/subject ({e['visits'] / e['subjects']:.1f} visits) |"
-        f" {_f(e['engine_us_per_subject'])} | {_f(e['raw_us_per_subject'])} dateutil |"
-        f" {e['ratio']:.2f} (≥ 0.5) |",
     ]
+    e = r.get("expansion")
+    if e:
+        lines.append(
+            f"| 1. expansion, µs/subject ({e['visits'] / e['subjects']:.1f} visits) |"
+            f" {_f(e['engine_us_per_subject'])} | {_f(e['raw_us_per_subject'])} dateutil |"
+            f" {e['ratio']:.2f} (≥ 0.5) |")
     for name in ("sqlite", "postgresql"):
         b = r.get(name)
         if not b:
             continue
-        imp, http, dig = b["import"], b["http"], b["digest"]
-        big, small = imp["import"], imp.get("import_small")
-        raw_rate = imp["raw"]["rows"] / imp["raw"]["seconds"]
-        lines += [
-            f"| **{name}** | | | |",
-            f"| 2. import {big['subjects']:,} subjects: subjects/s, visit rows/s |"
-            f" {_f(big['subjects_per_s'], 0)}, {_f(big['visits_per_s'], 0)} |"
-            f" raw executemany {_f(raw_rate, 0)} rows/s, {_f(imp['raw']['seconds'])} s vs"
-            f" {_f(big['seconds'])} s | {imp['ratio']:.2f} (≥ 0.5) |",
-            f"| demo data: {b['demo']['subjects']:,} subjects, {b['demo']['visits']:,} visits |"
-            f" {_f(b['demo']['seconds'])} s | | |",
-        ]
-        for key in sorted(k for k in http if k.startswith("followup_")):
-            w = key.split("_")[1]
-            ours, base = http[key], http[f"minimal_{w}"]
-            lines += [
-                f"| 3. worklist overdue, {w} worker(s): p50/p95/p99 ms, 1 client |"
-                f" {_f(ours['p50_ms'])} / {_f(ours['p95_ms'])} / {_f(ours['p99_ms'])} |"
-                f" {_f(base['p50_ms'])} / {_f(base['p95_ms'])} / {_f(base['p99_ms'])} raw SQL |"
-                " p95 < 50 ms |",
-                f"| 3. worklist overdue, {w} worker(s): req/s, 16 clients (median of rounds) |"
-                f" {_f(ours['rps_16'], 0)} (p95 {_f(ours['p95_ms_16'])} ms) |"
-                f" {_f(base['rps_16'], 0)} raw SQL | {http[f'ratio_{w}']:.2f} (≥ 0.5) |",
-            ]
-            missed, missed_base = http.get(f"followup-missed_{w}"), http.get(f"minimal-missed_{w}")
-            if missed and missed_base:
-                lines += [
-                    f"| 3. worklist missed, not documented, {w} worker(s): p50/p95/p99 ms,"
-                    f" 1 client | {_f(missed['p50_ms'])} / {_f(missed['p95_ms'])} /"
-                    f" {_f(missed['p99_ms'])} | {_f(missed_base['p50_ms'])} /"
-                    f" {_f(missed_base['p95_ms'])} / {_f(missed_base['p99_ms'])} raw SQL |"
-                    " p95 < 50 ms |",
-                    f"| 3. worklist missed, not documented, {w} worker(s): req/s, 16 clients"
-                    f" (median of rounds) | {_f(missed['rps_16'], 0)} (p95"
-                    f" {_f(missed['p95_ms_16'])} ms) | {_f(missed_base['rps_16'], 0)} raw SQL |"
-                    f" {http[f'ratio-missed_{w}']:.2f} (≥ 0.5) |",
-                ]
-            lines += [
-                f"| 6. server peak RSS under load, {w} worker(s): largest process, all |"
-                f" {_f(ours['peak_rss_mb'], 0)} MB, {_f(ours['peak_rss_total_mb'], 0)} MB |"
-                " | < 300 MB |",
-            ]
-        cal = http["calendar"]
-        lines += [
-            f"| 4. one subject's calendar: p50/p95 ms | {_f(cal['p50_ms'])} /"
-            f" {_f(cal['p95_ms'])} | | |",
-            f"| 5. digest, {dig['sites']} sites ({_f(dig.get('rows'))} rows, of which"
-            f" {_f(dig.get('newly_missed'))} newly missed): total s; per site ms mean/p95 |"
-            f" {_f(dig['total_s'], 2)}; {_f(dig['per_site_ms_mean'])} /"
-            f" {_f(dig['per_site_ms_p95'])} | | < 5 s |",
-        ]
+        lines.append(f"| **{name}** | | | |")
+        if "import" in b:
+            lines += _import(b["import"])
+        if "demo" in b:
+            lines.append(
+                f"| demo data: {b['demo']['subjects']:,} subjects, {b['demo']['visits']:,}"
+                f" visits | {_f(b['demo']['seconds'])} s | | |")
+        if "http" in b:
+            lines += _http(b["http"])
+        dig = b.get("digest")
+        if dig:
+            lines.append(
+                f"| 5. digest, {dig['sites']} sites ({_f(dig.get('rows'))} rows, of which"
+                f" {_f(dig.get('newly_missed'))} newly missed): total s; per site ms mean/p95 |"
+                f" {_f(dig['total_s'], 2)}; {_f(dig['per_site_ms_mean'])} /"
+                f" {_f(dig['per_site_ms_p95'])} | | < 5 s |")
         rep = b.get("reports")
         if rep:
             lines += [
@@ -93,17 +60,77 @@ def markdown(r: dict[str, Any]) -> str:
                 f"| 8. endpoint report, every study ({_f(rep['subjects'])} subjects): s |"
                 f" {_f(rep['endpoints_s'], 2)} | | |",
             ]
+        small = b.get("import", {}).get("import_small")
         if small:
+            big = b["import"]["import"]
             lines.append(
                 f"| 6. import peak RSS: {small['subjects']:,} vs {big['subjects']:,} subjects"
                 f" ({_f(small['file_mb'])} vs {_f(big['file_mb'])} MB of CSV) |"
                 f" {_f(small['peak_rss_mb'], 0)} MB vs {_f(big['peak_rss_mb'], 0)} MB | |"
                 " independent of size |")
         lines += _export_lines(b.get("export"))
+        done = b.get("completion")
+        if done:
+            ours, base = done["followup"], done["minimal"]
+            lines.append(
+                f"| 9. visit completion, 1 client: completions/s (median of rounds); p50/p95 ms"
+                f" | {_f(ours['per_s'], 0)}; {_f(ours['p50_ms'])} / {_f(ours['p95_ms'])} |"
+                f" {_f(base['per_s'], 0)}; {_f(base['p50_ms'])} / {_f(base['p95_ms'])} raw SQL"
+                f" | {done['ratio']:.2f} (≥ 0.5) |")
     errors = sum(v.get("errors", 0) for name in ("sqlite", "postgresql") if name in r
-                 for v in r[name]["http"].values() if isinstance(v, dict))
+                 for step in ("http", "completion") if step in r[name]
+                 for v in r[name][step].values() if isinstance(v, dict))
     lines += ["", f"HTTP errors during the runs: {errors}.", ""]
     return "\n".join(lines)
+
+
+def _import(imp: dict[str, Any]) -> list[str]:
+    big = imp["import"]
+    raw_rate = imp["raw"]["rows"] / imp["raw"]["seconds"]
+    return [
+        f"| 2. import {big['subjects']:,} subjects: subjects/s, visit rows/s |"
+        f" {_f(big['subjects_per_s'], 0)}, {_f(big['visits_per_s'], 0)} |"
+        f" raw executemany {_f(raw_rate, 0)} rows/s, {_f(imp['raw']['seconds'])} s vs"
+        f" {_f(big['seconds'])} s | {imp['ratio']:.2f} (≥ 0.5) |",
+    ]
+
+
+def _http(http: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for key in sorted(k for k in http if k.startswith("followup_")):
+        w = key.split("_")[1]
+        ours, base = http[key], http[f"minimal_{w}"]
+        lines += [
+            f"| 3. worklist overdue, {w} worker(s): p50/p95/p99 ms, 1 client |"
+            f" {_f(ours['p50_ms'])} / {_f(ours['p95_ms'])} / {_f(ours['p99_ms'])} |"
+            f" {_f(base['p50_ms'])} / {_f(base['p95_ms'])} / {_f(base['p99_ms'])} raw SQL |"
+            " p95 < 50 ms |",
+            f"| 3. worklist overdue, {w} worker(s): req/s, 16 clients (median of rounds) |"
+            f" {_f(ours['rps_16'], 0)} (p95 {_f(ours['p95_ms_16'])} ms) |"
+            f" {_f(base['rps_16'], 0)} raw SQL | {http[f'ratio_{w}']:.2f} (≥ 0.5) |",
+        ]
+        missed, missed_base = http.get(f"followup-missed_{w}"), http.get(f"minimal-missed_{w}")
+        if missed and missed_base:
+            lines += [
+                f"| 3. worklist missed, not documented, {w} worker(s): p50/p95/p99 ms,"
+                f" 1 client | {_f(missed['p50_ms'])} / {_f(missed['p95_ms'])} /"
+                f" {_f(missed['p99_ms'])} | {_f(missed_base['p50_ms'])} /"
+                f" {_f(missed_base['p95_ms'])} / {_f(missed_base['p99_ms'])} raw SQL |"
+                " p95 < 50 ms |",
+                f"| 3. worklist missed, not documented, {w} worker(s): req/s, 16 clients"
+                f" (median of rounds) | {_f(missed['rps_16'], 0)} (p95"
+                f" {_f(missed['p95_ms_16'])} ms) | {_f(missed_base['rps_16'], 0)} raw SQL |"
+                f" {http[f'ratio-missed_{w}']:.2f} (≥ 0.5) |",
+            ]
+        lines += [
+            f"| 6. server peak RSS under load, {w} worker(s): largest process, all |"
+            f" {_f(ours['peak_rss_mb'], 0)} MB, {_f(ours['peak_rss_total_mb'], 0)} MB |"
+            " | < 300 MB |",
+        ]
+    cal = http["calendar"]
+    lines.append(f"| 4. one subject's calendar: p50/p95 ms | {_f(cal['p50_ms'])} /"
+                 f" {_f(cal['p95_ms'])} | | |")
+    return lines
 
 
 def _export_lines(export: dict[str, Any] | None) -> list[str]:

@@ -1,11 +1,14 @@
 """make bench: throughput, latency and memory at 100,000 subjects, with baselines.
 
     python -m bench.run [--subjects N] [--demo-subjects M] [--export-subjects E]
-                        [--sites S] [--seconds T] [--rounds R] [--out DIR]
+                        [--sites S] [--seconds T] [--rounds R] [--steps a,b] [--out DIR]
 
-Imports and expansion run at N subjects; the worklist, calendar and digest run over M
-subjects with history (1.5 N by default: about 2,000,000 visit rows at N = 100,000); the
-export step fills a study of E subjects (150,000 by default) and exports it.
+Imports and expansion run at N subjects; the worklist, calendar, digest, reports and
+completions run over M subjects with history (1.5 N by default: about 2,000,000 visit rows
+at N = 100,000); the export step fills a study of E subjects (150,000 by default) and
+exports it.
+``--steps`` runs some of the steps only (e.g. ``--steps completion --demo-subjects 2000``
+while working on the write path).
 
 For SQLite, and for PostgreSQL when TEST_DATABASE_URL is set (in dedicated schemas
 bench_<pid>_*), it measures the steps listed in docs/performance.md, prints a Markdown table
@@ -28,6 +31,7 @@ from typing import Any
 from app.access import SYSTEM
 from app.db import make_engine, make_sessionmaker, transaction
 from app.services.demo import generate
+from bench.completion import bench_completion
 from bench.export import bench_export
 from bench.http_load import bench_http
 from bench.load import log
@@ -46,6 +50,7 @@ from bench.steps import (
 # The data is generated up to today, so the servers' own clock sees a current worklist.
 AS_OF = datetime.now(UTC).date()
 ROOT = Path(__file__).resolve().parent.parent
+STEPS = ("expansion", "import", "http", "digest", "reports", "completion", "export")
 
 
 def bench_import(
@@ -80,8 +85,22 @@ def bench_import(
 
 def run_backend(backend: Backend, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     small = args.subjects // 10 if args.small is None else args.small
-    result: dict[str, Any] = {
-        "import": bench_import(backend, work, args.subjects, small, args.sites)}
+    result: dict[str, Any] = {}
+    if "import" in args.steps:
+        result["import"] = bench_import(backend, work, args.subjects, small, args.sites)
+    if {"http", "digest", "reports", "completion"} & set(args.steps):
+        result |= _with_history(backend, args)
+    if "export" in args.steps and args.export_subjects:
+        small = (args.export_subjects // 10 if args.export_small is None
+                 else args.export_small)
+        result["export"] = bench_export(backend, work, args.export_subjects, small, args.sites,
+                                        AS_OF)
+    return result
+
+
+def _with_history(backend: Backend, args: argparse.Namespace) -> dict[str, Any]:
+    """The steps over the demo data: worklist, calendar, digest, reports, completions."""
+    result: dict[str, Any] = {}
     url = backend.database("main")
     log(f"{backend.name}: demo data, {args.demo_subjects} subjects with history")
     prepare_started = time.perf_counter()
@@ -95,19 +114,21 @@ def run_backend(backend: Backend, args: argparse.Namespace, work: Path) -> dict[
     engine.dispose()
     result["demo"] = {"subjects": demo.subjects, "visits": demo.visits,
                       "seconds": time.perf_counter() - prepare_started}
-    log(f"{backend.name}: HTTP")
-    result["http"] = bench_http(url, args.seconds, args.requests, args.workers, args.rounds)
-    log(f"{backend.name}: digest")
-    result["digest"] = bench_digest(url, AS_OF)
-    log(f"{backend.name}: reports")
-    result["reports"] = bench_reports(url, AS_OF)
+    if "http" in args.steps:
+        log(f"{backend.name}: HTTP")
+        result["http"] = bench_http(url, args.seconds, args.requests, args.workers, args.rounds)
+    if "digest" in args.steps:
+        log(f"{backend.name}: digest")
+        result["digest"] = bench_digest(url, AS_OF)
+    if "reports" in args.steps:
+        log(f"{backend.name}: reports")
+        result["reports"] = bench_reports(url, AS_OF)
+    if "completion" in args.steps:
+        log(f"{backend.name}: visit completion, one client")
+        result["completion"] = bench_completion(backend, url, args.requests, args.rounds,
+                                                AS_OF)
     if not args.keep:
         backend.drop(url)
-    if args.export_subjects:
-        small = (args.export_subjects // 10 if args.export_small is None
-                 else args.export_small)
-        result["export"] = bench_export(backend, work, args.export_subjects, small, args.sites,
-                                        AS_OF)
     return result
 
 
@@ -129,14 +150,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              " 0 skips it)")
     parser.add_argument("--seconds", type=float, default=5.0, help="Each concurrent load run")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="Concurrent load runs per server (the median is reported)")
+                        help="Concurrent load runs, and completion runs, per server (the median is"
+                             " reported)")
     parser.add_argument("--requests", type=int, default=300, help="Each single-client run")
     parser.add_argument("--workers", default="1,2", help="Server worker counts, e.g. 1,2")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--steps", default=",".join(STEPS),
+                        help=f"The steps to run, of {','.join(STEPS)}")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--keep", action="store_true", help="Keep the main databases")
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",")]
+    args.steps = args.steps.split(",")
+    if unknown := set(args.steps) - set(STEPS):
+        parser.error(f"unknown step(s) {', '.join(sorted(unknown))}; of {', '.join(STEPS)}")
     if args.demo_subjects is None:
         args.demo_subjects = args.subjects * 3 // 2
     started = time.perf_counter()
@@ -146,8 +173,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "demo_subjects": args.demo_subjects,
         "as_of": AS_OF.isoformat(),
     }
-    log("expansion")
-    results["expansion"] = bench_expansion(args.subjects, AS_OF)
+    if "expansion" in args.steps:
+        log("expansion")
+        results["expansion"] = bench_expansion(args.subjects, AS_OF)
     pg_url = os.environ.get("TEST_DATABASE_URL")
     with tempfile.TemporaryDirectory(prefix="followup-bench-") as tmp:
         work = Path(tmp)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from app.access import Actor
 from app.deps import NowDep, SessionDep
@@ -15,17 +17,27 @@ from app.services.tokens import authenticate
 bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer fu_...`")
 
 
-def get_actor(
-    request: Request,
-    session: SessionDep,
-    now: NowDep,
+async def get_secret(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Actor:
+) -> str:
+    """The bearer token sent (401 without one); not checked yet: see :func:`actor_of`."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise NotAuthenticated("send Authorization: Bearer <token>")
-    actor = authenticate(session, credentials.credentials, now=now)
+    return credentials.credentials
+
+
+SecretDep = Annotated[str, Depends(get_secret)]
+
+
+def actor_of(request: Request, session: Session, secret: str, now: datetime) -> Actor:
+    """The actor behind the token (401 unless it is valid), noted for the request log."""
+    actor = authenticate(session, secret, now=now)
     request.state.actor = actor
     return actor
+
+
+def get_actor(request: Request, session: SessionDep, now: NowDep, secret: SecretDep) -> Actor:
+    return actor_of(request, session, secret, now)
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
 from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session
@@ -31,14 +30,22 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@lru_cache(maxsize=128)
-def _plan_from_text(text_hash: str, text: str) -> Plan:
-    return build_plan(parse_protocol(text, source="<stored>"))
+# Plans by the content hash of their text: a stored version never changes, and the hash
+# names its text, so a version read without its text (it is deferred where subjects are
+# loaded) needs it only the first time.
+_PLANS: dict[str, Plan] = {}
+_PLANS_KEPT = 128
 
 
 def plan_of(version: ProtocolVersion) -> Plan:
     """The expanded plan of a stored protocol version (parsed once per process)."""
-    return _plan_from_text(version.content_hash, version.yaml_text)
+    plan = _PLANS.get(version.content_hash)
+    if plan is None:
+        if len(_PLANS) >= _PLANS_KEPT:
+            _PLANS.clear()
+        plan = build_plan(parse_protocol(version.yaml_text, source="<stored>"))
+        _PLANS[version.content_hash] = plan
+    return plan
 
 
 def load_schedule(session: Session, *, text: str, source: str, actor: Actor) -> LoadResult:

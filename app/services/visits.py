@@ -54,11 +54,12 @@ from app.services.subjects.outcomes import (
     complete_row,
     current_visit,
     lock_visit,
+    miss_row,
     outcome_of,
     stored_anchor,
     subject_events,
 )
-from app.services.subjects.visit_rows import sync_subject
+from app.services.subjects.sync import sync_subject
 
 UNSCHEDULED_PREFIX = "UNS-"
 UNSCHEDULED_PHASE = "unscheduled"
@@ -139,11 +140,10 @@ def complete_visit(
             if not done and not visit.unscheduled:
                 definition = loaded.plan.by_code.get(code)
                 done = list(definition.assessments) if definition else []
-        complete_row(visit, actual_date, done, note=note, now=now)
+        complete_row(session, visit, actual_date, done, note=note, now=now)
     if name is not None and change is not None:
         write_anchor(session, loaded, anchor, name, change)
-    session.flush()
-    result = sync_subject(session, loaded.subject, loaded.plan)
+    result = sync_subject(session, loaded.subject, loaded.plan, events=events)
     if not isinstance(decision, Unchanged):
         # The visits that moved are the anchor's doing when it changed, else this visit's.
         moved = {} if change is not None else result.moved()
@@ -178,8 +178,8 @@ def mark_missed(
                           visit=code)
     visit = lock_visit(session, loaded, code)
     request = Missed(why, correction)
-    decision = decide_missed(current_visit(visit, loaded, subject_events(session, loaded)),
-                             request)
+    events = subject_events(session, loaded)
+    decision = decide_missed(current_visit(visit, loaded, events), request)
     if isinstance(decision, Refused) and decision.refusal is Refusal.NOT_OPEN:
         raise decision.error()
     name = _recorded_anchor(loaded, visit)
@@ -197,15 +197,10 @@ def mark_missed(
         return VisitOutcome(loaded, visit, created=False)
     before = outcome_of(visit)
     if not isinstance(decision, Unchanged):
-        visit.state = State.MISSED.value
-        visit.actual_date = None
-        visit.assessments = []
-        visit.reason = why
-        visit.recorded_at = now
+        miss_row(session, visit, why, now=now)
     if name is not None and change is not None:
         write_anchor(session, loaded, anchor, name, change)
-    session.flush()
-    result = sync_subject(session, loaded.subject, loaded.plan)
+    result = sync_subject(session, loaded.subject, loaded.plan, events=events)
     if not isinstance(decision, Unchanged):
         moved = {} if change is not None else result.moved()
         loaded.audit(session, actor=actor, action=decision.action.value, entity="visit",

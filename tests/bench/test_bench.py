@@ -36,9 +36,28 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         assert run["export"]["big"]["subjects"] == 30 and "small" not in run["export"]
         # The compliance report agrees with its raw-SQL twin over the demo data.
         assert run["reports"]["agree"] is True and run["reports"]["subjects"] == 180
+        # Completions: the same visits through both servers, every one answered 201.
+        done = run["completion"]
+        assert done["followup"]["completions"] == done["minimal"]["completions"] == 10
+        assert done["followup"]["errors"] == 0 and done["minimal"]["errors"] == 0
+        assert len(done["followup"]["per_s_rounds"]) == 2 and done["ratio"] > 0
     table = (tmp_path / "latest.md").read_text()
     assert "| 3. worklist overdue, 1 worker(s): req/s, 16 clients (median of rounds) |" in table
     assert ("| 3. worklist missed, not documented, 1 worker(s): req/s, 16 clients (median of"
             " rounds) |") in table
     assert "| 7. export CSV, 30 subjects (" in table
     assert "| 8. compliance report, every study (" in table and "(counts agree)" in table
+    assert "| 9. visit completion, 1 client: completions/s" in table
+
+
+@pytest.mark.slow
+def test_one_step_runs_on_its_own(tmp_path: Path) -> None:
+    results = main(["--steps", "completion", "--demo-subjects", "60", "--sites", "2",
+                    "--requests", "3", "--rounds", "1", "--backends", "sqlite",
+                    "--out", str(tmp_path)])
+    assert "expansion" not in results
+    run = results["sqlite"]
+    assert set(run) == {"demo", "completion"}
+    assert run["completion"]["followup"]["completions"] == 3
+    assert run["completion"]["minimal"]["errors"] == 0
+    assert "| 9. visit completion" in (tmp_path / "latest.md").read_text()

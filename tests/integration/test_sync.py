@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from app.models import AnchorDateRow, Visit
 from app.schedule.expand import AnchorDate, expand
 from app.services.subjects.loading import LoadedSubject
-from app.services.subjects.visit_rows import stored_calendar, sync_subject, visit_row_values
+from app.services.subjects.sync import sync_subject
+from app.services.subjects.visit_rows import stored_calendar, visit_row_values
 from tests.helpers_subjects import enrol_sle, load_seed_studies
 
 

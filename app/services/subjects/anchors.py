@@ -41,7 +41,7 @@ from app.services.subjects.outcomes import (
     stored_anchor,
     subject_events,
 )
-from app.services.subjects.visit_rows import SyncResult, sync_subject
+from app.services.subjects.sync import SyncResult, sync_subject
 
 
 def check_anchor(loaded: LoadedSubject, *, name: str, day: date, actual: bool,
@@ -147,11 +147,11 @@ def set_anchor(
     if visit is not None and visit_change is not None:
         visit_before = outcome_of(visit)
         if visit_change.actual_date is None:
-            reopen_row(visit)
+            reopen_row(session, visit)
         else:
             assert recorder is not None
             kept = visit.state == State.COMPLETED and visit.assessments
-            complete_row(visit, visit_change.actual_date,
+            complete_row(session, visit, visit_change.actual_date,
                          visit.assessments if kept else recorder.assessments,
                          note=None, now=now)
     session.flush()

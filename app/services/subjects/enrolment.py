@@ -31,9 +31,7 @@ from app.schedule.rules import raise_first
 from app.services.studies import current_version, get_study, plan_of
 from app.services.subjects.loading import LoadedSubject
 from app.services.subjects.outcomes import complete_row
-from app.services.subjects.visit_rows import (
-    sync_subject,
-)
+from app.services.subjects.sync import sync_subject
 
 
 def enrol(
@@ -102,8 +100,8 @@ def enrol(
                 Visit.subject_pk == subject.id, Visit.code.in_(completed))):
             record = completed[row.code]
             assert record.actual_date is not None
-            complete_row(row, record.actual_date, sorted(record.assessments), note=None,
-                         now=now)
+            complete_row(session, row, record.actual_date, sorted(record.assessments),
+                         note=None, now=now)
         session.flush()
         sync_subject(session, subject, plan)
     loaded = LoadedSubject(subject, study_row, site_row, version)

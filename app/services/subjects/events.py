@@ -47,7 +47,7 @@ from app.schedule.rules import check_date, require_reason
 from app.schedule.status import State
 from app.schedule.vocabulary import refused_value
 from app.services.subjects.loading import LoadedSubject, load_subject, reloaded
-from app.services.subjects.visit_rows import sync_subject
+from app.services.subjects.sync import sync_subject
 
 
 def _check_value(type: EventType, value: str | None, allowed: tuple[str, ...]) -> None:

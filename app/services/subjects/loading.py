@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, defer
 
 from app.access import Actor
 from app.errors import Forbidden, NotFound
@@ -19,7 +19,7 @@ from app.models import ProtocolVersion, Site, Study, Subject, SubjectEvent, Visi
 from app.schedule.dates import local_today
 from app.schedule.lifecycle import EventType
 from app.schedule.plan import Plan
-from app.services.audit import record_audit
+from app.services.audit import append_audit
 from app.services.studies import plan_of
 from app.services.subjects.visit_rows import (
     StoredCalendar,
@@ -61,11 +61,25 @@ class LoadedSubject:
         reason: str | None = None,
     ) -> None:
         """An audit record naming this subject's study, site and subject id."""
-        record_audit(
+        append_audit(
             session, actor=actor, action=action, entity=entity, study=self.study.code,
             site=self.site.code, subject=self.subject.subject_id, key=key, before=before,
             after=after, reason=reason,
         )
+
+
+# Built once: each call binds the study code and the subject id. The protocol's text is
+# read only when its plan is not cached yet (:func:`app.services.studies.plan_of`).
+_READ_SUBJECT = (
+    select(Subject, Study, Site, ProtocolVersion)
+    .join(Study, Study.id == Subject.study_id)
+    .join(Site, Site.id == Subject.site_id)
+    .join(ProtocolVersion, ProtocolVersion.id == Subject.protocol_version_id)
+    .where(Study.code == bindparam("study"), Subject.subject_id == bindparam("subject_id"))
+    .options(defer(ProtocolVersion.yaml_text))
+)
+_LOCK_SUBJECT = _READ_SUBJECT.with_for_update(of=Subject).execution_options(
+    populate_existing=True)
 
 
 def load_subject(
@@ -82,18 +96,8 @@ def load_subject(
     already serialised by BEGIN IMMEDIATE): every change to a subject holds it, so two
     concurrent changes never expand the calendar from stale rows.
     """
-    statement = (
-        select(Subject, Study, Site, ProtocolVersion)
-        .join(Study, Study.id == Subject.study_id)
-        .join(Site, Site.id == Subject.site_id)
-        .join(ProtocolVersion, ProtocolVersion.id == Subject.protocol_version_id)
-        .where(Study.code == study, Subject.subject_id == subject_id)
-    )
-    if lock:
-        statement = statement.with_for_update(of=Subject).execution_options(
-            populate_existing=True
-        )
-    row = session.execute(statement).first()
+    statement = _LOCK_SUBJECT if lock else _READ_SUBJECT
+    row = session.execute(statement, {"study": study, "subject_id": subject_id}).first()
     missing = NotFound(f"subject {subject_id} not found in study {study}")
     if row is None:
         raise missing

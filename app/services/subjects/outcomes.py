@@ -9,41 +9,44 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import InvalidDate, NotFound
-from app.models import AnchorDateRow, SubjectEvent, Visit
+from app.models import AnchorDateRow, Visit
 from app.schedule.expand import AnchorDate, cancelled_on, in_open_phase
-from app.schedule.lifecycle import Event, EventType, visit_date_conflict
+from app.schedule.lifecycle import Event, visit_date_conflict
 from app.schedule.outcome import CurrentVisit
 from app.schedule.rules import check_date
 from app.schedule.status import State, deviation
 from app.services.subjects.loading import LoadedSubject
+from app.services.subjects.sync import read_events
+
+# Built once: each call binds values only.
+_LOCK_VISIT = (
+    select(Visit)
+    .where(Visit.subject_pk == bindparam("subject_pk"), Visit.code == bindparam("code"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_ANCHOR = select(AnchorDateRow).where(
+    AnchorDateRow.subject_pk == bindparam("subject_pk"), AnchorDateRow.name == bindparam("name"))
 
 
 def lock_visit(session: Session, loaded: LoadedSubject, code: str) -> Visit:
     """The visit row, read again under its lock: a concurrent request may have just
     recorded it."""
-    visit = session.scalars(
-        select(Visit)
-        .where(Visit.subject_pk == loaded.subject.id, Visit.code == code)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
+    visit = session.scalars(_LOCK_VISIT, {"subject_pk": loaded.subject.id, "code": code}).first()
     if visit is None:
         raise NotFound(f"visit {code} not found for subject {loaded.subject.subject_id}")
     return visit
 
 
 def anchor_row(session: Session, loaded: LoadedSubject, name: str) -> AnchorDateRow | None:
-    return session.scalars(
-        select(AnchorDateRow).where(
-            AnchorDateRow.subject_pk == loaded.subject.id, AnchorDateRow.name == name
-        )
-    ).first()
+    return session.scalars(_ANCHOR, {"subject_pk": loaded.subject.id, "name": name}).first()
 
 
 def stored_anchor(row: AnchorDateRow | None) -> AnchorDate | None:
@@ -51,13 +54,7 @@ def stored_anchor(row: AnchorDateRow | None) -> AnchorDate | None:
 
 
 def subject_events(session: Session, loaded: LoadedSubject) -> list[Event]:
-    return [
-        Event(EventType(t), d, v)
-        for t, d, v in session.execute(
-            select(SubjectEvent.type, SubjectEvent.date, SubjectEvent.value)
-            .where(SubjectEvent.subject_pk == loaded.subject.id)
-        ).tuples()
-    ]
+    return read_events(session, loaded.subject.id)
 
 
 def current_visit(visit: Visit, loaded: LoadedSubject, events: Sequence[Event]) -> CurrentVisit:
@@ -108,25 +105,50 @@ def outcome_of(visit: Visit) -> dict[str, Any]:
     return out
 
 
+# The columns an outcome writes; one UPDATE statement, built once, writes them all.
+_OUTCOME_COLUMNS = ("state", "actual_date", "target_date", "assessments", "reason", "note",
+                    "recorded_at")
+_VISITS = cast(Table, Visit.__table__)
+_WRITE_OUTCOME = (
+    update(_VISITS)
+    .where(_VISITS.c.id == bindparam("row_id"))
+    .values({c: bindparam(c, type_=_VISITS.c[c].type) for c in _OUTCOME_COLUMNS})
+)
+
+
+def write_outcome(session: Session, visit: Visit, **values: Any) -> None:
+    """Write a visit row's outcome columns (``values``; the others keep theirs) in one
+    UPDATE, and show them on the loaded row without marking it changed: no flush of the
+    ORM object is needed for it."""
+    full = {c: values[c] if c in values else getattr(visit, c) for c in _OUTCOME_COLUMNS}
+    session.execute(_WRITE_OUTCOME, {"row_id": visit.id, **full})
+    for column, value in full.items():
+        set_committed_value(visit, column, value)
+
+
 def complete_row(
-    visit: Visit, day: date, assessments: Sequence[str], *, note: str | None, now: datetime
+    session: Session, visit: Visit, day: date, assessments: Sequence[str], *,
+    note: str | None, now: datetime,
 ) -> None:
     """Write a completion on the row (the caller syncs the subject and audits)."""
-    visit.state = State.COMPLETED.value
-    visit.actual_date = day
+    values: dict[str, Any] = {
+        "state": State.COMPLETED.value, "actual_date": day, "assessments": list(assessments),
+        "reason": None, "recorded_at": now,
+    }
     if visit.unscheduled:
-        visit.target_date = day
-    visit.assessments = list(assessments)
-    visit.reason = None
+        values["target_date"] = day
     if note is not None:
-        visit.note = note
-    visit.recorded_at = now
+        values["note"] = note
+    write_outcome(session, visit, **values)
 
 
-def reopen_row(visit: Visit) -> None:
+def miss_row(session: Session, visit: Visit, reason: str, *, now: datetime) -> None:
+    """Write a missed visit on the row (the caller syncs the subject and audits)."""
+    write_outcome(session, visit, state=State.MISSED.value, actual_date=None, assessments=[],
+                  reason=reason, recorded_at=now)
+
+
+def reopen_row(session: Session, visit: Visit) -> None:
     """Put a done row back on the schedule: the next sync gives it its scheduled state."""
-    visit.state = State.PLANNED.value
-    visit.actual_date = None
-    visit.assessments = []
-    visit.reason = None
-    visit.recorded_at = None
+    write_outcome(session, visit, state=State.PLANNED.value, actual_date=None, assessments=[],
+                  reason=None, recorded_at=None)

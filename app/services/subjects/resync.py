@@ -25,7 +25,7 @@ from app.access import Actor
 from app.models import ProtocolVersion, Site, Study, Subject
 from app.services.audit import record_audit
 from app.services.studies import get_study, plan_of
-from app.services.subjects.visit_rows import sync_subject
+from app.services.subjects.sync import sync_subject
 
 BATCH_SUBJECTS = 200
 

@@ -1,22 +1,22 @@
-"""Keep a subject's stored visit rows in step with its calendar.
+"""A subject's stored visit rows: their column values, and the calendar read from them.
 
 The ``visits`` table holds each visit's dates and state so that the worklist and the
 digest run in SQL. Whenever an anchor, event or visit outcome changes, the subject's
 calendar is expanded again (pure, :func:`app.schedule.expand.expand`) and the rows are
-brought in line with it. Done rows (completed, missed) keep their outcome and actual
-date, while their target and window follow the anchors like any other row's (they are
-re-evaluated, never moved); unscheduled visits are never touched.
+brought in line with it (:mod:`.sync`). Done rows (completed, missed) keep their outcome
+and actual date, while their target and window follow the anchors like any other row's
+(they are re-evaluated, never moved); unscheduled visits are never touched.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import AnchorDateRow, Site, Subject, SubjectEvent, Visit
@@ -26,16 +26,11 @@ from app.schedule.expand import (
     ExpandedVisit,
     Expansion,
     VisitRecord,
-    expand,
-    schedule_done,
 )
 from app.schedule.lifecycle import (
     Event,
     EventType,
     consent_version,
-    lifecycle_of,
-    site_on,
-    transfers,
 )
 from app.schedule.plan import Plan
 from app.schedule.status import DONE_STATES, State, StatusInfo, visit_status
@@ -58,7 +53,7 @@ SCHEDULE_COLUMNS = (
 RE_EVALUATED_COLUMNS = tuple(c for c in SCHEDULE_COLUMNS if c not in ("state", "reason"))
 
 
-def _schedule_values(visit: ExpandedVisit, upcoming_days: int) -> dict[str, Any]:
+def schedule_values(visit: ExpandedVisit, upcoming_days: int) -> dict[str, Any]:
     start = visit.window_start
     return {
         "state": visit.state.value,
@@ -92,7 +87,7 @@ def visit_row_values(
             "kind": v.kind,
             "optional": v.optional,
             "unscheduled": False,
-            **_schedule_values(v, upcoming_days),
+            **schedule_values(v, upcoming_days),
             "actual_date": v.actual_date,
             "assessments": sorted(v.assessments),
             "note": None,
@@ -151,146 +146,6 @@ def load_state(session: Session, subject_pk: int) -> SubjectState:
         select(Visit).where(Visit.subject_pk == subject_pk).order_by(Visit.id)
     ).all()
     return SubjectState(anchors, events, visits)
-
-
-def _jsonable(value: object) -> object:
-    return value.isoformat() if isinstance(value, date) else value
-
-
-@dataclass(frozen=True, slots=True)
-class SyncResult:
-    """What a sync changed, in a form the audit trail can store."""
-
-    created: list[str] = field(default_factory=list)
-    changed: list[dict[str, Any]] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        return {"visits_created": self.created, "visits_changed": self.changed}
-
-    def moved(self) -> dict[str, Any]:
-        """What an audit record adds about visits that moved (nothing when none did)."""
-        return {"visits_changed": self.changed} if self.changed else {}
-
-
-# Stands for the enrolment site in :func:`site_on`: no site code is empty.
-_ENROLMENT = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SiteHistory:
-    """The subject's sites over time, as ids: :func:`app.schedule.lifecycle.site_on`
-    over its transfer events."""
-
-    enrolled_id: int
-    moves: Sequence[Event]  # the transfers
-    ids: dict[str, int]  # site code -> id, for every destination
-
-    def on(self, day: date | None) -> int:
-        """The id of the site in effect on ``day`` (None: now)."""
-        code = site_on(day, _ENROLMENT, self.moves)
-        return self.enrolled_id if code == _ENROLMENT else self.ids[code]
-
-    def of(self, row: Visit) -> int:
-        """The site a visit belongs to: the one in effect on its date (the actual date of
-        a visit done, else its target date; an undated visit is the current site's)."""
-        done = row.unscheduled or row.state == State.COMPLETED.value
-        return self.on((row.actual_date if done else None) or row.target_date)
-
-
-def site_history(session: Session, subject: Subject, events: Sequence[Event]) -> SiteHistory:
-    """The subject's enrolment site and transfers; one query (none without a transfer)."""
-    moves = transfers(events)
-    codes = sorted({e.value for e in moves if e.value})
-    ids: dict[str, int] = {}
-    if codes:
-        ids = {code: ident for ident, code in session.execute(
-            select(Site.id, Site.code).where(Site.code.in_(codes))).tuples()}
-    return SiteHistory(subject.enrolled_site_id, moves, ids)
-
-
-def _site_codes(session: Session, changed: list[dict[str, Any]]) -> None:
-    """Site ids in ``changed`` (rows that moved to another site) as codes, for the trail."""
-    ids = {c[side]["site"] for c in changed for side in ("before", "after")
-           if "site" in c[side]}
-    if not ids:
-        return
-    codes = dict(
-        session.execute(select(Site.id, Site.code).where(Site.id.in_(ids))).tuples().all())
-    for c in changed:
-        for side in ("before", "after"):
-            if "site" in c[side]:
-                c[side]["site"] = codes[c[side]["site"]]
-
-
-def sync_subject(session: Session, subject: Subject, plan: Plan) -> SyncResult:
-    """Bring the subject's stored visit rows, its site and its lifecycle in line with a
-    fresh expansion.
-
-    Rows that are not done get the new dates and state; done rows get the new dates
-    and keep their outcome; rows for visit codes the calendar has and the table has not
-    are inserted; unscheduled visits keep their dates. Every row belongs to the site in
-    effect on its date, the subject to the site after its latest transfer. The
-    lifecycle is derived from the events (and the calendar, when the protocol completes
-    subjects by it). Four queries (five after a transfer) plus the writes.
-    """
-    state = load_state(session, subject.id)
-    events = state.events
-    expansion = expand(plan, state.anchors, events, state.records)
-    sites = site_history(session, subject, events)
-    subject.site_id = sites.on(None)
-    lifecycle = lifecycle_of(events, schedule_done=schedule_done(plan, expansion)).value
-    if subject.lifecycle != lifecycle:
-        subject.lifecycle = lifecycle
-    by_code = {r.code: r for r in state.visit_rows if not r.unscheduled}
-    upcoming = plan.protocol.study.upcoming_days
-    result = SyncResult()
-    missing: list[ExpandedVisit] = []
-    for visit in expansion.visits:
-        row = by_code.get(visit.code)
-        if row is None:
-            missing.append(visit)
-            continue
-        values = _schedule_values(visit, upcoming)
-        columns = RE_EVALUATED_COLUMNS if row.state in DONE_STATES else SCHEDULE_COLUMNS
-        before: dict[str, object] = {}
-        after: dict[str, object] = {}
-        for column in columns:
-            old, value = getattr(row, column), values[column]
-            if old != value:
-                before[column], after[column] = _jsonable(old), _jsonable(value)
-                setattr(row, column, value)
-        _move_to_site(row, sites, before, after)
-        if after:
-            result.changed.append({"code": visit.code, "before": before, "after": after})
-    for row in state.visit_rows:
-        if row.unscheduled:
-            before, after = {}, {}
-            _move_to_site(row, sites, before, after)
-            if after:
-                result.changed.append({"code": row.code, "before": before, "after": after})
-    if missing:
-        rows = visit_row_values(
-            Expansion(tuple(missing)),
-            subject_pk=subject.id,
-            study_id=subject.study_id,
-            site_id=subject.site_id,
-            upcoming_days=upcoming,
-        )
-        for values in rows:
-            values["site_id"] = sites.on(values["actual_date"] or values["target_date"])
-        session.execute(insert(Visit), rows)
-        result.created.extend(v.code for v in missing)
-    _site_codes(session, result.changed)
-    session.flush()
-    return result
-
-
-def _move_to_site(row: Visit, sites: SiteHistory, before: dict[str, object],
-                  after: dict[str, object]) -> None:
-    site_id = sites.of(row)
-    if row.site_id != site_id:
-        before["site"], after["site"] = row.site_id, site_id  # ids until _site_codes
-        row.site_id = site_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,259 @@
+"""Bring a subject's stored visit rows, site and lifecycle in line with its facts.
+
+Every change to a subject (an anchor, an event, a visit outcome) ends here. The calendar
+is expanded again by the pure engine (:func:`app.schedule.expand.expand`, tens of
+microseconds), and only the rows it changes are written: the rows are read as plain
+columns (no ORM object), compared column by column with the new expansion, and the
+changed ones go out in one ``executemany`` UPDATE. Done rows (completed, missed) keep
+their outcome while their target and window follow the anchors; unscheduled visits keep
+their dates. Every row belongs to the site in effect on its date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from app.models import AnchorDateRow, Site, Subject, SubjectEvent, Visit
+from app.schedule.expand import (
+    AnchorDate,
+    ExpandedVisit,
+    Expansion,
+    VisitRecord,
+    expand,
+    schedule_done,
+)
+from app.schedule.lifecycle import Event, EventType, lifecycle_of, site_on, transfers
+from app.schedule.plan import Plan
+from app.schedule.status import DONE_STATES, State
+from app.services.subjects.visit_rows import (
+    RE_EVALUATED_COLUMNS,
+    SCHEDULE_COLUMNS,
+    visit_row_values,
+)
+
+_VISITS = cast(Table, Visit.__table__)
+_ANCHORS = cast(Table, AnchorDateRow.__table__)
+_EVENTS = cast(Table, SubjectEvent.__table__)
+
+# Statements built once: each sync binds values only.
+_READ_ANCHORS = (
+    select(_ANCHORS.c.name, _ANCHORS.c.date, _ANCHORS.c.actual)
+    .where(_ANCHORS.c.subject_pk == bindparam("subject_pk"))
+    .order_by(_ANCHORS.c.id)
+)
+_READ_EVENTS = (
+    select(_EVENTS.c.type, _EVENTS.c.date, _EVENTS.c.value)
+    .where(_EVENTS.c.subject_pk == bindparam("subject_pk"))
+    .order_by(_EVENTS.c.date, _EVENTS.c.id)
+)
+_ROW_COLUMNS = ("id", "code", "unscheduled", "actual_date", "assessments", "site_id",
+                *SCHEDULE_COLUMNS)
+_READ_VISITS = (
+    select(*(_VISITS.c[c] for c in _ROW_COLUMNS))
+    .where(_VISITS.c.subject_pk == bindparam("subject_pk"))
+    .order_by(_VISITS.c.id)
+)
+_SCHEDULE = slice(6, 6 + len(SCHEDULE_COLUMNS))  # a read row's SCHEDULE_COLUMNS
+_WRITTEN = (*SCHEDULE_COLUMNS, "site_id")
+_UPDATE_VISIT = (
+    update(_VISITS)
+    .where(_VISITS.c.id == bindparam("row_id"))
+    .values({c: bindparam(c, type_=_VISITS.c[c].type) for c in _WRITTEN})
+)
+
+
+def read_events(session: Session, subject_pk: int) -> list[Event]:
+    """The subject's lifecycle events, oldest first."""
+    return [Event(EventType(t), d, v)
+            for t, d, v in session.execute(_READ_EVENTS, {"subject_pk": subject_pk})]
+
+
+def _jsonable(value: object) -> object:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What a sync changed, in a form the audit trail can store."""
+
+    created: list[str] = field(default_factory=list)
+    changed: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"visits_created": self.created, "visits_changed": self.changed}
+
+    def moved(self) -> dict[str, Any]:
+        """What an audit record adds about visits that moved (nothing when none did)."""
+        return {"visits_changed": self.changed} if self.changed else {}
+
+
+# Stands for the enrolment site in :func:`site_on`: no site code is empty.
+_ENROLMENT = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SiteHistory:
+    """The subject's sites over time, as ids: :func:`app.schedule.lifecycle.site_on`
+    over its transfer events."""
+
+    enrolled_id: int
+    moves: Sequence[Event]  # the transfers
+    ids: dict[str, int]  # site code -> id, for every destination
+
+    def on(self, day: date | None) -> int:
+        """The id of the site in effect on ``day`` (None: now)."""
+        if not self.moves:
+            return self.enrolled_id
+        code = site_on(day, _ENROLMENT, self.moves)
+        return self.enrolled_id if code == _ENROLMENT else self.ids[code]
+
+    def of(self, *, unscheduled: bool, state: str, actual_date: date | None,
+           target_date: date | None) -> int:
+        """The site a visit belongs to: the one in effect on its date (the actual date of
+        a visit done, else its target date; an undated visit is the current site's)."""
+        done = unscheduled or state == State.COMPLETED.value
+        return self.on((actual_date if done else None) or target_date)
+
+
+def site_history(session: Session, subject: Subject, events: Sequence[Event]) -> SiteHistory:
+    """The subject's enrolment site and transfers; one query (none without a transfer)."""
+    moves = transfers(events)
+    codes = sorted({e.value for e in moves if e.value})
+    ids: dict[str, int] = {}
+    if codes:
+        ids = {code: ident for ident, code in session.execute(
+            select(Site.id, Site.code).where(Site.code.in_(codes))).tuples()}
+    return SiteHistory(subject.enrolled_site_id, moves, ids)
+
+
+def _site_codes(session: Session, changed: list[dict[str, Any]]) -> None:
+    """Site ids in ``changed`` (rows that moved to another site) as codes, for the trail."""
+    ids = {c[side]["site"] for c in changed for side in ("before", "after")
+           if "site" in c[side]}
+    if not ids:
+        return
+    codes = dict(
+        session.execute(select(Site.id, Site.code).where(Site.id.in_(ids))).tuples().all())
+    for c in changed:
+        for side in ("before", "after"):
+            if "site" in c[side]:
+                c[side]["site"] = codes[c[side]["site"]]
+
+
+def _record(row: Row[Any]) -> VisitRecord:
+    return VisitRecord(state=State(row.state), actual_date=row.actual_date,
+                       assessments=frozenset(row.assessments or ()))
+
+
+def sync_subject(
+    session: Session, subject: Subject, plan: Plan, *, events: Sequence[Event] | None = None
+) -> SyncResult:
+    """Bring the subject's stored visit rows, its site and its lifecycle in line with a
+    fresh expansion, writing only what changed.
+
+    Rows that are not done get the new dates and state; done rows get the new dates
+    and keep their outcome; rows for visit codes the calendar has and the table has not
+    are inserted; unscheduled visits keep their dates. Every row belongs to the site in
+    effect on its date, the subject to the site after its latest transfer. The
+    lifecycle is derived from the events (and the calendar, when the protocol completes
+    subjects by it). ``events``: the subject's events when the caller has just read
+    them (they are read otherwise). Two or three queries (one more after a transfer),
+    then one UPDATE for all the rows that changed.
+    """
+    session.flush()  # what the caller changed is what the rows are read from
+    key = {"subject_pk": subject.id}
+    anchors = {name: AnchorDate(day, actual)
+               for name, day, actual in session.execute(_READ_ANCHORS, key)}
+    if events is None:
+        events = read_events(session, subject.id)
+    rows = session.execute(_READ_VISITS, key).all()
+    records = {r.code: _record(r) for r in rows
+               if not r.unscheduled and r.state in DONE_STATES}
+    expansion = expand(plan, anchors, events, records)
+    sites = site_history(session, subject, events)
+    site_id = sites.on(None)
+    if subject.site_id != site_id:
+        subject.site_id = site_id
+    lifecycle = lifecycle_of(events, schedule_done=schedule_done(plan, expansion)).value
+    if subject.lifecycle != lifecycle:
+        subject.lifecycle = lifecycle
+    by_code = {r.code: r for r in rows if not r.unscheduled}
+    upcoming = plan.protocol.study.upcoming_days
+    result = SyncResult()
+    writes: list[dict[str, Any]] = []
+    missing: list[ExpandedVisit] = []
+    upcoming_delta = timedelta(days=upcoming)
+    for visit in expansion.visits:
+        row = by_code.get(visit.code)
+        if row is None:
+            missing.append(visit)
+            continue
+        done = row.state in DONE_STATES
+        start = visit.window_start
+        # In SCHEDULE_COLUMNS order; a done row keeps its outcome (state and reason).
+        fresh = (row.state if done else visit.state.value, visit.target_date, start,
+               visit.window_end, None if start is None else start - upcoming_delta,
+               visit.study_day, visit.provisional, row.reason if done else visit.reason,
+               visit.missed_from)
+        if fresh == tuple(row[_SCHEDULE]) and row.site_id == sites.of(
+                unscheduled=False, state=fresh[0], actual_date=row.actual_date,
+                target_date=visit.target_date):
+            continue  # the common case: nothing to write
+        _compare(row, dict(zip(SCHEDULE_COLUMNS, fresh, strict=True)),
+                 RE_EVALUATED_COLUMNS if done else SCHEDULE_COLUMNS, sites, result, writes)
+    for row in rows:
+        if row.unscheduled:
+            values = {c: getattr(row, c) for c in SCHEDULE_COLUMNS}
+            _compare(row, values, (), sites, result, writes)
+    if writes:
+        session.execute(_UPDATE_VISIT, writes)
+        _refresh_loaded(session, writes)
+    if missing:
+        new = visit_row_values(
+            Expansion(tuple(missing)), subject_pk=subject.id, study_id=subject.study_id,
+            site_id=subject.site_id, upcoming_days=upcoming,
+        )
+        for values in new:
+            values["site_id"] = sites.on(values["actual_date"] or values["target_date"])
+        session.execute(insert(Visit), new)
+        result.created.extend(v.code for v in missing)
+    _site_codes(session, result.changed)
+    session.flush()
+    return result
+
+
+def _compare(row: Row[Any], values: dict[str, Any], columns: Sequence[str], sites: SiteHistory,
+             result: SyncResult, writes: list[dict[str, Any]]) -> None:
+    """Note what differs between the stored row and its new ``values`` (the trail keeps
+    ``columns`` and the site), and queue the row's write when anything does."""
+    before: dict[str, object] = {}
+    after: dict[str, object] = {}
+    for column in columns:
+        old, value = getattr(row, column), values[column]
+        if old != value:
+            before[column], after[column] = _jsonable(old), _jsonable(value)
+    site_id = sites.of(unscheduled=row.unscheduled, state=values["state"],
+                       actual_date=row.actual_date, target_date=values["target_date"])
+    if row.site_id != site_id:
+        before["site"], after["site"] = row.site_id, site_id  # ids until _site_codes
+    if after:
+        result.changed.append({"code": row.code, "before": before, "after": after})
+        writes.append({"row_id": row.id, **values, "site_id": site_id})
+
+
+def _refresh_loaded(session: Session, writes: list[dict[str, Any]]) -> None:
+    """The rows just written, as the session's loaded objects show them (without marking
+    them changed): a caller holding one sees its new dates."""
+    for values in writes:
+        loaded = session.identity_map.get(session.identity_key(Visit, values["row_id"]))
+        if loaded is None:
+            continue
+        for column in _WRITTEN:
+            set_committed_value(loaded, column, values[column])
