@@ -1,7 +1,7 @@
 """Move one subject to another protocol version.
 
 The subject's version changes, its calendar is expanded again under the new version and
-its rows are brought in line (:func:`app.services.subjects.visit_rows.sync_subject`):
+its rows are brought in line (:func:`app.services.subjects.sync.sync_subject`):
 visits still to do move or appear; done and unscheduled visits keep every recorded
 fact; a visit still to do that the new version no longer has is cancelled with the
 reason "removed by amendment N", never deleted. One audit record, ``subject.amended``,
@@ -29,7 +29,7 @@ from app.services.amendments.preview import SubjectAmendment, impact_of
 from app.services.audit import record_audit
 from app.services.studies import get_version, plan_of
 from app.services.subjects.loading import load_subject
-from app.services.subjects.visit_rows import sync_subject
+from app.services.subjects.sync import sync_subject
 
 _STILL_TO_DO = (State.PLANNED.value, State.PENDING.value)
 
