@@ -3,7 +3,8 @@
 A file has the sections ``study``, ``sites``, ``anchors``, ``event_values``, ``visits``,
 ``phases``, ``endpoints`` and ``periods``. Durations (:mod:`app.schedule.durations`) are
 written as text ("14 days", "-2 days", "2 weeks", "3 months") or as a study day ("day 14"),
-which depends on the study's day convention (``anchor_day``). See ``schedules/README.md`` for the full language.
+which depends on the study's day convention (``anchor_day``). See ``schedules/README.md``
+for the full language.
 
 These models check the *shape* of one file. Cross references (unknown anchors,
 duplicate codes, cycles) are checked by :mod:`app.schedule.checks` and
