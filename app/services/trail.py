@@ -38,6 +38,9 @@ class AuditEntry:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     reason: str | None
+    user: str | None  # the person (None on records made before accounts, or by a service)
+    user_display_name: str | None
+    token: str | None  # the token the change came through (None before accounts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,8 @@ def _columns() -> Rows:
     r = AuditRecord
     statement: Rows = select(
         r.id, r.at, r.actor, r.role, r.action, r.entity, r.study_code, r.site_code,
-        r.subject_id, r.key, r.before, r.after, r.reason,
+        r.subject_id, r.key, r.before, r.after, r.reason, r.user_name, r.user_display_name,
+        r.token_name,
     )
     return statement
 

@@ -24,7 +24,8 @@ def page_out(page: AuditPage) -> AuditPageOut:
             AuditEntryOut(
                 id=e.id, at=e.at, actor=e.actor, role=e.role, action=e.action, entity=e.entity,
                 study=e.study, site=e.site, subject_id=e.subject_id, key=e.key,
-                before=e.before, after=e.after, reason=e.reason,
+                before=e.before, after=e.after, reason=e.reason, user=e.user,
+                user_display_name=e.user_display_name, token=e.token,
             )
             for e in page.items
         ],
@@ -38,7 +39,8 @@ def page_out(page: AuditPage) -> AuditPageOut:
     summary="The audit trail, filtered and paginated (admin; monitor: its studies only)",
     description=(
         "Entries in the order they were recorded (`order=desc`: newest first). Every entry "
-        "says when (UTC), who (token name and role), what (action, entity, study, site, "
+        "says when (UTC), who (the person's username and printed name, the token the change "
+        "came through, and the role), what (action, entity, study, site, "
         "subject, key), the values before and after, and the reason when one was required. "
         "Pages are `limit` entries long; pass `next_cursor` as `cursor` for the next one."
     ),
