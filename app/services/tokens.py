@@ -313,7 +313,8 @@ def revoke_token(session: Session, *, actor: Actor, name: str, now: datetime) ->
 
 def has_active_admin(session: Session, *, now: datetime) -> bool:
     rows = session.scalars(
-        select(ApiToken).where(ApiToken.role == Role.ADMIN.value, ApiToken.revoked_at.is_(None))
+        select(ApiToken).where(ApiToken.role == Role.ADMIN.value, ApiToken.revoked_at.is_(None),
+                               ApiToken.user_id.is_(None))  # a person's token is theirs
     )
     return any(t.expires_at is None or t.expires_at > now for t in rows)
 
