@@ -19,6 +19,7 @@ MESSAGES = {
     "anchor-unchanged": "The {visit} date was already recorded so; nothing changed.",
     "unscheduled": "Unscheduled visit {visit} recorded.",
     "feed-revoked": "The feed URL was revoked; calendar apps using it stop updating.",
+    "token-revoked": "The token was revoked; requests with it are refused from now on.",
 }
 
 
