@@ -22,6 +22,7 @@ from app.api.routes import (
     studies,
     subjects,
     tokens,
+    users,
     visits,
     worklist,
 )
@@ -85,8 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_exception_handlers(app)
     metrics = install_metrics(app, settings, engine)
     app.include_router(health.router)
-    for module in (studies, sites, subjects, batch, visits, worklist, audit, tokens, digest,
-                   calendar):
+    for module in (studies, sites, subjects, batch, visits, worklist, audit, tokens, users,
+                   digest, calendar):
         # Every API route refuses query parameters it does not take (app.deps.known_query)
         # and takes an Idempotency-Key on its writes (see app/api/idempotency.py).
         app.include_router(
