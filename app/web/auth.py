@@ -76,8 +76,10 @@ def signin(request: Request, db: WebDb, session: WebSessionDep, form: CheckedFor
     return redirect(request, "/password" if started.must_change_password else target)
 
 
-def _password_page(session: WebSession) -> FormPage:
+def _password_page(request: Request, session: WebSession) -> FormPage:
     if session.actor is None:
+        if getattr(request.state, "web_session_ended", False):
+            raise NotAuthenticated("the session ended")
         raise SignInRequired()
     if session.actor.user is None or session.actor.token is not None:
         raise InvalidRequest("signed in with an API token: there is no password to change")
@@ -87,7 +89,7 @@ def _password_page(session: WebSession) -> FormPage:
 
 @router.get("/password")
 def password_page(request: Request, session: WebSessionDep) -> Response:
-    page = _password_page(session)
+    page = _password_page(request, session)
     return render(request, page.template, dict(page.context))
 
 
@@ -95,7 +97,7 @@ def password_page(request: Request, session: WebSessionDep) -> Response:
 def password_change(request: Request, db: WebDb, session: WebSessionDep, form: CheckedForm,
                     now: NowDep) -> Response:
     """The signed-in person's new password (the current one asked again)."""
-    page = _password_page(session)
+    page = _password_page(request, session)
     assert session.actor is not None
     values = {name: value if isinstance(value := form.get(name), str) else ""
               for name in ("current_password", "password", "password_again")}
