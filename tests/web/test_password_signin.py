@@ -18,6 +18,7 @@ from app.models import AuditRecord, Visit
 from app.services.accounts.personal_tokens import create_personal_token
 from app.services.accounts.signin import check_password_sign_in
 from app.services.accounts.users import change_password, create_user, disable_user
+from app.web.session import COOKIE_NAME
 from tests.helpers_subjects import NOW, SLE, bearer
 from tests.helpers_web import OWN_SITE, Seeded, seed, stand_at
 from tests.web.helpers import CSRF, csrf_of
@@ -159,3 +160,18 @@ def test_a_change_through_a_personal_token_names_the_person_and_the_token(
     entry = next(e for e in trail.json()["items"] if e["action"] == "visit.completed")
     assert (entry["user"], entry["user_display_name"], entry["token"]) == (
         "li.wei", "Dr Li Wei", "li.wei.laptop")
+
+
+def test_signing_out_ends_every_copy_of_a_password_session(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    settled_user(session)
+    assert post_sign_in(client, "li.wei", NEW_PASSWORD).headers["location"] == "/worklist"
+    copy = client.cookies[COOKIE_NAME]
+    signed_out = client.post("/signout", data={"csrf_token": csrf_of(
+        client.get("/worklist").text)}, follow_redirects=False)
+    assert signed_out.headers["location"] == "/signin"
+    client.cookies.clear()
+    client.cookies.set(COOKIE_NAME, copy)
+    response = client.get("/worklist", follow_redirects=False)
+    assert response.headers["location"] == "/signin?ended=1"
