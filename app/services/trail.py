@@ -55,6 +55,7 @@ class AuditFilter:
     subject_id: str | None = None
     site: str | None = None
     actor: str | None = None
+    user: str | None = None  # the person, whichever token or session they acted through
     action: str | None = None
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
@@ -121,6 +122,8 @@ def search_audit(
         statement = statement.where(r.site_code == filters.site)
     if filters.actor is not None:
         statement = statement.where(r.actor == filters.actor)
+    if filters.user is not None:
+        statement = statement.where(r.user_name == filters.user)
     if filters.action is not None:
         statement = statement.where(r.action == filters.action)
     if filters.since is not None:

@@ -160,6 +160,13 @@ def test_a_change_through_a_personal_token_names_the_person_and_the_token(
     entry = next(e for e in trail.json()["items"] if e["action"] == "visit.completed")
     assert (entry["user"], entry["user_display_name"], entry["token"]) == (
         "li.wei", "Dr Li Wei", "li.wei.laptop")
+    # The person's changes, whichever session or token they came through.
+    theirs = client.get("/api/v1/audit?user=li.wei", headers=bearer(seeded.admin)).json()
+    assert {e["action"] for e in theirs["items"]} == {
+        "user.password_changed", "token.created", "visit.completed"}
+    assert {e["user"] for e in theirs["items"]} == {"li.wei"}
+    nobody = client.get("/api/v1/audit?user=nobody", headers=bearer(seeded.admin)).json()
+    assert nobody["items"] == []
 
 
 def test_signing_out_ends_every_copy_of_a_password_session(

@@ -10,6 +10,7 @@ from app.api.deps import ActorDep
 from app.api.schemas.access import ApiTimestamp, AuditEntryOut, AuditPageOut
 from app.api.schemas.common import CursorQuery, StudyPath, SubjectPath, Text, problem_responses
 from app.deps import SessionDep
+from app.passwords import USERNAME_PATTERN
 from app.schedule.language import CODE_PATTERN
 from app.services.trail import AuditFilter, AuditPage, search_audit, subject_history
 
@@ -55,6 +56,11 @@ def get_audit(
     actor_name: Annotated[
         Text | None, Query(alias="actor", max_length=100, description="Token name")
     ] = None,
+    user: Annotated[
+        str | None, Query(pattern=USERNAME_PATTERN, max_length=60, examples=["li.wei"],
+                          description="A person's username: their changes through any "
+                                      "session or personal token")
+    ] = None,
     action: Annotated[
         str | None,
         Query(pattern=r"^[a-z_]+\.[a-z_]+$", max_length=60, examples=["visit.completed"]),
@@ -70,7 +76,7 @@ def get_audit(
     cursor: CursorQuery = None,
 ) -> AuditPageOut:
     filters = AuditFilter(study=study, subject_id=subject_id, site=site, actor=actor_name,
-                          action=action, since=since, until=until)
+                          user=user, action=action, since=since, until=until)
     return page_out(search_audit(session, actor=actor, filters=filters, order=order,
                                  limit=limit, cursor=cursor))
 
