@@ -17,7 +17,8 @@ FollowupError
  │    ├── UnknownQueryParameter  a query parameter the route does not take
  │    └── ReasonRequired      a correction without a reason
  ├── ScheduleError            a schedule file is invalid (carries every problem)
- ├── NotAuthenticated         no valid token
+ ├── NotAuthenticated         no valid token (or username and password)
+ ├── TooManyAttempts          sign-in refused unchecked after repeated failures
  └── Forbidden                the token's role may not do this
 """
 
@@ -132,6 +133,12 @@ class ScheduleError(FollowupError):
 
 class NotAuthenticated(FollowupError):
     slug, title = "not-authenticated", "Authentication required"
+
+
+class TooManyAttempts(FollowupError):
+    """Sign-in refused without checking the password, until ``retry_after`` seconds."""
+
+    slug, title = "too-many-attempts", "Too many sign-in attempts"
 
 
 class Forbidden(FollowupError):

@@ -25,6 +25,7 @@ from app.api.routes import (
     studies,
     subjects,
     tokens,
+    users,
     visits,
     worklist,
 )
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = install_metrics(app, settings, engine)
     app.include_router(health.router)
     for module in (studies, amendments, sites, subjects, batch, visits, worklist, reports, audit,
-                   tokens, digest, calendar, exports):
+                   tokens, users, digest, calendar, exports):
         # Every API route refuses query parameters it does not take (app.deps.known_query)
         # and takes an Idempotency-Key on its writes (see app/api/idempotency.py).
         app.include_router(

@@ -36,6 +36,7 @@ STATUS: tuple[tuple[type[errors.FollowupError], int], ...] = (
     (errors.ScheduleError, 422),
     (errors.InvalidRequest, 422),
     (errors.NotAuthenticated, 401),
+    (errors.TooManyAttempts, 429),
     (errors.Forbidden, 403),
 )
 

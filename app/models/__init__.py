@@ -1,6 +1,14 @@
 """ORM tables (the schema itself comes only from the Alembic migrations)."""
 
-from app.models.access import ApiToken, AuditRecord, FeedToken, IdempotencyKey, WebSessionRow
+from app.models.access import (
+    ApiToken,
+    AuditRecord,
+    FeedToken,
+    IdempotencyKey,
+    SignInThrottle,
+    User,
+    WebSessionRow,
+)
 from app.models.digest import DigestMessage, DigestRecipient, DigestSend
 from app.models.study import ProtocolVersion, Site, Study, StudySite
 from app.models.subject import AnchorDateRow, Subject, SubjectEvent, Visit
@@ -15,11 +23,13 @@ __all__ = [
     "FeedToken",
     "IdempotencyKey",
     "ProtocolVersion",
+    "SignInThrottle",
     "Site",
     "Study",
     "StudySite",
     "Subject",
     "SubjectEvent",
+    "User",
     "Visit",
     "WebSessionRow",
 ]

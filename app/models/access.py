@@ -3,14 +3,44 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
 
 
+class User(Base):
+    """A person who signs in with a password. Only an Argon2id hash of it is stored."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(60), unique=True)  # lowercase
+    display_name: Mapped[str] = mapped_column(String(200))  # the printed name
+    role: Mapped[str] = mapped_column(String(20))  # admin, coordinator, monitor
+    sites: Mapped[list[str]] = mapped_column(JSON, default=list)  # site codes
+    studies: Mapped[list[str]] = mapped_column(JSON, default=list)  # study codes
+    password_hash: Mapped[str] = mapped_column(String(200))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins counted under one key: an account (as typed) or a client address."""
+
+    __tablename__ = "sign_in_throttles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)  # "user:<name>", "address:<ip>"
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class ApiToken(Base):
-    """A bearer token. Only the SHA-256 of the secret is stored."""
+    """A bearer token. Only the SHA-256 of the secret is stored. A personal token
+    (``user_id`` set) acts as its user, with the user's role and scope."""
 
     __tablename__ = "api_tokens"
 
@@ -23,18 +53,25 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
 
 
 class WebSessionRow(Base):
     """A signed-in browser session. The cookie carries a random id; only its SHA-256 is
-    stored, so the table holds nothing a cookie can be made from."""
+    stored, so the table holds nothing a cookie can be made from. It signed in with an
+    API token (``token_id``) or a user's password (``user_id``)."""
 
     __tablename__ = "web_sessions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    token_id: Mapped[int] = mapped_column(
+    token_id: Mapped[int | None] = mapped_column(
         ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     csrf_seed: Mapped[str] = mapped_column(String(64))  # the forms' CSRF tokens sign it
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -57,7 +94,13 @@ class FeedToken(Base):
 
 
 class AuditRecord(Base):
-    """Who did what, when and why. Rows are only ever inserted."""
+    """Who did what, when and why. Rows are only ever inserted.
+
+    ``actor`` is the name the change came under: the token's, or the user's signed in
+    with a password. ``user_name``/``user_display_name`` name the person (a user, or
+    the user of a personal token) and ``token_name`` the token it came through; records
+    written before accounts existed carry only ``actor``, the token's name.
+    """
 
     __tablename__ = "audit_records"
     __table_args__ = (
@@ -78,6 +121,9 @@ class AuditRecord(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(String(1000))
+    user_name: Mapped[str | None] = mapped_column(String(60))
+    user_display_name: Mapped[str | None] = mapped_column(String(200))
+    token_name: Mapped[str | None] = mapped_column(String(100))
 
 
 class IdempotencyKey(Base):

@@ -42,6 +42,9 @@ def record_audit(
         before=before,
         after=after,
         reason=reason,
+        user_name=actor.user,
+        user_display_name=actor.display_name,
+        token_name=actor.token,
     )
     session.add(row)
     return row

@@ -29,9 +29,9 @@ from typing import Protocol
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from app.access import Actor, Role
+from app.access import Actor, Role, scoped_actor
 from app.errors import AlreadyExists, InvalidRequest, NotAuthenticated, NotFound
-from app.models import ApiToken, Site, Study
+from app.models import ApiToken, Site, Study, User
 from app.schedule.names import CODE_PATTERN
 from app.services.audit import record_audit
 
@@ -66,21 +66,41 @@ class TokenGrant(Protocol):
 
 
 def actor_of(token: TokenGrant) -> Actor:
-    """The actor a stored token stands for.
+    """The actor a stored service token stands for (see :func:`app.access.scoped_actor`:
+    it fails closed)."""
+    return scoped_actor(token.name, Role(token.role), token.sites, token.studies,
+                        token=token.name)
 
-    Fails closed: a coordinator token without sites (or an EDC/monitor token without
-    studies) sees nothing rather than everything, whatever the row says.
-    """
-    role = Role(token.role)
-    if role is Role.ADMIN:
-        return Actor(name=token.name, role=role)
-    sites = frozenset(token.sites or ())
-    studies = frozenset(token.studies or ())
-    if role is Role.EDC:
-        return Actor(name=token.name, role=role, studies=studies)
-    if role is Role.COORDINATOR:
-        return Actor(name=token.name, role=role, sites=sites, studies=studies or None)
-    return Actor(name=token.name, role=role, sites=sites or None, studies=studies)
+
+class PersonalGrant(TokenGrant, Protocol):
+    """A token row joined with its user's (all None for a service token)."""
+
+    @property
+    def user_id(self) -> int | None: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def display_name(self) -> str | None: ...
+    @property
+    def user_role(self) -> str | None: ...
+    @property
+    def user_sites(self) -> Sequence[str] | None: ...
+    @property
+    def user_studies(self) -> Sequence[str] | None: ...
+    @property
+    def disabled_at(self) -> datetime | None: ...
+
+
+def token_actor(row: PersonalGrant) -> Actor:
+    """The actor of a token: a personal token acts as its user (the user's role and
+    scope today, whatever they were when it was made); NotAuthenticated once the user
+    is disabled."""
+    if row.user_id is None:
+        return actor_of(row)
+    if row.disabled_at is not None or row.username is None or row.user_role is None:
+        raise NotAuthenticated("invalid or expired token")
+    return scoped_actor(row.name, Role(row.user_role), row.user_sites, row.user_studies,
+                        user=row.username, display_name=row.display_name, token=row.name)
 
 
 def is_active(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
@@ -88,10 +108,19 @@ def is_active(revoked_at: datetime | None, expires_at: datetime | None, now: dat
     return revoked_at is None and (expires_at is None or expires_at > now)
 
 
-_TOKEN_BY_HASH = select(
-    ApiToken.token_hash, ApiToken.name, ApiToken.role, ApiToken.sites, ApiToken.studies,
-    ApiToken.revoked_at, ApiToken.expires_at,
-).where(ApiToken.token_hash == bindparam("digest"))
+# A token's columns with its user's (a personal token's), as token_actor reads them.
+GRANT_COLUMNS = (
+    ApiToken.name, ApiToken.role, ApiToken.sites, ApiToken.studies, ApiToken.revoked_at,
+    ApiToken.expires_at, ApiToken.user_id, User.username, User.display_name,
+    User.role.label("user_role"), User.sites.label("user_sites"),
+    User.studies.label("user_studies"), User.disabled_at,
+)
+
+_TOKEN_BY_HASH = (
+    select(ApiToken.token_hash, *GRANT_COLUMNS)
+    .outerjoin(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
 
 
 def authenticate(session: Session, raw: str, *, now: datetime) -> Actor:
@@ -108,7 +137,7 @@ def authenticate_digest(session: Session, digest: str, *, now: datetime) -> Acto
         raise NotAuthenticated("invalid or expired token")
     if not is_active(token.revoked_at, token.expires_at, now):
         raise NotAuthenticated("invalid or expired token")
-    return actor_of(token)
+    return token_actor(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +174,7 @@ def view_of(token: ApiToken) -> TokenView:
     )
 
 
-def _codes(values: Sequence[str], kind: str) -> list[str]:
+def codes_of(values: Sequence[str], kind: str) -> list[str]:
     codes = sorted(set(values))
     for code in codes:
         if not _CODE.match(code):
@@ -153,20 +182,22 @@ def _codes(values: Sequence[str], kind: str) -> list[str]:
     return codes
 
 
-def _check_scope(role: Role, sites: list[str], studies: list[str]) -> None:
+def check_scope(role: Role, sites: list[str], studies: list[str], *,
+                what: str = "token") -> None:
     if role is Role.ADMIN and (sites or studies):
-        raise InvalidRequest("an admin token reaches everything: give it no sites or studies")
+        raise InvalidRequest(f"an admin {what} reaches everything: give it no sites or studies")
     if role is Role.EDC and sites:
-        raise InvalidRequest("an edc token covers its studies at all their sites: give no sites")
+        raise InvalidRequest(f"an edc {what} covers its studies at all their sites:"
+                             " give no sites")
     if role is Role.COORDINATOR and not sites:
-        raise InvalidRequest("a coordinator token needs at least one site", field="sites")
+        raise InvalidRequest(f"a coordinator {what} needs at least one site", field="sites")
     if role in (Role.EDC, Role.MONITOR) and not studies:
         article = "an" if role is Role.EDC else "a"
-        raise InvalidRequest(f"{article} {role.value} token needs at least one study",
+        raise InvalidRequest(f"{article} {role.value} {what} needs at least one study",
                              field="studies")
 
 
-def _check_known(session: Session, sites: list[str], studies: list[str]) -> None:
+def check_known(session: Session, sites: list[str], studies: list[str]) -> None:
     if sites:
         known = set(session.scalars(select(Site.code).where(Site.code.in_(sites))))
         missing = [code for code in sites if code not in known]
@@ -200,9 +231,9 @@ def create_token(
     except ValueError as exc:
         choices = ", ".join(r.value for r in Role)
         raise InvalidRequest(f'unknown role "{role}"; use one of {choices}', field="role") from exc
-    site_codes, study_codes = _codes(sites, "site"), _codes(studies, "study")
-    _check_scope(role, site_codes, study_codes)
-    _check_known(session, site_codes, study_codes)
+    site_codes, study_codes = codes_of(sites, "site"), codes_of(studies, "study")
+    check_scope(role, site_codes, study_codes)
+    check_known(session, site_codes, study_codes)
     if name is None:
         name = f"{role.value}-{secrets.token_hex(4)}"
     if not _NAME.match(name):
@@ -282,7 +313,8 @@ def revoke_token(session: Session, *, actor: Actor, name: str, now: datetime) ->
 
 def has_active_admin(session: Session, *, now: datetime) -> bool:
     rows = session.scalars(
-        select(ApiToken).where(ApiToken.role == Role.ADMIN.value, ApiToken.revoked_at.is_(None))
+        select(ApiToken).where(ApiToken.role == Role.ADMIN.value, ApiToken.revoked_at.is_(None),
+                               ApiToken.user_id.is_(None))  # a person's token is theirs
     )
     return any(t.expires_at is None or t.expires_at > now for t in rows)
 

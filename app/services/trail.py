@@ -38,6 +38,9 @@ class AuditEntry:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     reason: str | None
+    user: str | None  # the person (None on records made before accounts, or by a service)
+    user_display_name: str | None
+    token: str | None  # the token the change came through (None before accounts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class AuditFilter:
     subject_id: str | None = None
     site: str | None = None
     actor: str | None = None
+    user: str | None = None  # the person, whichever token or session they acted through
     action: str | None = None
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
@@ -64,7 +68,8 @@ def _columns() -> Rows:
     r = AuditRecord
     statement: Rows = select(
         r.id, r.at, r.actor, r.role, r.action, r.entity, r.study_code, r.site_code,
-        r.subject_id, r.key, r.before, r.after, r.reason,
+        r.subject_id, r.key, r.before, r.after, r.reason, r.user_name, r.user_display_name,
+        r.token_name,
     )
     return statement
 
@@ -117,6 +122,8 @@ def search_audit(
         statement = statement.where(r.site_code == filters.site)
     if filters.actor is not None:
         statement = statement.where(r.actor == filters.actor)
+    if filters.user is not None:
+        statement = statement.where(r.user_name == filters.user)
     if filters.action is not None:
         statement = statement.where(r.action == filters.action)
     if filters.since is not None:

@@ -10,7 +10,12 @@ A session counts while all of these hold at ``now``:
 - it was used within the idle timeout (``last_seen_at``, moved on at most once a
   minute, so reading pages does not write on every request);
 - the API token it signed in with is still active: revoking the token, or its expiry,
-  ends every session of the token at once.
+  ends every session of the token at once;
+- or, signed in with a username and password, the user is not disabled (disabling a
+  user also ends their sessions: :func:`app.services.accounts.users.disable_user`).
+
+A user who must change their password (a new or reset account) has a session that says
+so (``must_change_password``): the pages let it do nothing else.
 
 Each session has its own CSRF seed, which the forms' tokens carry (synchronizer-token
 pattern). Rows that no longer count are deleted whenever someone signs in.
@@ -24,14 +29,21 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.access import Actor
+from app.access import Actor, Role, scoped_actor
 from app.errors import NotAuthenticated
-from app.models import ApiToken, WebSessionRow
+from app.models import ApiToken, User, WebSessionRow
+from app.services.accounts.signin import check_password_sign_in
 from app.services.audit import record_audit
-from app.services.tokens import actor_of, authenticate, hash_token, is_active
+from app.services.tokens import (
+    GRANT_COLUMNS,
+    authenticate,
+    hash_token,
+    is_active,
+    token_actor,
+)
 
 # last_seen_at is written when it is at least this old: the idle timeout is exact to
 # within this, and a page costs no write most of the time.
@@ -56,6 +68,7 @@ class StartedSession:
     csrf_seed: str
     actor: Actor
     expires_at: datetime
+    must_change_password: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +76,7 @@ class LiveSession:
     actor: Actor
     csrf_seed: str
     last_seen_at: datetime
+    must_change_password: bool = False
 
     def touch_due(self, now: datetime) -> bool:
         return now - self.last_seen_at >= TOUCH_EVERY
@@ -80,30 +94,54 @@ def start_session(
     token_id = session.scalar(select(ApiToken.id).where(ApiToken.token_hash == hash_token(token)))
     if token_id is None:  # authenticate found it in this transaction
         raise NotAuthenticated("invalid or expired token")
+    return _start(session, actor=actor, token_id=token_id, user_id=None, now=now,
+                  lifetime=lifetime, idle=idle)
+
+
+def start_password_session(
+    session: Session, *, username: str, password: str, address: str | None, now: datetime,
+    lifetime: timedelta, idle: timedelta,
+) -> StartedSession:
+    """Sign in with a username and password (see :mod:`app.services.accounts.signin`:
+    NotAuthenticated never says why; a failure is counted in this transaction)."""
+    checked = check_password_sign_in(session, username=username, password=password,
+                                     address=address, now=now)
+    return _start(session, actor=checked.actor, token_id=None, user_id=checked.user_id,
+                  now=now, lifetime=lifetime, idle=idle,
+                  must_change_password=checked.must_change_password)
+
+
+def _start(session: Session, *, actor: Actor, token_id: int | None, user_id: int | None,
+           now: datetime, lifetime: timedelta, idle: timedelta,
+           must_change_password: bool = False) -> StartedSession:
     purge_sessions(session, now=now, idle=idle)
     started = StartedSession(
         session_id=new_session_id(), csrf_seed=new_csrf_seed(), actor=actor,
-        expires_at=now + lifetime,
+        expires_at=now + lifetime, must_change_password=must_change_password,
     )
     session.add(WebSessionRow(
-        session_hash=hash_session_id(started.session_id), token_id=token_id,
+        session_hash=hash_session_id(started.session_id), token_id=token_id, user_id=user_id,
         csrf_seed=started.csrf_seed, created_at=now, last_seen_at=now,
         expires_at=started.expires_at,
     ))
     session.flush()
     record_audit(session, actor=actor, action="web_session.started", entity="web_session",
-                 after={"expires_at": started.expires_at.isoformat()})
+                 after={"expires_at": started.expires_at.isoformat(),
+                        "with": "token" if token_id is not None else "password"})
     return started
 
 
+# The session's columns, its token's and the user's: the user a password session signed
+# in as, or the user of a personal token (token_actor reads the latter).
 _SESSION_BY_HASH = (
     select(
         WebSessionRow.session_hash, WebSessionRow.csrf_seed, WebSessionRow.last_seen_at,
         WebSessionRow.expires_at.label("session_expires_at"), WebSessionRow.ended_at,
-        ApiToken.name, ApiToken.role, ApiToken.sites, ApiToken.studies, ApiToken.revoked_at,
-        ApiToken.expires_at,
+        WebSessionRow.token_id, WebSessionRow.user_id.label("session_user_id"),
+        User.must_change_password, *GRANT_COLUMNS,
     )
-    .join(ApiToken, ApiToken.id == WebSessionRow.token_id)
+    .outerjoin(ApiToken, ApiToken.id == WebSessionRow.token_id)
+    .outerjoin(User, User.id == func.coalesce(WebSessionRow.user_id, ApiToken.user_id))
     .where(WebSessionRow.session_hash == bindparam("digest"))
 )
 
@@ -120,9 +158,19 @@ def resume_session(
         raise NotAuthenticated("no such session")
     ended = row.ended_at is not None or row.session_expires_at <= now
     idle_too_long = row.last_seen_at + idle <= now
-    if ended or idle_too_long or not is_active(row.revoked_at, row.expires_at, now):
+    if ended or idle_too_long:
         raise NotAuthenticated("the session ended")
-    return LiveSession(actor=actor_of(row), csrf_seed=row.csrf_seed, last_seen_at=row.last_seen_at)
+    if row.token_id is not None:
+        if not is_active(row.revoked_at, row.expires_at, now):
+            raise NotAuthenticated("the session ended")
+        return LiveSession(actor=token_actor(row), csrf_seed=row.csrf_seed,
+                           last_seen_at=row.last_seen_at)
+    if row.username is None or row.user_role is None or row.disabled_at is not None:
+        raise NotAuthenticated("the session ended")
+    actor = scoped_actor(row.username, Role(row.user_role), row.user_sites, row.user_studies,
+                         user=row.username, display_name=row.display_name)
+    return LiveSession(actor=actor, csrf_seed=row.csrf_seed, last_seen_at=row.last_seen_at,
+                       must_change_password=bool(row.must_change_password))
 
 
 def touch_session(session: Session, *, session_id: str, now: datetime) -> None:
@@ -156,15 +204,18 @@ def end_session(session: Session, *, session_id: str, actor: Actor, now: datetim
 
 def purge_sessions(session: Session, *, now: datetime, idle: timedelta) -> int:
     """Delete the sessions that no longer count at ``now``: ended, past their limit, idle
-    for ``idle``, or of a token that was revoked or expired. Returns how many."""
+    for ``idle``, of a token that was revoked or expired, or of a disabled user.
+    Returns how many."""
     inactive_tokens = select(ApiToken.id).where(
         or_(ApiToken.revoked_at.is_not(None), ApiToken.expires_at <= now)
     )
+    disabled_users = select(User.id).where(User.disabled_at.is_not(None))
     result = session.execute(
         delete(WebSessionRow)
         .where(or_(WebSessionRow.ended_at.is_not(None), WebSessionRow.expires_at <= now,
                    WebSessionRow.last_seen_at <= now - idle,
-                   WebSessionRow.token_id.in_(inactive_tokens)))
+                   WebSessionRow.token_id.in_(inactive_tokens),
+                   WebSessionRow.user_id.in_(disabled_users)))
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)

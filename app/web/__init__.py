@@ -8,6 +8,8 @@ from fastapi.staticfiles import StaticFiles
 from app.deps import KnownQuery
 from app.settings import Settings
 from app.web import (
+    account,
+    admin_users,
     auth,
     changes,
     event_corrections,
@@ -30,7 +32,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     add_page_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (auth, worklist, reports, studies, subjects, visits, events,
-                   event_corrections, changes, feeds):
+                   event_corrections, changes, feeds, account, admin_users):
         # A page refuses a query parameter it does not take, as the API does: a 422 page
         # naming it (app.deps.known_query).
         app.include_router(module.router, dependencies=[KnownQuery])

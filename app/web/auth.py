@@ -1,20 +1,23 @@
-"""Sign in with an API token, sign out."""
+"""Sign in with a username and password (or an API token), change the password, sign out."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.errors import NotAuthenticated
+from app.errors import FollowupError, InvalidRequest, NotAuthenticated, TooManyAttempts
+from app.services.accounts.users import change_password
 from app.web.deps import CheckedForm, NowDep, SettingsDep, WebDb, WebSessionDep, field
 from app.web.forms import FormPage
-from app.web.identity import sign_in, sign_out
-from app.web.rendering import WebRoute, redirect, render, replace_session
+from app.web.identity import sign_in, sign_in_with_password, sign_out
+from app.web.rendering import SignInRequired, WebRoute, redirect, render, replace_session
 from app.web.session import WebSession
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 HOME = "/worklist"
 NOT_VALID = "That token is not valid: it may be mistyped, expired or revoked."
+# The same words for an unknown username, a wrong password and a disabled account.
+NOT_VALID_PASSWORD = "That username or password is not valid."
 
 
 def safe_next(target: str | None) -> str:
@@ -40,20 +43,74 @@ def signin_page(request: Request, session: WebSessionDep, next: str = HOME,
 @router.post("/signin")
 def signin(request: Request, db: WebDb, session: WebSessionDep, form: CheckedForm,
            now: NowDep, settings: SettingsDep) -> Response:
-    raw = field(form, "token", limit=200)
     target = safe_next(field(form, "next", limit=500))
+    page = FormPage("signin.html", {"next": target})
     try:
-        if not raw:
-            raise NotAuthenticated("paste an API token")
-        started = sign_in(db, raw, now=now, settings=settings)
+        if "token" in form:
+            raw = field(form, "token", limit=200)
+            if not raw:
+                raise NotAuthenticated("paste an API token")
+            started = sign_in(db, raw, now=now, settings=settings)
+        else:
+            password = form.get("password")
+            started = sign_in_with_password(
+                db, username=field(form, "username", limit=100),
+                password=password if isinstance(password, str) else "",
+                address=request.client.host if request.client else None, now=now,
+                settings=settings,
+            )
     except NotAuthenticated as exc:
-        # Nothing was written; like the API, the form never says why (and answers 401).
-        return FormPage("signin.html", {"next": target}).refused(request, exc, message=NOT_VALID)
+        # Like the API, the form never says why (and answers 401). A failed password is
+        # counted: the transaction is committed with this answer.
+        message = NOT_VALID if "token" in form else NOT_VALID_PASSWORD
+        return page.refused(request, exc, message=message)
+    except TooManyAttempts as exc:
+        refused = page.refused(request, exc)
+        refused.headers["Retry-After"] = str(exc.extra.get("retry_after", 1))
+        return refused
     if session.session_id is not None and session.actor is not None:
         # Signing in again, perhaps as someone else: the session before ends.
         sign_out(db, session.session_id, actor=session.actor, now=now)
-    replace_session(request, WebSession(started.csrf_seed, started.session_id, started.actor))
-    return redirect(request, target)
+    replace_session(request, WebSession(started.csrf_seed, started.session_id, started.actor,
+                                        started.must_change_password))
+    return redirect(request, "/password" if started.must_change_password else target)
+
+
+def _password_page(request: Request, session: WebSession) -> FormPage:
+    if session.actor is None:
+        if getattr(request.state, "web_session_ended", False):
+            raise NotAuthenticated("the session ended")
+        raise SignInRequired()
+    if session.actor.user is None or session.actor.token is not None:
+        raise InvalidRequest("signed in with an API token: there is no password to change")
+    return FormPage("password.html", {"forced": session.must_change_password,
+                                      "actor": session.actor})
+
+
+@router.get("/password")
+def password_page(request: Request, session: WebSessionDep) -> Response:
+    page = _password_page(request, session)
+    return render(request, page.template, dict(page.context))
+
+
+@router.post("/password")
+def password_change(request: Request, db: WebDb, session: WebSessionDep, form: CheckedForm,
+                    now: NowDep) -> Response:
+    """The signed-in person's new password (the current one asked again)."""
+    page = _password_page(request, session)
+    assert session.actor is not None
+    values = {name: value if isinstance(value := form.get(name), str) else ""
+              for name in ("current_password", "password", "password_again")}
+    try:
+        with db.begin_nested():
+            if values["password"] != values["password_again"]:
+                raise InvalidRequest("the two new passwords differ", field="password_again")
+            change_password(db, actor=session.actor, current=values["current_password"],
+                            new=values["password"], now=now)
+    except FollowupError as exc:
+        return page.refused(request, exc)
+    replace_session(request, WebSession(session.csrf_seed, session.session_id, session.actor))
+    return redirect(request, HOME)
 
 
 @router.post("/signout")

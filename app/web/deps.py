@@ -14,7 +14,7 @@ from app.schedule.names import CODE_PATTERN
 from app.schedule.text import control_character_problem
 from app.settings import Settings
 from app.web.identity import resume
-from app.web.rendering import CsrfRejected, SignInRequired, codec
+from app.web.rendering import CsrfRejected, PasswordChangeRequired, SignInRequired, codec
 from app.web.session import COOKIE_NAME, CSRF_FIELD, WebSession, anonymous
 
 # A study, subject, site or visit code in a page's address.
@@ -46,7 +46,8 @@ def current_session(request: Request, db: WebDb, now: NowDep,
             request.state.web_session_dirty = True
             request.state.web_session_ended = True
         else:
-            current = WebSession(live.csrf_seed, session_id, live.actor)
+            current = WebSession(live.csrf_seed, session_id, live.actor,
+                                 live.must_change_password)
     else:
         current = anonymous()
         request.state.web_session_dirty = True
@@ -58,11 +59,14 @@ WebSessionDep = Annotated[WebSession, Depends(current_session)]
 
 
 def current_actor(request: Request, session: WebSessionDep) -> Actor:
-    """The actor of the signed-in session (its token checked again on every request)."""
+    """The actor of the signed-in session (its token or user checked again on every
+    request). A person who must change their password is sent to do that first."""
     if session.actor is None:
         if getattr(request.state, "web_session_ended", False):
             raise NotAuthenticated("the session ended")
         raise SignInRequired()
+    if session.must_change_password:
+        raise PasswordChangeRequired()
     request.state.actor = session.actor
     return session.actor
 

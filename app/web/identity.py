@@ -18,6 +18,7 @@ from app.services.web_sessions import (
     StartedSession,
     end_session,
     resume_session,
+    start_password_session,
     start_session,
     touch_session,
 )
@@ -38,6 +39,16 @@ def sign_in(session: Session, raw: str, *, now: datetime, settings: Settings) ->
     """Check a pasted API token exactly as the API does and start a session for it."""
     return start_session(session, token=raw, now=now, lifetime=lifetime(settings),
                          idle=idle_timeout(settings))
+
+
+def sign_in_with_password(session: Session, *, username: str, password: str,
+                          address: str | None, now: datetime,
+                          settings: Settings) -> StartedSession:
+    """Check a username and password (failures counted, see
+    :mod:`app.services.accounts.signin`) and start a session for the user."""
+    return start_password_session(session, username=username, password=password,
+                                  address=address, now=now, lifetime=lifetime(settings),
+                                  idle=idle_timeout(settings))
 
 
 def sign_out(session: Session, session_id: str, *, actor: Actor, now: datetime) -> None:

@@ -19,6 +19,9 @@ MESSAGES = {
     "anchor-unchanged": "The {visit} date was already recorded so; nothing changed.",
     "unscheduled": "Unscheduled visit {visit} recorded.",
     "feed-revoked": "The feed URL was revoked; calendar apps using it stop updating.",
+    "user-disabled": "The user is disabled: their sessions ended and their tokens were revoked.",
+    "user-enabled": "The user may sign in again.",
+    "token-revoked": "The token was revoked; requests with it are refused from now on.",
 }
 
 

@@ -81,6 +81,10 @@ class SignInRequired(Exception):
     """No signed-in session: the browser is sent to the sign-in page."""
 
 
+class PasswordChangeRequired(Exception):
+    """Signed in with a one-time password: nothing but changing it until it is changed."""
+
+
 class CsrfRejected(Exception):
     """A form arrived without the token of the session that sent it."""
 
@@ -186,6 +190,8 @@ async def page_for_error(request: Request, failed: Exception) -> Response:
     exc = failed.cause
     if isinstance(exc, SignInRequired):
         return redirect(request, _signin_url(request))
+    if isinstance(exc, PasswordChangeRequired):
+        return redirect(request, "/password")
     if isinstance(exc, errors.NotAuthenticated):
         # The session ended since the last page (signed out elsewhere, timed out, or its
         # token was revoked or expired): the browser gets a new, signed-out session.

@@ -36,6 +36,7 @@ class WebSession:
     csrf_seed: str
     session_id: str | None = None  # the server-side session's random id; None signed out
     actor: Actor | None = None  # who the session signed in as, checked on this request
+    must_change_password: bool = False  # a new or reset account: only /password is open
 
     @property
     def signed_in(self) -> bool:

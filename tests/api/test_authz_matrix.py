@@ -38,6 +38,7 @@ from app.deps import get_session
 from app.main import create_app
 from app.models import ApiToken
 from app.schedule.lifecycle import EventType
+from app.services.accounts.users import create_user
 from app.services.digest.recipients import add_recipient
 from app.services.feeds import create_feed_token
 from app.services.subjects.events import record_event
@@ -124,6 +125,10 @@ def _no_body(path: Callable[[Target, Seeded], str]) -> Build:
     return lambda t, s: (path(t, s), None)
 
 
+def _user(target: Target) -> str:
+    return "victim.user" if target is not MISSING else "nobody"
+
+
 ROUTES: dict[tuple[str, str], Rule] = {
     # studies and sites
     ("GET", "/api/v1/studies"): Rule("list", _no_body(lambda t, s: "/api/v1/studies"), ("own",)),
@@ -204,6 +209,23 @@ ROUTES: dict[tuple[str, str], Rule] = {
         ("own", "missing")),
     ("DELETE", "/api/v1/tokens/{name}"): Rule("admin", _no_body(
         lambda t, s: f"/api/v1/tokens/{'victim' if t is not MISSING else 'nobody'}"),
+        ("own", "missing")),
+    # users
+    ("GET", "/api/v1/users"): Rule("admin", _no_body(lambda t, s: "/api/v1/users"), ("own",)),
+    ("POST", "/api/v1/users"): Rule("admin", lambda t, s: (
+        "/api/v1/users", {"username": "new.person", "display_name": "New Person",
+                          "role": "monitor", "studies": [SLE]}), ("own",)),
+    ("GET", "/api/v1/users/{username}"): Rule("admin", _no_body(
+        lambda t, s: f"/api/v1/users/{_user(t)}"),
+        ("own", "missing")),
+    ("POST", "/api/v1/users/{username}/disable"): Rule("admin", _no_body(
+        lambda t, s: f"/api/v1/users/{_user(t)}/disable"),
+        ("own", "missing")),
+    ("POST", "/api/v1/users/{username}/enable"): Rule("admin", _no_body(
+        lambda t, s: f"/api/v1/users/{_user(t)}/enable"),
+        ("own", "missing")),
+    ("POST", "/api/v1/users/{username}/password-reset"): Rule("admin", _no_body(
+        lambda t, s: f"/api/v1/users/{_user(t)}/password-reset"),
         ("own", "missing")),
     # digest
     ("GET", "/api/v1/sites/{site}/digest"): Rule("read", _no_body(
@@ -294,6 +316,8 @@ def seed(engine: Engine) -> Seeded:
             for name, scope in scopes.items()
         }
         revoke_token(session, actor=SYSTEM, name="matrix-revoked", now=utcnow())
+        create_user(session, actor=SYSTEM, username="victim.user", display_name="Victim",
+                    role="admin", now=utcnow())
         session.execute(update(ApiToken).where(ApiToken.name == "matrix-expired")
                         .values(expires_at=utcnow() - timedelta(minutes=1)))
         feed_ids = {}

@@ -29,7 +29,7 @@ OUT = ROOT / "screenshots"
 def sign_in(page: Page, base: str, token: str) -> None:
     page.goto(f"{base}/signin")
     page.get_by_label("API token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in with the token").click()
     page.wait_for_url(f"{base}/worklist")
 
 

@@ -30,7 +30,7 @@ def sign_in(page: Page, server: Server, token: str) -> None:
     page.goto(f"{server.base}/worklist")
     page.wait_for_url(re.compile(r"/signin\?next="))  # not signed in: sent to sign in first
     page.get_by_label("API token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in with the token").click()
     page.wait_for_url(f"{server.base}/worklist")
 
 

@@ -54,7 +54,7 @@ def page(browser: Browser, server: Server) -> Iterator[Page]:
     page.set_default_timeout(10_000)
     page.goto(f"{server.base}/signin")
     page.get_by_label("API token").fill(server.seeded.coordinator)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in with the token").click()
     page.wait_for_url(f"{server.base}/worklist")
     yield page
     context.close()

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.access import SYSTEM, Actor
+from app.access import SYSTEM, Actor, Role
 from app.errors import InvalidRows
 from app.models import AnchorDateRow, AuditRecord, Subject, Visit
 from app.services.bulk.csv_import import import_csv
@@ -208,3 +208,15 @@ def test_an_unreadable_line_stops_the_import(seeded: Session) -> None:
     errors = caught.value.extra["errors"]
     assert [(e["index"], e["field"]) for e in errors] == [(2, "site"), (3, "")]
     assert "cannot be read from here on: field larger than field limit" in errors[1]["message"]
+
+
+def test_imported_rows_name_the_person_and_the_token(seeded: Session) -> None:
+    person = Actor(name="li.wei.laptop", role=Role.COORDINATOR, sites=frozenset({"YC3H"}),
+                   user="li.wei", display_name="Dr Li Wei", token="li.wei.laptop")
+    result = run(seeded, HEADER + "BULK-P,YC3H,2026-01-05,1980-05-01,2026-02-01,true\n",
+                 actor=person)
+    assert result.imported == 1  # type: ignore[attr-defined]
+    record = seeded.scalars(select(AuditRecord).where(AuditRecord.subject_id == "BULK-P")).one()
+    assert (record.actor, record.role, record.user_name, record.user_display_name,
+            record.token_name) == ("li.wei.laptop", "coordinator", "li.wei", "Dr Li Wei",
+                                   "li.wei.laptop")

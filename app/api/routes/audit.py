@@ -10,6 +10,7 @@ from app.api.deps import ActorDep
 from app.api.schemas.access import ApiTimestamp, AuditEntryOut, AuditPageOut
 from app.api.schemas.common import CursorQuery, StudyPath, SubjectPath, Text, problem_responses
 from app.deps import SessionDep
+from app.passwords import USERNAME_PATTERN
 from app.schedule.names import CODE_PATTERN
 from app.services.trail import AuditFilter, AuditPage, search_audit, subject_history
 
@@ -24,7 +25,8 @@ def page_out(page: AuditPage) -> AuditPageOut:
             AuditEntryOut(
                 id=e.id, at=e.at, actor=e.actor, role=e.role, action=e.action, entity=e.entity,
                 study=e.study, site=e.site, subject_id=e.subject_id, key=e.key,
-                before=e.before, after=e.after, reason=e.reason,
+                before=e.before, after=e.after, reason=e.reason, user=e.user,
+                user_display_name=e.user_display_name, token=e.token,
             )
             for e in page.items
         ],
@@ -38,7 +40,8 @@ def page_out(page: AuditPage) -> AuditPageOut:
     summary="The audit trail, filtered and paginated (admin; monitor: its studies only)",
     description=(
         "Entries in the order they were recorded (`order=desc`: newest first). Every entry "
-        "says when (UTC), who (token name and role), what (action, entity, study, site, "
+        "says when (UTC), who (the person's username and printed name, the token the change "
+        "came through, and the role), what (action, entity, study, site, "
         "subject, key), the values before and after, and the reason when one was required. "
         "Pages are `limit` entries long; pass `next_cursor` as `cursor` for the next one."
     ),
@@ -52,6 +55,11 @@ def get_audit(
     site: CodeQuery = None,
     actor_name: Annotated[
         Text | None, Query(alias="actor", max_length=100, description="Token name")
+    ] = None,
+    user: Annotated[
+        str | None, Query(pattern=USERNAME_PATTERN, max_length=60, examples=["li.wei"],
+                          description="A person's username: their changes through any "
+                                      "session or personal token")
     ] = None,
     action: Annotated[
         str | None,
@@ -68,7 +76,7 @@ def get_audit(
     cursor: CursorQuery = None,
 ) -> AuditPageOut:
     filters = AuditFilter(study=study, subject_id=subject_id, site=site, actor=actor_name,
-                          action=action, since=since, until=until)
+                          user=user, action=action, since=since, until=until)
     return page_out(search_audit(session, actor=actor, filters=filters, order=order,
                                  limit=limit, cursor=cursor))
 

@@ -88,7 +88,9 @@ class NewTokenOut(BaseModel):
 class AuditEntryOut(BaseModel):
     id: int
     at: datetime = Field(description="When, in UTC (with offset).")
-    actor: str = Field(description="The token name (or 'system' for local commands).")
+    actor: str = Field(description=(
+        "Who the change came under: the token's name, the username of a person signed in "
+        "with a password, or 'system' for local commands."))
     role: str
     action: str = Field(examples=["visit.completed"])
     entity: str = Field(examples=["visit"])
@@ -99,6 +101,13 @@ class AuditEntryOut(BaseModel):
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     reason: str | None
+    user: str | None = Field(description=(
+        "The person's username (signed in, or through a personal token); null for a "
+        "service token, a local command, or a record made before personal accounts."))
+    user_display_name: str | None = Field(description="The person's printed name.")
+    token: str | None = Field(description=(
+        "The API token the change came through; null for a password sign-in, a local "
+        "command, or a record made before personal accounts (its token is in actor)."))
 
 
 class AuditPageOut(BaseModel):

@@ -125,7 +125,7 @@ class BulkEnroller:
         self._visits = _writer(connection, Visit, VISIT_COLUMNS)
         self._audit = _writer(connection, AuditRecord, (
             "at", "actor", "role", "action", "entity", "study_code", "site_code",
-            "subject_id", "key", "after",
+            "subject_id", "key", "after", "user_name", "user_display_name", "token_name",
         ))
         # Values every row repeats are converted for the driver once.
         self._now_db = self._subjects.processor("created_at")(now)
@@ -252,7 +252,8 @@ class BulkEnroller:
                 visits += [self._adapt_visit(t) for t in self._tuples(expansion, pk, site_id)]
             audit.append((now, self.actor.name, self.actor.role.value, ENROLLED, "subject",
                           self.study.code, row.site, row.subject_id, row.subject_id,
-                          self._json(_audit_after(row, self.version_name, self.plan))))
+                          self._json(_audit_after(row, self.version_name, self.plan)),
+                          self.actor.user, self.actor.display_name, self.actor.token))
         self._anchors.write(anchors, adapted=True)
         self._events.write(events, adapted=True)
         self._visits.write(visits, adapted=True)

@@ -1,0 +1,50 @@
+"""Users (personal accounts), as the API shows them: never a password or its hash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.access import Role
+from app.passwords import USERNAME_PATTERN
+from app.schedule.names import CODE_PATTERN
+
+Code = Annotated[str, Field(pattern=CODE_PATTERN, max_length=40)]
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(pattern=USERNAME_PATTERN, max_length=60, examples=["li.wei"],
+                          description="2-60 lowercase letters, digits, _ . -")
+    display_name: str = Field(min_length=1, max_length=200, examples=["Dr Li Wei"],
+                              description="The printed name the audit trail shows.")
+    role: Role = Field(description="admin, coordinator or monitor (edc is for tokens)")
+    sites: list[Code] = Field(default_factory=list, max_length=200, examples=[["YC3H"]],
+                              description="Site codes (coordinator: required).")
+    studies: list[Code] = Field(default_factory=list, max_length=200,
+                                description="Study codes (monitor: required).")
+
+
+class UserOut(BaseModel):
+    username: str
+    display_name: str
+    role: str
+    sites: list[str]
+    studies: list[str]
+    must_change_password: bool = Field(
+        description="True until the one-time password is changed at sign-in.")
+    created_at: datetime
+    password_changed_at: datetime
+    disabled_at: datetime | None
+
+
+class NewPasswordOut(BaseModel):
+    user: UserOut
+    password: str = Field(
+        description=("The one-time password. Shown only in this response; the user must "
+                     "change it at the first sign-in."),
+        examples=["Zk3...20 characters"],
+    )

@@ -1,0 +1,105 @@
+"""followup user create|list|disable|enable|reset-password
+
+People who sign in to the pages with a username and a password. A new or reset
+account's one-time password is printed once, alone on stdout (so `$(followup user
+create ...)` captures it); it must be changed at the first sign-in. No command shows
+a password again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from app.access import PERSON_ROLES
+from app.cli.context import CliContext, pass_cli
+from app.services.accounts import users as user_service
+from app.services.accounts.users import UserView
+
+
+@click.group("user")
+def user_group() -> None:
+    """People who sign in with a password: create, list, disable, reset."""
+
+
+@user_group.command("create")
+@click.argument("username")
+@click.option("--name", "display_name", required=True,
+              help="The printed name, as on signatures (e.g. 'Dr Li Wei').")
+@click.option("--role", required=True, type=click.Choice([r.value for r in PERSON_ROLES]))
+@click.option("--site", "sites", multiple=True, metavar="CODE", help="Repeatable.")
+@click.option("--study", "studies", multiple=True, metavar="CODE", help="Repeatable.")
+@pass_cli
+def create(ctx: CliContext, username: str, display_name: str, role: str,
+           sites: tuple[str, ...], studies: tuple[str, ...]) -> None:
+    """Create USERNAME and print a one-time password once."""
+    now = datetime.now(UTC)
+    with ctx.unit_of_work() as session:
+        created = user_service.create_user(
+            session, actor=ctx.actor, username=username, display_name=display_name,
+            role=role, sites=sites, studies=studies, now=now,
+        )
+    click.echo(f"user {created.user.username} ({created.user.role}) created; the one-time"
+               " password is shown once and must be changed at the first sign-in:", err=True)
+    click.echo(created.password)
+
+
+def _line(view: UserView) -> str:
+    return "\t".join([
+        view.username, view.display_name, view.role, ",".join(view.sites) or "-",
+        ",".join(view.studies) or "-", view.created_at.isoformat(timespec="seconds"),
+        "yes" if view.must_change_password else "no",
+        "disabled" if view.disabled_at else "active",
+    ])
+
+
+@user_group.command("list")
+@pass_cli
+def list_(ctx: CliContext) -> None:
+    """List users (never their passwords), tab-separated."""
+    with ctx.unit_of_work(write=False) as session:
+        views = user_service.list_users(session, actor=ctx.actor)
+    click.echo("username\tname\trole\tsites\tstudies\tcreated\tmust_change_password\tstate")
+    for view in views:
+        click.echo(_line(view))
+
+
+@user_group.command("disable")
+@click.argument("username")
+@pass_cli
+def disable(ctx: CliContext, username: str) -> None:
+    """Disable USERNAME: their sessions end and their personal tokens are revoked."""
+    now = datetime.now(UTC)
+    with ctx.unit_of_work() as session:
+        view = user_service.disable_user(session, actor=ctx.actor, username=username, now=now)
+    click.echo(f"user {view.username} disabled; their sessions ended and their personal"
+               " tokens were revoked", err=True)
+
+
+@user_group.command("enable")
+@click.argument("username")
+@pass_cli
+def enable(ctx: CliContext, username: str) -> None:
+    """Let USERNAME sign in again (revoked tokens stay revoked)."""
+    now = datetime.now(UTC)
+    with ctx.unit_of_work() as session:
+        view = user_service.enable_user(session, actor=ctx.actor, username=username, now=now)
+    click.echo(f"user {view.username} enabled", err=True)
+
+
+@user_group.command("reset-password")
+@click.argument("username")
+@pass_cli
+def reset_password(ctx: CliContext, username: str) -> None:
+    """Give USERNAME a new one-time password, printed once; their sessions end."""
+    now = datetime.now(UTC)
+    with ctx.unit_of_work() as session:
+        reset = user_service.reset_password(session, actor=ctx.actor, username=username,
+                                            now=now)
+    click.echo(f"user {reset.user.username}: the one-time password is shown once and must"
+               " be changed at the next sign-in:", err=True)
+    click.echo(reset.password)
+
+
+COMMANDS: list[click.Command] = [user_group]

@@ -1,0 +1,101 @@
+"""Users over the API: admin only, the one-time password shown once and never again,
+validated, disabled and enabled, reset, audited."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import NotAuthenticated
+from app.models import AuditRecord
+from app.services.accounts.signin import check_password_sign_in
+from tests.helpers_access import new_token, text_of_every_row
+from tests.helpers_subjects import NOW, SLE, bearer, load_seed_studies
+
+PERSON = {"username": "li.wei", "display_name": "Dr Li Wei", "role": "coordinator",
+          "sites": ["YC3H"]}
+
+
+@pytest.fixture
+def admin(session: Session) -> str:
+    load_seed_studies(session)
+    raw = new_token(session, "admin", name="root")
+    session.commit()  # a savepoint: a failed request rolls back to here
+    return raw
+
+
+def signs_in(session: Session, password: str) -> bool:
+    try:
+        check_password_sign_in(session, username="li.wei", password=password, address=None,
+                               now=NOW)
+    except NotAuthenticated:
+        return False
+    return True
+
+
+def test_create_shows_the_one_time_password_once(
+    client: TestClient, session: Session, admin: str
+) -> None:
+    response = client.post("/api/v1/users", json=PERSON, headers=bearer(admin))
+    assert response.status_code == 201, response.text
+    body = response.json()
+    password = body["password"]
+    assert body["user"] | {"created_at": None, "password_changed_at": None} == {
+        "username": "li.wei", "display_name": "Dr Li Wei", "role": "coordinator",
+        "sites": ["YC3H"], "studies": [], "must_change_password": True,
+        "created_at": None, "password_changed_at": None, "disabled_at": None}
+    listed = client.get("/api/v1/users", headers=bearer(admin))
+    one = client.get("/api/v1/users/li.wei", headers=bearer(admin))
+    assert password not in listed.text + one.text
+    assert "password_hash" not in listed.text
+    assert password not in text_of_every_row(session)
+    assert signs_in(session, password)
+    again = client.post("/api/v1/users", json=PERSON, headers=bearer(admin))
+    assert again.status_code == 409
+    replayed = client.post("/api/v1/users", json=PERSON | {"username": "ana.m"},
+                           headers=bearer(admin) | {"Idempotency-Key": "k-1"})
+    assert replayed.status_code == 422  # a password is never stored to be replayed
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    (PERSON | {"role": "edc", "sites": [], "studies": [SLE]}, '"edc" is for tokens'),
+    (PERSON | {"sites": []}, "a coordinator user needs at least one site"),
+    (PERSON | {"sites": ["NOSITE"]}, "unknown site(s): NOSITE"),
+    (PERSON | {"display_name": "two\nlines"}, "a display name is 1-200 characters"),
+])
+def test_what_a_user_may_be_is_checked(
+    client: TestClient, admin: str, body: dict[str, object], words: str
+) -> None:
+    response = client.post("/api/v1/users", json=body, headers=bearer(admin))
+    assert response.status_code == 422 and words in response.json()["detail"]
+
+
+def test_only_an_admin_manages_users(client: TestClient, session: Session, admin: str) -> None:
+    coordinator = new_token(session, "coordinator", sites=("YC3H",), name="nurse")
+    session.commit()
+    for method, path in (("GET", "/api/v1/users"), ("POST", "/api/v1/users/li.wei/disable"),
+                         ("POST", "/api/v1/users/li.wei/password-reset")):
+        assert client.request(method, path, headers=bearer(coordinator)).status_code == 403
+    assert client.post("/api/v1/users", json=PERSON,
+                       headers=bearer(coordinator)).status_code == 403
+
+
+def test_disable_enable_and_reset(client: TestClient, session: Session, admin: str) -> None:
+    first = client.post("/api/v1/users", json=PERSON, headers=bearer(admin)).json()["password"]
+    disabled = client.post("/api/v1/users/li.wei/disable", headers=bearer(admin))
+    assert disabled.status_code == 200 and disabled.json()["disabled_at"] is not None
+    assert not signs_in(session, first)
+    enabled = client.post("/api/v1/users/li.wei/enable", headers=bearer(admin))
+    assert enabled.json()["disabled_at"] is None and signs_in(session, first)
+    reset = client.post("/api/v1/users/li.wei/password-reset", headers=bearer(admin))
+    second = reset.json()["password"]
+    assert reset.status_code == 200 and second != first
+    assert signs_in(session, second) and not signs_in(session, first)
+    assert client.post("/api/v1/users/nobody/disable", headers=bearer(admin)).status_code == 404
+    session.flush()
+    actions = list(session.scalars(select(AuditRecord.action).where(
+        AuditRecord.entity == "user").order_by(AuditRecord.id)))
+    assert actions == ["user.created", "user.disabled", "user.enabled", "user.password_reset"]
+    assert first not in text_of_every_row(session) and second not in text_of_every_row(session)

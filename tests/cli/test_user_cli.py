@@ -1,0 +1,91 @@
+"""followup user create|list|disable|enable|reset-password against a real database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+
+from app import migrate
+from app.cli import cli
+from app.db import make_engine, make_sessionmaker, transaction, utcnow
+from app.errors import NotAuthenticated
+from app.models import AuditRecord, User
+from app.services.accounts.signin import check_password_sign_in
+from tests.conftest import BACKENDS, drop_database, fresh_database_url
+
+SCHEDULES = Path(__file__).resolve().parents[2] / "schedules"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def database(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = fresh_database_url(request.param, tmp_path_factory.mktemp("users"))
+    migrate.upgrade(url=url)
+    assert run(url, "schedule", "load", str(SCHEDULES)).exit_code == 0
+    yield url
+    drop_database(url)
+
+
+def run(database: str, *args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), env={"DATABASE_URL": database},
+                              catch_exceptions=False)
+
+
+def signs_in(database: str, username: str, password: str) -> bool:
+    engine = make_engine(database)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            check_password_sign_in(session, username=username, password=password,
+                                   address=None, now=utcnow())
+        return True
+    except NotAuthenticated:
+        return False
+    finally:
+        engine.dispose()
+
+
+def test_create_prints_a_one_time_password_once_and_list_never_shows_it(database: str) -> None:
+    created = run(database, "user", "create", "li.wei", "--name", "Dr Li Wei",
+                  "--role", "coordinator", "--site", "YC3H")
+    assert created.exit_code == 0, created.stderr
+    password = created.stdout.strip()
+    assert len(password) == 20 and "\n" not in password
+    assert "must be changed at the first sign-in" in created.stderr
+    listed = run(database, "user", "list")
+    fields = listed.stdout.splitlines()[1].split("\t")
+    assert fields[:5] + fields[6:] == [
+        "li.wei", "Dr Li Wei", "coordinator", "YC3H", "-", "yes", "active"]
+    assert password not in listed.stdout
+    assert signs_in(database, "li.wei", password)
+
+
+def test_disable_enable_and_reset(database: str) -> None:
+    first = run(database, "user", "create", "ana.m", "--name", "Ana M", "--role", "monitor",
+                "--study", "UCART-SLE").stdout.strip()
+    assert run(database, "user", "disable", "ana.m").exit_code == 0
+    assert "disabled" in run(database, "user", "list").stdout
+    assert not signs_in(database, "ana.m", first)
+    assert run(database, "user", "enable", "ana.m").exit_code == 0
+    reset = run(database, "user", "reset-password", "ana.m")
+    assert reset.exit_code == 0 and "next sign-in" in reset.stderr
+    second = reset.stdout.strip()
+    assert second != first and signs_in(database, "ana.m", second)
+    refused = CliRunner().invoke(cli, ["user", "create", "robot", "--name", "R",
+                                               "--role", "edc"],
+                                 env={"DATABASE_URL": database})
+    assert refused.exit_code != 0
+    engine = make_engine(database)
+    try:
+        with transaction(make_sessionmaker(engine), write=False) as session:
+            actions = list(session.scalars(select(AuditRecord.action).where(
+                AuditRecord.key == "ana.m").order_by(AuditRecord.id)))
+            assert actions == ["user.created", "user.disabled", "user.enabled",
+                               "user.password_reset"]
+            assert session.scalars(select(User.must_change_password).where(
+                User.username == "ana.m")).one() is True
+    finally:
+        engine.dispose()
