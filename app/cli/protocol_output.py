@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
 from enum import StrEnum
 from typing import Any
 
 from app.schedule.amendment import ProtocolDiff
-from app.schedule.impact import Dates, EndpointImpact, VisitImpact
+from app.schedule.impact import Dates, EndpointImpact, VisitImpact, iso_day
 from app.services.amendments.preview import SubjectAmendment
 
 IMPACT_COLUMNS = (
@@ -60,15 +59,8 @@ def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
             for row in rows]
 
 
-def _day(value: date | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 def _dates(d: Dates | None) -> dict[str, str | None] | None:
-    if d is None:
-        return None
-    return {"target_date": _day(d.target), "window_start": _day(d.window_start),
-            "window_end": _day(d.window_end)}
+    return None if d is None else d.record()
 
 
 def _span(d: Dates | None) -> str:
@@ -77,7 +69,7 @@ def _span(d: Dates | None) -> str:
     if d.target is None:
         return "(undated)"
     window = ("" if d.window_start == d.window_end == d.target
-              else f" [{_day(d.window_start)} .. {_day(d.window_end)}]")
+              else f" [{iso_day(d.window_start)} .. {iso_day(d.window_end)}]")
     return f"{d.target.isoformat()}{window}"
 
 
@@ -104,7 +96,7 @@ def impact_json(amendments: Sequence[SubjectAmendment]) -> list[dict[str, Any]]:
                 "item": kind, "code": item.code, "effects": [e.value for e in item.effects],
                 "before": _dates(item.before), "after": _dates(item.after),
                 "status_before": before, "status_after": after,
-                "actual_date": _day(item.actual_date) if isinstance(item, VisitImpact) else None,
+                "actual_date": iso_day(item.actual_date) if isinstance(item, VisitImpact) else None,
             })
         out.append({"subject_id": a.subject_id, "site": a.site, "from": a.from_version,
                     "to": a.to_version, "blocked": a.impact.blocked, "changes": items})
@@ -133,7 +125,7 @@ def impact_rows(amendments: Sequence[SubjectAmendment]) -> list[dict[str, Any]]:
                 "window_start_after": f.get("window_start") or "",
                 "window_end_after": f.get("window_end") or "",
                 "status_before": before or "", "status_after": after or "",
-                "actual_date": (_day(item.actual_date) or "")
+                "actual_date": (iso_day(item.actual_date) or "")
                 if isinstance(item, VisitImpact) else "",
             })
     return rows
@@ -155,7 +147,7 @@ def impact_table(amendments: Sequence[SubjectAmendment]) -> str:
         for kind, item in _items(a):
             before, after = _states(item)
             state = before if before == after else f"{before or '-'} -> {after or '-'}"
-            note = (f" (done {_day(item.actual_date)})"
+            note = (f" (done {iso_day(item.actual_date)})"
                     if isinstance(item, VisitImpact) and item.actual_date else "")
             rows.append(("  " + ("" if kind == "visit" else "endpoint ") + item.code,
                          ", ".join(e.value for e in item.effects),

@@ -49,6 +49,15 @@ class Dates:
         return (self.window_start is not None and self.window_end is not None
                 and self.window_start <= day <= self.window_end)
 
+    def record(self) -> dict[str, str | None]:
+        """As the audit trail and JSON output write it: ISO dates, null when unknown."""
+        return {"target_date": iso_day(self.target), "window_start": iso_day(self.window_start),
+                "window_end": iso_day(self.window_end)}
+
+
+def iso_day(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
 
 @dataclass(frozen=True, slots=True)
 class VisitImpact:

@@ -30,24 +30,25 @@ def record_audit(
     after: dict[str, Any] | None = None,
     reason: str | None = None,
 ) -> AuditRecord:
-    row = AuditRecord(
-        actor=actor.name,
-        role=actor.role.value,
-        action=action,
-        entity=entity,
-        study_code=study,
-        site_code=site,
-        subject_id=subject,
-        key=key,
-        before=before,
-        after=after,
-        reason=reason,
-        user_name=actor.user,
-        user_display_name=actor.display_name,
-        token_name=actor.token,
-    )
+    row = AuditRecord(**_columns(actor, action, entity, study, site, subject, key, before,
+                                  after, reason))
     session.add(row)
     return row
+
+
+def _columns(
+    actor: Actor, action: str, entity: str, study: str | None, site: str | None,
+    subject: str | None, key: str | None, before: dict[str, Any] | None,
+    after: dict[str, Any] | None, reason: str | None,
+) -> dict[str, Any]:
+    """One record's columns, the same for both writers: who (the actor, and the person and
+    token behind it), what, where, the values before and after, and why."""
+    return {
+        "actor": actor.name, "role": actor.role.value, "action": action, "entity": entity,
+        "study_code": study, "site_code": site, "subject_id": subject, "key": key,
+        "before": before, "after": after, "reason": reason, "user_name": actor.user,
+        "user_display_name": actor.display_name, "token_name": actor.token,
+    }
 
 
 _INSERT = insert(cast(Table, AuditRecord.__table__))
@@ -72,8 +73,5 @@ def append_audit(
     need the row back. Whatever the session holds unflushed is flushed first, so records
     keep the order they were made in."""
     session.flush()
-    session.execute(_INSERT, {
-        "actor": actor.name, "role": actor.role.value, "action": action, "entity": entity,
-        "study_code": study, "site_code": site, "subject_id": subject, "key": key,
-        "before": before, "after": after, "reason": reason,
-    })
+    session.execute(_INSERT, _columns(actor, action, entity, study, site, subject, key, before,
+                                      after, reason))

@@ -12,7 +12,7 @@ to the version it is on changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -46,15 +46,8 @@ class Applied:
     outcome: Outcome
 
 
-def _day(value: date | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 def _dates(d: Dates | None) -> dict[str, str | None] | None:
-    if d is None:
-        return None
-    return {"target_date": _day(d.target), "window_start": _day(d.window_start),
-            "window_end": _day(d.window_end)}
+    return None if d is None else d.record()
 
 
 def impact_record(impact: SubjectImpact) -> list[dict[str, Any]]:
