@@ -58,7 +58,7 @@ def page(browser: Browser, server: tuple[str, str]) -> Iterator[Page]:
             else None)
     page.goto(f"{base}/signin")
     page.get_by_label("API token").fill(monitor)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in with the token").click()
     page.wait_for_url(f"{base}/worklist")
     yield page
     context.close()
