@@ -9,6 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.access import SYSTEM
+from app.services.exports.fhir import fhir_pieces
+from app.services.exports.rows import export_scope
 from tests.helpers_exports import fhir_bundle, fhir_resources, seed_history
 from tests.helpers_subjects import MM, NOW, SLE, assert_problem, bearer, make_token, stand_at
 
@@ -160,3 +163,15 @@ def test_fhir_export_is_scoped_like_the_others(client: TestClient, tokens: Token
                                 (tokens.yc3h, SLE, {"site": "WTCH"})):
         response = client.get(URL.format(study=study), headers=bearer(token), params=query)
         assert_problem(response, 404, "not-found")
+
+
+def test_fhir_bundle_is_written_a_chunk_of_subjects_at_a_time(session: Session) -> None:
+    seed_history(session)
+    scope = export_scope(session, study=SLE, site=None, actor=SYSTEM, now=NOW)
+    pieces = list(fhir_pieces(session, scope, chunk=2))
+    head, *chunks, tail = pieces
+    assert '"resourceType":"ResearchStudy"' in head and '"Patient"' not in head
+    assert [piece.count('"resourceType":"ResearchSubject"') for piece in chunks] == [2, 1]
+    assert tail == "\n]}\n"
+    whole = fhir_bundle("".join(pieces).encode("utf-8"))
+    assert whole == fhir_bundle("".join(fhir_pieces(session, scope)).encode("utf-8"))

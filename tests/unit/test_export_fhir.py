@@ -5,6 +5,7 @@ subject's resources, each valid for the FHIR R4B models of ``fhir.resources``.""
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -26,6 +27,7 @@ from app.services.exports.fhir_base import (
     Ref,
     Resource,
     fhir_id,
+    uuid5,
 )
 from app.services.exports.fhir_plan import (
     location,
@@ -81,6 +83,10 @@ def test_ids_are_ours_when_fhir_allows_them_and_hashed_otherwise() -> None:
 
 def test_full_urls_are_uuids_that_depend_only_on_type_and_id() -> None:
     one = Ref("Encounter", "A.1").full_url
+    namespace = uuid.UUID("5d1f0b6e-1b7c-4f0e-9a55-6f6c6c6f7775")
+    for name in ("Encounter/A.1", "Patient/é", ""):
+        assert uuid5(name) == str(uuid.uuid5(namespace, name))
+    assert one == f"urn:uuid:{uuid5('Encounter/A.1')}"
     assert one.startswith("urn:uuid:") and len(one) == len("urn:uuid:") + 36
     assert one == Ref("Encounter", "A.1").full_url
     assert one != Ref("Appointment", "A.1").full_url

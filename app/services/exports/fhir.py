@@ -51,6 +51,7 @@ from app.services.exports.fhir_plan import (
     study_ref,
 )
 from app.services.exports.rows import (
+    CHUNK_SUBJECTS,
     ExportScope,
     ExportSubject,
     ExportVisit,
@@ -67,11 +68,15 @@ class SiteRefs:
     def __init__(self, in_bundle: frozenset[str], zones: Mapping[str, str]) -> None:
         self.in_bundle = in_bundle
         self.zones = zones
+        self._references: dict[str, JSON] = {}
 
     def reference(self, site: str) -> JSON:
-        if site in self.in_bundle:
-            return location_ref(site).reference(site)
-        return {"identifier": site_identifier(site), "display": site}
+        found = self._references.get(site)
+        if found is None:
+            found = (location_ref(site).reference(site) if site in self.in_bundle
+                     else {"identifier": site_identifier(site), "display": site})
+            self._references[site] = found
+        return found
 
     def local_instant(self, site: str, on: date) -> str:
         """The start of a day at a site, as an instant."""
@@ -97,7 +102,7 @@ def _visit_code(study: str, visit: ExportVisit) -> JSON:
 
 
 def encounter(scope: ExportScope, subject: ExportSubject, visit: ExportVisit,
-              sites: SiteRefs) -> JSON:
+              sites: SiteRefs, patient: JSON) -> JSON:
     """A visit that happened, on its actual date."""
     code, display = ENCOUNTER_CLASS.get(visit.kind, ENCOUNTER_CLASS["clinic"])
     on = day(visit.actual_date) if visit.actual_date is not None else None
@@ -106,7 +111,7 @@ def encounter(scope: ExportScope, subject: ExportSubject, visit: ExportVisit,
         "status": VISIT_MAPPING[visit.status].status,
         "class": {"system": ACT_CODE, "code": code, "display": display},
         "type": [_visit_code(scope.study, visit)],
-        "subject": patient_ref(scope, subject).reference(),
+        "subject": patient,
         "location": [{"location": sites.reference(visit.site)}],
     }
     if on is not None:
@@ -116,7 +121,7 @@ def encounter(scope: ExportScope, subject: ExportSubject, visit: ExportVisit,
 
 
 def appointment(scope: ExportScope, subject: ExportSubject, visit: ExportVisit,
-                sites: SiteRefs) -> JSON:
+                sites: SiteRefs, patient: JSON) -> JSON:
     """A visit that has not happened: proposed (its window as the requested period),
     a no-show (the window as its start and end), or cancelled."""
     status = VISIT_MAPPING[visit.status].status
@@ -128,7 +133,7 @@ def appointment(scope: ExportScope, subject: ExportSubject, visit: ExportVisit,
         "serviceType": [_visit_code(scope.study, visit)],
         "description": visit.name,
         "participant": [
-            {"actor": patient_ref(scope, subject).reference(), "status": "needs-action"},
+            {"actor": patient, "status": "needs-action"},
             {"actor": sites.reference(visit.site), "status": "accepted"},
         ],
     }
@@ -178,17 +183,20 @@ def subject_entries(scope: ExportScope, subject: ExportSubject, sites: SiteRefs)
         entry(Ref("ResearchSubject", fhir_id(scope.study, subject.subject_id)),
               research_subject),
     ]
+    reference = patient_ref(scope, subject).reference()
     for visit in subject.visits:
         if VISIT_MAPPING[visit.status].resource is Resource.ENCOUNTER:
-            out.append(encounter(scope, subject, visit, sites))
+            out.append(encounter(scope, subject, visit, sites, reference))
         else:
-            out.append(appointment(scope, subject, visit, sites))
+            out.append(appointment(scope, subject, visit, sites, reference))
     return out
 
 
-def fhir_pieces(session: Session, scope: ExportScope) -> Iterator[str]:
+def fhir_pieces(
+    session: Session, scope: ExportScope, *, chunk: int = CHUNK_SUBJECTS
+) -> Iterator[str]:
     """The Bundle, a piece at a time: its head and the study's resources, then a chunk of
-    subjects per piece."""
+    ``chunk`` subjects per piece."""
     versions = export_versions(session, scope)
     sites = export_sites(session, scope)
     zones = dict(session.execute(select(Site.code, Site.time_zone)).tuples().all())
@@ -205,7 +213,7 @@ def fhir_pieces(session: Session, scope: ExportScope) -> Iterator[str]:
              *(plan_definition(scope, v) for v in versions)]
     yield (_dumps(head)[:-1] + ',"entry":[\n'
            + ",\n".join(_dumps(e) for e in study))
-    for subjects in subject_chunks(session, scope, with_events=True):
+    for subjects in subject_chunks(session, scope, with_events=True, chunk=chunk):
         yield "".join(",\n" + _dumps(e) for s in subjects
                       for e in subject_entries(scope, s, refs))
     yield "\n]}\n"
