@@ -1,10 +1,10 @@
 """Step 7: exports of one study at two sizes, each against a raw SQL dump of the same
 columns in the same run, every one in its own process so its peak RSS is its own.
 
-The study is filled by the bulk import (the same CSV as step 2), then exported as CSV
-and as CDISC ODM 1.3.2 through the service, and dumped by a driver-level query (a
-server-side cursor on PostgreSQL) written with the csv module. The export's peak RSS
-must not grow with the study: compare the two sizes.
+The study is filled by the bulk import (the same CSV as step 2), then exported as CSV,
+as CDISC ODM 1.3.2 and as an HL7 FHIR R4 Bundle through the service, and dumped by a
+driver-level query (a server-side cursor on PostgreSQL) written with the csv module. The
+export's peak RSS must not grow with the study: compare the two sizes.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bench.load import log
 from bench.steps import IMPORT_STUDY, Backend, import_in_child, prepare, write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
-FORMATS = ("csv", "odm")
+FORMATS = ("csv", "odm", "fhir")
 
 _EXPORT = (
     "import json, sys, time\n"

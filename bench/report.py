@@ -148,6 +148,17 @@ def _export_lines(export: dict[str, Any] | None) -> list[str]:
         f" {_f(big['odm']['seconds'])} s, {_f(big['odm']['bytes'] / 2**20)} MB |"
         f" raw SQL dump {_f(raw['seconds'])} s | {raw['seconds'] / big['odm']['seconds']:.2f} |",
     ]
+    if "fhir" in big:  # runs saved before the FHIR export have none
+        lines.append(
+            f"| 7. export HL7 FHIR R4, {big['subjects']:,} subjects: s, MB |"
+            f" {_f(big['fhir']['seconds'])} s, {_f(big['fhir']['bytes'] / 2**20)} MB |"
+            f" raw SQL dump {_f(raw['seconds'])} s |"
+            f" {raw['seconds'] / big['fhir']['seconds']:.2f} |")
+        if small:
+            lines.append(
+                f"| 7. export peak RSS FHIR: {small['subjects']:,} vs {big['subjects']:,}"
+                f" subjects | {_f(small['fhir']['peak_rss_mb'], 0)} MB vs"
+                f" {_f(big['fhir']['peak_rss_mb'], 0)} MB | | independent of size |")
     if small:
         lines.append(
             f"| 7. export peak RSS CSV / ODM / raw: {small['subjects']:,} vs"

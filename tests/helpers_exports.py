@@ -3,10 +3,15 @@ unscheduled, lifecycle events, a transfer, and a reason that looks like a formul
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
 from lxml import etree
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from app.schedule.lifecycle import EventType
@@ -53,3 +58,38 @@ def seed_history(session: Session) -> None:
     record_event(session, study=MM, subject_id="MM-002", type=EventType.DEATH,
                  day=date(2025, 6, 1), actor=EDC, now=NOW)
     session.flush()
+
+
+def fhir_bundle(body: bytes) -> dict[str, Any]:
+    """The export parsed, after validating the Bundle and each of its resources with the
+    FHIR R4B models of ``fhir.resources`` (R4B is R4 for every resource the export uses)."""
+    data: dict[str, Any] = json.loads(body)
+    assert_codes(Bundle.model_validate(data))
+    for item in data["entry"]:
+        resource = item["resource"]
+        assert_codes(get_fhir_model_class(resource["resourceType"]).model_validate(resource))
+        if resource["resourceType"] == "Appointment":  # invariants app-2 and app-3
+            assert ("start" in resource) == ("end" in resource), resource
+            assert "start" in resource or resource["status"] in (
+                "proposed", "cancelled", "waitlist"), resource
+    return data
+
+
+def assert_codes(model: BaseModel, path: str = "") -> None:
+    """Every code of a required binding is one its value set lists (the models carry the
+    lists as ``enum_values`` but do not check them; ``+`` marks a list cut short, and each
+    code the export writes must then be among those shown)."""
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        allowed = extra.get("enum_values")
+        if allowed is not None and value is not None:
+            assert value in allowed, f"{path}{name}: {value!r} not in {allowed}"
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, BaseModel):
+                assert_codes(item, f"{path}{name}.")
+
+
+def fhir_resources(data: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
+    return [e["resource"] for e in data["entry"]
+            if e["resource"]["resourceType"] == resource_type]

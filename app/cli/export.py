@@ -27,10 +27,10 @@ def export_command(
     """A study's subjects and visits as CSV or CDISC ODM 1.3.2.
 
     csv: one row per visit, for a spreadsheet. odm: a CDISC ODM 1.3.2 Snapshot (the
-    protocol as metadata, the visits as clinical data). sdtm and fhir are planned: for now
-    they are refused. The export is audited (study.exported) before it is written; the
-    file is written as it is read, whatever the study's size, and --out appears only once
-    complete.
+    protocol as metadata, the visits as clinical data). fhir: an HL7 FHIR R4 Bundle (JSON).
+    sdtm is planned: for now it is refused. The export is audited (study.exported) before
+    it is written; the file is written as it is read, whatever the study's size, and --out
+    appears only once complete.
     """
     now = datetime.now(UTC)
     with ctx.unit_of_work() as session:

@@ -17,7 +17,14 @@ from app.cli import cli
 from app.db import make_engine, make_sessionmaker, transaction
 from app.models import AuditRecord
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
-from tests.helpers_exports import FORMULA, ODM_NS, odm_schema, seed_history
+from tests.helpers_exports import (
+    FORMULA,
+    ODM_NS,
+    fhir_bundle,
+    fhir_resources,
+    odm_schema,
+    seed_history,
+)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -86,9 +93,7 @@ def test_csv_of_one_site_to_standard_output(database: str) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (("sdtm", "--study", "UCART-SLE"),
-     "error: export format sdtm is not available yet (csv, odm are)\n"),
-    (("fhir", "--study", "UCART-SLE"),
-     "error: export format fhir is not available yet (csv, odm are)\n"),
+     "error: export format sdtm is not available yet (csv, odm, fhir are)\n"),
     (("odm", "--study", "NOPE"), "error: study NOPE not found\n"),
     (("csv", "--study", "UCART-SLE", "--site", "MM01"),
      "error: site MM01 not found in study UCART-SLE\n"),
@@ -101,3 +106,12 @@ def test_what_cannot_be_exported_is_one_line_and_no_file(
     assert (code, stdout, err) == (1, b"", message)
     assert list(folder.iterdir()) == []
     assert exports_audited(database) == []
+
+
+def test_fhir_to_standard_output_is_a_valid_bundle(database: str) -> None:
+    code, stdout, err = invoke(database, "fhir", "--study", "CART-HSCT-MM")
+    assert code == 0, err
+    data = fhir_bundle(stdout)
+    assert [r["identifier"][0]["value"] for r in fhir_resources(data, "ResearchSubject")] == [
+        "MM-001", "MM-002"]
+    assert exports_audited(database) == [("system", "CART-HSCT-MM", None, "fhir")]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import AuditRecord
-from tests.helpers_exports import odm_schema
+from tests.helpers_exports import fhir_bundle, fhir_resources, odm_schema
 from tests.helpers_web import Seeded, seed_rich, stand_at
 from tests.web.helpers import sign_in
 
@@ -42,7 +42,8 @@ def test_a_coordinator_downloads_its_sites_subjects_from_the_study_page(
 ) -> None:
     sign_in(client, seeded.coordinator)
     found = links(client.get(STUDY).text)
-    assert found == [f"{STUDY}/exports/csv", f"{STUDY}/exports/odm"]  # one site: no per-site
+    assert found == [f"{STUDY}/exports/csv", f"{STUDY}/exports/odm",
+                     f"{STUDY}/exports/fhir"]  # one site: no per-site
     response = client.get(found[0])
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
@@ -53,11 +54,16 @@ def test_a_coordinator_downloads_its_sites_subjects_from_the_study_page(
     assert odm.headers["content-type"] == "application/xml"
     schema = odm_schema()
     assert schema.validate(etree.fromstring(odm.content)), schema.error_log
+    fhir = client.get(found[2])
+    assert fhir.headers["content-type"] == "application/fhir+json"
+    assert sorted(r["identifier"][0]["value"]
+                  for r in fhir_resources(fhir_bundle(fhir.content), "ResearchSubject")) == [
+        "YC-001", "YC-002", "YC-003"]
     audited = session.scalars(
         select(AuditRecord.key).where(AuditRecord.action == "study.exported",
                                       AuditRecord.actor == "coord-yc3h").order_by(AuditRecord.id)
     ).all()
-    assert audited == ["csv", "odm"]
+    assert audited == ["csv", "odm", "fhir"]
     # Another site's subjects are not the coordinator's to take.
     assert client.get(f"{STUDY}/exports/csv?site=WTCH").status_code == 404
 
@@ -65,10 +71,10 @@ def test_a_coordinator_downloads_its_sites_subjects_from_the_study_page(
 def test_an_admin_has_a_link_per_site_too(client: TestClient, seeded: Seeded) -> None:
     sign_in(client, seeded.admin)
     found = links(client.get(STUDY).text)
-    assert found == [f"{STUDY}/exports/csv", f"{STUDY}/exports/odm",
-                     f"{STUDY}/exports/csv?site=WTCH", f"{STUDY}/exports/odm?site=WTCH",
-                     f"{STUDY}/exports/csv?site=YC3H", f"{STUDY}/exports/odm?site=YC3H"]
-    assert subjects_of(client.get(found[2]).content) == ["WT-001", "WT-002"]
+    assert found == [f"{STUDY}/exports/{f}" for f in ("csv", "odm", "fhir")] + [
+        f"{STUDY}/exports/{f}?site={site}" for site in ("WTCH", "YC3H")
+        for f in ("csv", "odm", "fhir")]
+    assert subjects_of(client.get(found[3]).content) == ["WT-001", "WT-002"]
     assert subjects_of(client.get(found[0]).content) == [
         "WT-001", "WT-002", "YC-001", "YC-002", "YC-003"]
 

@@ -16,7 +16,8 @@ from app.services import exports
 router = APIRouter(tags=["exports"])
 
 FormatPath = Annotated[exports.ExportFormat, Path(
-    description="csv or odm (CDISC ODM 1.3.2); sdtm and fhir are planned and answer 404 for now",
+    description="csv, odm (CDISC ODM 1.3.2) or fhir (HL7 FHIR R4 Bundle); sdtm is planned and"
+    " answers 404 for now",
 )]
 SiteFilter = Annotated[str | None, Query(
     pattern=CODE_PATTERN, max_length=40, description="Only the subjects now at this site",
@@ -24,7 +25,8 @@ SiteFilter = Annotated[str | None, Query(
 )]
 FILE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}},
-                      "application/xml": {"schema": {"type": "string"}}},
+                      "application/xml": {"schema": {"type": "string"}},
+                      "application/fhir+json": {"schema": {"type": "object"}}},
           "description": "The export, streamed as it is read"},
 }
 

@@ -210,10 +210,12 @@ def subject_chunks(
     *,
     version_id: int | None = None,
     with_audit: bool = False,
+    with_events: bool = False,
     chunk: int = CHUNK_SUBJECTS,
 ) -> Iterator[list[ExportSubject]]:
     """The subjects of the export in ``subject_id`` order, ``chunk`` at a time, each with
-    its visits (and the audit records that explain them when ``with_audit``)."""
+    its visits (and the audit records that explain them when ``with_audit``; its lifecycle
+    events when ``with_audit`` or ``with_events``)."""
     today = _site_dates(session, scope.now)
     status = status_at_sites(today)
     after = ""
@@ -239,7 +241,7 @@ def subject_chunks(
             _changes_of(session, scope.study, [row[1] for row in subjects]) if with_audit
             else ({}, {})
         )
-        events = _events_of(session, pks) if with_audit else {}
+        events = _events_of(session, pks) if with_audit or with_events else {}
         yield [
             ExportSubject(
                 subject_id=subject_id, site=site, lifecycle=Lifecycle(lifecycle),
