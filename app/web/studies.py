@@ -69,7 +69,8 @@ def study_page(
 
 # The downloads the study page offers: (format, label), for the formats available.
 EXPORT_LABELS = {exports.ExportFormat.CSV: "CSV (spreadsheet)",
-                 exports.ExportFormat.ODM: "CDISC ODM 1.3.2 (XML)"}
+                 exports.ExportFormat.ODM: "CDISC ODM 1.3.2 (XML)",
+                 exports.ExportFormat.SDTM: "CDISC SDTM SV and TV (ZIP)"}
 EXPORT_LINKS = [(f.value, EXPORT_LABELS.get(f, f.value)) for f in exports.AVAILABLE]
 
 

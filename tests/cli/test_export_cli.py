@@ -85,10 +85,8 @@ def test_csv_of_one_site_to_standard_output(database: str) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("sdtm", "--study", "UCART-SLE"),
-     "error: export format sdtm is not available yet (csv, odm are)\n"),
     (("fhir", "--study", "UCART-SLE"),
-     "error: export format fhir is not available yet (csv, odm are)\n"),
+     "error: export format fhir is not available yet (csv, odm, sdtm are)\n"),
     (("odm", "--study", "NOPE"), "error: study NOPE not found\n"),
     (("csv", "--study", "UCART-SLE", "--site", "MM01"),
      "error: site MM01 not found in study UCART-SLE\n"),

@@ -42,7 +42,8 @@ def test_a_coordinator_downloads_its_sites_subjects_from_the_study_page(
 ) -> None:
     sign_in(client, seeded.coordinator)
     found = links(client.get(STUDY).text)
-    assert found == [f"{STUDY}/exports/csv", f"{STUDY}/exports/odm"]  # one site: no per-site
+    assert found == [f"{STUDY}/exports/csv", f"{STUDY}/exports/odm",
+                     f"{STUDY}/exports/sdtm"]  # one site: no per-site
     response = client.get(found[0])
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
@@ -65,16 +66,15 @@ def test_a_coordinator_downloads_its_sites_subjects_from_the_study_page(
 def test_an_admin_has_a_link_per_site_too(client: TestClient, seeded: Seeded) -> None:
     sign_in(client, seeded.admin)
     found = links(client.get(STUDY).text)
-    assert found == [f"{STUDY}/exports/csv", f"{STUDY}/exports/odm",
-                     f"{STUDY}/exports/csv?site=WTCH", f"{STUDY}/exports/odm?site=WTCH",
-                     f"{STUDY}/exports/csv?site=YC3H", f"{STUDY}/exports/odm?site=YC3H"]
-    assert subjects_of(client.get(found[2]).content) == ["WT-001", "WT-002"]
+    assert found == [f"{STUDY}/exports/{f}{site}" for site in ("", "?site=WTCH", "?site=YC3H")
+                     for f in ("csv", "odm", "sdtm")]
+    assert subjects_of(client.get(found[3]).content) == ["WT-001", "WT-002"]
     assert subjects_of(client.get(found[0]).content) == [
         "WT-001", "WT-002", "YC-001", "YC-002", "YC-003"]
 
 
 def test_a_planned_format_is_a_not_found_page(client: TestClient, seeded: Seeded) -> None:
     sign_in(client, seeded.admin)
-    response = client.get(f"{STUDY}/exports/sdtm")
+    response = client.get(f"{STUDY}/exports/fhir")
     assert response.status_code == 404
-    assert "format sdtm is not available yet" in response.text
+    assert "format fhir is not available yet" in response.text

@@ -4,12 +4,13 @@
   visits (status as of each site's local date), a chunk of subjects at a time;
 - one module per format turns that into bytes, piece by piece (a generator), never
   holding the whole study: :mod:`.csv_out` (a spreadsheet's CSV), :mod:`.odm` and
-  :mod:`.odm_meta` (CDISC ODM 1.3.2);
+  :mod:`.odm_meta` (CDISC ODM 1.3.2), :mod:`.sdtm` and :mod:`.sdtm_xpt` (CDISC SDTM SV
+  and TV, CSV and SAS transport files in a ZIP);
 - this module names the formats (:class:`ExportFormat`), maps each to its writer
   (:data:`WRITERS`), and starts an export: the scope checked and the export audited
   (who took which study's data, in which format, for which site, when).
 
-Adding a format (SDTM and FHIR are planned): write a module with a function
+Adding a format (FHIR is planned): write a module with a function
 ``write_<format>(session, scope) -> Iterator[bytes]``, and add a line to
 :data:`WRITERS` and to :data:`MEDIA`. The member of :class:`ExportFormat` is already
 there: a format without a writer is refused as "not available yet" (NotFound, a 404
@@ -32,12 +33,13 @@ from app.services.audit import record_audit
 from app.services.exports.csv_out import write_csv
 from app.services.exports.odm import write_odm
 from app.services.exports.rows import ExportScope, export_scope
+from app.services.exports.sdtm import write_sdtm
 
 
 class ExportFormat(StrEnum):
     CSV = "csv"
     ODM = "odm"  # CDISC ODM 1.3.2
-    SDTM = "sdtm"  # planned
+    SDTM = "sdtm"  # CDISC SDTM IG 3.3: SV and TV, CSV and XPT v5, in a ZIP
     FHIR = "fhir"  # planned
 
 
@@ -53,10 +55,12 @@ class Media:
 WRITERS: dict[ExportFormat, Writer] = {
     ExportFormat.CSV: write_csv,
     ExportFormat.ODM: write_odm,
+    ExportFormat.SDTM: write_sdtm,
 }
 MEDIA: dict[ExportFormat, Media] = {
     ExportFormat.CSV: Media("text/csv; charset=utf-8", "csv"),
     ExportFormat.ODM: Media("application/xml", "xml"),
+    ExportFormat.SDTM: Media("application/zip", "zip"),
 }
 AVAILABLE = tuple(f for f in ExportFormat if f in WRITERS)
 
