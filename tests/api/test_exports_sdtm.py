@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from datetime import date, timedelta
 from pathlib import Path
 
 import pyreadstat
@@ -15,7 +16,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access import SYSTEM
 from app.models import AuditRecord
+from app.schedule.expand import AnchorDate
+from app.schedule.usdm import import_usdm
+from app.services.exports import ExportFormat, start_export
+from app.services.exports.rows import export_scope
+from app.services.exports.sdtm import sdtm_members
+from app.services.studies import load_schedule
+from app.services.subjects.enrolment import enrol
+from app.services.visits import complete_visit, record_unscheduled
 from tests.helpers_exports import seed_history
 from tests.helpers_subjects import NOW, SLE, bearer, make_token, stand_at
 
@@ -102,3 +112,60 @@ def test_scoped_to_the_callers_sites_and_audited(
     record = session.scalars(
         select(AuditRecord).where(AuditRecord.action == "study.exported")).one()
     assert (record.actor, record.study_code, record.key) == ("coord-wtch", SLE, "sdtm")
+
+
+PILOT = Path(__file__).resolve().parents[1] / "data" / "standards" / "usdm-4" / (
+    "CDISC_Pilot_Study.json")
+PILOT_SITES = '\nsites:\n  - code: "701"\n    name: Pilot site 701\n'
+
+
+def test_the_cdisc_pilot_round_trip_from_usdm_to_sv(session: Session) -> None:
+    """USDM in (the CDISC pilot), subjects and visits recorded, SDTM SV out: the visit
+    numbers follow the protocol, the dates are the recorded ones, and the study days
+    count from the dose (Day 1), the day before it being Day -1."""
+    study = "H2Q-MC-LZZT"
+    imported = import_usdm(PILOT.read_text(encoding="utf-8"), source=PILOT.name)
+    load_schedule(session, text=imported.yaml + PILOT_SITES, source="pilot.yaml", actor=SYSTEM)
+    dose = date(2026, 1, 12)
+    for subject in ("01-701-1015", "01-701-1023"):
+        enrol(session, study=study, subject_id=subject, site="701", consent_date=date(2025, 12, 1),
+              date_of_birth=date(1950, 1, 1), anchors={"dose": AnchorDate(dose, actual=False)},
+              actor=SYSTEM, now=NOW)
+    recorded = {"E3": dose, "E1": dose - timedelta(days=14), "E2": dose - timedelta(days=1),
+                "E4": dose + timedelta(days=15)}
+    for code, day in recorded.items():
+        complete_visit(session, study=study, subject_id="01-701-1015", code=code,
+                       actual_date=day, actor=SYSTEM, now=NOW)
+    record_unscheduled(session, study=study, subject_id="01-701-1015",
+                       day=dose + timedelta(days=20), name="Skin reaction", actor=SYSTEM, now=NOW)
+    session.flush()
+    export = start_export(session, study=study, format=ExportFormat.SDTM, site=None,
+                          actor=SYSTEM, now=NOW)
+    zipped = zipfile.ZipFile(io.BytesIO(b"".join(export.body(session))))
+    sv = rows(zipped, "sv.csv")
+    assert [(r["USUBJID"], r["VISITNUM"], r["VISIT"], r["VISITDY"], r["EPOCH"], r["SVSTDTC"],
+             r["SVSTDY"], r["SVUPDES"]) for r in sv] == [
+        ("01-701-1015", "1", "Screening 1", "-14", "SCREENING", "2025-12-29", "-14", ""),
+        ("01-701-1015", "2", "Screening 2", "-2", "SCREENING", "2026-01-11", "-1", ""),
+        ("01-701-1015", "3", "Baseline", "1", "TREATMENT", "2026-01-12", "1", ""),
+        ("01-701-1015", "4", "Week 2", "15", "FOLLOW-UP", "2026-01-27", "16", ""),
+        ("01-701-1015", "4.01", "UNSCHEDULED UNS-1", "", "FOLLOW-UP", "2026-02-01", "21",
+         "Skin reaction"),
+    ]
+    tv = rows(zipped, "tv.csv")
+    assert [(r["VISITNUM"], r["VISIT"], r["VISITDY"]) for r in tv[:5]] == [
+        ("1", "Screening 1", "-14"), ("2", "Screening 2", "-2"), ("3", "Baseline", "1"),
+        ("4", "Week 2", "15"), ("5", "Week 4", "29")]
+    assert {r["STUDYID"] for r in sv + tv} == {study}
+
+
+def test_sv_csv_is_written_a_chunk_of_subjects_at_a_time(session: Session) -> None:
+    seed_history(session)
+    scope = export_scope(session, study=SLE, site=None, actor=SYSTEM, now=NOW)
+    members = sdtm_members(session, scope, chunk=1)
+    name, pieces = next(members)
+    assert name == "sv.csv"
+    header = next(pieces)
+    assert header.startswith(b"STUDYID,DOMAIN,USUBJID,VISITNUM,")
+    # One piece per subject (S-001, S-002, S-003), each read when the last was sent.
+    assert [piece.split(b",")[2] for piece in pieces] == [b"S-001", b"S-002", b"S-003"]

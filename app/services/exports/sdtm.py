@@ -38,7 +38,13 @@ from app.schedule.sdtm import (
 )
 from app.schedule.status import Status
 from app.services.exports.csv_out import neutralise
-from app.services.exports.rows import ExportScope, ExportSubject, export_versions, subject_chunks
+from app.services.exports.rows import (
+    CHUNK_SUBJECTS,
+    ExportScope,
+    ExportSubject,
+    export_versions,
+    subject_chunks,
+)
 from app.services.exports.sdtm_xpt import SV_COLUMNS, TV_COLUMNS, Table, xpt_pieces
 
 ATTENDED = frozenset({Status.COMPLETED, Status.COMPLETED_OUT_OF_WINDOW})
@@ -115,8 +121,11 @@ def _attended(subject: ExportSubject) -> list[AttendedVisit]:
             for v in subject.visits if v.actual_date is not None and v.status in ATTENDED]
 
 
-def sdtm_members(session: Session, scope: ExportScope) -> Iterator[tuple[str, Iterator[bytes]]]:
-    """The archive's members, each as its name and its bytes piece by piece."""
+def sdtm_members(
+    session: Session, scope: ExportScope, *, chunk: int = CHUNK_SUBJECTS
+) -> Iterator[tuple[str, Iterator[bytes]]]:
+    """The archive's members, each as its name and its bytes piece by piece (``sv.csv``
+    a piece per ``chunk`` subjects)."""
     versions = export_versions(session, scope)
     plans: dict[str, Plan] = {v.version: v.plan for v in versions}
     planned = {name: trial_visits(plan) for name, plan in plans.items()}
@@ -127,7 +136,7 @@ def sdtm_members(session: Session, scope: ExportScope) -> Iterator[tuple[str, It
 
     def sv_csv() -> Iterator[bytes]:
         yield csv_text([[c.name for c in SV_COLUMNS]]).encode("utf-8")
-        for subjects in subject_chunks(session, scope):
+        for subjects in subject_chunks(session, scope, chunk=chunk):
             references = _references(session, scope, subjects, anchors)
             rows: list[list[Value]] = []
             for subject in subjects:
