@@ -116,8 +116,7 @@ def _references(
 
 
 def _attended(subject: ExportSubject) -> list[AttendedVisit]:
-    return [AttendedVisit(v.code, v.name, v.unscheduled or v.phase == "unscheduled",
-                          v.actual_date)
+    return [AttendedVisit(v.code, v.name, v.unscheduled, v.actual_date)
             for v in subject.visits if v.actual_date is not None and v.status in ATTENDED]
 
 

@@ -1,7 +1,9 @@
 """SAS transport (XPORT version 5) files of the SDTM export, written by pyreadstat.
 
 XPORT v5 is what regulators take (FDA's Study Data Technical Conformance Guide): names
-of 8 characters at most, labels of 40, character values of 200 bytes. pyreadstat writes
+of 8 characters at most, labels of 40, character values of 200 bytes (longer text is
+cut at 200 bytes of UTF-8; text beyond ASCII is written as UTF-8, which a regulator's
+ASCII-only rule would refuse: the protocol's names are the sponsor's). pyreadstat writes
 a whole table from a pandas DataFrame to a file, so a :class:`Table` holds its values
 (column by column) until it is written; the file is then read back in pieces into the
 archive and removed.
@@ -19,6 +21,7 @@ import pandas as pd
 import pyreadstat
 
 PIECE = 64 * 1024
+MAX_BYTES = 200  # XPORT v5: a character value holds at most 200 bytes
 Value = str | float | int | None
 
 
@@ -76,9 +79,13 @@ class Table:
 
 def _series(column: Column, values: list[Value]) -> pd.Series:
     if column.numeric:  # missing numbers are SAS missing values
-        return pd.Series([math.nan if v is None else float(v) for v in values],
-                         dtype="float64")
-    return pd.Series(["" if v is None else str(v)[:200] for v in values], dtype="object")
+        return pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
+    return pd.Series(["" if v is None else clip(str(v)) for v in values], dtype="object")
+
+
+def clip(text: str) -> str:
+    """At most 200 bytes of UTF-8, never half a character."""
+    return text.encode("utf-8")[:MAX_BYTES].decode("utf-8", errors="ignore")
 
 
 def frame(table: Table) -> pd.DataFrame:
