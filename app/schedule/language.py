@@ -106,8 +106,8 @@ class Study(Strict):
     )
     usubjid: str | None = Field(
         default=None, min_length=1, max_length=100,
-        description="SDTM USUBJID of a subject: a template of {study}, {site} and {subject} "
-        '(e.g. "{study}-{site}-{subject}"); default: the subject id',
+        description="SDTM USUBJID of a subject: a template of {study}, {site} (of enrolment) "
+        'and {subject} (e.g. "{study}-{site}-{subject}"); default: the subject id',
     )
     upcoming_days: int = Field(
         default=7,

@@ -19,15 +19,17 @@ from sqlalchemy.orm import Session
 from app.access import SYSTEM
 from app.models import AuditRecord
 from app.schedule.expand import AnchorDate
+from app.schedule.lifecycle import EventType
 from app.schedule.usdm import import_usdm
 from app.services.exports import ExportFormat, start_export
 from app.services.exports.rows import export_scope
 from app.services.exports.sdtm import sdtm_members
 from app.services.studies import load_schedule
 from app.services.subjects.enrolment import enrol
+from app.services.subjects.events import record_event
 from app.services.visits import complete_visit, record_unscheduled
 from tests.helpers_exports import seed_history
-from tests.helpers_subjects import NOW, SLE, bearer, make_token, stand_at
+from tests.helpers_subjects import NOW, SLE, bearer, make_token, seed_text, stand_at
 
 URL = "/api/v1/studies/{study}/exports/sdtm"
 
@@ -169,3 +171,24 @@ def test_sv_csv_is_written_a_chunk_of_subjects_at_a_time(session: Session) -> No
     assert header.startswith(b"STUDYID,DOMAIN,USUBJID,VISITNUM,")
     # One piece per subject (S-001, S-002, S-003), each read when the last was sent.
     assert [piece.split(b",")[2] for piece in pieces] == [b"S-001", b"S-002", b"S-003"]
+
+
+def test_usubjid_follows_the_protocols_template_with_the_enrolment_site(
+    session: Session
+) -> None:
+    text = seed_text("ucart-sle.yaml").replace("code: UCART-SLE", "code: SDTM-SLE").replace(
+        "  anchor_day: 0", '  anchor_day: 0\n  usubjid: "{study}-{site}-{subject}"')
+    load_schedule(session, text=text, source="sdtm-sle.yaml", actor=SYSTEM)
+    for subject in ("001", "002"):
+        enrol(session, study="SDTM-SLE", subject_id=subject, site="YC3H",
+              consent_date=date(2026, 1, 5), date_of_birth=date(1980, 5, 1),
+              anchors={"infusion": AnchorDate(date(2026, 2, 1))}, actor=SYSTEM, now=NOW)
+    # A transfer moves the subject, not its identifier.
+    record_event(session, study="SDTM-SLE", subject_id="002", type=EventType.TRANSFER,
+                 day=date(2026, 2, 10), value="WTCH", actor=SYSTEM, now=NOW)
+    session.flush()
+    export = start_export(session, study="SDTM-SLE", format=ExportFormat.SDTM, site=None,
+                          actor=SYSTEM, now=NOW)
+    zipped = zipfile.ZipFile(io.BytesIO(b"".join(export.body(session))))
+    assert [(r["USUBJID"], r["VISIT"]) for r in rows(zipped, "sv.csv")] == [
+        ("SDTM-SLE-YC3H-001", "UCAR-T infusion"), ("SDTM-SLE-YC3H-002", "UCAR-T infusion")]

@@ -10,6 +10,8 @@ memory once (about a hundred bytes a visit), the archive never is.
 
 SV has one record per visit that took place (its actual date), planned or unscheduled;
 the conventions (study days, VISITNUM, EPOCH, USUBJID) are :mod:`app.schedule.sdtm`'s.
+USUBJID's ``{site}`` is the site the subject was enrolled at, so that a transfer does
+not change it.
 The reference start date (RFSTDTC) of a subject is the actual date of its protocol
 version's reference anchor (``study.study_day_from``, else the main anchor); without it
 the study days are empty. TV is the newest protocol version's planned visits.
@@ -21,12 +23,13 @@ import csv
 import io
 import zipfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import AnchorDateRow, Subject
+from app.models import AnchorDateRow, Site, Subject
 from app.schedule.plan import Plan
 from app.schedule.sdtm import (
     AttendedVisit,
@@ -98,21 +101,35 @@ def sv_rows(study: str, subject_key: str, visits: Sequence[SubjectVisit]) -> lis
     ]
 
 
-def _references(
+@dataclass(frozen=True, slots=True)
+class SubjectFacts:
+    """What SV needs of a subject beyond its visits."""
+
+    enrolled_site: str  # USUBJID's {site}: the enrolment site, stable across transfers
+    reference: date | None  # RFSTDTC: the actual date of its version's reference anchor
+
+
+def _facts(
     session: Session, scope: ExportScope, subjects: Sequence[ExportSubject],
     anchors: dict[str, str],
-) -> dict[str, date]:
-    """Each subject's RFSTDTC: the actual date of its version's reference anchor."""
+) -> dict[str, SubjectFacts]:
+    ids = [s.subject_id for s in subjects]
+    sites = dict(session.execute(
+        select(Subject.subject_id, Site.code).join(Site, Site.id == Subject.enrolled_site_id)
+        .where(Subject.study_id == scope.study_id, Subject.subject_id.in_(ids))
+    ).tuples().all())
     rows = session.execute(
         select(Subject.subject_id, AnchorDateRow.name, AnchorDateRow.date)
         .join(AnchorDateRow, AnchorDateRow.subject_pk == Subject.id)
-        .where(Subject.study_id == scope.study_id,
-               Subject.subject_id.in_([s.subject_id for s in subjects]),
+        .where(Subject.study_id == scope.study_id, Subject.subject_id.in_(ids),
                AnchorDateRow.name.in_(set(anchors.values())), AnchorDateRow.actual.is_(True))
     ).tuples()
     version = {s.subject_id: s.protocol_version for s in subjects}
-    return {subject: day for subject, name, day in rows
-            if anchors.get(version[subject]) == name}
+    references = {subject: day for subject, name, day in rows
+                  if anchors.get(version[subject]) == name}
+    return {s.subject_id: SubjectFacts(sites.get(s.subject_id, s.site),
+                                       references.get(s.subject_id))
+            for s in subjects}
 
 
 def _attended(subject: ExportSubject) -> list[AttendedVisit]:
@@ -136,14 +153,15 @@ def sdtm_members(
     def sv_csv() -> Iterator[bytes]:
         yield csv_text([[c.name for c in SV_COLUMNS]]).encode("utf-8")
         for subjects in subject_chunks(session, scope, chunk=chunk):
-            references = _references(session, scope, subjects, anchors)
+            facts = _facts(session, scope, subjects, anchors)
             rows: list[list[Value]] = []
             for subject in subjects:
+                known = facts[subject.subject_id]
                 key = usubjid(templates.get(subject.protocol_version), study=scope.study,
-                              site=subject.site, subject=subject.subject_id)
+                              site=known.enrolled_site, subject=subject.subject_id)
                 records = subject_visits(_attended(subject),
                                          planned.get(subject.protocol_version, ()),
-                                         references.get(subject.subject_id))
+                                         known.reference)
                 rows += sv_rows(scope.study, key, records)
             sv.extend(rows)
             yield csv_text(rows).encode("utf-8")
@@ -166,6 +184,7 @@ def write_sdtm(session: Session, scope: ExportScope) -> Iterator[bytes]:
             with archive.open(info, "w", force_zip64=True) as member:
                 for piece in pieces:
                     member.write(piece)
-                    yield sink.take()
-            yield sink.take()
-    yield sink.take()
+                    if sink.buffer:
+                        yield sink.take()
+            yield sink.take()  # the member's data descriptor
+    yield sink.take()  # the central directory
