@@ -19,7 +19,7 @@ COMMAND_SUMMARIES = {
     "db": "Database migrations (the schema comes only from them).",
     "demo": "Synthetic data to try the service with.",
     "digest": "Daily email digest per site: overdue, due and upcoming visits.",
-    "export": "A study's subjects and visits as CSV or CDISC ODM 1.3.2.",
+    "export": "A study's subjects and visits as CSV, CDISC ODM 1.3.2 or SDTM.",
     "protocol": "Protocol versions and amendments: activate, diff, impact, apply.",
     "report": "Visit compliance and endpoint completeness reports.",
     "schedule": "Schedule files: validate, preview, load into the database.",

@@ -24,13 +24,13 @@ from app.services.exports import ExportFormat, start_export
 def export_command(
     ctx: CliContext, format: str, study_code: str, site_code: str | None, out: Path | None
 ) -> None:
-    """A study's subjects and visits as CSV or CDISC ODM 1.3.2.
+    """A study's subjects and visits as CSV, CDISC ODM 1.3.2 or SDTM.
 
     csv: one row per visit, for a spreadsheet. odm: a CDISC ODM 1.3.2 Snapshot (the
-    protocol as metadata, the visits as clinical data). fhir: an HL7 FHIR R4 Bundle (JSON).
-    sdtm is planned: for now it is refused. The export is audited (study.exported) before
-    it is written; the file is written as it is read, whatever the study's size, and --out
-    appears only once complete.
+    protocol as metadata, the visits as clinical data). sdtm: a ZIP of the CDISC SDTM SV
+    and TV domains as CSV and SAS transport (XPT v5) files. fhir: an HL7 FHIR R4 Bundle
+    (JSON). The export is audited (study.exported) before it is written; the file is
+    written as it is read, whatever the study's size, and --out appears only once complete.
     """
     now = datetime.now(UTC)
     with ctx.unit_of_work() as session:

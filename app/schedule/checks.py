@@ -38,6 +38,7 @@ from app.schedule.durations import Duration
 from app.schedule.event_checks import check_condition, check_event_values, check_recording
 from app.schedule.language import Visit
 from app.schedule.plan import MAIN_PHASE, expand_codes, resolve
+from app.schedule.sdtm import visit_numbers
 
 _TEMPLATE_FIELDS = frozenset({"n", "i"})
 
@@ -65,6 +66,7 @@ class _Checker(CheckContext):
         self.phases()
         for entry in self.visits:
             self.visit(entry)
+        self.visit_numbers()
         self.timing()
         check_recording(self)
         self.endpoints()
@@ -123,6 +125,25 @@ class _Checker(CheckContext):
                                            f"{format_path(first.path)})")
             else:
                 self.codes[made] = entry
+
+    def visit_numbers(self) -> None:
+        """SDTM VISITNUMs, declared or counted on from the previous visit, are unique."""
+        declared: list[float | None] = []
+        owners: list[VisitEntry] = []
+        for entry in self.visits:
+            number = entry.raw.get("visitnum")
+            start = float(number) if isinstance(number, int | float) else None
+            for i, _ in enumerate(entry.codes or [None]):
+                declared.append(None if start is None else start + i)
+                owners.append(entry)
+        seen: dict[float, VisitEntry] = {}
+        for number, entry in zip(visit_numbers(declared), owners, strict=True):
+            first = seen.setdefault(number, entry)
+            if first is not entry:
+                self.add(entry.path + ("visitnum",),
+                         f"visit number {number:g} is already taken by the visit at "
+                         f"{format_path(first.path)} (a visit without visitnum takes the "
+                         "previous visit's number + 1)")
 
     def time_points(self, path: Path, points: list[Any]) -> None:
         """Each time point of a list once, and each a study day that exists."""

@@ -18,8 +18,9 @@ duplicate codes, cycles) are checked by :mod:`app.schedule.checks` and
 from __future__ import annotations
 
 import datetime as dt
+import string
 import zoneinfo
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -59,6 +60,26 @@ class AgeRange(Strict):
         return f"{self.max} years or younger"
 
 
+# SDTM's EPOCH (CDISC controlled terminology C99079 is upper case: SCREENING, TREATMENT,
+# FOLLOW-UP, RUN-IN, ...).
+Epoch = Annotated[str, Field(
+    min_length=1, max_length=40, pattern=r"^[A-Z0-9][A-Z0-9 \-]*$",
+    description="SDTM EPOCH of the visits (upper case, e.g. SCREENING, TREATMENT, FOLLOW-UP)",
+)]
+USUBJID_FIELDS = frozenset({"study", "site", "subject"})
+
+
+def _check_usubjid(value: str) -> str:
+    try:
+        names = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+    except ValueError as exc:
+        raise ValueError(f"bad template: {exc}") from exc
+    if names - USUBJID_FIELDS or "subject" not in names:
+        raise ValueError("a usubjid template names {subject}, and may name {study} and {site}, "
+                         'e.g. "{study}-{site}-{subject}"')
+    return value
+
+
 def _check_zone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
@@ -83,6 +104,11 @@ class Study(Strict):
         description="The one anchor every study day of the calendar counts from (SDTM's "
         "reference start date); default: each visit counts from its own anchor",
     )
+    usubjid: str | None = Field(
+        default=None, min_length=1, max_length=100,
+        description="SDTM USUBJID of a subject: a template of {study}, {site} (of enrolment) "
+        'and {subject} (e.g. "{study}-{site}-{subject}"); default: the subject id',
+    )
     upcoming_days: int = Field(
         default=7,
         ge=0,
@@ -103,6 +129,11 @@ class Study(Strict):
     )
 
     _zone = field_validator("time_zone")(_check_zone)
+
+    @field_validator("usubjid")
+    @classmethod
+    def _usubjid(cls, value: str | None) -> str | None:
+        return None if value is None else _check_usubjid(value)
 
 
 class Site(Strict):
@@ -169,6 +200,15 @@ class Visit(Strict):
         "the anchor, confirming the anchor completes the visit (timed on the anchor's day, "
         "no window)",
     )
+    visitnum: float | None = Field(
+        default=None, gt=0, le=99999,
+        description="SDTM VISITNUM (unique); a series or list of time points numbers its "
+        "visits from it, 1 apart; default: the previous visit's number + 1 (protocol order)",
+    )
+    epoch: Epoch | None = Field(
+        default=None, description="SDTM EPOCH; default: the phase's, else SCREENING before "
+        "the anchor, TREATMENT on its day, FOLLOW-UP after (conditional phases: FOLLOW-UP)",
+    )
 
     @model_validator(mode="after")
     def _timing(self) -> Visit:
@@ -201,6 +241,10 @@ class Phase(Strict):
         "progression",
     )
     stops_at_progression: bool = False
+    epoch: Epoch | None = Field(
+        default=None, description="SDTM EPOCH of the phase's visits that declare none "
+        "(default: FOLLOW-UP)",
+    )
     visits: tuple[Visit, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

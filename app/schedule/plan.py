@@ -49,6 +49,10 @@ class VisitDef:
     records_anchor: str | None = None
     # Timed from the target of after_visit even once that visit is done.
     from_target: bool = False
+    # SDTM: the declared VISITNUM (a series' first number + its position - 1) and EPOCH
+    # (the visit's, else its phase's); None when the protocol declares none.
+    visitnum: float | None = None
+    epoch: str | None = None
     # Derived once per plan, so that expanding a calendar builds no objects per visit.
     before: timedelta = field(init=False, repr=False, compare=False)
     after: timedelta = field(init=False, repr=False, compare=False)
@@ -106,6 +110,7 @@ def _expand_visit(
     stops: bool,
     anchor_day: int,
     study_grace: Duration | None,
+    phase_epoch: str | None = None,
 ) -> list[VisitDef]:
     anchor = None if visit.after_visit else (visit.anchor or default_anchor)
     reference = visit.after_visit or anchor
@@ -141,8 +146,10 @@ def _expand_visit(
             else visit.skip_within.offset_days_for(anchor_day),
             records_anchor=visit.records,
             from_target=visit.timed_from == "target",
+            visitnum=None if visit.visitnum is None else visit.visitnum + i,
+            epoch=visit.epoch or phase_epoch,
         )
-        for code, name, point in points
+        for i, (code, name, point) in enumerate(points)
     ]
 
 
@@ -184,7 +191,8 @@ def build_plan(protocol: Protocol) -> Plan:
         )
         for visit in phase.visits:
             visits += _expand_visit(
-                visit, phase.code, phase.timed_from, phase.stops_at_progression, day, grace
+                visit, phase.code, phase.timed_from, phase.stops_at_progression, day, grace,
+                phase.epoch,
             )
     flat = tuple(visits)
     by_code = {v.code: v for v in flat}

@@ -70,6 +70,7 @@ def study_page(
 # The downloads the study page offers: (format, label), for the formats available.
 EXPORT_LABELS = {exports.ExportFormat.CSV: "CSV (spreadsheet)",
                  exports.ExportFormat.ODM: "CDISC ODM 1.3.2 (XML)",
+                 exports.ExportFormat.SDTM: "CDISC SDTM SV and TV (ZIP)",
                  exports.ExportFormat.FHIR: "HL7 FHIR R4 (JSON)"}
 EXPORT_LINKS = [(f.value, EXPORT_LABELS.get(f, f.value)) for f in exports.AVAILABLE]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,8 +93,6 @@ def test_csv_of_one_site_to_standard_output(database: str) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("sdtm", "--study", "UCART-SLE"),
-     "error: export format sdtm is not available yet (csv, odm, fhir are)\n"),
     (("odm", "--study", "NOPE"), "error: study NOPE not found\n"),
     (("csv", "--study", "UCART-SLE", "--site", "MM01"),
      "error: site MM01 not found in study UCART-SLE\n"),
@@ -115,3 +114,19 @@ def test_fhir_to_standard_output_is_a_valid_bundle(database: str) -> None:
     assert [r["identifier"][0]["value"] for r in fhir_resources(data, "ResearchSubject")] == [
         "MM-001", "MM-002"]
     assert exports_audited(database) == [("system", "CART-HSCT-MM", None, "fhir")]
+
+
+def test_sdtm_to_a_file_is_a_zip_of_sv_and_tv(database: str, folder: Path) -> None:
+    out = folder / "sle.zip"
+    code, stdout, err = invoke(database, "sdtm", "--study", "UCART-SLE", "--site", "YC3H",
+                               "--out", str(out))
+    assert code == 0, err
+    assert err == f"exported UCART-SLE as sdtm to {out} ({out.stat().st_size} bytes)\n"
+    with zipfile.ZipFile(out) as zipped:
+        assert zipped.namelist() == ["sv.csv", "tv.csv", "sv.xpt", "tv.xpt"]
+        sv = list(csv.DictReader(io.StringIO(zipped.read("sv.csv").decode("utf-8"),
+                                             newline="")))
+        assert zipped.read("sv.xpt")[:80].startswith(b"HEADER RECORD*******LIBRARY HEADER")
+    assert [(r["USUBJID"], r["VISITNUM"], r["SVSTDY"]) for r in sv] == [
+        ("S-001", "3", "1"), ("S-001", "4", "16"), ("S-001", "4.01", "25")]
+    assert exports_audited(database) == [("system", "UCART-SLE", "YC3H", "sdtm")]

@@ -43,7 +43,7 @@ def test_a_coordinator_downloads_its_sites_subjects_from_the_study_page(
     sign_in(client, seeded.coordinator)
     found = links(client.get(STUDY).text)
     assert found == [f"{STUDY}/exports/csv", f"{STUDY}/exports/odm",
-                     f"{STUDY}/exports/fhir"]  # one site: no per-site
+                     f"{STUDY}/exports/sdtm", f"{STUDY}/exports/fhir"]  # one site: no per-site
     response = client.get(found[0])
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
@@ -54,7 +54,7 @@ def test_a_coordinator_downloads_its_sites_subjects_from_the_study_page(
     assert odm.headers["content-type"] == "application/xml"
     schema = odm_schema()
     assert schema.validate(etree.fromstring(odm.content)), schema.error_log
-    fhir = client.get(found[2])
+    fhir = client.get(found[3])
     assert fhir.headers["content-type"] == "application/fhir+json"
     assert sorted(r["identifier"][0]["value"]
                   for r in fhir_resources(fhir_bundle(fhir.content), "ResearchSubject")) == [
@@ -71,16 +71,8 @@ def test_a_coordinator_downloads_its_sites_subjects_from_the_study_page(
 def test_an_admin_has_a_link_per_site_too(client: TestClient, seeded: Seeded) -> None:
     sign_in(client, seeded.admin)
     found = links(client.get(STUDY).text)
-    assert found == [f"{STUDY}/exports/{f}" for f in ("csv", "odm", "fhir")] + [
-        f"{STUDY}/exports/{f}?site={site}" for site in ("WTCH", "YC3H")
-        for f in ("csv", "odm", "fhir")]
-    assert subjects_of(client.get(found[3]).content) == ["WT-001", "WT-002"]
+    assert found == [f"{STUDY}/exports/{f}{site}" for site in ("", "?site=WTCH", "?site=YC3H")
+                     for f in ("csv", "odm", "sdtm", "fhir")]
+    assert subjects_of(client.get(found[4]).content) == ["WT-001", "WT-002"]
     assert subjects_of(client.get(found[0]).content) == [
         "WT-001", "WT-002", "YC-001", "YC-002", "YC-003"]
-
-
-def test_a_planned_format_is_a_not_found_page(client: TestClient, seeded: Seeded) -> None:
-    sign_in(client, seeded.admin)
-    response = client.get(f"{STUDY}/exports/sdtm")
-    assert response.status_code == 404
-    assert "format sdtm is not available yet" in response.text

@@ -16,8 +16,8 @@ from app.services import exports
 router = APIRouter(tags=["exports"])
 
 FormatPath = Annotated[exports.ExportFormat, Path(
-    description="csv, odm (CDISC ODM 1.3.2) or fhir (HL7 FHIR R4 Bundle); sdtm is planned and"
-    " answers 404 for now",
+    description="csv, odm (CDISC ODM 1.3.2), sdtm (CDISC SDTM SV and TV, CSV and XPT v5, in a"
+    " ZIP) or fhir (HL7 FHIR R4 Bundle)",
 )]
 SiteFilter = Annotated[str | None, Query(
     pattern=CODE_PATTERN, max_length=40, description="Only the subjects now at this site",
@@ -26,7 +26,8 @@ SiteFilter = Annotated[str | None, Query(
 FILE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}},
                       "application/xml": {"schema": {"type": "string"}},
-                      "application/fhir+json": {"schema": {"type": "object"}}},
+                      "application/fhir+json": {"schema": {"type": "object"}},
+                      "application/zip": {"schema": {"type": "string", "format": "binary"}}},
           "description": "The export, streamed as it is read"},
 }
 
@@ -41,7 +42,8 @@ FILE_RESPONSE: dict[int | str, dict[str, Any]] = {
         " to one site) with every visit: target date, window, actual date, status as of the"
         " site's today, deviation numbers and reason. `csv` is one row per visit, for a"
         " spreadsheet (text that would start a formula is prefixed with an apostrophe);"
-        " `odm` is a CDISC ODM 1.3.2 Snapshot (docs/standards.md). The export is audited"
+        " `odm` is a CDISC ODM 1.3.2 Snapshot; `sdtm` a ZIP of the SDTM SV and TV domains"
+        " as CSV and SAS transport v5 files (docs/standards.md). The export is audited"
         " (`study.exported`: who, which study, format and site) before the first byte is"
         " sent, and the file is written as it is read, whatever the study's size."
     ),

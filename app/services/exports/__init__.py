@@ -4,18 +4,18 @@
   visits (status as of each site's local date), a chunk of subjects at a time;
 - one module per format turns that into bytes, piece by piece (a generator), never
   holding the whole study: :mod:`.csv_out` (a spreadsheet's CSV), :mod:`.odm` and
-  :mod:`.odm_meta` (CDISC ODM 1.3.2), :mod:`.fhir`, :mod:`.fhir_plan` and
+  :mod:`.odm_meta` (CDISC ODM 1.3.2), :mod:`.sdtm` and :mod:`.sdtm_xpt` (CDISC SDTM SV
+  and TV, CSV and SAS transport files in a ZIP), :mod:`.fhir`, :mod:`.fhir_plan` and
   :mod:`.fhir_base` (an HL7 FHIR R4 Bundle);
 - this module names the formats (:class:`ExportFormat`), maps each to its writer
   (:data:`WRITERS`), and starts an export: the scope checked and the export audited
   (who took which study's data, in which format, for which site, when).
 
-Adding a format (SDTM is planned): write a module with a function
-``write_<format>(session, scope) -> Iterator[bytes]``, and add a line to
-:data:`WRITERS` and to :data:`MEDIA`. The member of :class:`ExportFormat` is already
-there: a format without a writer is refused as "not available yet" (NotFound, a 404
-problem over HTTP and one line on stderr in the command), so that its address is
-stable before it works.
+Adding a format: add a member to :class:`ExportFormat`, write a module with a function
+``write_<format>(session, scope) -> Iterator[bytes]``, and add a line to :data:`WRITERS`
+and to :data:`MEDIA`. A member without a writer is refused as "not available yet"
+(NotFound, a 404 problem over HTTP and one line on stderr in the command), so that a
+planned format's address can be stable before it works.
 """
 
 from __future__ import annotations
@@ -34,12 +34,13 @@ from app.services.exports.csv_out import write_csv
 from app.services.exports.fhir import write_fhir
 from app.services.exports.odm import write_odm
 from app.services.exports.rows import ExportScope, export_scope
+from app.services.exports.sdtm import write_sdtm
 
 
 class ExportFormat(StrEnum):
     CSV = "csv"
     ODM = "odm"  # CDISC ODM 1.3.2
-    SDTM = "sdtm"  # planned
+    SDTM = "sdtm"  # CDISC SDTM IG 3.3: SV and TV, CSV and XPT v5, in a ZIP
     FHIR = "fhir"  # HL7 FHIR R4
 
 
@@ -55,11 +56,13 @@ class Media:
 WRITERS: dict[ExportFormat, Writer] = {
     ExportFormat.CSV: write_csv,
     ExportFormat.ODM: write_odm,
+    ExportFormat.SDTM: write_sdtm,
     ExportFormat.FHIR: write_fhir,
 }
 MEDIA: dict[ExportFormat, Media] = {
     ExportFormat.CSV: Media("text/csv; charset=utf-8", "csv"),
     ExportFormat.ODM: Media("application/xml", "xml"),
+    ExportFormat.SDTM: Media("application/zip", "zip"),
     ExportFormat.FHIR: Media("application/fhir+json", "json"),
 }
 AVAILABLE = tuple(f for f in ExportFormat if f in WRITERS)
