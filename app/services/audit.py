@@ -75,5 +75,6 @@ def append_audit(
     session.execute(_INSERT, {
         "actor": actor.name, "role": actor.role.value, "action": action, "entity": entity,
         "study_code": study, "site_code": site, "subject_id": subject, "key": key,
-        "before": before, "after": after, "reason": reason,
+        "before": before, "after": after, "reason": reason, "user_name": actor.user,
+        "user_display_name": actor.display_name, "token_name": actor.token,
     })
