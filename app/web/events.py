@@ -28,7 +28,7 @@ from app.signatures import Meaning, Signature
 from app.web.deps import CheckedForm, Code, NowDep, WebActor, WebDb, field
 from app.web.forms import FormPage, parse_date, submit
 from app.web.rendering import WebRoute, redirect, render
-from app.web.signing import signature_of, signing_of
+from app.web.signing import SIGNED_EVENTS, signature_of, signing_of
 from app.web.subjects import SUBJECT, subject_url
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -41,8 +41,6 @@ ChosenOther = Annotated[str | None, Query(alias="other", max_length=40)]
 # The events whose value is typed (a site code, a consent version), not chosen from the
 # protocol's declared responses.
 TYPED_VALUE = frozenset({EventType.TRANSFER, EventType.RECONSENT})
-# The events a person signs, with a reason, when recording them on this page.
-SIGNED = frozenset({EventType.DEATH, EventType.WITHDRAWAL, EventType.SCREEN_FAILURE})
 
 
 def _value(kind: EventType, values: dict[str, str]) -> str | None:
@@ -75,7 +73,7 @@ def _context(loaded: LoadedSubject, today: date, **extra: Any) -> dict[str, Any]
 def _preview_context(actor: Actor, preview: EventPreview, kind: EventType) -> dict[str, Any]:
     return {"preview": preview, "event_label": kind.value.replace("_", " "),
             "confirmed": confirmation(kind, preview.event.date, preview.event.value),
-            "signing": signing_of(actor, Meaning.RECORDED) if kind in SIGNED else None}
+            "signing": signing_of(actor, Meaning.RECORDED) if kind in SIGNED_EVENTS else None}
 
 
 @router.get(SUBJECT + "/events/new")
@@ -128,7 +126,7 @@ def event(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, study
                      signature=signature, actor=actor, now=now)
         return redirect(request, subject_url(study, subject_id), notice="event")
 
-    if values["type"] not in SIGNED or not can_sign(actor):
+    if values["type"] not in SIGNED_EVENTS or not can_sign(actor):
         return submit(request, db, actor, page, lambda: change(None))
     actor.require_write()  # a read-only actor gets the "Not allowed" page, as from submit
     try:

@@ -2,7 +2,8 @@
 
 Correcting a recorded visit, marking visits missed, and recording a death, a withdrawal
 or a screen failure ask a person signed in with their password for that password again
-(beside the form's reason): :func:`signed_submit` checks it before the change runs, and
+(beside the form's reason), and so do correcting or removing such an event:
+:func:`signed_submit` checks it before the change runs, and
 the change's audit record holds the signature (meaning, printed name, username, time).
 
 A wrong password shows the form again with what was typed (never the password) and
@@ -26,9 +27,15 @@ from starlette.datastructures import FormData
 
 from app.access import Actor
 from app.errors import FollowupError
+from app.schedule.lifecycle import EventType
 from app.services.accounts.signatures import PASSWORD_FIELD, can_sign, sign
 from app.signatures import Meaning, Signature
 from app.web.forms import FormPage, submit
+
+# The events a person signs, with a reason, when recording them (and when correcting or
+# removing them) on the pages.
+SIGNED_EVENTS = frozenset({EventType.DEATH, EventType.WITHDRAWAL,
+                           EventType.SCREEN_FAILURE})
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 
 from app.access import SYSTEM
 from app.models import AuditRecord, SignInThrottle, Subject, Visit
+from app.schedule.lifecycle import EventType
 from app.services.accounts.signin import check_password_sign_in
 from app.services.accounts.users import change_password, create_user
-from tests.helpers_subjects import NOW, SLE, enrol_sle
+from app.services.subjects.events import record_event
+from tests.helpers_subjects import EDC, NOW, SLE, enrol_sle
 from tests.helpers_web import OWN_SITE, Seeded, seed, site_today, stand_at
 from tests.web.helpers import csrf_of, post_form, sign_in
 
@@ -200,6 +202,41 @@ def test_an_ending_event_is_signed_with_a_reason(
     assert record.key == kind and record.reason == "reported by the family"
     assert record.subject_id == subject_id and record.after is not None
     assert record.after["signature"] == signed_by_li_wei("recorded by")
+
+
+def test_correcting_or_removing_a_signed_event_is_signed(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    today = site_today()
+    _, death = record_event(session, study=SLE, subject_id="YC-001", type=EventType.DEATH,
+                            day=today, actor=EDC, now=NOW)
+    url = f"{SUBJECT}/events/{death.id}"
+    form = client.get(url).text
+    assert form.count('name="signature_password"') == 2 and "corrected by" in form
+    assert 'id="removal-signature_password"' in form
+    moved = {"date": (today - timedelta(days=1)).isoformat(), "value": "", "note": "",
+             "reason": "the date of death was mistyped"}
+    wrong = post_form(client, url, url, moved | {"signature_password": WRONG})
+    assert_refused_keeping(wrong, "That password is not right",
+                           "the date of death was mistyped")
+    assert records(session, "event.corrected") == []
+    corrected = post_form(client, url, url, moved | {"signature_password": PASSWORD})
+    assert corrected.status_code == 303, corrected.text
+    [record] = records(session, "event.corrected")
+    assert record.after is not None and record.reason == "the date of death was mistyped"
+    assert record.after["signature"] == signed_by_li_wei("corrected by")
+
+    removal = {"reason": "another subject's death"}
+    wrong = post_form(client, url, f"{url}/removal", removal | {"signature_password": WRONG})
+    assert_refused_keeping(wrong, "That password is not right", "another subject")
+    assert records(session, "event.removed") == []
+    removed = post_form(client, url, f"{url}/removal",
+                        removal | {"signature_password": PASSWORD})
+    assert removed.status_code == 303, removed.text
+    [record] = records(session, "event.removed")
+    assert record.after is not None and record.after["signature"] == signed_by_li_wei(
+        "corrected by")
+    assert lifecycle(session, "YC-001") == "active"
 
 
 def test_other_events_are_not_signed(

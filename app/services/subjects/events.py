@@ -255,6 +255,7 @@ def correct_event(
     value: str | None = None,
     note: str | None = None,
     reason: str | None,
+    signature: Signature | None = None,
     actor: Actor,
     now: datetime,
 ) -> tuple[LoadedSubject, SubjectEvent]:
@@ -284,7 +285,8 @@ def correct_event(
     was, now_is = _changed(before, _state(session, loaded) | _event_fields(event))
     loaded.audit(session, actor=actor, action="event.corrected", entity="event",
                  key=event.type, before={"id": event.id, **was},
-                 after={"id": event.id, **now_is} | result.moved(), reason=why)
+                 after={"id": event.id, **now_is} | result.moved(), reason=why,
+                 signature=signature)
     return reloaded(session, loaded), event
 
 
@@ -295,6 +297,7 @@ def remove_event(
     subject_id: str,
     event_id: int,
     reason: str | None,
+    signature: Signature | None = None,
     actor: Actor,
     now: datetime,
 ) -> LoadedSubject:
@@ -315,5 +318,6 @@ def remove_event(
     result = sync_subject(session, loaded.subject, loaded.plan)
     after = {k: v for k, v in _state(session, loaded).items() if before[k] != v}
     loaded.audit(session, actor=actor, action="event.removed", entity="event",
-                 key=before["type"], before=before, after=after | result.moved(), reason=why)
+                 key=before["type"], before=before, after=after | result.moved(), reason=why,
+                 signature=signature)
     return reloaded(session, loaded)
