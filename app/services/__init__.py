@@ -26,7 +26,7 @@ The map, each line importing only from the lines below it (``make lint`` checks 
                                             subjects moved to another protocol version
 ``subjects/``                               enrolment, anchors, events, listing, rows
 ``web_sessions``                            browser sessions: sign-in, sign-out, timeouts
-``accounts/``                               users, passwords, sign-in throttling
+``accounts/``                               users, passwords, throttling, signatures
 ``sites`` ``tokens`` ``idempotency``        sites, API tokens, retried writes
 ``studies``                                 protocols and their versions
 ``audit`` ``status_sql``                    the audit writer; statuses in SQL

@@ -60,6 +60,7 @@ from app.services.subjects.outcomes import (
     subject_events,
 )
 from app.services.subjects.sync import sync_subject
+from app.signatures import Signature
 
 UNSCHEDULED_PREFIX = "UNS-"
 UNSCHEDULED_PHASE = "unscheduled"
@@ -94,6 +95,7 @@ def complete_visit(
     note: str | None = None,
     correction: bool = False,
     reason: str | None = None,
+    signature: Signature | None = None,
     actor: Actor,
     now: datetime,
 ) -> VisitOutcome:
@@ -104,6 +106,7 @@ def complete_visit(
     a missed visit, is refused unless sent as a correction with a reason. A visit that
     records an anchor sets the anchor's actual date too (its own audit record); an
     actual anchor on another date is a conflict unless this is a correction.
+    ``signature`` (the pages' signed correction) goes into the visit's audit record.
     """
     actor.require_write()
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True,
@@ -149,7 +152,7 @@ def complete_visit(
         moved = {} if change is not None else result.moved()
         loaded.audit(session, actor=actor, action=decision.action.value, entity="visit",
                      key=code, before=before, after=outcome_of(visit) | moved,
-                     reason=decision.reason)
+                     reason=decision.reason, signature=signature)
     if name is not None and change is not None:
         audit_anchor(session, loaded, actor=actor, name=name, before=anchor_before,
                      change=change, result=result)
@@ -165,6 +168,7 @@ def mark_missed(
     code: str,
     reason: str | None,
     correction: bool = False,
+    signature: Signature | None = None,
     actor: Actor,
     now: datetime,
 ) -> VisitOutcome:
@@ -204,7 +208,8 @@ def mark_missed(
     if not isinstance(decision, Unchanged):
         moved = {} if change is not None else result.moved()
         loaded.audit(session, actor=actor, action=decision.action.value, entity="visit",
-                     key=code, before=before, after=outcome_of(visit) | moved, reason=why)
+                     key=code, before=before, after=outcome_of(visit) | moved, reason=why,
+                     signature=signature)
     if name is not None and change is not None:
         audit_anchor(session, loaded, actor=actor, name=name, before=anchor_before,
                      change=change, result=result)
@@ -276,6 +281,7 @@ def mark_many_missed(
     *,
     visits: Sequence[VisitRef],
     reason: str | None,
+    signature: Signature | None = None,
     actor: Actor,
     now: datetime,
 ) -> list[VisitOutcome]:
@@ -284,7 +290,8 @@ def mark_many_missed(
     Each visit goes through :func:`mark_missed` (its checks, its audit record). The first
     refusal undoes what the others changed (a SAVEPOINT, whatever the caller's transaction
     does next) and is raised, of its own kind, naming the visit and its subject. A visit
-    already missed changes nothing, as with one visit.
+    already missed changes nothing, as with one visit. One ``signature`` signs them all
+    (each visit's audit record holds it).
     """
     actor.require_write()
     why = require_reason(reason, "a missed visit")
@@ -297,7 +304,7 @@ def mark_many_missed(
             try:
                 outcomes.append(mark_missed(
                     session, study=ref.study, subject_id=ref.subject_id, code=ref.code,
-                    reason=why, actor=actor, now=now,
+                    reason=why, signature=signature, actor=actor, now=now,
                 ))
             except FollowupError as exc:
                 raise _nothing_changed(ref, exc) from exc

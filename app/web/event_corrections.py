@@ -8,19 +8,24 @@ audited. Only the subject's current site may do it (the services say so).
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
+from app.access import Actor
 from app.errors import NotFound
 from app.models import SubjectEvent
 from app.services.subjects.events import correct_event, remove_event
 from app.services.subjects.loading import LoadedSubject, get_subject, subject_calendar
+from app.signatures import Meaning, Signature
 from app.web.deps import CheckedForm, Code, NowDep, WebActor, WebDb, field
 from app.web.forms import FormPage, parse_date, submit
 from app.web.rendering import WebRoute, redirect, render
+from app.web.signing import SIGNED_EVENTS, signed_submit, signing_of
 from app.web.subjects import SUBJECT, subject_url
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -38,13 +43,16 @@ def _event(db: Session, loaded: LoadedSubject, event_id: int, today: date) -> Su
     return found
 
 
-def _context(loaded: LoadedSubject, event: SubjectEvent, today: date,
+def _context(actor: Actor, loaded: LoadedSubject, event: SubjectEvent, today: date,
              **extra: Any) -> dict[str, Any]:
     return {
         "loaded": loaded, "event": event, "today": today, "error": None,
         "values": {"date": event.date.isoformat(), "value": event.value or "",
                    "note": event.note or "", "reason": ""},
         "removal_reason": "",
+        # A death, withdrawal or screen failure was signed: so are its correction and removal.
+        "signing": (signing_of(actor, Meaning.CORRECTED) if event.type in SIGNED_EVENTS
+                    else None),
     } | extra
 
 
@@ -55,7 +63,7 @@ def event_correction_form(request: Request, db: WebDb, actor: WebActor, study: C
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
     today = loaded.today(now)
     return render(request, "event_correction.html",
-                  _context(loaded, _event(db, loaded, event_id, today), today))
+                  _context(actor, loaded, _event(db, loaded, event_id, today), today))
 
 
 @router.post(EVENT)
@@ -68,19 +76,20 @@ def correct(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, stu
               "note": field(form, "note", limit=1000), "reason": field(form, "reason", limit=1000)}
     was = (event.date, event.value, event.note)
 
-    def change() -> Response:
+    def change(signature: Signature | None) -> Response:
         day = parse_date(values["date"], "Event date")
         _, corrected = correct_event(
             db, study=study, subject_id=subject_id, event_id=event_id, day=day,
             value=values["value"] or None, note=values["note"] or None,
-            reason=values["reason"] or None, actor=actor, now=now,
+            reason=values["reason"] or None, signature=signature, actor=actor, now=now,
         )
         unchanged = (corrected.date, corrected.value, corrected.note) == was
         return redirect(request, subject_url(study, subject_id),
                         notice="event-unchanged" if unchanged else "event-corrected")
 
-    page = FormPage("event_correction.html", _context(loaded, event, today, values=values))
-    return submit(request, db, actor, page, change)
+    page = FormPage("event_correction.html",
+                    _context(actor, loaded, event, today, values=values))
+    return _submit(request, db, actor, page, form, event, now, change)
 
 
 @router.post(EVENT + "/removal")
@@ -91,11 +100,20 @@ def remove(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, stud
     event = _event(db, loaded, event_id, today)
     reason = field(form, "reason", limit=1000)
 
-    def change() -> Response:
+    def change(signature: Signature | None) -> Response:
         remove_event(db, study=study, subject_id=subject_id, event_id=event_id,
-                     reason=reason or None, actor=actor, now=now)
+                     reason=reason or None, signature=signature, actor=actor, now=now)
         return redirect(request, subject_url(study, subject_id), notice="event-removed")
 
     page = FormPage("event_correction.html",
-                    _context(loaded, event, today, removal_reason=reason))
-    return submit(request, db, actor, page, change)
+                    _context(actor, loaded, event, today, removal_reason=reason))
+    return _submit(request, db, actor, page, form, event, now, change)
+
+
+def _submit(request: Request, db: Session, actor: Actor, page: FormPage, form: FormData,
+            event: SubjectEvent, now: datetime,
+            change: Callable[[Signature | None], Response]) -> Response:
+    """Signed for the events recorded with a signature, else as any form."""
+    if event.type in SIGNED_EVENTS:
+        return signed_submit(request, db, actor, page, form, Meaning.CORRECTED, now, change)
+    return submit(request, db, actor, page, lambda: change(None))

@@ -17,15 +17,18 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from app.access import Actor
 from app.errors import NotFound
 from app.models import Visit
 from app.schedule.status import State, deviation
 from app.services.subjects.loading import LoadedSubject, get_subject, subject_calendar
 from app.services.subjects.visit_rows import StoredVisit
 from app.services.visits import complete_visit, mark_missed
+from app.signatures import Meaning, Signature
 from app.web.deps import CheckedForm, Code, NowDep, WebActor, WebDb, field
 from app.web.forms import FormPage, parse_date, submit
 from app.web.rendering import WebRoute, redirect, render
+from app.web.signing import signed_submit, signing_of
 from app.web.subjects import SUBJECT, subject_url
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -70,7 +73,7 @@ def _assessments(form: FormData) -> list[str]:
     return [a[:40] for a in dict.fromkeys(a for a in chosen if a)]
 
 
-def _record_context(loaded: LoadedSubject, visit: StoredVisit, today: date,
+def _record_context(actor: Actor, loaded: LoadedSubject, visit: StoredVisit, today: date,
                     back: str | None, **extra: Any) -> dict[str, Any]:
     row: Visit = visit.row
     done = row.state in (State.COMPLETED.value, State.MISSED.value)
@@ -85,6 +88,7 @@ def _record_context(loaded: LoadedSubject, visit: StoredVisit, today: date,
         "values": {"actual_date": "" if not_open else today.isoformat(), "note": row.note or "",
                    "reason": "", "other_assessments": ""},
         "warning": None, "error": None, "confirmed_date": "",
+        "signing": signing_of(actor, Meaning.CORRECTED) if done else None,
     } | extra
 
 
@@ -94,7 +98,8 @@ def record_form(request: Request, db: WebDb, actor: WebActor, study: Code, subje
     actor.require_write()
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
     visit, today = _visit(db, loaded, code, now)
-    return render(request, "record.html", _record_context(loaded, visit, today, back))
+    return render(request, "record.html",
+                  _record_context(actor, loaded, visit, today, back))
 
 
 @router.post(SUBJECT + "/visits/{code}/record")
@@ -106,9 +111,10 @@ def record(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, stud
     values = {name: field(form, name) for name in
               ("actual_date", "note", "reason", "other_assessments")}
     chosen = _assessments(form)
-    context = _record_context(loaded, visit, today, back, values=values, checked=chosen)
+    context = _record_context(actor, loaded, visit, today, back, values=values,
+                              checked=chosen)
 
-    def change() -> Response:
+    def change(signature: Signature | None) -> Response:
         actual = parse_date(values["actual_date"], "Visit date")
         warning = deviation_text(actual, visit.row.window_start, visit.row.window_end)
         if warning and field(form, "confirmed_date") != actual.isoformat():
@@ -120,12 +126,15 @@ def record(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, stud
             db, study=study, subject_id=subject_id, code=code, actual_date=actual,
             assessments=chosen, note=values["note"] or None,
             correction=bool(context["correction"]), reason=values["reason"] or None,
-            actor=actor, now=now,
+            signature=signature, actor=actor, now=now,
         )
         return redirect(request, _back_url(back, study, subject_id, code).split("#")[0],
                         notice="recorded", visit=code)
 
-    return submit(request, db, actor, FormPage("record.html", context), change)
+    page = FormPage("record.html", context)
+    if not context["correction"]:  # recording a visit the first time is not signed
+        return submit(request, db, actor, page, lambda: change(None))
+    return signed_submit(request, db, actor, page, form, Meaning.CORRECTED, now, change)
 
 
 @router.get(SUBJECT + "/visits/{code}/missed")
@@ -135,7 +144,8 @@ def missed_form(request: Request, db: WebDb, actor: WebActor, study: Code, subje
     loaded = get_subject(db, study=study, subject_id=subject_id, actor=actor)
     visit, today = _visit(db, loaded, code, now)
     return render(request, "missed.html", {"loaded": loaded, "row": visit.row, "today": today,
-                                           "back": back or "", "reason": "", "error": None})
+                                           "back": back or "", "reason": "", "error": None,
+                                           "signing": signing_of(actor, Meaning.RECORDED)})
 
 
 @router.post(SUBJECT + "/visits/{code}/missed")
@@ -145,12 +155,13 @@ def missed(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, stud
     visit, today = _visit(db, loaded, code, now)
     reason, back = field(form, "reason", limit=1000), field(form, "back", limit=20) or None
     page = FormPage("missed.html", {"loaded": loaded, "row": visit.row, "today": today,
-                                    "back": back or "", "reason": reason, "error": None})
+                                    "back": back or "", "reason": reason, "error": None,
+                                    "signing": signing_of(actor, Meaning.RECORDED)})
 
-    def change() -> Response:
+    def change(signature: Signature | None) -> Response:
         mark_missed(db, study=study, subject_id=subject_id, code=code, reason=reason or None,
-                    actor=actor, now=now)
+                    signature=signature, actor=actor, now=now)
         return redirect(request, _back_url(back, study, subject_id, code).split("#")[0],
                         notice="missed", visit=code)
 
-    return submit(request, db, actor, page, change)
+    return signed_submit(request, db, actor, page, form, Meaning.RECORDED, now, change)

@@ -22,10 +22,12 @@ from app.services.sites import list_sites
 from app.services.visits import VisitRef, mark_many_missed
 from app.services.worklist.counts import StatusCount, status_counts
 from app.services.worklist.page import WorklistRow, worklist
+from app.signatures import Meaning, Signature
 from app.web.deps import CheckedForm, NowDep, WebActor, WebDb, field
-from app.web.forms import FormPage, submit
+from app.web.forms import FormPage
 from app.web.notices import notice_text
 from app.web.rendering import WebRoute, redirect, render
+from app.web.signing import signed_submit, signing_of
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -165,6 +167,7 @@ def _context(db: Session, actor: Actor, now: datetime, metrics: Metrics | None,
     paged = view.cursor is not None
     return {
         "nav": "worklist",
+        "signing": signing_of(actor, Meaning.RECORDED),
         "tabs": TABS,
         "tab": view.tab,
         "view": view,
@@ -232,15 +235,16 @@ def mark_rows_missed(request: Request, db: WebDb, actor: WebActor, form: Checked
         "bulk": {"reason": reason, "chosen": chosen},
     })
 
-    def change() -> Response:
+    def change(signature: Signature | None) -> Response:
         if len(chosen) > PAGE_SIZE:
             raise InvalidRequest(f"choose at most {PAGE_SIZE} visits at once", field="visit")
         refs = [visit_ref(value) for value in chosen]
-        marked = mark_many_missed(db, visits=refs, reason=reason or None, actor=actor, now=now)
+        marked = mark_many_missed(db, visits=refs, reason=reason or None, signature=signature,
+                                  actor=actor, now=now)
         if len(marked) == 1:
             return redirect(request, "/worklist", **view.params(), notice="missed",
                             visit=marked[0].visit.code)
         return redirect(request, "/worklist", **view.params(), notice="missed-many",
                         visit=str(len(marked)))
 
-    return submit(request, db, actor, page, change)
+    return signed_submit(request, db, actor, page, form, Meaning.RECORDED, now, change)

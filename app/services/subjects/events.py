@@ -48,6 +48,7 @@ from app.schedule.status import State
 from app.schedule.vocabulary import refused_value
 from app.services.subjects.loading import LoadedSubject, load_subject, reloaded
 from app.services.subjects.sync import sync_subject
+from app.signatures import Signature
 
 
 def _check_value(type: EventType, value: str | None, allowed: tuple[str, ...]) -> None:
@@ -199,6 +200,8 @@ def record_event(
     day: date,
     value: str | None = None,
     note: str | None = None,
+    reason: str | None = None,
+    signature: Signature | None = None,
     actor: Actor,
     now: datetime,
 ) -> tuple[LoadedSubject, SubjectEvent]:
@@ -208,6 +211,8 @@ def record_event(
     (a screen failure every visit not done); those whose window had closed count as
     missed from that day. A subject who left may still be reported dead later. A
     transfer moves the subject, and its visits from ``day`` on, to the site ``value``.
+    ``reason`` and ``signature`` (the pages' signed death, withdrawal or screen failure)
+    go into the audit record.
     """
     actor.require_write()
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True)
@@ -225,7 +230,7 @@ def record_event(
                              "lifecycle": loaded.subject.lifecycle, **now_is}
     loaded.audit(session, actor=actor, action="event.recorded", entity="event",
                  key=type.value, before={"lifecycle": before["lifecycle"], **was},
-                 after=after | result.moved())
+                 after=after | result.moved(), reason=reason, signature=signature)
     return reloaded(session, loaded), event
 
 
@@ -250,6 +255,7 @@ def correct_event(
     value: str | None = None,
     note: str | None = None,
     reason: str | None,
+    signature: Signature | None = None,
     actor: Actor,
     now: datetime,
 ) -> tuple[LoadedSubject, SubjectEvent]:
@@ -279,7 +285,8 @@ def correct_event(
     was, now_is = _changed(before, _state(session, loaded) | _event_fields(event))
     loaded.audit(session, actor=actor, action="event.corrected", entity="event",
                  key=event.type, before={"id": event.id, **was},
-                 after={"id": event.id, **now_is} | result.moved(), reason=why)
+                 after={"id": event.id, **now_is} | result.moved(), reason=why,
+                 signature=signature)
     return reloaded(session, loaded), event
 
 
@@ -290,6 +297,7 @@ def remove_event(
     subject_id: str,
     event_id: int,
     reason: str | None,
+    signature: Signature | None = None,
     actor: Actor,
     now: datetime,
 ) -> LoadedSubject:
@@ -310,5 +318,6 @@ def remove_event(
     result = sync_subject(session, loaded.subject, loaded.plan)
     after = {k: v for k, v in _state(session, loaded).items() if before[k] != v}
     loaded.audit(session, actor=actor, action="event.removed", entity="event",
-                 key=before["type"], before=before, after=after | result.moved(), reason=why)
+                 key=before["type"], before=before, after=after | result.moved(), reason=why,
+                 signature=signature)
     return reloaded(session, loaded)

@@ -25,6 +25,7 @@ from app.services.subjects.visit_rows import (
     StoredCalendar,
     stored_calendar,
 )
+from app.signatures import Signature, signed
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +60,14 @@ class LoadedSubject:
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
         reason: str | None = None,
+        signature: Signature | None = None,
     ) -> None:
-        """An audit record naming this subject's study, site and subject id."""
+        """An audit record naming this subject's study, site and subject id, and the
+        signature that signs the change, if any."""
         append_audit(
             session, actor=actor, action=action, entity=entity, study=self.study.code,
             site=self.site.code, subject=self.subject.subject_id, key=key, before=before,
-            after=after, reason=reason,
+            after=signed(after, signature), reason=reason,
         )
 
 
