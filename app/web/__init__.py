@@ -9,6 +9,7 @@ from app.deps import KnownQuery
 from app.settings import Settings
 from app.web import (
     account,
+    admin_tokens,
     admin_users,
     auth,
     changes,
@@ -32,7 +33,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     add_page_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (auth, worklist, reports, studies, subjects, visits, events,
-                   event_corrections, changes, feeds, account, admin_users):
+                   event_corrections, changes, feeds, account, admin_users, admin_tokens):
         # A page refuses a query parameter it does not take, as the API does: a 422 page
         # naming it (app.deps.known_query).
         app.include_router(module.router, dependencies=[KnownQuery])
