@@ -11,6 +11,7 @@ from app.web import (
     account,
     admin_tokens,
     admin_users,
+    admin_versions,
     auth,
     changes,
     event_corrections,
@@ -33,7 +34,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     add_page_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (auth, worklist, reports, studies, subjects, visits, events,
-                   event_corrections, changes, feeds, account, admin_users, admin_tokens):
+                   event_corrections, changes, feeds, account, admin_users, admin_tokens,
+                   admin_versions):
         # A page refuses a query parameter it does not take, as the API does: a 422 page
         # naming it (app.deps.known_query).
         app.include_router(module.router, dependencies=[KnownQuery])
