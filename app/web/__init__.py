@@ -10,6 +10,7 @@ from app.settings import Settings
 from app.web import (
     account,
     admin_digest,
+    admin_import,
     admin_sites,
     admin_tokens,
     admin_users,
@@ -37,7 +38,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (auth, worklist, reports, studies, subjects, visits, events,
                    event_corrections, changes, feeds, account, admin_users, admin_tokens,
-                   admin_versions, admin_sites, admin_digest):
+                   admin_versions, admin_sites, admin_digest,
+                   admin_import):
         # A page refuses a query parameter it does not take, as the API does: a 422 page
         # naming it (app.deps.known_query).
         app.include_router(module.router, dependencies=[KnownQuery])
