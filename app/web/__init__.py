@@ -9,7 +9,12 @@ from app.deps import KnownQuery
 from app.settings import Settings
 from app.web import (
     account,
+    admin_digest,
+    admin_import,
+    admin_sites,
+    admin_tokens,
     admin_users,
+    admin_versions,
     auth,
     changes,
     event_corrections,
@@ -32,7 +37,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     add_page_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (auth, worklist, reports, studies, subjects, visits, events,
-                   event_corrections, changes, feeds, account, admin_users):
+                   event_corrections, changes, feeds, account, admin_users, admin_tokens,
+                   admin_versions, admin_sites, admin_digest,
+                   admin_import):
         # A page refuses a query parameter it does not take, as the API does: a 422 page
         # naming it (app.deps.known_query).
         app.include_router(module.router, dependencies=[KnownQuery])

@@ -1,0 +1,169 @@
+"""A study's protocol versions, for an admin: the list (which one is active), a YAML file
+loaded (pasted or uploaded; every problem shown by line and column), a version
+activated, and a version's page: its diff from another and what moving each subject to
+it would do (a dry run). Everyone else gets the "Not allowed" page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.datastructures import FormData, UploadFile
+
+from app.access import Actor
+from app.errors import FollowupError, InvalidRequest, ScheduleError
+from app.schedule.text import control_character_problem
+from app.services import studies as studies_service
+from app.services.amendments import preview as preview_service
+from app.web.deps import CheckedForm, Code, NowDep, WebActor, WebDb
+from app.web.forms import FormPage
+from app.web.rendering import WebRoute, redirect, render
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+_VERSION = r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,39}$"
+Version = Annotated[str, Path(pattern=_VERSION, max_length=40)]
+# A schedule file, whole (the API's limit).
+MAX_SCHEDULE_CHARS = 500_000
+# The subjects whose impact a version's page shows, in enrolment order.
+IMPACT_SUBJECTS = 100
+
+
+def versions_url(study: str) -> str:
+    return f"/studies/{study}/versions"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem of a schedule file, as the page lists it."""
+
+    line: int | None
+    column: int | None
+    field: str | None
+    message: str
+
+
+def problems_of(exc: ScheduleError) -> list[Problem]:
+    """Every problem, by line and column when the text names them."""
+    located = [Problem(e["line"], e["column"], e["field"], e["message"])
+               for e in exc.extra.get("errors", [])]
+    if len(located) == len(exc.problems):
+        return located
+    return [Problem(None, None, None, text) for text in exc.problems]
+
+
+def _page(db: WebDb, actor: Actor, study: str, **extra: Any) -> FormPage:
+    actor.require_admin()
+    described = studies_service.describe_study(db, code=study, actor=actor)
+    return FormPage("admin_versions.html", {
+        "nav": "studies", "d": described, "versions": described.versions,
+        "text": "", "source": "", "problems": [], **extra,
+    })
+
+
+@router.get("/studies/{study}/versions")
+def versions_page(request: Request, db: WebDb, actor: WebActor, study: Code,
+                  notice: Annotated[str | None, Query(max_length=40)] = None,
+                  version: Annotated[str | None, Query(pattern=_VERSION,
+                                                       max_length=40)] = None) -> Response:
+    messages = {"loaded": f"Version {version} loaded; it is not active until activated.",
+                "unchanged": f"Version {version} was loaded already with this text; "
+                             "nothing changed.",
+                "activated": f"Version {version} is active: new subjects are enrolled on it.",
+                "already-active": f"Version {version} was already active."}
+    page = _page(db, actor, study, notice=messages.get(notice or "") if version else None)
+    return render(request, page.template, dict(page.context))
+
+
+def _schedule_text(form: FormData) -> tuple[str, str]:
+    """The file uploaded, else the text pasted; line ends as in a file read as text."""
+    upload = form.get("file")
+    source = "<pasted>"
+    pasted = form.get("text")
+    raw: str | bytes = pasted if isinstance(pasted, str) else ""
+    if isinstance(upload, UploadFile) and upload.filename:
+        source = upload.filename[:300]
+        raw = upload.file.read(4 * MAX_SCHEDULE_CHARS + 1)
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidRequest("the file is not UTF-8 text", field="file") from exc
+    text = raw.replace("\r\n", "\n")
+    if not text.strip():
+        raise InvalidRequest("paste the schedule's YAML text or choose a file", field="text")
+    if len(text) > MAX_SCHEDULE_CHARS:
+        raise InvalidRequest(f"a schedule file has at most {MAX_SCHEDULE_CHARS} characters",
+                             field="text")
+    problem = control_character_problem(text, multiline=True)
+    if problem is not None:
+        raise InvalidRequest(f"the text {problem}", field="text")
+    return text, source
+
+
+@router.post("/studies/{study}/versions")
+def load_version(request: Request, db: WebDb, actor: WebActor, form: CheckedForm,
+                 study: Code) -> Response:
+    actor.require_admin()
+    pasted = form.get("text")
+    shown = pasted if isinstance(pasted, str) and len(pasted) <= MAX_SCHEDULE_CHARS else ""
+    try:
+        text, source = _schedule_text(form)
+        with db.begin_nested():
+            # The API's load: every problem of the file first, then the load itself.
+            studies_service.check_schedule(db, text=text, source=source, study=study,
+                                           actor=actor)
+            loaded = studies_service.load_schedule(db, text=text, source=source, actor=actor)
+    except ScheduleError as exc:
+        page = _page(db, actor, study, text=shown, problems=problems_of(exc))
+        return page.refused(request, exc, message="The file has problems: nothing was loaded.")
+    except FollowupError as exc:
+        return _page(db, actor, study, text=shown).refused(request, exc)
+    return redirect(request, versions_url(study),
+                    notice="loaded" if loaded.created else "unchanged", version=loaded.version)
+
+
+@router.post("/studies/{study}/versions/{version}/activate")
+def activate_version(request: Request, db: WebDb, actor: WebActor, form: CheckedForm,
+                     study: Code, version: Version) -> Response:
+    changed = studies_service.activate_version(db, study=study, version=version, actor=actor)
+    return redirect(request, versions_url(study),
+                    notice="activated" if changed else "already-active", version=version)
+
+
+def _compared_with(versions: list[str], active: str, version: str) -> str | None:
+    """The version a diff starts from by default: the active one, or (for the active one)
+    the one loaded before it."""
+    if version != active:
+        return active
+    index = versions.index(version)
+    return versions[index - 1] if index > 0 else None
+
+
+@router.get("/studies/{study}/versions/{version}")
+def version_page(
+    request: Request, db: WebDb, actor: WebActor, study: Code, version: Version, now: NowDep,
+    from_version: Annotated[str | None, Query(alias="from", pattern=_VERSION,
+                                              max_length=40)] = None,
+) -> Response:
+    actor.require_admin()
+    described = studies_service.describe_study(db, code=study, actor=actor)
+    names = [v.version for v in described.versions]
+    if version not in names:
+        studies_service.get_version(db, described.study, version)  # NotFound
+    start = from_version or _compared_with(names, described.version.version, version)
+    diff = None
+    if start is not None:
+        diff = preview_service.diff_versions(db, study=study, from_version=start,
+                                             to_version=version, actor=actor)
+    subjects = preview_service.subjects_of(db, study=study, actor=actor)
+    impacts = preview_service.impacts(db, study=study, to_version=version, actor=actor,
+                                      now=now, subject_ids=subjects[:IMPACT_SUBJECTS])
+    return render(request, "admin_version.html", {
+        "nav": "studies", "d": described, "version": version, "start": start,
+        "versions": names, "diff": diff, "impacts": impacts,
+        "more_subjects": max(0, len(subjects) - IMPACT_SUBJECTS),
+        "active": described.version.version,
+    })
+
