@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,3 +90,17 @@ def test_disable_enable_and_reset(database: str) -> None:
                 User.username == "ana.m")).one() is True
     finally:
         engine.dispose()
+
+
+def test_the_readmes_first_admin_person_can_sign_in(database: str) -> None:
+    """The command the README's first steps give makes an admin person who signs in."""
+    readme = (SCHEDULES.parent / "README.md").read_text(encoding="utf-8")
+    (line,) = [x for x in readme.splitlines() if x.startswith(".venv/bin/followup user create")]
+    args = shlex.split(line)[1:]
+    created = run(database, *args)
+    assert created.exit_code == 0, created.stderr
+    username = args[2]
+    assert signs_in(database, username, created.stdout.strip())
+    listed = run(database, "user", "list").stdout
+    assert any(row.split("\t")[:3] == [username, "Ada Lovelace", "admin"]
+               for row in listed.splitlines())
