@@ -38,6 +38,7 @@ from app.schedule.durations import Duration
 from app.schedule.event_checks import check_condition, check_event_values, check_recording
 from app.schedule.language import Visit
 from app.schedule.plan import MAIN_PHASE, expand_codes, resolve
+from app.schedule.window_checks import check_horizons
 
 _TEMPLATE_FIELDS = frozenset({"n", "i"})
 
@@ -67,6 +68,7 @@ class _Checker(CheckContext):
             self.visit(entry)
         self.timing()
         check_recording(self)
+        check_horizons(self)
         self.endpoints()
         self.periods()
         return self.problems

@@ -27,7 +27,7 @@ Rules (the brief's domain rules, in code):
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -84,6 +84,8 @@ class ExpandedVisit:
     reason: str | None = None  # why cancelled, pending or not applicable
     # From this date a visit still to do counts as missed (derived); None: it does not.
     missed_from: date | None = None
+    # False: the protocol gives it no window (never early or late; window_end is its horizon).
+    graded: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,9 +250,45 @@ def expand(
         out = [by_code[v.code] for v in plan.visits]
     if plan.skips:
         out = _without_covered(plan, out)
+    if plan.ungraded:
+        out = _with_horizons(plan, out, ended, stopped)
     if any(v.state is State.PLANNED for v in out):
         out = _with_missed_from(plan, out, ended, stopped)
     return Expansion(visits=tuple(out), phases={k: s for k, (s, _) in phases.items()})
+
+
+def _with_horizons(
+    plan: Plan,
+    visits: list[ExpandedVisit],
+    ended: tuple[date, str] | None,
+    stopped: tuple[date, str] | None,
+) -> list[ExpandedVisit]:
+    """The visits again, those without a window (``window: none``) marked ungraded, and
+    those without ``due_for`` due until the day before the next dated visit of the same
+    schedule (the main one, or its phase). A window so widened may now be open on the day
+    the subject left: such a visit not done is cancelled, as any other."""
+    targets: dict[str, list[date]] = {}
+    for v in visits:
+        if v.target_date is not None:
+            targets.setdefault(v.phase, []).append(v.target_date)
+    for dates in targets.values():
+        dates.sort()
+    out = []
+    for v in visits:
+        definition = plan.by_code[v.code]
+        if not definition.graded:
+            v = replace(v, graded=False)
+            if definition.due_until_next and v.target_date is not None:
+                dates = targets[v.phase]
+                i = bisect_right(dates, v.target_date)
+                if i < len(dates):
+                    v = replace(v, window_end=dates[i] - _DAY)
+                stop = stopped if definition.stops_at_progression else ended
+                if (v.state is State.PLANNED and stop is not None and v.window_end is not None
+                        and v.window_end >= stop[0]):
+                    v = replace(v, state=State.CANCELLED, reason=stop[1])
+        out.append(v)
+    return out
 
 
 def _with_missed_from(

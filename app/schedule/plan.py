@@ -14,6 +14,7 @@ from functools import lru_cache
 from app.schedule.dates import Offset
 from app.schedule.durations import Duration
 from app.schedule.language import Protocol, Visit
+from app.schedule.timing import Window
 
 MAIN_PHASE = "main"
 
@@ -49,6 +50,10 @@ class VisitDef:
     records_anchor: str | None = None
     # Timed from the target of after_visit even once that visit is done.
     from_target: bool = False
+    # False for a visit without a window ("window: none"): never early or late; it is due
+    # for after_days from its target, or (due_until_next) until the next visit.
+    graded: bool = True
+    due_until_next: bool = False
     # Derived once per plan, so that expanding a calendar builds no objects per visit.
     before: timedelta = field(init=False, repr=False, compare=False)
     after: timedelta = field(init=False, repr=False, compare=False)
@@ -94,6 +99,11 @@ class Plan:
         return self.protocol.study.anchor_day
 
     @property
+    def ungraded(self) -> bool:
+        """Whether some visit has no window (``window: none``)."""
+        return any(not v.graded for v in self.visits)
+
+    @property
     def skips(self) -> bool:
         """Whether some visit is skipped when another covers it (``skip_within``)."""
         return any(v.skip_within_days is not None for v in self.visits)
@@ -117,8 +127,12 @@ def _expand_visit(
         else (visit.code, visit.name, point)
         for names, point in _time_points(visit)
     ]
-    before = visit.window.before.offset_days_for(anchor_day)
-    after = visit.window.after.offset_days_for(anchor_day)
+    if isinstance(visit.window, Window):
+        before = visit.window.before.offset_days_for(anchor_day)
+        after = visit.window.after.offset_days_for(anchor_day)
+    else:  # window: none, due for due_for (else until the next visit, set by expand)
+        before = 0
+        after = 0 if visit.due_for is None else visit.due_for.offset_days_for(anchor_day)
     grace = study_grace if visit.missed_after is None else visit.missed_after
     missed_after = None if grace is None else grace.offset_days_for(anchor_day)
     return [
@@ -141,6 +155,8 @@ def _expand_visit(
             else visit.skip_within.offset_days_for(anchor_day),
             records_anchor=visit.records,
             from_target=visit.timed_from == "target",
+            graded=visit.graded,
+            due_until_next=not visit.graded and visit.due_for is None,
         )
         for code, name, point in points
     ]
