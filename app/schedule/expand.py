@@ -27,7 +27,7 @@ Rules (the brief's domain rules, in code):
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -243,6 +243,8 @@ def expand(
                 None if record is None else record.actual_date,
                 _NOTHING if record is None else record.assessments,
                 reason,
+                None,
+                visit.graded,
             )
         )
     if plan.order is not plan.visits:  # some visit is timed after a later one
@@ -250,7 +252,7 @@ def expand(
         out = [by_code[v.code] for v in plan.visits]
     if plan.skips:
         out = _without_covered(plan, out)
-    if plan.ungraded:
+    if plan.until_next:
         out = _with_horizons(plan, out, ended, stopped)
     if any(v.state is State.PLANNED for v in out):
         out = _with_missed_from(plan, out, ended, stopped)
@@ -263,32 +265,30 @@ def _with_horizons(
     ended: tuple[date, str] | None,
     stopped: tuple[date, str] | None,
 ) -> list[ExpandedVisit]:
-    """The visits again, those without a window (``window: none``) marked ungraded, and
-    those without ``due_for`` due until the day before the next dated visit of the same
-    schedule (the main one, or its phase). A window so widened may now be open on the day
-    the subject left: such a visit not done is cancelled, as any other."""
-    targets: dict[str, list[date]] = {}
-    for v in visits:
-        if v.target_date is not None:
-            targets.setdefault(v.phase, []).append(v.target_date)
-    for dates in targets.values():
-        dates.sort()
-    out = []
-    for v in visits:
-        definition = plan.by_code[v.code]
-        if not definition.graded:
-            v = replace(v, graded=False)
-            if definition.due_until_next and v.target_date is not None:
-                dates = targets[v.phase]
-                i = bisect_right(dates, v.target_date)
-                if i < len(dates):
-                    v = replace(v, window_end=dates[i] - _DAY)
-                stop = stopped if definition.stops_at_progression else ended
-                if (v.state is State.PLANNED and stop is not None and v.window_end is not None
-                        and v.window_end >= stop[0]):
-                    v = replace(v, state=State.CANCELLED, reason=stop[1])
-        out.append(v)
-    return out
+    """The visits (in the plan's order) with each one without a window nor ``due_for``
+    due until the day before the next dated visit of its schedule (the main one, or its
+    phase), else on its target only. A window so widened may be open on the day the
+    subject left: such a visit not done is cancelled, as any other whose window was open
+    then. Changes ``visits`` in place: only the visits of :attr:`Plan.until_next`."""
+    for i in plan.until_next:
+        v = visits[i]
+        target = v.target_date
+        if target is None:
+            continue
+        later = min((w.target_date for w in visits if w.phase == v.phase
+                     and w.target_date is not None and w.target_date > target), default=None)
+        end = target if later is None else later - _DAY
+        state, reason = v.state, v.reason
+        definition = plan.visits[i]
+        stop = stopped if definition.stops_at_progression else ended
+        if state is State.PLANNED and stop is not None and end >= stop[0]:
+            state, reason = State.CANCELLED, stop[1]
+        visits[i] = ExpandedVisit(  # positional: this runs for every subject
+            v.code, v.name, v.phase, v.kind, v.optional, state, v.anchor, target,
+            v.window_start, end, v.study_day, v.provisional, v.actual_date, v.assessments,
+            reason, v.missed_from, v.graded,
+        )
+    return visits
 
 
 def _with_missed_from(

@@ -93,15 +93,13 @@ class Plan:
     recorded_by: dict[str, VisitDef] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    # The positions (in ``visits``) of the visits without a window due until the next
+    # visit (no ``due_for``): their window ends only once the whole calendar is dated.
+    until_next: tuple[int, ...] = field(default=(), compare=False, hash=False, repr=False)
 
     @property
     def anchor_day(self) -> int:
         return self.protocol.study.anchor_day
-
-    @property
-    def ungraded(self) -> bool:
-        """Whether some visit has no window (``window: none``)."""
-        return any(not v.graded for v in self.visits)
 
     @property
     def skips(self) -> bool:
@@ -208,7 +206,7 @@ def build_plan(protocol: Protocol) -> Plan:
     # The same tuple when nothing is reordered, which expand() checks by identity.
     recorded_by = {v.records_anchor: v for v in flat if v.records_anchor}
     return Plan(protocol, flat, tuple(phases), by_code, flat if order == flat else order,
-                recorded_by)
+                recorded_by, tuple(i for i, v in enumerate(flat) if v.due_until_next))
 
 
 def _in_dependency_order(

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.schedule.amendment import Change, ChangeKind, Section, diff_plans
 from app.schedule.expand import VisitRecord
 from app.schedule.lifecycle import Event, EventType
 from app.schedule.status import State, Status, StatusInfo
@@ -40,7 +41,7 @@ def test_the_plan_marks_them_ungraded() -> None:
         "SCR2": (False, True, 0, 0), "BL": (False, False, 0, 3), "D0": (True, False, 0, 0),
         "D14": (True, False, 2, 2), "ECG": (False, True, 0, 0), "D28": (True, False, 3, 3),
     }
-    assert PLAN.ungraded and not plan_of(VISITS[2:4]).ungraded
+    assert PLAN.until_next == (0, 4) and plan_of(VISITS[1:4]).until_next == ()
 
 
 def test_due_from_the_target_until_the_day_before_the_next_visit() -> None:
@@ -117,6 +118,17 @@ def test_a_grace_period_counts_from_its_horizon() -> None:
     visits = expanded(plan, ANCHORS)
     assert visits["SCR2"].missed_from == date(2025, 3, 16)  # 8 March + 1 + 7
     assert visits["BL"].missed_from == date(2025, 3, 20)  # 12 March + 1 + 7
+
+
+def test_an_amendment_that_drops_a_window_says_so() -> None:
+    exact = plan_of([{**VISITS[0], "window": "0 days"}, VISITS[1],
+                     {**VISITS[2], "window": "none", "due_for": "2 days"}, *VISITS[3:]])
+    changes = diff_plans(exact, PLAN).of(Section.VISIT)
+    assert changes == (
+        Change(Section.VISIT, "SCR2", ChangeKind.WINDOW, "window", "-0 days / +0 days", "none"),
+        Change(Section.VISIT, "D0", ChangeKind.WINDOW, "window", "none, due for 2 days",
+               "-0 days / +0 days"),
+    )
 
 
 @settings(max_examples=120, deadline=None)
