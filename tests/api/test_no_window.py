@@ -109,3 +109,12 @@ def test_the_compliance_report_counts_it_in_window(
     body = client.get(f"/api/v1/studies/{STUDY}/reports/compliance", headers=monitor).json()
     rows = {r["visit"]: (r["in_window"], r["early"], r["late"]) for r in body["rows"]}
     assert rows["ECG"] == (1, 0, 0) and rows["D14"] == (0, 0, 1)
+
+
+def test_the_protocol_says_which_visit_has_no_window(
+    client: TestClient, edc: dict[str, str]
+) -> None:
+    body = client.get(f"/api/v1/studies/{STUDY}", headers=edc).json()
+    visits = {v["code"]: (v["window_before_days"], v["window_after_days"], v["graded"],
+                          v["due_until_next"]) for v in body["visits"]}
+    assert visits["ECG"] == (0, 0, False, True) and visits["D14"] == (2, 2, True, False)

@@ -56,3 +56,12 @@ def test_a_late_date_is_saved_without_asking(
     asked = post_form(client, url, url, {"actual_date": "2026-02-25"})
     assert asked.status_code == 200 and "Out of window" in asked.text
     assert _row(session, "D14").state == "planned"
+
+
+def test_the_study_page_says_the_visit_has_no_window(
+    client: TestClient, signed_in: None
+) -> None:
+    page = client.get(f"/studies/{STUDY}")
+    assert page.status_code == 200, page.text
+    row = page.text[page.text.index(">ECG<"):]
+    assert row[:row.index("</tr>")].count("<td>none</td>") == 1
