@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from app.access import SYSTEM
 from app.models import AuditRecord
+from app.schedule.status import Status
+from app.services.exports.rows import export_scope, subject_chunks
 from app.services.studies import load_schedule
 from tests.helpers_subjects import NOW, bearer, enrolment_body, make_token, seed_text, stand_at
 
@@ -118,3 +120,18 @@ def test_the_protocol_says_which_visit_has_no_window(
     visits = {v["code"]: (v["window_before_days"], v["window_after_days"], v["graded"],
                           v["due_until_next"]) for v in body["visits"]}
     assert visits["ECG"] == (0, 0, False, True) and visits["D14"] == (2, 2, True, False)
+
+
+def test_the_export_gives_it_no_deviation(
+    client: TestClient, session: Session, edc: dict[str, str]
+) -> None:
+    for code in ("ECG", "D14"):
+        done = client.post(f"{SUBJECT}/visits/{code}/completion",
+                           json={"actual_date": "2026-02-25"}, headers=edc)
+        assert done.status_code == 201, done.text
+    scope = export_scope(session, study=STUDY, site=None, actor=SYSTEM, now=NOW)
+    (subject,) = [s for chunk in subject_chunks(session, scope) for s in chunk]
+    exported = {v.code: (v.status, v.days_early, v.days_late, v.days_from_target)
+                for v in subject.visits}
+    assert exported["ECG"] == (Status.COMPLETED, None, None, 21)
+    assert exported["D14"] == (Status.COMPLETED_OUT_OF_WINDOW, None, 8, 10)
