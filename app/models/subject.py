@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
@@ -142,6 +143,9 @@ class Visit(Base):
     # visit was done, the protocol's grace period passed, the subject left); lets SQL say
     # "missed, not documented" without the protocol.
     missed_from: Mapped[date | None] = mapped_column(Date)
+    # False for a visit the protocol gives no window (``window: none``): never graded early
+    # or late; its window is the span it is due (from its target to its horizon).
+    graded: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     study_day: Mapped[int | None] = mapped_column(Integer)
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     actual_date: Mapped[date | None] = mapped_column(Date)

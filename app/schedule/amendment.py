@@ -71,7 +71,8 @@ def _listed(values: Iterable[str]) -> str:
 # How each compared field of a visit is shown, and the kind of change it makes.
 _VISIT_FIELDS: tuple[tuple[str, ChangeKind, Callable[[VisitDef], str]], ...] = (
     ("timing", ChangeKind.RETIMED, lambda v: v.timing),
-    ("window", ChangeKind.WINDOW, lambda v: _window(v.before_days, v.after_days)),
+    ("window", ChangeKind.WINDOW, lambda v: _window(v.before_days, v.after_days)
+     if v.graded else "none" if v.due_until_next else f"none, due for {_days(v.after_days)}"),
     ("name", ChangeKind.CHANGED, lambda v: v.name),
     ("phase", ChangeKind.CHANGED, lambda v: v.phase),
     ("kind", ChangeKind.CHANGED, lambda v: v.kind),

@@ -92,6 +92,7 @@ def build_calendar(
                 upcoming_days=upcoming,
                 target_date=v.target_date,
                 missed_from=v.missed_from,
+                graded=v.graded,
             ),
         )
         for v in expansion.visits

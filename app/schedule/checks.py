@@ -39,6 +39,7 @@ from app.schedule.event_checks import check_condition, check_event_values, check
 from app.schedule.language import Visit
 from app.schedule.plan import MAIN_PHASE, expand_codes, resolve
 from app.schedule.sdtm import visit_numbers
+from app.schedule.window_checks import check_horizons
 
 _TEMPLATE_FIELDS = frozenset({"n", "i"})
 
@@ -69,6 +70,7 @@ class _Checker(CheckContext):
         self.visit_numbers()
         self.timing()
         check_recording(self)
+        check_horizons(self)
         self.endpoints()
         self.periods()
         return self.problems

@@ -84,6 +84,8 @@ class ExpandedVisit:
     reason: str | None = None  # why cancelled, pending or not applicable
     # From this date a visit still to do counts as missed (derived); None: it does not.
     missed_from: date | None = None
+    # False: the protocol gives it no window (never early or late; window_end is its horizon).
+    graded: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +243,8 @@ def expand(
                 None if record is None else record.actual_date,
                 _NOTHING if record is None else record.assessments,
                 reason,
+                None,
+                visit.graded,
             )
         )
     if plan.order is not plan.visits:  # some visit is timed after a later one
@@ -248,9 +252,43 @@ def expand(
         out = [by_code[v.code] for v in plan.visits]
     if plan.skips:
         out = _without_covered(plan, out)
+    if plan.until_next:
+        out = _with_horizons(plan, out, ended, stopped)
     if any(v.state is State.PLANNED for v in out):
         out = _with_missed_from(plan, out, ended, stopped)
     return Expansion(visits=tuple(out), phases={k: s for k, (s, _) in phases.items()})
+
+
+def _with_horizons(
+    plan: Plan,
+    visits: list[ExpandedVisit],
+    ended: tuple[date, str] | None,
+    stopped: tuple[date, str] | None,
+) -> list[ExpandedVisit]:
+    """The visits (in the plan's order) with each one without a window nor ``due_for``
+    due until the day before the next dated visit of its schedule (the main one, or its
+    phase), else on its target only. A window so widened may be open on the day the
+    subject left: such a visit not done is cancelled, as any other whose window was open
+    then. Changes ``visits`` in place: only the visits of :attr:`Plan.until_next`."""
+    for i in plan.until_next:
+        v = visits[i]
+        target = v.target_date
+        if target is None:
+            continue
+        later = min((w.target_date for w in visits if w.phase == v.phase
+                     and w.target_date is not None and w.target_date > target), default=None)
+        end = target if later is None else later - _DAY
+        state, reason = v.state, v.reason
+        definition = plan.visits[i]
+        stop = stopped if definition.stops_at_progression else ended
+        if state is State.PLANNED and stop is not None and end >= stop[0]:
+            state, reason = State.CANCELLED, stop[1]
+        visits[i] = ExpandedVisit(  # positional: this runs for every subject
+            v.code, v.name, v.phase, v.kind, v.optional, state, v.anchor, target,
+            v.window_start, end, v.study_day, v.provisional, v.actual_date, v.assessments,
+            reason, v.missed_from, v.graded,
+        )
+    return visits
 
 
 def _with_missed_from(

@@ -57,7 +57,9 @@ DESCRIPTIONS: dict[str, str] = {
                 "gives one visit each, the code a template such as D{day}",
     "Visit.series": "A repeating series instead of `at`: one visit per time point",
     "Visit.window": 'Acceptable days before/after the target; "3 days" means 3 before and 3 '
-                    "after",
+                    'after; "none": no window (never graded early or late)',
+    "Visit.due_for": "With window: none, how long after its target the visit stays due; "
+                     "default: until the day before the next visit of its schedule",
     "Visit.kind": "What kind of visit it is",
     "Visit.optional": "An optional visit is never overdue: once its window closes it is not "
                       "applicable",

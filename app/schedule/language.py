@@ -22,12 +22,20 @@ import string
 import zoneinfo
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from app.schedule.durations import Duration, DurationText
 from app.schedule.event_terms import Condition, EventValues
 from app.schedule.names import Code, Name, Strict
-from app.schedule.timing import NO_WINDOW, GraceDuration, Series, VisitAt, WindowSpec
+from app.schedule.timing import (
+    NO_WINDOW,
+    UNGRADED,
+    GraceDuration,
+    Series,
+    VisitAt,
+    VisitWindow,
+    WindowSpec,
+)
 
 
 class AgeRange(Strict):
@@ -180,7 +188,17 @@ class Visit(Strict):
     )
     at: VisitAt | None = None
     series: Series | None = None
-    window: WindowSpec = NO_WINDOW
+    window: VisitWindow = Field(
+        default=NO_WINDOW,
+        description='How early and late the visit may be done; "none": the protocol gives '
+        "it no window (never graded early or late, due from its target until due_for or "
+        "the next visit)",
+    )
+    due_for: GraceDuration | None = Field(
+        default=None,
+        description="With window: none, how long after its target the visit stays due "
+        "(default: until the day before the next visit of its schedule)",
+    )
     kind: VisitKind = "clinic"
     optional: bool = False
     stops_at_progression: bool = False
@@ -210,6 +228,14 @@ class Visit(Strict):
         "the anchor, TREATMENT on its day, FOLLOW-UP after (conditional phases: FOLLOW-UP)",
     )
 
+    @field_validator("due_for")
+    @classmethod
+    def _ungraded(cls, value: Duration | None, info: ValidationInfo) -> Duration | None:
+        # A window that failed to validate is reported on its own, not again here.
+        if value is not None and info.data.get("window", UNGRADED) != UNGRADED:
+            raise ValueError("due_for applies to a visit without a window (window: none)")
+        return value
+
     @model_validator(mode="after")
     def _timing(self) -> Visit:
         if (self.at is None) == (self.series is None):
@@ -223,6 +249,11 @@ class Visit(Strict):
         if self.timed_from != "actual" and self.after_visit is None:
             raise ValueError("timed_from applies to a visit timed from another (after_visit)")
         return self
+
+    @property
+    def graded(self) -> bool:
+        """Whether the visit has a window it is graded against (not ``window: none``)."""
+        return self.window != UNGRADED
 
     @property
     def repeated(self) -> bool:

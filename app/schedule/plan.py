@@ -14,6 +14,7 @@ from functools import lru_cache
 from app.schedule.dates import Offset
 from app.schedule.durations import Duration
 from app.schedule.language import Protocol, Visit
+from app.schedule.timing import Window
 
 MAIN_PHASE = "main"
 
@@ -53,6 +54,10 @@ class VisitDef:
     # (the visit's, else its phase's); None when the protocol declares none.
     visitnum: float | None = None
     epoch: str | None = None
+    # False for a visit without a window ("window: none"): never early or late; it is due
+    # for after_days from its target, or (due_until_next) until the next visit.
+    graded: bool = True
+    due_until_next: bool = False
     # Derived once per plan, so that expanding a calendar builds no objects per visit.
     before: timedelta = field(init=False, repr=False, compare=False)
     after: timedelta = field(init=False, repr=False, compare=False)
@@ -92,6 +97,9 @@ class Plan:
     recorded_by: dict[str, VisitDef] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    # The positions (in ``visits``) of the visits without a window due until the next
+    # visit (no ``due_for``): their window ends only once the whole calendar is dated.
+    until_next: tuple[int, ...] = field(default=(), compare=False, hash=False, repr=False)
 
     @property
     def anchor_day(self) -> int:
@@ -122,8 +130,12 @@ def _expand_visit(
         else (visit.code, visit.name, point)
         for names, point in _time_points(visit)
     ]
-    before = visit.window.before.offset_days_for(anchor_day)
-    after = visit.window.after.offset_days_for(anchor_day)
+    if isinstance(visit.window, Window):
+        before = visit.window.before.offset_days_for(anchor_day)
+        after = visit.window.after.offset_days_for(anchor_day)
+    else:  # window: none, due for due_for (else until the next visit, set by expand)
+        before = 0
+        after = 0 if visit.due_for is None else visit.due_for.offset_days_for(anchor_day)
     grace = study_grace if visit.missed_after is None else visit.missed_after
     missed_after = None if grace is None else grace.offset_days_for(anchor_day)
     return [
@@ -148,6 +160,8 @@ def _expand_visit(
             from_target=visit.timed_from == "target",
             visitnum=None if visit.visitnum is None else visit.visitnum + i,
             epoch=visit.epoch or phase_epoch,
+            graded=visit.graded,
+            due_until_next=not visit.graded and visit.due_for is None,
         )
         for i, (code, name, point) in enumerate(points)
     ]
@@ -200,7 +214,7 @@ def build_plan(protocol: Protocol) -> Plan:
     # The same tuple when nothing is reordered, which expand() checks by identity.
     recorded_by = {v.records_anchor: v for v in flat if v.records_anchor}
     return Plan(protocol, flat, tuple(phases), by_code, flat if order == flat else order,
-                recorded_by)
+                recorded_by, tuple(i for i, v in enumerate(flat) if v.due_until_next))
 
 
 def _in_dependency_order(

@@ -10,7 +10,8 @@ missed (derived, not yet documented) depending on "today", which is always an ar
 The deviation numbers of a completed visit: ``days_early`` counts the days from the
 actual date to the first day of the window, ``days_late`` from the last day of the
 window to the actual date (both None inside the window); ``days_from_target`` is the
-actual date minus the target date (negative when early, whatever the window).
+actual date minus the target date (negative when early, whatever the window). A visit
+without a window (``window: none``) is never graded: no ``days_early`` or ``days_late``.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def visit_status(
     upcoming_days: int,
     target_date: date | None = None,
     missed_from: date | None = None,
+    graded: bool = True,
 ) -> StatusInfo:
     """Status of a visit on ``today``.
 
@@ -98,11 +100,17 @@ def visit_status(
     (derived by the engine: a later visit was done, a grace period passed, the subject
     left), *upcoming* during the ``upcoming_days`` before its window opens and
     *scheduled* before that. An optional visit whose window closed without being done
-    is *not applicable* rather than overdue: nobody has to chase it.
+    is *not applicable* rather than overdue: nobody has to chase it. A visit the protocol
+    gives no window (``graded`` false) is never graded: completed on any date, it is
+    *completed*, with only its ``days_from_target``.
     """
     if state is State.COMPLETED:
         if actual_date is None or window_start is None or window_end is None:
             return _PLAIN[Status.COMPLETED]
+        if not graded:
+            if target_date is None:
+                return _PLAIN[Status.COMPLETED]
+            return StatusInfo(Status.COMPLETED, days_from_target=(actual_date - target_date).days)
         early, late = deviation(actual_date, window_start, window_end)
         from_target = None if target_date is None else (actual_date - target_date).days
         if early is None and late is None:

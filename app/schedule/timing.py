@@ -3,7 +3,7 @@ of time points (the durations themselves are :mod:`app.schedule.durations`)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -59,6 +59,21 @@ WindowSpec = Annotated[
     Window, BeforeValidator(_window, json_schema_input_type=Window | WindowString)
 ]
 NO_WINDOW = Window(before=Duration(0, Unit.DAYS), after=Duration(0, Unit.DAYS))
+
+# A visit the protocol gives no window ("window: none"): never graded early or late, due
+# from its target until a horizon (``due_for``, else the day before the next visit).
+UNGRADED = "none"
+_GRADED, _UNGRADED = "[window]", "[none]"
+
+
+def _graded_or_not(value: object) -> str:
+    return _UNGRADED if value == UNGRADED else _GRADED
+
+
+VisitWindow = Annotated[
+    Annotated[Literal["none"], Tag(_UNGRADED)] | Annotated[WindowSpec, Tag(_GRADED)],
+    Discriminator(_graded_or_not),
+]
 
 class Series(Strict):
     every: DurationText

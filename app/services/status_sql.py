@@ -132,7 +132,7 @@ def status_expr(today: Day) -> ColumnElement[str]:
     return case(
         (
             and_(Visit.state == State.COMPLETED.value, Visit.actual_date.is_not(None), has_window,
-                 outside),
+                 outside, Visit.graded == true()),
             "completed_out_of_window",
         ),
         (Visit.state != State.PLANNED.value, Visit.state),

@@ -30,8 +30,13 @@ SUBJECTS_PAGE = 100
 
 
 def window_text(visit: VisitDef) -> str:
-    """"±2 days", "−1/+3 days" or "exact" (the window around the target date)."""
+    """"±2 days", "−1/+3 days" or "exact" (the window around the target date); "none"
+    for a visit the protocol gives no window ("none, due 3 days" with a horizon)."""
     before, after = visit.before_days, visit.after_days
+    if not visit.graded:
+        if visit.due_until_next:
+            return "none"
+        return f"none, due {after} day{'s' if after != 1 else ''}"
     if before == after == 0:
         return "exact"
     if before == after:

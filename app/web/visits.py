@@ -116,7 +116,8 @@ def record(request: Request, db: WebDb, actor: WebActor, form: CheckedForm, stud
 
     def change(signature: Signature | None) -> Response:
         actual = parse_date(values["actual_date"], "Visit date")
-        warning = deviation_text(actual, visit.row.window_start, visit.row.window_end)
+        warning = (deviation_text(actual, visit.row.window_start, visit.row.window_end)
+                   if visit.row.graded else None)  # a visit without a window is never late
         if warning and field(form, "confirmed_date") != actual.isoformat():
             # No script ran (or the date changed since): ask once, keeping what was typed.
             return render(request, "record.html", context | {

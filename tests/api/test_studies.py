@@ -97,6 +97,8 @@ def test_protocol_of_the_sle_study(client: TestClient, admin: dict[str, str]) ->
         "after_visit": None,
         "window_before_days": 7,
         "window_after_days": 7,
+        "graded": True,
+        "due_until_next": False,
         "stops_at_progression": False,
         "assessments": ["AE", "SLEDAI", "DORIS"],
         "records": None,

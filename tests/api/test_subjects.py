@@ -65,8 +65,9 @@ def test_enrol_returns_the_whole_calendar(client: TestClient, edc: dict[str, str
         "code": "D14", "name": "Day 14 clinic visit", "phase": "main", "kind": "clinic",
         "optional": False, "unscheduled": False, "status": "overdue",
         "target_date": "2026-02-15", "window_start": "2026-02-13", "window_end": "2026-02-17",
-        "study_day": 14, "provisional": False, "actual_date": None, "days_early": None,
-        "days_late": None, "days_from_target": None, "days_overdue": 12, "missed_from": None,
+        "graded": True, "study_day": 14, "provisional": False, "actual_date": None,
+        "days_early": None, "days_late": None, "days_from_target": None, "days_overdue": 12,
+        "missed_from": None,
         "assessments": ["AE"], "note": None, "reason": None, "site": "YC3H",
     }
     assert _visit(body, "D28")["status"] == "due"

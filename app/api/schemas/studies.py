@@ -115,6 +115,14 @@ class VisitDefOut(BaseModel):
     after_visit: str | None = Field(description="Timed from this visit's actual date instead")
     window_before_days: int = Field(ge=0, examples=[7])
     window_after_days: int = Field(ge=0, examples=[7])
+    graded: bool = Field(
+        default=True,
+        description="False: the protocol gives it no window (window: none); never graded "
+        "early or late, due for window_after_days after its target (due_for), or until the "
+        "day before the next visit when due_until_next")
+    due_until_next: bool = Field(
+        default=False, description="Without a window nor due_for: due until the day before "
+        "the next visit of its schedule")
     stops_at_progression: bool
     assessments: list[str] = Field(examples=[["AE", "SLEDAI"]])
     records: str | None = Field(
@@ -258,6 +266,8 @@ def _visits(plan: Plan) -> list[VisitDefOut]:
             after_visit=v.after_visit,
             window_before_days=v.before_days,
             window_after_days=v.after_days,
+            graded=v.graded,
+            due_until_next=v.due_until_next,
             stops_at_progression=v.stops_at_progression,
             assessments=list(v.assessments),
             records=v.records_anchor,

@@ -184,6 +184,12 @@ class VisitOut(BaseModel):
     target_date: date | None
     window_start: date | None
     window_end: date | None
+    graded: bool = Field(
+        default=True,
+        description="False for a visit the protocol gives no window (window: none): never "
+        "graded early or late (no days_early or days_late); window_start..window_end is the "
+        "span it is due, from its target to its horizon",
+    )
     study_day: int | None
     provisional: bool = Field(description="Timed from a planned, not yet confirmed, date")
     actual_date: date | None
@@ -290,7 +296,7 @@ def _visit_fields(stored: StoredVisit) -> dict[str, object]:
         "code": row.code, "name": row.name, "phase": row.phase, "kind": row.kind,
         "optional": row.optional, "unscheduled": row.unscheduled, "status": info.status,
         "target_date": row.target_date, "window_start": row.window_start,
-        "window_end": row.window_end, "study_day": row.study_day,
+        "window_end": row.window_end, "graded": row.graded, "study_day": row.study_day,
         "provisional": row.provisional, "actual_date": row.actual_date,
         "days_early": info.days_early, "days_late": info.days_late,
         "days_from_target": info.days_from_target, "days_overdue": info.days_overdue,

@@ -27,6 +27,7 @@ VISIT_COLUMNS = (
     "window_end",
     "upcoming_from",
     "missed_from",
+    "graded",
     "study_day",
     "provisional",
     "reason",

@@ -126,6 +126,9 @@ def global_variables(scope: ExportScope) -> str:
 def _event_def(visit: VisitDef) -> str:
     window = (f"window {visit.before_days} day(s) before to {visit.after_days} day(s) after"
               if visit.before_days or visit.after_days else "no window")
+    if not visit.graded:  # window: none, never graded
+        window = ("no window, due until the next visit" if visit.due_until_next
+                  else f"no window, due for {visit.after_days} day(s)")
     phase = "" if visit.phase == MAIN_PHASE else f"; phase {visit.phase}"
     optional = "; optional" if visit.optional else ""
     return tag(

@@ -281,8 +281,10 @@ def _visits_of(
         state = Status(value)
         early = late = from_target = overdue = None
         if state in DONE and actual is not None and start is not None and end is not None:
-            # As visit_status says them: only a completed visit with a window has them.
-            early, late = deviation(actual, start, end)
+            # As visit_status says them: only a visit completed out of its window has
+            # them (a visit without a window, never graded, is completed on any date).
+            if state is Status.COMPLETED_OUT_OF_WINDOW:
+                early, late = deviation(actual, start, end)
             from_target = None if target is None else (actual - target).days
         if state in (Status.OVERDUE, Status.MISSED_UNDOCUMENTED) and end is not None:
             overdue = (today[site_id] - end).days

@@ -95,7 +95,7 @@ def outcome_of(visit: Visit) -> dict[str, Any]:
         "assessments": list(visit.assessments or []),
     }
     if visit.state == State.COMPLETED and visit.actual_date and visit.window_start \
-            and visit.window_end:
+            and visit.window_end and visit.graded:
         early, late = deviation(visit.actual_date, visit.window_start, visit.window_end)
         out |= {"days_early": early, "days_late": late}
     if visit.note:

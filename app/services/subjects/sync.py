@@ -201,7 +201,7 @@ def sync_subject(
         fresh = (row.state if done else visit.state.value, visit.target_date, start,
                visit.window_end, None if start is None else start - upcoming_delta,
                visit.study_day, visit.provisional, row.reason if done else visit.reason,
-               visit.missed_from)
+               visit.missed_from, visit.graded)
         if fresh == tuple(row[_SCHEDULE]) and row.site_id == sites.of(
                 unscheduled=False, state=fresh[0], actual_date=row.actual_date,
                 target_date=visit.target_date):

@@ -48,6 +48,7 @@ SCHEDULE_COLUMNS = (
     "provisional",
     "reason",
     "missed_from",
+    "graded",
 )
 # What a new expansion may change on a done row: everything but its outcome.
 RE_EVALUATED_COLUMNS = tuple(c for c in SCHEDULE_COLUMNS if c not in ("state", "reason"))
@@ -65,6 +66,7 @@ def schedule_values(visit: ExpandedVisit, upcoming_days: int) -> dict[str, Any]:
         "provisional": visit.provisional,
         "reason": visit.reason,
         "missed_from": visit.missed_from,
+        "graded": visit.graded,
     }
 
 
@@ -177,7 +179,7 @@ def _as_expanded(row: Visit) -> ExpandedVisit:
         state=State(row.state), anchor=None, target_date=row.target_date,
         window_start=row.window_start, window_end=row.window_end, study_day=row.study_day,
         provisional=False, actual_date=row.actual_date,
-        assessments=frozenset(row.assessments or ()),
+        assessments=frozenset(row.assessments or ()), graded=row.graded,
     )
 
 
@@ -188,7 +190,7 @@ def stored_visit(row: Visit, plan: Plan, *, today: date) -> StoredVisit:
         state=State(row.state), window_start=row.window_start, window_end=row.window_end,
         actual_date=row.actual_date, optional=row.optional, today=today,
         upcoming_days=plan.protocol.study.upcoming_days, target_date=row.target_date,
-        missed_from=row.missed_from,
+        missed_from=row.missed_from, graded=row.graded,
     )
     return StoredVisit(row, definition.assessments if definition else (), info)
 
