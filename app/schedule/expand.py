@@ -40,7 +40,7 @@ from app.schedule.lifecycle import (
     EventType,
     end_of_follow_up,
 )
-from app.schedule.plan import MAIN_PHASE, PhaseDef, Plan, VisitDef
+from app.schedule.plan import PhaseDef, Plan, VisitDef
 from app.schedule.status import State
 
 
@@ -119,14 +119,14 @@ def phase_state(phase: PhaseDef, events: Sequence[Event]) -> tuple[PhaseState, s
     return PhaseState.PENDING, f"waiting for {phase.opened_by}{' ' if waiting else ''}{waiting}"
 
 
-def _first(events: Sequence[Event], types: frozenset[EventType]) -> tuple[date, str] | None:
+def first_event(events: Sequence[Event], types: frozenset[EventType]) -> tuple[date, str] | None:
     """Date of the earliest event of these types, with the reason it gives."""
     first = min((e for e in events if e.type in types), key=lambda e: (e.date, e.type),
                 default=None)
     return None if first is None else (first.date, f"{first.type.value} on {first.date}")
 
 
-_STOPS_AT_PROGRESSION = TERMINAL_EVENTS | {EventType.PROGRESSION}
+STOPS_AT_PROGRESSION = TERMINAL_EVENTS | {EventType.PROGRESSION}
 _NOTHING: frozenset[str] = frozenset()
 _DAY = timedelta(days=1)
 
@@ -158,7 +158,7 @@ def expand(
     end = end_of_follow_up(events)
     ended = None if end is None else (end.date, f"{end.type.value} on {end.date}")
     screen_failed = end is not None and end.type is EventType.SCREEN_FAILURE
-    stopped = _first(events, _STOPS_AT_PROGRESSION)
+    stopped = first_event(events, STOPS_AT_PROGRESSION)
     roots: dict[str, _Base] = {
         name: (a.date, name, a.date, not a.actual) for name, a in anchors.items()
     }
@@ -341,48 +341,6 @@ def _missed_from(
     if stop is not None:
         since.append(max(closed, stop[0]))
     return min(since, default=None)
-
-
-def cancelled_on(plan: Plan, code: str, events: Sequence[Event]) -> date | None:
-    """The date of the event that cancels the visit ``code`` when not done by then: the
-    end of follow-up, or progression for a visit the protocol stops at progression."""
-    definition = plan.by_code.get(code)
-    if definition is None:
-        return None
-    stop = _first(events, _STOPS_AT_PROGRESSION if definition.stops_at_progression
-                  else TERMINAL_EVENTS)
-    end = end_of_follow_up(events)
-    if end is not None and end.type is EventType.SCREEN_FAILURE:
-        return end.date
-    return None if stop is None else stop[0]
-
-
-def in_open_phase(plan: Plan, code: str, events: Sequence[Event]) -> bool:
-    """Whether the visit belongs to the main schedule or to a phase that has opened."""
-    definition = plan.by_code.get(code)
-    if definition is None:
-        return False
-    phase = next((p for p in plan.phases if p.code == definition.phase), None)
-    return phase is None or phase_state(phase, events)[0] is PhaseState.ACTIVE
-
-
-_STILL_TO_DO = frozenset({State.PLANNED, State.PENDING})
-
-
-def schedule_done(plan: Plan, expansion: Expansion) -> bool:
-    """Whether the subject has completed the study by its calendar, for a protocol that
-    says so (``complete_after_last_visit``): no non-optional visit of the main schedule,
-    or of a phase that opened, is still to do (planned or pending). A visit counting as
-    missed but not documented is still to do: someone has to document it."""
-    if not plan.protocol.study.complete_after_last_visit:
-        return False
-    open_phases = {code for code, state in expansion.phases.items()
-                   if state is PhaseState.ACTIVE}
-    return not any(
-        v.state in _STILL_TO_DO and not v.optional
-        and (v.phase == MAIN_PHASE or v.phase in open_phases)
-        for v in expansion.visits
-    )
 
 
 def _without_covered(plan: Plan, visits: list[ExpandedVisit]) -> list[ExpandedVisit]:

@@ -8,7 +8,7 @@ from itertools import permutations
 
 import pytest
 
-from app.schedule.expand import AnchorDate, VisitRecord, expand, schedule_done
+from app.schedule.expand import AnchorDate, VisitRecord, expand
 from app.schedule.lifecycle import (
     Event,
     EventType,
@@ -23,6 +23,7 @@ from app.schedule.lifecycle import (
 )
 from app.schedule.loader import parse_protocol
 from app.schedule.plan import build_plan
+from app.schedule.standing import schedule_done
 from app.schedule.status import State
 from tests.helpers_subjects import completing_sle_text, seed_text
 

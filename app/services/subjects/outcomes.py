@@ -17,10 +17,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import InvalidDate, NotFound
 from app.models import AnchorDateRow, Visit
-from app.schedule.expand import AnchorDate, cancelled_on, in_open_phase
+from app.schedule.expand import AnchorDate
 from app.schedule.lifecycle import Event, visit_date_conflict
 from app.schedule.outcome import CurrentVisit
 from app.schedule.rules import check_date
+from app.schedule.standing import cancelled_on, in_open_phase
 from app.schedule.status import State, deviation
 from app.services.subjects.loading import LoadedSubject
 from app.services.subjects.sync import read_events

@@ -27,10 +27,10 @@ from app.schedule.expand import (
     Expansion,
     VisitRecord,
     expand,
-    schedule_done,
 )
 from app.schedule.lifecycle import Event, EventType, lifecycle_of, site_on, transfers
 from app.schedule.plan import Plan
+from app.schedule.standing import schedule_done
 from app.schedule.status import DONE_STATES, State
 from app.services.subjects.visit_rows import (
     RE_EVALUATED_COLUMNS,
