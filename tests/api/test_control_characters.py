@@ -64,6 +64,8 @@ INPUTS: list[tuple[str, str, str, dict[str, str] | None, Any]] = [
     ("body.0.site", "POST", f"/api/v1/studies/{SLE}/subjects:batch", None,
      [enrolment_body("S-002", site="YC3H{c}")]),
     ("body.name", "POST", "/api/v1/tokens", None, {"role": "admin", "name": "root{c}2"}),
+    ("body.display_name", "POST", "/api/v1/users", None,
+     {"username": "li.wei", "display_name": "Dr{c}Li Wei", "role": "admin"}),
     ("body.text", "POST", f"/api/v1/studies/{SLE}/versions", None, {"text": "study:{c}"}),
     ("body.source", "POST", f"/api/v1/studies/{SLE}/versions", None,
      {"text": "study: {}", "source": "v2{c}.yaml"}),

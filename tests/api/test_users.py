@@ -63,7 +63,7 @@ def test_create_shows_the_one_time_password_once(
     (PERSON | {"role": "edc", "sites": [], "studies": [SLE]}, '"edc" is for tokens'),
     (PERSON | {"sites": []}, "a coordinator user needs at least one site"),
     (PERSON | {"sites": ["NOSITE"]}, "unknown site(s): NOSITE"),
-    (PERSON | {"display_name": "two\nlines"}, "a display name is 1-200 characters"),
+    (PERSON | {"display_name": "two\nlines"}, "display_name: contains a control character"),
 ])
 def test_what_a_user_may_be_is_checked(
     client: TestClient, admin: str, body: dict[str, object], words: str

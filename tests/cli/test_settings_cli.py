@@ -35,5 +35,6 @@ def test_commands_are_loaded_when_used() -> None:
     assert result.exit_code == 0
     listed = [line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines()
               if line.strip()]
-    assert listed == ["db", "demo", "digest", "schedule", "serve", "site", "subjects", "token"]
+    assert listed == ["db", "demo", "digest", "export", "protocol", "report", "schedule",
+                      "serve", "site", "subjects", "token", "user"]
     assert CliRunner().invoke(cli, ["nope"]).exit_code == 2

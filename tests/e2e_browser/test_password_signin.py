@@ -102,14 +102,14 @@ def test_a_one_time_password_is_changed_at_the_first_sign_in(
     page.get_by_label("New password again").fill(NEW_PASSWORD)
     page.get_by_role("button", name="Change password").click()
     page.wait_for_url(f"{base}/worklist")
-    expect(page.get_by_text("Dr Li Wei")).to_be_visible()
+    expect(page.locator(".who-name")).to_contain_text("Dr Li Wei")
 
     # Signed out and in again with the new password: straight to the worklist.
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{base}/signin")
     sign_in(page, base, "li.wei", NEW_PASSWORD)
     page.wait_for_url(f"{base}/worklist")
-    expect(page.get_by_text("Dr Li Wei")).to_be_visible()
+    expect(page.locator(".who-name")).to_contain_text("Dr Li Wei")
 
 
 def test_an_admin_makes_a_user_who_makes_a_personal_token(

@@ -54,7 +54,7 @@ def test_no_axis_without_a_dated_span() -> None:
 
 def entry(before: dict[str, Any] | None, after: dict[str, Any] | None) -> AuditEntry:
     return AuditEntry(1, datetime(2026, 1, 1, tzinfo=UTC), "a", "edc", "visit.completed",
-                      "visit", "S", "X", "S-1", "D14", before, after, None)
+                      "visit", "S", "X", "S-1", "D14", before, after, None, None, None, None)
 
 
 def test_audit_changes_read_as_lines() -> None:

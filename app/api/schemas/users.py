@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.access import Role
+from app.api.schemas.common import Text
 from app.passwords import USERNAME_PATTERN
 from app.schedule.names import CODE_PATTERN
 
@@ -19,8 +20,8 @@ class UserIn(BaseModel):
 
     username: str = Field(pattern=USERNAME_PATTERN, max_length=60, examples=["li.wei"],
                           description="2-60 lowercase letters, digits, _ . -")
-    display_name: str = Field(min_length=1, max_length=200, examples=["Dr Li Wei"],
-                              description="The printed name the audit trail shows.")
+    display_name: Text = Field(min_length=1, max_length=200, examples=["Dr Li Wei"],
+                               description="The printed name the audit trail shows.")
     role: Role = Field(description="admin, coordinator or monitor (edc is for tokens)")
     sites: list[Code] = Field(default_factory=list, max_length=200, examples=[["YC3H"]],
                               description="Site codes (coordinator: required).")
