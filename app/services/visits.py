@@ -15,7 +15,7 @@ unless sent as a correction (:mod:`app.schedule.recording` decides).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import get_args
@@ -27,6 +27,7 @@ from app.access import Actor
 from app.errors import AlreadyRecorded, FollowupError, InvalidRequest
 from app.models import AnchorDateRow, Visit
 from app.schedule.dates import study_day
+from app.schedule.expand import AnchorDate
 from app.schedule.language import VisitKind
 from app.schedule.outcome import (
     Action,
@@ -84,6 +85,33 @@ def _recorded_anchor(loaded: LoadedSubject, visit: Visit) -> str | None:
     return None if definition is None else definition.records_anchor
 
 
+@dataclass(frozen=True, slots=True)
+class _AnchorStep:
+    """The anchor a visit records, as stored before, and what the visit's outcome does to it."""
+
+    name: str
+    row: AnchorDateRow | None
+    before: AnchorDate | None
+    change: AnchorChange
+
+
+def _anchor_step(
+    session: Session, loaded: LoadedSubject, visit: Visit,
+    decide: Callable[[str, AnchorDate | None], AnchorChange | Disagreement | None],
+) -> _AnchorStep | None:
+    """What recording this visit's outcome does to the anchor it records (None: nothing).
+    A disagreement is raised here, before the visit's own refusal: it names both dates."""
+    name = _recorded_anchor(loaded, visit)
+    if name is None:
+        return None
+    row = anchor_row(session, loaded, name)
+    before = stored_anchor(row)
+    decided = decide(name, before)
+    if isinstance(decided, Disagreement):
+        raise decided.error()
+    return None if decided is None else _AnchorStep(name, row, before, decided)
+
+
 def complete_visit(
     session: Session,
     *,
@@ -119,23 +147,16 @@ def complete_visit(
     decision = decide_completion(current_visit(visit, loaded, events), request)
     if isinstance(decision, Refused) and decision.refusal is Refusal.NOT_OPEN:
         raise decision.error()
-    name = _recorded_anchor(loaded, visit)
-    anchor = None if name is None else anchor_row(session, loaded, name)
-    anchor_before = stored_anchor(anchor)
-    change: AnchorChange | None = None
-    if name is not None:
-        decided = anchor_on_completion(code, name, anchor_before, request)
-        if isinstance(decided, Disagreement):
-            # Before the visit's own refusal: it names both dates.
-            raise decided.error()
-        change = decided
+    step = _anchor_step(session, loaded, visit,
+                        lambda name, stored: anchor_on_completion(code, name, stored, request))
     if isinstance(decision, Refused):
         raise decision.error()
-    if isinstance(decision, Unchanged) and change is None:
+    if isinstance(decision, Unchanged) and step is None:
         return VisitOutcome(loaded, visit, created=False)
     check_visit_date(loaded, actual_date, now, events)
-    if name is not None and change is not None:
-        check_anchor(loaded, name=name, day=change.date, actual=change.actual, now=now)
+    if step is not None:
+        check_anchor(loaded, name=step.name, day=step.change.date, actual=step.change.actual,
+                     now=now)
     before = outcome_of(visit)
     if not isinstance(decision, Unchanged):
         if done is None:
@@ -144,18 +165,18 @@ def complete_visit(
                 definition = loaded.plan.by_code.get(code)
                 done = list(definition.assessments) if definition else []
         complete_row(session, visit, actual_date, done, note=note, now=now)
-    if name is not None and change is not None:
-        write_anchor(session, loaded, anchor, name, change)
+    if step is not None:
+        write_anchor(session, loaded, step.row, step.name, step.change)
     result = sync_subject(session, loaded.subject, loaded.plan, events=events)
     if not isinstance(decision, Unchanged):
         # The visits that moved are the anchor's doing when it changed, else this visit's.
-        moved = {} if change is not None else result.moved()
+        moved = {} if step is not None else result.moved()
         loaded.audit(session, actor=actor, action=decision.action.value, entity="visit",
                      key=code, before=before, after=outcome_of(visit) | moved,
                      reason=decision.reason, signature=signature)
-    if name is not None and change is not None:
-        audit_anchor(session, loaded, actor=actor, name=name, before=anchor_before,
-                     change=change, result=result)
+    if step is not None:
+        audit_anchor(session, loaded, actor=actor, name=step.name, before=step.before,
+                     change=step.change, result=result)
     created = not isinstance(decision, Unchanged) and decision.action is Action.COMPLETED
     return VisitOutcome(loaded, visit, created=created)
 
@@ -186,33 +207,26 @@ def mark_missed(
     decision = decide_missed(current_visit(visit, loaded, events), request)
     if isinstance(decision, Refused) and decision.refusal is Refusal.NOT_OPEN:
         raise decision.error()
-    name = _recorded_anchor(loaded, visit)
-    anchor = None if name is None else anchor_row(session, loaded, name)
-    anchor_before = stored_anchor(anchor)
-    change: AnchorChange | None = None
-    if name is not None:
-        decided = anchor_on_missed(code, name, anchor_before, request)
-        if isinstance(decided, Disagreement):
-            raise decided.error()  # before the visit's own refusal: it names the anchor
-        change = decided
+    step = _anchor_step(session, loaded, visit,
+                        lambda name, stored: anchor_on_missed(code, name, stored, request))
     if isinstance(decision, Refused):
         raise decision.error()
-    if isinstance(decision, Unchanged) and change is None:
+    if isinstance(decision, Unchanged) and step is None:
         return VisitOutcome(loaded, visit, created=False)
     before = outcome_of(visit)
     if not isinstance(decision, Unchanged):
         miss_row(session, visit, why, now=now)
-    if name is not None and change is not None:
-        write_anchor(session, loaded, anchor, name, change)
+    if step is not None:
+        write_anchor(session, loaded, step.row, step.name, step.change)
     result = sync_subject(session, loaded.subject, loaded.plan, events=events)
     if not isinstance(decision, Unchanged):
-        moved = {} if change is not None else result.moved()
+        moved = {} if step is not None else result.moved()
         loaded.audit(session, actor=actor, action=decision.action.value, entity="visit",
                      key=code, before=before, after=outcome_of(visit) | moved, reason=why,
                      signature=signature)
-    if name is not None and change is not None:
-        audit_anchor(session, loaded, actor=actor, name=name, before=anchor_before,
-                     change=change, result=result)
+    if step is not None:
+        audit_anchor(session, loaded, actor=actor, name=step.name, before=step.before,
+                     change=step.change, result=result)
     created = not isinstance(decision, Unchanged) and decision.action is Action.MISSED
     return VisitOutcome(loaded, visit, created=created)
 
