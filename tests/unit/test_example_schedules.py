@@ -9,14 +9,18 @@ to regenerate.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 
 from app.schedule.calendar import Calendar, build_calendar
 from app.schedule.expand import AnchorDate, ExpandedVisit, VisitRecord, expand
+from app.schedule.jsonschema import SCHEMA_FILE
 from app.schedule.lifecycle import Event, EventType
 from app.schedule.loader import load_protocol
 from app.schedule.plan import Plan, build_plan
@@ -181,3 +185,12 @@ def test_the_golden_files_are_all_used() -> None:
     used = {"karmma-ide-cel.csv", "karmma-ide-cel-progression.csv", "lzzt-xanomeline.csv",
             "lzzt-xanomeline-done.csv"}
     assert {p.name for p in Path(GOLDEN).glob("*.csv")} == used
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_examples_point_editors_at_the_schema_and_satisfy_it(example: Path) -> None:
+    text = example.read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "# yaml-language-server: $schema=../schedule.schema.json"
+    schema = json.loads((ROOT / "schedules" / SCHEMA_FILE).read_text(encoding="utf-8"))
+    errors = jsonschema.Draft202012Validator(schema).iter_errors(yaml.safe_load(text))
+    assert [e.message for e in errors] == []
