@@ -109,6 +109,19 @@ def test_karmma_yearly_follow_up_is_covered_by_the_main_visit_on_its_day(karmma:
     assert visits["LTFU-Y5"].reason == "covered by visit M60 (2029-01-31)"
 
 
+def test_karmma_limit_a_survival_call_covers_a_yearly_visit(karmma: Plan) -> None:
+    """What the file's header says the language cannot say: skip_within counts any visit
+    as covering, so after a progression on 2024-10-20 the survival call of 2025-01-20
+    (3 months after it, 11 days before year 1) makes year 1 not applicable, although a
+    call does not replace the clinic visit. When the language can name the covering
+    visits, this test and the header change together."""
+    late = Event(EventType.PROGRESSION, d("2024-10-20"))
+    visits = {v.code: v for v in expand(karmma, KARMMA_ANCHORS, (late,)).visits}
+    assert visits["SURV3"].target_date == d("2025-01-20")
+    assert (visits["LTFU-Y1"].state, visits["LTFU-Y1"].reason) == (
+        State.NOT_APPLICABLE, "covered by visit SURV3 (2025-01-20)")
+
+
 def test_karmma_periods_span_two_anchors(karmma: Plan) -> None:
     spans = {p.code: (p.start, p.end) for p in karmma_calendar(karmma).periods}
     assert spans == {
