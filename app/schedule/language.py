@@ -22,7 +22,7 @@ import string
 import zoneinfo
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, StrictInt, ValidationInfo, field_validator, model_validator
 
 from app.schedule.durations import Duration, DurationText
 from app.schedule.event_terms import Condition, EventValues
@@ -36,6 +36,7 @@ from app.schedule.timing import (
     VisitWindow,
     WindowSpec,
 )
+from app.schedule.versions import LANGUAGE_VERSION
 
 
 class AgeRange(Strict):
@@ -360,6 +361,9 @@ class Amendment(Strict):
 class Protocol(Strict):
     """A whole schedule file."""
 
+    language: StrictInt = Field(
+        default=1, ge=1, le=LANGUAGE_VERSION, description="The version of the schedule "
+        "language the file is written in; without it, version 1")
     study: Study
     amendment: Amendment | None = Field(
         default=None, description="Set on every version after the first"

@@ -31,6 +31,7 @@ from app.schedule.check_context import Path, Problem, did_you_mean, format_path
 from app.schedule.checks import check_protocol
 from app.schedule.language import Protocol
 from app.schedule.names import CODE_PATTERN, NAME_PATTERN
+from app.schedule.versions import newer_language
 from app.schedule.yaml_errors import explain, no_space_hint
 
 _MAP = "tag:yaml.org,2002:map"
@@ -332,6 +333,9 @@ def parse_protocol(text: str, *, source: str) -> Protocol:
     except _YamlSyntax as exc:
         raise ScheduleError(
             [f"{source}:{exc.mark.line}:{exc.mark.col}: (yaml): {exc.message}"]) from None
+    newer = newer_language(located.data)
+    if newer is not None:
+        raise ScheduleError(_format(source, located, [newer]))
     problems = list(located.problems)
     protocol: Protocol | None = None
     try:

@@ -107,8 +107,8 @@ colour: red
 """
     assert problems(text) == [
         'x.yaml:19:5: visits[0].windw: unknown key (did you mean "window"?)',
-        "x.yaml:20:1: colour: unknown key; allowed: study, amendment, sites, anchors,"
-        " default_anchor, event_values, visits, phases, endpoints, periods",
+        "x.yaml:20:1: colour: unknown key; allowed: language, study, amendment, sites,"
+        " anchors, default_anchor, event_values, visits, phases, endpoints, periods",
     ]
 
 
@@ -363,8 +363,8 @@ visits:
     at: day 28
 """
     # Merge keys and aliases work; the unknown top-level key is still reported.
-    assert problems(text) == ["x.yaml:15:1: x-window: unknown key; allowed: study,"
-                              " amendment, sites, anchors, default_anchor, event_values,"
+    assert problems(text) == ["x.yaml:15:1: x-window: unknown key; allowed: language,"
+                              " study, amendment, sites, anchors, default_anchor, event_values,"
                               " visits, phases, endpoints, periods"]
     good = text.replace("x-window: &late", "default_anchor: infusion\n_w: &late").replace(
         "_w:", "#")
