@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from app.errors import ScheduleError
 from app.schedule.loader import parse_protocol
 
-
 LINE = re.compile(r"^x\.yaml:\d+:\d+: [\w\[\]().-]+: \S.*$")
 
 
