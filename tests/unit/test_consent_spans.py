@@ -26,6 +26,8 @@ from app.schedule.language import Protocol
 from app.schedule.loader import parse_protocol
 from app.schedule.plan import Plan, build_plan
 from app.schedule.rules import Violation, ViolationKind
+from app.services.bulk.checks import check_enrolment
+from app.services.bulk.rows import Enrolment
 
 DATE = ViolationKind.INVALID_DATE
 AGE = ViolationKind.INELIGIBLE
@@ -242,3 +244,13 @@ def test_a_date_is_accepted_exactly_between_consent_and_the_latest_date(
     found = consent_span_violations(the_plan, {"screening": day}, consent=consent)
     assert (found == []) == (consent <= day <= latest)
     assert consent <= latest
+
+
+def test_a_bulk_row_reports_the_span_under_the_anchors_column() -> None:
+    consent = date(2026, 1, 5)
+    late = Enrolment("S-1", "YC3H", consent, date(1980, 5, 1),
+                     {"consent": AnchorDate(consent), "screening": AnchorDate(date(2026, 2, 3))})
+    assert check_enrolment(plan(), late, today=date(2026, 6, 1)) == [
+        ("screening", "anchor screening 2026-02-03 is more than 28 days after consent_date "
+                      "2026-01-05 (at the latest 2026-02-02)"),
+    ]
