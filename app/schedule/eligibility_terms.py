@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, model_validator
 
 from app.schedule.dates import Offset
-from app.schedule.durations import Duration, DurationText
+from app.schedule.durations import Duration, parse_duration
 from app.schedule.names import Strict
 
 CONSENT_ANCHOR = "consent"
@@ -60,7 +60,15 @@ def _span(value: Duration) -> Duration:
 
 
 # How long after consent an eligibility date may be: days, weeks, months or years.
-AfterConsent = Annotated[DurationText, AfterValidator(_span)]
+SPAN_PATTERN = r"^\s*\+?\d{1,4}\s+(?:days?|weeks?|months?|years?)\s*$"
+_SpanString = Annotated[str, Field(
+    pattern=SPAN_PATTERN, description='"28 days", "4 weeks", "1 month" or "1 year"')]
+AfterConsent = Annotated[
+    Duration,
+    BeforeValidator(parse_duration, json_schema_input_type=_SpanString),
+    PlainSerializer(str, return_type=str),
+    AfterValidator(_span),
+]
 
 
 def after_consent_problem(name: object, recorded: object) -> str | None:

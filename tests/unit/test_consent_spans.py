@@ -6,6 +6,7 @@ anchor change must pass, with exact dates.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from functools import cache
 from typing import Any
@@ -20,7 +21,7 @@ from app.schedule.eligibility import (
     consent_span_violations,
     enrolment_violations,
 )
-from app.schedule.eligibility_terms import latest_after_consent
+from app.schedule.eligibility_terms import SPAN_PATTERN, latest_after_consent
 from app.schedule.expand import AnchorDate
 from app.schedule.language import Protocol
 from app.schedule.loader import parse_protocol
@@ -254,3 +255,16 @@ def test_a_bulk_row_reports_the_span_under_the_anchors_column() -> None:
         ("screening", "anchor screening 2026-02-03 is more than 28 days after consent_date "
                       "2026-01-05 (at the latest 2026-02-02)"),
     ]
+
+
+@pytest.mark.parametrize(("text", "valid"), [
+    ("28 days", True), ("4 weeks", True), ("1 month", True), ("+2 years", True),
+    ("day 28", False), ("-3 days", False), ("soon", False),
+])
+def test_the_json_schema_pattern_agrees_with_the_loader(text: str, valid: bool) -> None:
+    assert bool(re.match(SPAN_PATTERN, text)) is valid
+    source = FILE.replace("{span}", text)
+    if valid:
+        parse_protocol(source, source="x.yaml")
+    else:
+        assert problems(source)
