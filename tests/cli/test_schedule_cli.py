@@ -106,10 +106,11 @@ def test_validate_lists_every_mistake_of_every_file(tmp_path: Path) -> None:
         " declared anchors: infusion",
         f"{types}:15:37: visits[0].window.after: must be >= 0 days",
         f"{refs}:6:37: visits[0].after_visit: timing cycle: A -> B -> A",
-        f'{refs}:9:12: visits[3].code: duplicate visit code "M6" (first at visits[2])',
+        f'{refs}:9:12: visits[3].code: duplicate visit code "M6": visits[2] (line 8) already'
+        ' makes it from "M{n}"',
         f'{refs}:11:75: endpoints[0].satisfied_by[0]: unknown visit "M9"',
-        f"{syntax}:3:1: (yaml): expected ',' or ']', but got '<stream end>' (while parsing a"
-        " flow sequence)",
+        f"{syntax}:2:9: (yaml): the [ opened here is not closed with ] (or a comma is missing"
+        " between its items)",
     ]
 
 
