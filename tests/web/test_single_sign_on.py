@@ -4,6 +4,7 @@ in as the matching local account, or is refused with nothing created."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +19,7 @@ from app.access import SYSTEM
 from app.models import AuditRecord, User, WebSessionRow
 from app.services.accounts.users import create_user, disable_user
 from app.settings import OidcMatch, OidcSettings, Settings
+from tests.helpers_net import free_port
 from tests.helpers_oidc import CLIENT_ID, CLIENT_SECRET, LocalProvider, running_provider
 from tests.helpers_subjects import NOW
 from tests.helpers_web import OWN_SITE, Seeded, seed, stand_at
@@ -197,3 +199,14 @@ def test_without_settings_there_is_no_button_and_no_route(
     assert page.status_code == 200 and "sso-signin" not in page.text
     for url in ("/signin/sso", "/signin/sso/callback?code=x&state=y"):
         assert client.get(url, follow_redirects=False).status_code == 404
+
+
+def test_a_provider_that_cannot_be_reached_gets_a_page_that_suggests_the_password(
+    settings: Settings, session: Session, seeded: Seeded
+) -> None:
+    nowhere = LocalProvider(issuer=f"http://127.0.0.1:{free_port()}")  # nothing listens
+    with other_client(sso_settings(settings, nowhere), session) as web:
+        page = web.get("/signin/sso", follow_redirects=False)
+    assert page.status_code == 502 and "could not be reached" in page.text
+    # No sign-in is kept in progress: the flow cookie is only ever cleared here.
+    assert re.search(r'followup_sso=[^";]', page.headers.get("set-cookie", "")) is None
