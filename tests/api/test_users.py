@@ -43,8 +43,8 @@ def test_create_shows_the_one_time_password_once(
     body = response.json()
     password = body["password"]
     assert body["user"] | {"created_at": None, "password_changed_at": None} == {
-        "username": "li.wei", "display_name": "Dr Li Wei", "role": "coordinator",
-        "sites": ["YC3H"], "studies": [], "must_change_password": True,
+        "username": "li.wei", "display_name": "Dr Li Wei", "email": None,
+        "role": "coordinator", "sites": ["YC3H"], "studies": [], "must_change_password": True,
         "created_at": None, "password_changed_at": None, "disabled_at": None}
     listed = client.get("/api/v1/users", headers=bearer(admin))
     one = client.get("/api/v1/users/li.wei", headers=bearer(admin))
@@ -99,3 +99,14 @@ def test_disable_enable_and_reset(client: TestClient, session: Session, admin: s
         AuditRecord.entity == "user").order_by(AuditRecord.id)))
     assert actions == ["user.created", "user.disabled", "user.enabled", "user.password_reset"]
     assert first not in text_of_every_row(session) and second not in text_of_every_row(session)
+
+
+def test_create_takes_an_optional_e_mail_address(
+    client: TestClient, session: Session, admin: str
+) -> None:
+    made = client.post("/api/v1/users", json={**PERSON, "email": "Li.Wei@Hospital.example"},
+                       headers=bearer(admin))
+    assert made.status_code == 201 and made.json()["user"]["email"] == "li.wei@hospital.example"
+    bad = client.post("/api/v1/users", json={**PERSON, "username": "bo", "email": "nope"},
+                      headers=bearer(admin))
+    assert bad.status_code == 422 and "invalid e-mail address" in bad.text
