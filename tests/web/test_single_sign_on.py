@@ -72,7 +72,7 @@ def go_round(web: TestClient, next_page: str = "/worklist") -> httpx.Response:
     """From the sign-in page's button to the provider and back; the callback's answer."""
     page = web.get("/signin")
     assert page.status_code == 200 and 'id="sso-signin"' in page.text
-    assert "Sign in with\n     Hospital ID" in page.text
+    assert "Sign in with Hospital ID</a>" in page.text
     leave = web.get(f"/signin/sso?next={next_page}", follow_redirects=False)
     assert leave.status_code == 303, leave.text
     at_provider = httpx.get(leave.headers["location"], follow_redirects=False, timeout=10)
