@@ -48,19 +48,18 @@ from app.schedule.recording import (
 from app.schedule.rules import require_reason
 from app.schedule.status import State
 from app.services.subjects.anchors import audit_anchor, check_anchor, write_anchor
-from app.services.subjects.loading import LoadedSubject, load_subject
+from app.services.subjects.loading import LoadedSubject, load_subject, load_visit
 from app.services.subjects.outcomes import (
     anchor_row,
     check_visit_date,
     complete_row,
     current_visit,
-    lock_visit,
     miss_row,
     outcome_of,
     stored_anchor,
     subject_events,
 )
-from app.services.subjects.sync import sync_subject
+from app.services.subjects.sync import read_facts, sync_subject
 from app.signatures import Signature
 
 UNSCHEDULED_PREFIX = "UNS-"
@@ -137,10 +136,9 @@ def complete_visit(
     ``signature`` (the pages' signed correction) goes into the visit's audit record.
     """
     actor.require_write()
-    loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True,
-                          visit=code)
-    visit = lock_visit(session, loaded, code)
-    events = subject_events(session, loaded)
+    loaded, visit = load_visit(session, study=study, subject_id=subject_id, code=code,
+                               actor=actor)
+    anchors, events = read_facts(session, loaded.subject.id)
     done = _clean(assessments) if assessments is not None else None
     request = Completion(actual_date, assessments=None if done is None else tuple(done),
                          note=note, correction=correction, reason=reason)
@@ -167,7 +165,8 @@ def complete_visit(
         complete_row(session, visit, actual_date, done, note=note, now=now)
     if step is not None:
         write_anchor(session, loaded, step.row, step.name, step.change)
-    result = sync_subject(session, loaded.subject, loaded.plan, events=events)
+    result = sync_subject(session, loaded.subject, loaded.plan, events=events,
+                          anchors=anchors if step is None else None)
     if not isinstance(decision, Unchanged):
         # The visits that moved are the anchor's doing when it changed, else this visit's.
         moved = {} if step is not None else result.moved()
@@ -199,11 +198,10 @@ def mark_missed(
     planned date again (its own audit record)."""
     actor.require_write()
     why = require_reason(reason, "a missed visit")
-    loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor, lock=True,
-                          visit=code)
-    visit = lock_visit(session, loaded, code)
+    loaded, visit = load_visit(session, study=study, subject_id=subject_id, code=code,
+                               actor=actor)
     request = Missed(why, correction)
-    events = subject_events(session, loaded)
+    anchors, events = read_facts(session, loaded.subject.id)
     decision = decide_missed(current_visit(visit, loaded, events), request)
     if isinstance(decision, Refused) and decision.refusal is Refusal.NOT_OPEN:
         raise decision.error()
@@ -218,7 +216,8 @@ def mark_missed(
         miss_row(session, visit, why, now=now)
     if step is not None:
         write_anchor(session, loaded, step.row, step.name, step.change)
-    result = sync_subject(session, loaded.subject, loaded.plan, events=events)
+    result = sync_subject(session, loaded.subject, loaded.plan, events=events,
+                          anchors=anchors if step is None else None)
     if not isinstance(decision, Unchanged):
         moved = {} if step is not None else result.moved()
         loaded.audit(session, actor=actor, action=decision.action.value, entity="visit",

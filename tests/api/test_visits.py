@@ -200,3 +200,25 @@ def test_who_may_record_visits(
     assert _complete(client, own_site, "D14", actual_date="2026-02-15").status_code == 201
     assert_problem(_complete(client, {}, "D14", actual_date="2026-02-15"),
                    401, "not-authenticated")
+
+
+def test_an_unknown_visit_or_subject_is_not_found_by_name(
+    client: TestClient, session: Session, edc: dict[str, str]
+) -> None:
+    # The subject and its visit are read together; each missing piece still gets its
+    # own answer, and a subject out of scope is not found whatever the visit.
+    other_site = bearer(make_token(session, "coordinator", sites=["WTCH"]))
+    session.commit()
+    cases = [
+        (edc, f"{SUBJECT}/visits/NOPE", "visit NOPE not found for subject S-001"),
+        (edc, f"/api/v1/studies/{SLE}/subjects/S-404/visits/D14",
+         f"subject S-404 not found in study {SLE}"),
+        (other_site, f"{SUBJECT}/visits/NOPE", f"subject S-001 not found in study {SLE}"),
+        (other_site, f"{SUBJECT}/visits/D14", f"subject S-001 not found in study {SLE}"),
+    ]
+    for headers, visit, detail in cases:
+        for outcome, body in (("completion", {"actual_date": "2026-02-15"}),
+                              ("missed", {"reason": "away"})):
+            answer = client.post(f"{visit}/{outcome}", json=body, headers=headers)
+            assert_problem(answer, 404, "not-found")
+            assert answer.json()["detail"] == detail

@@ -7,10 +7,16 @@ from datetime import date, timedelta
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from app.models import AnchorDateRow, Visit
+from app.models import AnchorDateRow, SubjectEvent, Visit
 from app.schedule.expand import AnchorDate, expand
 from app.services.subjects.loading import LoadedSubject
-from app.services.subjects.sync import _SCHEDULE, _StoredRow, sync_subject
+from app.services.subjects.sync import (
+    _SCHEDULE,
+    _StoredRow,
+    read_events,
+    read_facts,
+    sync_subject,
+)
 from app.services.subjects.visit_rows import (
     SCHEDULE_COLUMNS,
     stored_calendar,
@@ -130,3 +136,24 @@ def test_a_read_rows_schedule_columns_sit_where_the_sync_compares_them() -> None
     # The sync compares a stored row's slice with a fresh expansion's values, in
     # SCHEDULE_COLUMNS order: a reordered row would compare the wrong columns.
     assert _StoredRow._fields[_SCHEDULE] == SCHEDULE_COLUMNS
+
+
+def test_the_facts_read_in_one_trip_are_the_anchors_and_events_read_apart(
+    session: Session,
+) -> None:
+    load_seed_studies(session)
+    loaded = enrol_sle(session)
+    pk = loaded.subject.id
+    session.add_all([
+        SubjectEvent(subject_pk=pk, type="response", date=date(2026, 5, 2), value="CR"),
+        SubjectEvent(subject_pk=pk, type="progression", date=date(2026, 4, 1)),
+        SubjectEvent(subject_pk=pk, type="response", date=date(2026, 4, 1), value="PR"),
+    ])
+    session.flush()
+    anchors, events = read_facts(session, pk)
+    stored = {r.name: AnchorDate(r.date, r.actual) for r in session.scalars(
+        select(AnchorDateRow).where(AnchorDateRow.subject_pk == pk).order_by(AnchorDateRow.id))}
+    assert anchors == stored and list(anchors) == list(stored) and anchors
+    assert events == read_events(session, pk)
+    assert [(e.date, e.value) for e in events] == [
+        (date(2026, 4, 1), None), (date(2026, 4, 1), "PR"), (date(2026, 5, 2), "CR")]

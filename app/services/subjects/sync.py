@@ -11,12 +11,24 @@ their dates. Every row belongs to the site in effect on its date.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import (
+    Date,
+    String,
+    Table,
+    bindparam,
+    insert,
+    literal,
+    null,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -91,6 +103,32 @@ _UPDATE_VISIT = (
     .where(_VISITS.c.id == bindparam("row_id"))
     .values({c: bindparam(c, type_=_VISITS.c[c].type) for c in _WRITTEN})
 )
+
+
+# The anchors and the events in one trip (a completion needs both): anchors first, by
+# id, then events by date and id.
+_FACTS = union_all(
+    select(literal(0).label("kind"), _ANCHORS.c.name.label("key"), _ANCHORS.c.date,
+           _ANCHORS.c.actual, sql_cast(null(), String).label("value"),
+           sql_cast(null(), Date).label("at"), _ANCHORS.c.id)
+    .where(_ANCHORS.c.subject_pk == bindparam("subject_pk")),
+    select(literal(1), _EVENTS.c.type, _EVENTS.c.date, literal(False), _EVENTS.c.value,
+           _EVENTS.c.date, _EVENTS.c.id)
+    .where(_EVENTS.c.subject_pk == bindparam("subject_pk")),
+).order_by("kind", "at", "id")
+
+
+def read_facts(session: Session, subject_pk: int) -> tuple[dict[str, AnchorDate], list[Event]]:
+    """The subject's anchor dates by name and its lifecycle events, oldest first."""
+    anchors: dict[str, AnchorDate] = {}
+    events: list[Event] = []
+    for kind, key, day, actual, value, _at, _id in session.execute(
+            _FACTS, {"subject_pk": subject_pk}):
+        if kind == 0:
+            anchors[key] = AnchorDate(day, actual)
+        else:
+            events.append(Event(EventType(key), day, value))
+    return anchors, events
 
 
 def read_events(session: Session, subject_pk: int) -> list[Event]:
@@ -177,7 +215,8 @@ def _record(row: _StoredRow) -> VisitRecord:
 
 
 def sync_subject(
-    session: Session, subject: Subject, plan: Plan, *, events: Sequence[Event] | None = None
+    session: Session, subject: Subject, plan: Plan, *, events: Sequence[Event] | None = None,
+    anchors: Mapping[str, AnchorDate] | None = None,
 ) -> SyncResult:
     """Bring the subject's stored visit rows, its site and its lifecycle in line with a
     fresh expansion, writing only what changed.
@@ -188,13 +227,14 @@ def sync_subject(
     effect on its date, the subject to the site after its latest transfer. The
     lifecycle is derived from the events (and the calendar, when the protocol completes
     subjects by it). ``events``: the subject's events when the caller has just read
-    them (they are read otherwise). Two or three queries (one more after a transfer),
-    then one UPDATE for all the rows that changed.
+    them (they are read otherwise), and ``anchors`` likewise. Two or three queries (one
+    more after a transfer), then one UPDATE for all the rows that changed.
     """
     session.flush()  # what the caller changed is what the rows are read from
     key = {"subject_pk": subject.id}
-    anchors = {name: AnchorDate(day, actual)
-               for name, day, actual in session.execute(_READ_ANCHORS, key)}
+    if anchors is None:
+        anchors = {name: AnchorDate(day, actual)
+                   for name, day, actual in session.execute(_READ_ANCHORS, key)}
     if events is None:
         events = read_events(session, subject.id)
     rows = [_StoredRow._make(r) for r in session.execute(_READ_VISITS, key)]
