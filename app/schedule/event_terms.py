@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from app.schedule.names import Code, Strict
 
@@ -44,21 +44,48 @@ class EventValues(Strict):
         }
 
 
-class Condition(Strict):
-    """The event that opens a phase: a response with one of ``values``, or a progression
-    (follow-up after progression: survival calls, retreatment)."""
+# The events that may open a phase. Of the events that end follow-up, a withdrawal
+# (early-termination visit) and a completion of the study (end-of-study visit) leave a
+# subject who can still come; after a death, a loss to follow-up or a screen failure
+# nobody can be seen, so they open nothing.
+OPENING_EVENTS = ("response", "progression", "withdrawal", "study_completed")
+# Those of them that end the subject's follow-up: the phase they open is the subject's
+# last schedule, which only a death closes.
+ENDING_OPENERS = frozenset({"withdrawal", "study_completed"})
 
-    event: Literal["response", "progression"] = "response"
+
+class Condition(Strict):
+    """The event that opens a phase: a response with one of ``values``, a progression
+    (follow-up after progression: survival calls, retreatment), a withdrawal
+    (early-termination visit) or the completion of the study (end-of-study visit)."""
+
+    event: Literal["response", "progression", "withdrawal", "study_completed"] = "response"
     values: tuple[Code, ...] = Field(
         default=(),
         description="Response values that open the phase; each one declared in event_values "
                     "when the protocol declares response values",
     )
 
+    @field_validator("event", mode="before")
+    @classmethod
+    def _opening(cls, value: object) -> object:
+        if isinstance(value, str) and value not in OPENING_EVENTS:
+            raise ValueError(
+                f'"{value}" cannot open a phase; a phase opens on '
+                f'{", ".join(OPENING_EVENTS[:-1])} or {OPENING_EVENTS[-1]} (after a death, a '
+                "loss to follow-up or a screen failure no visit can take place)")
+        return value
+
     @model_validator(mode="after")
     def _values(self) -> Condition:
         if self.event == "response" and not self.values:
             raise ValueError("a response condition lists the values that open the phase")
         if self.event != "response" and self.values:
-            raise ValueError(f"a {self.event} carries no value: leave out values")
+            raise ValueError(f"a {self.event.replace('_', ' ')} carries no value: leave out "
+                             "values")
         return self
+
+    @property
+    def ends_follow_up(self) -> bool:
+        """Whether the opening event ends the subject's follow-up (withdrawal, completion)."""
+        return self.event in ENDING_OPENERS

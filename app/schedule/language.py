@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from app.schedule.durations import Duration, DurationText
-from app.schedule.event_terms import Condition, EventValues
+from app.schedule.event_terms import ENDING_OPENERS, Condition, EventValues
 from app.schedule.names import Code, Name, Strict
 from app.schedule.timing import (
     NO_WINDOW,
@@ -261,6 +261,9 @@ class Visit(Strict):
         return self.series is not None or isinstance(self.at, tuple)
 
 
+ClosingEvent = Literal["progression", "death", "withdrawal", "lost_to_follow_up"]
+
+
 class Phase(Strict):
     code: Code
     name: str = Field(min_length=1, max_length=200)
@@ -268,8 +271,11 @@ class Phase(Strict):
         default=None, description="Defaults to the date of the event that opens the phase"
     )
     condition: Condition
-    closes_on: tuple[Literal["progression", "death", "withdrawal", "lost_to_follow_up"], ...] = (
-        "progression",
+    closes_on: tuple[ClosingEvent, ...] = Field(
+        default=("progression",),
+        description="Events that, recorded before the opening one, keep the phase from ever "
+        "opening (default: progression; none for a phase opened by withdrawal or "
+        "study_completed)",
     )
     stops_at_progression: bool = False
     epoch: Epoch | None = Field(
@@ -278,10 +284,37 @@ class Phase(Strict):
     )
     visits: tuple[Visit, ...] = Field(min_length=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _closes_on_default(cls, data: object) -> object:
+        """A phase opened by the end of follow-up closes on nothing by default: a
+        progression before a withdrawal must not take away the early-termination visit."""
+        if isinstance(data, dict) and "closes_on" not in data:
+            condition = data.get("condition")
+            if isinstance(condition, dict) and condition.get("event") in ENDING_OPENERS:
+                return {**data, "closes_on": ()}
+        return data
+
+    @field_validator("closes_on")
+    @classmethod
+    def _not_closed_by_its_opener(cls, value: tuple[str, ...],
+                                  info: ValidationInfo) -> tuple[str, ...]:
+        condition = info.data.get("condition")
+        if isinstance(condition, Condition) and condition.event in value:
+            event = condition.event.replace("_", " ")
+            raise ValueError(f"a phase opened by {event} cannot close on {event}: the event "
+                             "that opens it never closes it (a death does)")
+        return value
+
     @model_validator(mode="after")
     def _opened_by_progression(self) -> Phase:
         if self.condition.event == "progression" and self.stops_at_progression:
             raise ValueError("a phase opened by progression cannot stop at progression")
+        if self.condition.ends_follow_up and (
+                self.stops_at_progression or any(v.stops_at_progression for v in self.visits)):
+            raise ValueError(f"a phase opened by {self.condition.event.replace('_', ' ')} "
+                             "cannot stop at progression: no progression is recorded after "
+                             "the end of follow-up")
         return self
 
     @property
