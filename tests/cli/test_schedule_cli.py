@@ -404,3 +404,20 @@ def test_real_process_preview(tmp_path: Path) -> None:
     assert [visits[c]["target_date"] for c in ("D-2", "D14", "M3", "M24")] == [
         "2025-03-24", "2025-04-09", "2025-06-26", "2027-03-26"
     ]
+
+
+# -- the example protocols -------------------------------------------------------------
+
+
+def test_the_examples_validate_and_preview_an_early_termination() -> None:
+    examples = sorted(str(p) for p in (SCHEDULES / "examples").glob("*.yaml"))
+    assert examples, "schedules/examples/ holds the example protocols"
+    result = run("schedule", "validate", *examples)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.count(": ok (") == len(examples)
+    lzzt = str(SCHEDULES / "examples" / "xanomeline-tts-ad.yaml")
+    visits = by_code(preview(lzzt, "--anchor", "randomization=2024-01-15", "--event",
+                             "withdrawal=2024-02-29", "--as-of", "2024-03-10"))
+    assert (visits["ET"]["target_date"], visits["ET"]["window_end"]) == (
+        "2024-02-29", "2024-03-14")
+    assert (visits["ET"]["status"], visits["V7"]["status"]) == ("due", "cancelled")

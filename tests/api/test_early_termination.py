@@ -1,0 +1,86 @@
+"""The example protocol with an early-termination phase (schedules/examples/
+xanomeline-tts-ad.yaml) over HTTP: loaded into the database, a subject enrolled, the
+withdrawal opens the phase, the early-termination visit shows on the worklist and in the
+digest though the subject left, and it may be recorded after the withdrawal."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.access import SYSTEM
+from app.services.studies import load_schedule
+from tests.helpers_subjects import bearer, make_token, stand_at
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "schedules" / "examples" / "xanomeline-tts-ad.yaml"
+SUBJECTS = "/api/v1/studies/LZZT/subjects"
+SUBJECT = f"{SUBJECTS}/P-1"
+# Noon in Indianapolis on 10 March 2024 (UTC-4 from that morning, daylight saving time).
+NOW = datetime(2024, 3, 10, 16, 0, tzinfo=UTC)
+
+
+def _visits(client: TestClient, token: dict[str, str], **params: Any) -> list[tuple[str, str, str]]:
+    response = client.get("/api/v1/visits", params=params, headers=token)
+    assert response.status_code == 200, response.text
+    return [(v["subject_id"], v["visit"], v["status"]) for v in response.json()["items"]]
+
+
+def test_enrol_withdraw_and_record_the_early_termination_visit(
+    client: TestClient, session: Session
+) -> None:
+    load_schedule(session, text=EXAMPLE.read_text(encoding="utf-8"), source=EXAMPLE.name,
+                  actor=SYSTEM)
+    edc = bearer(make_token(session, "edc", studies=["LZZT"]))
+    nurse = bearer(make_token(session, "coordinator", sites=["LZ01"]))
+    session.commit()
+    stand_at(client, NOW)
+    body = {"subject_id": "P-1", "site": "LZ01", "consent_date": "2023-12-20",
+            "date_of_birth": "1950-05-01",
+            "anchors": [{"name": "randomization", "date": "2024-01-15", "actual": True}]}
+    created = client.post(SUBJECTS, json=body, headers=edc)
+    assert created.status_code == 201, created.text
+    before = {v["code"]: v for v in created.json()["visits"]}
+    assert (before["ET"]["status"], before["ET"]["target_date"]) == ("pending", None)
+    assert before["V5"]["status"] == "overdue"  # window 9-15 February, not done
+    for code, day in (("V3", "2024-01-15"), ("V4", "2024-01-30")):
+        done = client.post(f"{SUBJECT}/visits/{code}/completion", json={"actual_date": day},
+                           headers=edc)
+        assert done.status_code == 201, done.text
+
+    withdrawn = client.post(f"{SUBJECT}/events", json={"type": "withdrawal",
+                                                       "date": "2024-02-29"}, headers=edc)
+    assert withdrawn.status_code == 201, withdrawn.text
+    subject = withdrawn.json()
+    assert subject["lifecycle"] == "withdrawn"
+    visits = {v["code"]: v for v in subject["visits"]}
+    assert (visits["ET"]["status"], visits["ET"]["target_date"], visits["ET"]["window_end"]) == (
+        "due", "2024-02-29", "2024-03-14")
+    assert (visits["V5"]["status"], visits["V7"]["status"]) == ("missed_undocumented",
+                                                                "cancelled")
+    assert subject["phases"] == [{"code": "ET", "name": "Early termination", "state": "active",
+                                  "opened_by": "withdrawal", "opened_on": "2024-02-29"}]
+
+    # The default worklist (subjects still on study) shows the early-termination visit of
+    # the withdrawn subject (and the retrieval visit to come), and nothing else of theirs;
+    # every subject shows the rest.
+    assert _visits(client, nurse) == [("P-1", "ET", "due"), ("P-1", "RET", "scheduled")]
+    assert ("P-1", "V5", "missed_undocumented") in _visits(client, nurse, lifecycle="all")
+    summary = client.get("/api/v1/visits/summary", headers=nurse).json()
+    assert [(c["study"], c["due"]) for c in summary["items"]] == [("LZZT", 1)]
+    digest = client.get("/api/v1/sites/LZ01/digest", headers=nurse).json()
+    assert [(r["subject_id"], r["visit_code"]) for r in digest["due"]] == [("P-1", "ET")]
+
+    # Done after the withdrawal: accepted for the visit it opened, refused for the others.
+    refused = client.post(f"{SUBJECT}/visits/V5/completion",
+                          json={"actual_date": "2024-03-05"}, headers=edc)
+    assert refused.status_code == 422, refused.text
+    assert "after the withdrawal (2024-02-29)" in refused.json()["detail"]
+    recorded = client.post(f"{SUBJECT}/visits/ET/completion",
+                           json={"actual_date": "2024-03-05"}, headers=edc)
+    assert recorded.status_code == 201, recorded.text
+    assert recorded.json()["status"] == "completed"
+    assert _visits(client, nurse) == [("P-1", "RET", "scheduled")]
