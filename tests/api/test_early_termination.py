@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.access import SYSTEM
 from app.services.studies import load_schedule
 from tests.helpers_subjects import bearer, make_token, stand_at
+from tests.web.helpers import sign_in
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "schedules" / "examples" / "xanomeline-tts-ad.yaml"
 SUBJECTS = "/api/v1/studies/LZZT/subjects"
@@ -35,7 +36,8 @@ def test_enrol_withdraw_and_record_the_early_termination_visit(
     load_schedule(session, text=EXAMPLE.read_text(encoding="utf-8"), source=EXAMPLE.name,
                   actor=SYSTEM)
     edc = bearer(make_token(session, "edc", studies=["LZZT"]))
-    nurse = bearer(make_token(session, "coordinator", sites=["LZ01"]))
+    nurse_token = make_token(session, "coordinator", sites=["LZ01"])
+    nurse = bearer(nurse_token)
     session.commit()
     stand_at(client, NOW)
     body = {"subject_id": "P-1", "site": "LZ01", "consent_date": "2023-12-20",
@@ -84,3 +86,12 @@ def test_enrol_withdraw_and_record_the_early_termination_visit(
     assert recorded.status_code == 201, recorded.text
     assert recorded.json()["status"] == "completed"
     assert _visits(client, nurse) == [("P-1", "RET", "scheduled")]
+
+    # The pages say which event opened the phase, and what closes it.
+    sign_in(client, nurse_token)
+    page = client.get("/studies/LZZT/subjects/P-1")
+    assert page.status_code == 200
+    assert "<strong>ET</strong>: active, opened by withdrawal on Thu 2024-02-29</li>" in page.text
+    study = client.get("/studies/LZZT")
+    assert ("opens on withdrawal, timed from the withdrawal date; only a death closes it."
+            in study.text)
