@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.schedule.calendar import build_calendar
-from app.schedule.expand import AnchorDate, PhaseState, VisitRecord, expand
+from app.schedule.expand import AnchorDate, ExpandedVisit, PhaseState, VisitRecord, expand
 from app.schedule.lifecycle import Event, EventType, event_conflict, visit_date_conflict
 from app.schedule.loader import parse_protocol
 from app.schedule.plan import build_plan
@@ -44,7 +44,7 @@ INFUSION = {"infusion": AnchorDate(date(2025, 1, 15))}
 
 
 def _by_code(events: list[Event], records: dict[str, VisitRecord] | None = None
-             ) -> dict[str, object]:
+             ) -> dict[str, ExpandedVisit]:
     return {v.code: v for v in expand(PLAN, INFUSION, events, records).visits}
 
 
@@ -80,8 +80,8 @@ def test_withdrawal_on_a_month_end_opens_the_phase_on_its_own_date() -> None:
 def test_withdrawal_on_a_leap_day() -> None:
     by_code = _by_code([Event(EventType.WITHDRAWAL, date(2028, 2, 29))])
     et, sfu = by_code["ET"], by_code["SFU"]
-    assert (et.target_date, et.window_end) == (date(2028, 2, 29), date(2028, 3, 14))  # type: ignore[attr-defined]
-    assert (sfu.target_date, sfu.window_end) == (date(2028, 3, 30), date(2028, 4, 6))  # type: ignore[attr-defined]
+    assert (et.target_date, et.window_end) == (date(2028, 2, 29), date(2028, 3, 14))
+    assert (sfu.target_date, sfu.window_end) == (date(2028, 3, 30), date(2028, 4, 6))
 
 
 def test_statuses_follow_the_usual_rules_and_the_left_study_rule_spares_it() -> None:
@@ -99,7 +99,7 @@ def test_statuses_follow_the_usual_rules_and_the_left_study_rule_spares_it() -> 
     # The safety call done: the early-termination visit before it counts as missed.
     done = {"SFU": VisitRecord(State.COMPLETED, date(2025, 3, 3))}
     et = _by_code(events, done)["ET"]
-    assert et.missed_from == date(2025, 3, 3)  # type: ignore[attr-defined]
+    assert et.missed_from == date(2025, 3, 3)
 
 
 def test_the_study_grace_period_applies_as_to_any_visit() -> None:
@@ -115,9 +115,9 @@ def test_only_a_death_closes_it() -> None:
               Event(EventType.DEATH, date(2025, 2, 20))]
     by_code = _by_code(events)
     # ET's window closed on 14 February, before the death: missed from the death.
-    assert (by_code["ET"].state, by_code["ET"].missed_from) == (  # type: ignore[attr-defined]
+    assert (by_code["ET"].state, by_code["ET"].missed_from) == (
         State.PLANNED, date(2025, 2, 20))
-    assert (by_code["SFU"].state, by_code["SFU"].reason) == (  # type: ignore[attr-defined]
+    assert (by_code["SFU"].state, by_code["SFU"].reason) == (
         State.CANCELLED, "death on 2025-02-20")
     assert cancelled_on(PLAN, "ET", events) == date(2025, 2, 20)
     assert cancelled_on(PLAN, "M3", events) == date(2025, 1, 31)
