@@ -5,7 +5,7 @@ digest though the subject left, and it may be recorded after the withdrawal."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.access import SYSTEM
+from app.schedule.lifecycle import EventType
+from app.schedule.status import State
 from app.services.studies import load_schedule
+from app.services.subjects.preview import preview_event
 from tests.helpers_subjects import bearer, make_token, stand_at
 from tests.web.helpers import sign_in
 
@@ -52,6 +55,15 @@ def test_enrol_withdraw_and_record_the_early_termination_visit(
         done = client.post(f"{SUBJECT}/visits/{code}/completion", json={"actual_date": day},
                            headers=edc)
         assert done.status_code == 201, done.text
+
+    # The event's preview says the truth: the main visits still open are cancelled, the
+    # phase's visits come into being.
+    preview = preview_event(session, study="LZZT", subject_id="P-1", type=EventType.WITHDRAWAL,
+                            day=date(2024, 2, 29), actor=SYSTEM, now=NOW)
+    assert [v.code for v in preview.cancelled] == [
+        "V7", "V8", "NPI10", "V9", "NPI14", "V10", "NPI18", "V11", "NPI22", "V12", "V13"]
+    assert [(v.code, v.before, v.after) for v in preview.changed] == [
+        ("ET", State.PENDING, State.PLANNED), ("RET", State.PENDING, State.PLANNED)]
 
     withdrawn = client.post(f"{SUBJECT}/events", json={"type": "withdrawal",
                                                        "date": "2024-02-29"}, headers=edc)
