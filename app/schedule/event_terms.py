@@ -89,3 +89,30 @@ class Condition(Strict):
     def ends_follow_up(self) -> bool:
         """Whether the opening event ends the subject's follow-up (withdrawal, completion)."""
         return self.event in ENDING_OPENERS
+
+    def check_closes_on(self, closes_on: tuple[str, ...]) -> None:
+        """The event that opens a phase never closes it (a death does)."""
+        if self.event in closes_on:
+            event = self.event.replace("_", " ")
+            raise ValueError(f"a phase opened by {event} cannot close on {event}: the event "
+                             "that opens it never closes it (a death does)")
+
+    def check_stops(self, phase_stops: bool, a_visit_stops: bool) -> None:
+        """Whether the phase (or one of its visits) may stop at progression."""
+        if self.event == "progression" and phase_stops:
+            raise ValueError("a phase opened by progression cannot stop at progression")
+        if self.ends_follow_up and (phase_stops or a_visit_stops):
+            raise ValueError(f"a phase opened by {self.event.replace('_', ' ')} cannot stop at "
+                             "progression: no progression is recorded after the end of "
+                             "follow-up")
+
+
+def default_closes_on(cls: type, data: object) -> object:
+    """A phase's fields before validation, with ``closes_on`` defaulting to nothing for a
+    phase opened by the end of follow-up: a progression before a withdrawal must not take
+    away the early-termination visit (other phases close on progression by default)."""
+    if isinstance(data, dict) and "closes_on" not in data:
+        condition = data.get("condition")
+        if isinstance(condition, dict) and condition.get("event") in ENDING_OPENERS:
+            return {**data, "closes_on": ()}
+    return data

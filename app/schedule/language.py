@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from app.schedule.durations import Duration, DurationText
-from app.schedule.event_terms import ENDING_OPENERS, Condition, EventValues
+from app.schedule.event_terms import Condition, EventValues, default_closes_on
 from app.schedule.names import Code, Name, Strict
 from app.schedule.timing import (
     NO_WINDOW,
@@ -284,37 +284,21 @@ class Phase(Strict):
     )
     visits: tuple[Visit, ...] = Field(min_length=1)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _closes_on_default(cls, data: object) -> object:
-        """A phase opened by the end of follow-up closes on nothing by default: a
-        progression before a withdrawal must not take away the early-termination visit."""
-        if isinstance(data, dict) and "closes_on" not in data:
-            condition = data.get("condition")
-            if isinstance(condition, dict) and condition.get("event") in ENDING_OPENERS:
-                return {**data, "closes_on": ()}
-        return data
+    _closes_on_default = model_validator(mode="before")(default_closes_on)
 
     @field_validator("closes_on")
     @classmethod
     def _not_closed_by_its_opener(cls, value: tuple[str, ...],
                                   info: ValidationInfo) -> tuple[str, ...]:
         condition = info.data.get("condition")
-        if isinstance(condition, Condition) and condition.event in value:
-            event = condition.event.replace("_", " ")
-            raise ValueError(f"a phase opened by {event} cannot close on {event}: the event "
-                             "that opens it never closes it (a death does)")
+        if isinstance(condition, Condition):
+            condition.check_closes_on(value)
         return value
 
     @model_validator(mode="after")
-    def _opened_by_progression(self) -> Phase:
-        if self.condition.event == "progression" and self.stops_at_progression:
-            raise ValueError("a phase opened by progression cannot stop at progression")
-        if self.condition.ends_follow_up and (
-                self.stops_at_progression or any(v.stops_at_progression for v in self.visits)):
-            raise ValueError(f"a phase opened by {self.condition.event.replace('_', ' ')} "
-                             "cannot stop at progression: no progression is recorded after "
-                             "the end of follow-up")
+    def _stops(self) -> Phase:
+        self.condition.check_stops(self.stops_at_progression,
+                                   any(v.stops_at_progression for v in self.visits))
         return self
 
     @property
