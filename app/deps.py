@@ -50,12 +50,26 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     try:
         yield session
     except BaseException:
-        with anyio.CancelScope(shield=True):
-            await run_in_threadpool(_end, session, commit=False)
+        if not session.info.get(_ENDED):
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(_end, session, commit=False)
         raise
     else:
-        with anyio.CancelScope(shield=True):
-            await run_in_threadpool(_end, session, commit=True)
+        if not session.info.get(_ENDED):
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(_end, session, commit=True)
+
+
+_ENDED = "followup.ended"
+
+
+def end_now(session: Session) -> None:
+    """Commit and close the request's session here, in the caller's worker thread: the
+    dependency's end then has nothing left to do and spares the request a second trip
+    to a worker thread. For a route's last step only (nothing may use the session after
+    it); a failed commit raises here, before any response exists."""
+    _end(session, commit=True)
+    session.info[_ENDED] = True
 
 
 def _writing(request: Request, factory: sessionmaker[Session]) -> sessionmaker[Session]:

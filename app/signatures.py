@@ -23,7 +23,7 @@ class Meaning(StrEnum):
 
     RECORDED = "recorded by"  # authorship: a missed visit, a death, withdrawal, screen failure
     CORRECTED = "corrected by"  # a recorded visit's outcome changed
-    APPROVED = "approved by"  # an amendment applied (no page signs it yet)
+    APPROVED = "approved by"  # an amendment applied (a version's page)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.access import Actor
-from app.deps import NowDep, SessionDep
+from app.deps import NowDep, SessionDep, known_query
 from app.errors import NotAuthenticated
 from app.services.idempotency import (
     Claim,
@@ -178,14 +178,15 @@ def _claim(
     )
 
 
-async def guard(
-    request: Request,
-    session: SessionDep,
-    now: NowDep,
-    fingerprint: Annotated[str | None, Depends(_fingerprint)],
-) -> AsyncIterator[None]:
-    # Async, so that the many requests without a key never visit a worker thread here;
-    # the keyed ones do their database work in one.
+async def guard(request: Request, session: SessionDep, now: NowDep) -> AsyncIterator[None]:
+    """Every /api/v1 route's guard: unknown query parameters refused (422), then the
+    Idempotency-Key claimed, or a retry answered from the stored response.
+
+    One dependency rather than three: each one is work for every request.
+    Async, so that the many requests without a key never visit a worker thread here;
+    the keyed ones do their database work in one."""
+    await known_query(request)
+    fingerprint = await _fingerprint(request)
     if fingerprint is None:
         yield
         return
@@ -205,6 +206,12 @@ async def guard(
         raise Replay(result)
     yield
     await run_in_threadpool(_store, request, session, result)
+
+
+def keyed(request: Request) -> bool:
+    """Whether the request sent an Idempotency-Key: its answer is stored in the same
+    transaction after the route returns, so the route must not end the transaction."""
+    return request.method in KEYED_METHODS and HEADER.lower() in request.headers
 
 
 def _store(request: Request, session: Session, claim: Claim) -> None:

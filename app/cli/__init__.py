@@ -27,7 +27,7 @@ COMMAND_SUMMARIES = {
     "site": "Sites.",
     "subjects": "Subjects of a study.",
     "token": "API tokens: create, list, revoke.",
-    "user": "People who sign in with a password: create, list, disable, reset.",
+    "user": "People who sign in with a password: create, list, update, disable.",
 }
 COMMAND_MODULES = tuple(COMMAND_SUMMARIES)
 

@@ -21,6 +21,7 @@ from app.cli.protocol_output import (
 from app.errors import Conflict
 from app.services.amendments.apply import Outcome, apply_amendment
 from app.services.amendments.preview import diff_versions, impacts, subjects_of
+from app.services.amendments.run import blocked_why, summary_line
 from app.services.studies import activate_version
 
 
@@ -131,11 +132,11 @@ def apply(ctx: CliContext, study: str, to_version: str, reason: str,
                                            to_version=to_version, reason=reason,
                                            actor=ctx.actor, now=now)
             except Conflict as exc:
-                blocked.append(f"{subject_id}: {exc.detail.split(': ', 1)[-1]}")
+                blocked.append(f"{subject_id}: {blocked_why(exc)}")
                 continue
             counts[done.outcome] += 1
-    click.echo(f"{study} {to_version}: {counts[Outcome.APPLIED]} subject(s) moved, "
-               f"{counts[Outcome.ALREADY]} already on it, {len(blocked)} blocked")
+    click.echo(summary_line(study, to_version, counts[Outcome.APPLIED],
+                            counts[Outcome.ALREADY], len(blocked)))
     for line in blocked:
         click.echo(f"blocked {line}", err=True)
 

@@ -1,4 +1,4 @@
-"""followup user create|list|disable|enable|reset-password
+"""followup user create|list|update|disable|enable|reset-password
 
 People who sign in to the pages with a username and a password. A new or reset
 account's one-time password is printed once, alone on stdout (so `$(followup user
@@ -20,7 +20,7 @@ from app.services.accounts.users import UserView
 
 @click.group("user")
 def user_group() -> None:
-    """People who sign in with a password: create, list, disable, reset."""
+    """People who sign in with a password: create, list, update, disable."""
 
 
 @user_group.command("create")
@@ -63,6 +63,42 @@ def list_(ctx: CliContext) -> None:
     click.echo("username\tname\trole\tsites\tstudies\tcreated\tmust_change_password\tstate")
     for view in views:
         click.echo(_line(view))
+
+
+@user_group.command("update")
+@click.argument("username")
+@click.option("--name", "display_name", default=None, help="A new printed name.")
+@click.option("--role", default=None, type=click.Choice([r.value for r in PERSON_ROLES]),
+              help="A new role (made an admin, the user loses sites and studies not given).")
+@click.option("--site", "sites", multiple=True, metavar="CODE",
+              help="Repeatable: these sites replace the user's.")
+@click.option("--no-sites", is_flag=True, help="Limit the user to no site.")
+@click.option("--study", "studies", multiple=True, metavar="CODE",
+              help="Repeatable: these studies replace the user's.")
+@click.option("--no-studies", is_flag=True, help="Limit the user to no study.")
+@pass_cli
+def update(ctx: CliContext, username: str, display_name: str | None, role: str | None,
+           sites: tuple[str, ...], no_sites: bool, studies: tuple[str, ...],
+           no_studies: bool) -> None:
+    """Change USERNAME's role, sites, studies or name; the rest stays.
+
+    It counts from the user's next request. The last enabled admin keeps the role.
+    """
+    if (sites and no_sites) or (studies and no_studies):
+        raise click.UsageError("give --site or --no-sites (--study or --no-studies), not both")
+    now = datetime.now(UTC)
+    with ctx.unit_of_work() as session:
+        view = user_service.update_user(
+            session, actor=ctx.actor, username=username, display_name=display_name,
+            role=role, sites=_replacing(sites, no_sites),
+            studies=_replacing(studies, no_studies), now=now,
+        )
+    click.echo(_line(view))
+
+
+def _replacing(codes: tuple[str, ...], none: bool) -> list[str] | None:
+    """The codes that replace the user's, or None to keep theirs."""
+    return [] if none else list(codes) if codes else None
 
 
 @user_group.command("disable")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,8 +77,11 @@ def as_text(value: object) -> str | None:
 class CheckContext:
     """The file's raw data, what the checks learnt from it, and the problems found."""
 
-    def __init__(self, root: dict[str, Any]) -> None:
+    def __init__(
+        self, root: dict[str, Any], line_of: Callable[[Path], int | None] | None = None
+    ) -> None:
         self.root = root
+        self._line_of = line_of
         self.problems: list[Problem] = []
         study = root.get("study")
         day = study.get("anchor_day") if isinstance(study, dict) else None
@@ -88,6 +91,16 @@ class CheckContext:
         self.visits: list[VisitEntry] = []
         self.codes: dict[str, VisitEntry] = {}
         self.vocabularies: dict[str, list[str]] = {}
+
+    def at(self, path: Path) -> str:
+        """``visits[2]``, with its line when the file's positions are known:
+        ``visits[2] (line 30)``."""
+        line = self.line(path)
+        return format_path(path) + ("" if line is None else f" (line {line})")
+
+    def line(self, path: Path) -> int | None:
+        """The line the value at ``path`` was written on, when known."""
+        return self._line_of(path) if self._line_of is not None else None
 
     def add(self, path: Path, message: str) -> None:
         self.problems.append(Problem(path, message))

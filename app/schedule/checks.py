@@ -17,6 +17,7 @@ anchor are then reported in the same run.
 from __future__ import annotations
 
 import string
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -122,11 +123,24 @@ class _Checker(CheckContext):
                 self.add(path + ("code",), f'"{made}" is not a valid visit code: letters, digits '
                                            "and _ . + -, starting with a letter or digit")
             elif made in self.codes:
-                first = self.codes[made]
-                self.add(path + ("code",), f'duplicate visit code "{made}" (first at '
-                                           f"{format_path(first.path)})")
+                self.add(path + ("code",), self.duplicate(made, code, self.codes[made]))
             else:
                 self.codes[made] = entry
+
+    def duplicate(self, made: str, template: str, first: VisitEntry) -> str:
+        """A visit code used twice, naming the template that made either of them."""
+        first_template = as_text(first.raw.get("code"))
+        where = self.at(first.path)
+        if made != template:
+            already = (f'made by "{first_template}" at {where}' if first_template != made
+                       else f"used by {where}")
+            return f'the code "{made}" made by "{template}" is already {already}'
+        if first_template is not None and first_template != made:
+            return f'duplicate visit code "{made}": {where} already makes it from ' \
+                   f'"{first_template}"'
+        line = self.line(first.path)
+        return f'duplicate visit code "{made}" (first at {format_path(first.path)}' + (
+            ")" if line is None else f", line {line})")
 
     def visit_numbers(self) -> None:
         """SDTM VISITNUMs, declared or counted on from the previous visit, are unique."""
@@ -297,8 +311,14 @@ class _Checker(CheckContext):
                 self.add(path + ("to",), f'"{end}" is before "from" ({start})')
 
 
-def check_protocol(data: object) -> list[Problem]:
-    """Every cross-reference problem of a file's raw data (empty when it has none)."""
+def check_protocol(
+    data: object, line_of: Callable[[Path], int | None] | None = None
+) -> list[Problem]:
+    """Every cross-reference problem of a file's raw data (empty when it has none).
+
+    ``line_of`` gives the line a value was written on, for messages that point at a
+    second place of the file (the first of two duplicate codes).
+    """
     if not isinstance(data, dict):
         return []
-    return _Checker(data).run()
+    return _Checker(data, line_of).run()

@@ -9,7 +9,9 @@ reports the first of them:
 - the age at consent within the protocol's range (both bounds inclusive);
 - anchors: only those the protocol defines; the consent anchor is the consent date,
   recorded as actual; those the protocol records at enrolment are given; dates in
-  range; an actual date not after today (a date still ahead is sent as planned).
+  range; a date the protocol wants soon after consent (``after_consent``) on or after
+  the consent date and at most that long after it; an actual date not after today (a
+  date still ahead is sent as planned).
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 
+from app.schedule.eligibility_terms import CONSENT_ANCHOR, AgeRange, latest_after_consent
 from app.schedule.expand import AnchorDate
-from app.schedule.language import AgeRange
 from app.schedule.plan import Plan
 from app.schedule.rules import AgeOutside, Violation, ViolationKind, date_bounds, in_bounds
 
-CONSENT_ANCHOR = "consent"
+__all__ = ["CONSENT_ANCHOR", "age_at", "anchor_change_violations", "consent_span_violations",
+           "enrolment_violations"]
 
 
 def age_at(date_of_birth: date, day: date) -> int:
@@ -74,6 +77,33 @@ def consent_violations(
     return out
 
 
+def consent_span_violations(
+    plan: Plan, dates: Mapping[str, date], *, consent: date, field: str | None = None
+) -> list[Violation]:
+    """The dates among ``dates`` (by anchor name) outside the span after consent their
+    anchor declares (``after_consent``): on or after the consent date, and at most the
+    span after it, both ends inclusive. ``field`` names the request field (default
+    ``anchors.<name>``). Dates out of range are reported by their own rule only.
+    """
+    out: list[Violation] = []
+    for anchor in plan.protocol.anchors:
+        span, day = anchor.after_consent, dates.get(anchor.name)
+        if span is None or day is None or not (in_bounds(day) and in_bounds(consent)):
+            continue
+        latest = latest_after_consent(consent, span)
+        if consent <= day <= latest:
+            continue
+        said = f"anchor {anchor.name} {day.isoformat()}"
+        out.append(Violation(
+            ViolationKind.INVALID_DATE, field or f"anchors.{anchor.name}",
+            f"{said} is before consent_date {consent.isoformat()}: it must be within {span}"
+            " after consent" if day < consent else
+            f"{said} is more than {span} after consent_date {consent.isoformat()} (at the "
+            f"latest {latest.isoformat()})",
+        ))
+    return out
+
+
 def enrolment_anchors(
     plan: Plan, anchors: Mapping[str, AnchorDate], consent_date: date
 ) -> dict[str, AnchorDate]:
@@ -110,6 +140,7 @@ def anchor_violations(
             continue  # unknown: reported above; consent: the consent date's own rules
         field = f"anchors.{name}"
         out += date_bounds(anchor.date, f"anchor {name}", field=field)
+        out += consent_span_violations(plan, {name: anchor.date}, consent=consent_date)
         if anchor.actual and anchor.date > today:
             out.append(Violation(
                 ViolationKind.INVALID_DATE, field,
@@ -142,11 +173,14 @@ def enrolment_violations(
 
 
 def anchor_change_violations(
-    plan: Plan, *, name: str, day: date, actual: bool, date_of_birth: date, today: date
+    plan: Plan, *, name: str, day: date, actual: bool, date_of_birth: date, today: date,
+    consent_date: date | None = None, stored: Mapping[str, date] | None = None,
 ) -> list[Violation]:
     """What is wrong with setting anchor ``name`` of an enrolled subject to ``day``.
 
-    A corrected consent date must pass the rules of enrolment again.
+    A corrected consent date must pass the rules of enrolment again: the age, and the
+    ``stored`` dates of the anchors that must follow consent. An anchor that must follow
+    consent is checked against the subject's ``consent_date``.
     """
     out = date_bounds(day, f"anchor {name}", field="date")
     if actual and day > today:
@@ -158,4 +192,7 @@ def anchor_change_violations(
             out.append(Violation(ViolationKind.INVALID_REQUEST, "actual",
                                  "the consent date is always an actual date"))
         out += consent_violations(plan, consent=day, date_of_birth=date_of_birth, today=today)
+        out += consent_span_violations(plan, stored or {}, consent=day, field="date")
+    elif consent_date is not None:
+        out += consent_span_violations(plan, {name: day}, consent=consent_date, field="date")
     return out

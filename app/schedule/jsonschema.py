@@ -22,6 +22,8 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # "Model" describes a definition, "Model.key" one of its keys (keys as written in YAML).
 DESCRIPTIONS: dict[str, str] = {
     "Protocol": "A protocol's visit schedule (see schedules/README.md).",
+    "Protocol.language": "Version of the schedule language the file is written in; files "
+                         "without it are version 1 (see schedules/README.md)",
     "Protocol.study": "Study metadata and the study-day convention",
     "Protocol.sites": "Sites that run the study; created when the schedule is loaded",
     "Protocol.anchors": "Named reference dates of a patient (consent, infusion, transplant...)",

@@ -22,9 +22,10 @@ import string
 import zoneinfo
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, StrictInt, ValidationInfo, field_validator, model_validator
 
 from app.schedule.durations import Duration, DurationText
+from app.schedule.eligibility_terms import AfterConsent, AgeRange, after_consent_problem
 from app.schedule.event_terms import Condition, EventValues, default_closes_on
 from app.schedule.names import Code, Name, Strict
 from app.schedule.timing import (
@@ -36,37 +37,7 @@ from app.schedule.timing import (
     VisitWindow,
     WindowSpec,
 )
-
-
-class AgeRange(Strict):
-    """Eligible ages at consent; a protocol may give only one bound (">= 50 years")."""
-
-    min: int | None = Field(
-        default=None, ge=0, le=130, description="Youngest eligible age in whole years, inclusive"
-    )
-    max: int | None = Field(
-        default=None, ge=0, le=130, description="Oldest eligible age in whole years, inclusive"
-    )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> AgeRange:
-        if self.min is None and self.max is None:
-            raise ValueError("give min, max or both")
-        if self.min is not None and self.max is not None and self.max < self.min:
-            raise ValueError("max must be >= min")
-        return self
-
-    def admits(self, age: int) -> bool:
-        return (self.min is None or age >= self.min) and (self.max is None or age <= self.max)
-
-    def __str__(self) -> str:
-        """As the pages show it: "18–70 years", "50 years or older", "75 years or younger"."""
-        if self.min is not None and self.max is not None:
-            return f"{self.min}–{self.max} years"
-        if self.min is not None:
-            return f"{self.min} years or older"
-        return f"{self.max} years or younger"
-
+from app.schedule.versions import LANGUAGE_VERSION
 
 # SDTM's EPOCH (CDISC controlled terminology C99079 is upper case: SCREENING, TREATMENT,
 # FOLLOW-UP, RUN-IN, ...).
@@ -161,6 +132,18 @@ class Anchor(Strict):
     recorded: Literal["at_enrolment", "later"] = Field(
         description="at_enrolment: required to enrol; later: recorded (or planned) after enrolment"
     )
+    after_consent: AfterConsent | None = Field(
+        default=None, description="An eligibility date: on or after the consent date and at "
+        'most this long after it ("28 days": screening within 28 days of consent)',
+    )
+
+    @field_validator("after_consent")
+    @classmethod
+    def _eligibility(cls, value: Duration | None, info: ValidationInfo) -> Duration | None:
+        problem = after_consent_problem(info.data.get("name"), info.data.get("recorded"))
+        if value is not None and problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 VisitKind = Literal["clinic", "phone", "procedure", "inpatient", "home"]
@@ -377,6 +360,9 @@ class Amendment(Strict):
 class Protocol(Strict):
     """A whole schedule file."""
 
+    language: StrictInt = Field(
+        default=1, ge=1, le=LANGUAGE_VERSION, description="The version of the schedule "
+        "language the file is written in; without it, version 1")
     study: Study
     amendment: Amendment | None = Field(
         default=None, description="Set on every version after the first"

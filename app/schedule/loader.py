@@ -31,6 +31,8 @@ from app.schedule.check_context import Path, Problem, did_you_mean, format_path
 from app.schedule.checks import check_protocol
 from app.schedule.language import Protocol
 from app.schedule.names import CODE_PATTERN, NAME_PATTERN
+from app.schedule.versions import newer_language
+from app.schedule.yaml_errors import explain, no_space_hint
 
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
@@ -183,6 +185,9 @@ def read_yaml(text: str) -> Located:
     except RecursionError:
         raise _YamlSyntax(Mark(1, 1), _TOO_DEEP) from None
     except yaml.MarkedYAMLError as exc:
+        plain = explain(text, exc)
+        if plain is not None:
+            raise _YamlSyntax(Mark(plain.line, plain.col), plain.message) from exc
         mark = exc.problem_mark or exc.context_mark
         message = f"{exc.problem} ({exc.context})" if exc.context else str(exc.problem)
         raise _YamlSyntax(_mark(mark) if mark else Mark(1, 1), message) from exc
@@ -285,6 +290,8 @@ def _problem(error: ErrorDetails, located: Located) -> Problem:
         return Problem(path, f"{_PATTERNS[ctx['pattern']]}, not {got}")
     if kind in _TYPES:
         message = f"{_TYPES[kind]}, not {got}"
+        if kind in ("dict_type", "model_type", "model_attributes_type"):
+            message += no_space_hint(error.get("input"))
         if kind == "string_type" and raw is not None:
             message += f' (put it in quotes: "{raw}")'
         return Problem(path, message)
@@ -314,6 +321,11 @@ def _format(source: str, located: Located, problems: list[Problem]) -> list[str]
     return [line for *_, line in sorted(lines.values())]
 
 
+def _line(located: Located, path: Path) -> int | None:
+    mark = located.values.get(path)
+    return None if mark is None else mark.line
+
+
 def parse_protocol(text: str, *, source: str) -> Protocol:
     """Parse and check one schedule file; raise ScheduleError listing every problem."""
     try:
@@ -321,6 +333,9 @@ def parse_protocol(text: str, *, source: str) -> Protocol:
     except _YamlSyntax as exc:
         raise ScheduleError(
             [f"{source}:{exc.mark.line}:{exc.mark.col}: (yaml): {exc.message}"]) from None
+    newer = newer_language(located.data)
+    if newer is not None:
+        raise ScheduleError(_format(source, located, [newer]))
     problems = list(located.problems)
     protocol: Protocol | None = None
     try:
@@ -331,7 +346,7 @@ def parse_protocol(text: str, *, source: str) -> Protocol:
         problems += [
             p for p in _problems(exc.errors(include_url=False), located) if p.path not in refused
         ]
-    problems += check_protocol(located.data)
+    problems += check_protocol(located.data, lambda path: _line(located, path))
     if problems or protocol is None:
         raise ScheduleError(_format(source, located, problems))
     return protocol

@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -116,6 +116,28 @@ GRANT_COLUMNS = (
     User.studies.label("user_studies"), User.disabled_at,
 )
 
+
+
+class _FoundToken(NamedTuple):
+    """A token found by its hash, as ``_TOKEN_BY_HASH`` reads it: a plain tuple, since a
+    database row's attributes are looked up by name on every access."""
+
+    token_hash: str
+    name: str
+    role: str
+    sites: list[str] | None
+    studies: list[str] | None
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    user_id: int | None
+    username: str | None
+    display_name: str | None
+    user_role: str | None
+    user_sites: list[str] | None
+    user_studies: list[str] | None
+    disabled_at: datetime | None
+
+
 _TOKEN_BY_HASH = (
     select(ApiToken.token_hash, *GRANT_COLUMNS)
     .outerjoin(User, User.id == ApiToken.user_id)
@@ -131,9 +153,12 @@ def authenticate(session: Session, raw: str, *, now: datetime) -> Actor:
 def authenticate_digest(session: Session, digest: str, *, now: datetime) -> Actor:
     """The same check for a caller that keeps only the token's SHA-256 (a web session)."""
     # Every request runs this: a statement built once, read as a plain row.
-    token = session.connection().execute(_TOKEN_BY_HASH, {"digest": digest}).first()
+    found = session.connection().execute(_TOKEN_BY_HASH, {"digest": digest}).first()
+    if found is None:
+        raise NotAuthenticated("invalid or expired token")
+    token = _FoundToken._make(found)
     # The lookup is by hash; compare again in constant time before trusting it.
-    if token is None or not hmac.compare_digest(token.token_hash, digest):
+    if not hmac.compare_digest(token.token_hash, digest):
         raise NotAuthenticated("invalid or expired token")
     if not is_active(token.revoked_at, token.expires_at, now):
         raise NotAuthenticated("invalid or expired token")

@@ -1,5 +1,6 @@
-"""Users, for an admin: list, create (the one-time password shown once), disable, enable,
-reset. Everyone else gets the "Not allowed" page, as from the API."""
+"""Users, for an admin: list, create (the one-time password shown once), edit (role,
+sites, studies, printed name), disable, enable, reset. Everyone else gets the "Not
+allowed" page, as from the API."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from app.passwords import USERNAME_PATTERN
 from app.services.accounts import users as user_service
 from app.services.accounts.users import NewPassword
 from app.web.deps import CheckedForm, NowDep, WebActor, WebDb, field
-from app.web.forms import FormPage
+from app.web.forms import FormPage, submit
 from app.web.notices import notice_text
 from app.web.rendering import WebRoute, redirect, render
 
@@ -85,3 +86,40 @@ def reset_password(request: Request, db: WebDb, actor: WebActor, form: CheckedFo
                    username: Username, now: NowDep) -> Response:
     made = user_service.reset_password(db, actor=actor, username=username, now=now)
     return _with_password(request, db, actor, made, 200)
+
+
+def _edit_page(db: WebDb, actor: Actor, username: str, **values: str) -> FormPage:
+    user = user_service.get_user(db, actor=actor, username=username)
+    shown = {"display_name": user.display_name, "role": user.role,
+             "sites": ", ".join(user.sites), "studies": ", ".join(user.studies)} | values
+    return FormPage("admin_user.html", {
+        "nav": "users", "user": user, "values": shown,
+        "roles": [r.value for r in PERSON_ROLES], "error": None,
+    })
+
+
+@router.get(USERS + "/{username}")
+def edit_user_page(request: Request, db: WebDb, actor: WebActor,
+                   username: Username) -> Response:
+    page = _edit_page(db, actor, username)
+    return render(request, page.template, dict(page.context))
+
+
+@router.post(USERS + "/{username}")
+def edit_user(request: Request, db: WebDb, actor: WebActor, form: CheckedForm,
+              username: Username, now: NowDep) -> Response:
+    """The form's fields replace the user's role, sites, studies and printed name."""
+    values = {"display_name": field(form, "display_name", limit=300),
+              "role": field(form, "role", limit=20), "sites": field(form, "sites"),
+              "studies": field(form, "studies")}
+    page = _edit_page(db, actor, username, **values)
+
+    def change() -> Response:
+        user_service.update_user(
+            db, actor=actor, username=username, display_name=values["display_name"],
+            role=values["role"], sites=_codes(values["sites"]),
+            studies=_codes(values["studies"]), now=now,
+        )
+        return redirect(request, USERS, notice="user-updated")
+
+    return submit(request, db, actor, page, change)

@@ -1,24 +1,29 @@
 """A study's protocol versions, for an admin: the list (which one is active), a YAML file
 loaded (pasted or uploaded; every problem shown by line and column), a version
-activated, and a version's page: its diff from another and what moving each subject to
-it would do (a dry run). Everyone else gets the "Not allowed" page."""
+activated, and a version's page: its diff from another, what moving each subject to it
+would do (a dry run), and "Apply this amendment", signed with the password again
+("approved by"). Everyone else gets the "Not allowed" page."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.datastructures import FormData, UploadFile
 
 from app.access import Actor
-from app.errors import FollowupError, InvalidRequest, ScheduleError
+from app.errors import Conflict, FollowupError, InvalidRequest, ScheduleError
 from app.schedule.text import control_character_problem
 from app.services import studies as studies_service
 from app.services.amendments import preview as preview_service
-from app.web.deps import CheckedForm, Code, NowDep, WebActor, WebDb
+from app.services.amendments import run as run_service
+from app.signatures import Meaning, Signature
+from app.web.deps import CheckedForm, Code, NowDep, WebActor, WebDb, field
 from app.web.forms import FormPage
 from app.web.rendering import WebRoute, redirect, render
+from app.web.signing import signed_submit, signing_of
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -141,18 +146,17 @@ def _compared_with(versions: list[str], active: str, version: str) -> str | None
     return versions[index - 1] if index > 0 else None
 
 
-@router.get("/studies/{study}/versions/{version}")
-def version_page(
-    request: Request, db: WebDb, actor: WebActor, study: Code, version: Version, now: NowDep,
-    from_version: Annotated[str | None, Query(alias="from", pattern=_VERSION,
-                                              max_length=40)] = None,
-) -> Response:
+def _version_context(db: WebDb, actor: Actor, study: str, version: str, now: datetime,
+                     from_version: str | None) -> dict[str, Any]:
+    """Everything a version's page shows: the diff, the impact (a dry run) and the form
+    that applies it."""
     actor.require_admin()
     described = studies_service.describe_study(db, code=study, actor=actor)
     names = [v.version for v in described.versions]
     if version not in names:
         studies_service.get_version(db, described.study, version)  # NotFound
-    start = from_version or _compared_with(names, described.version.version, version)
+    active = described.version.version
+    start = from_version or _compared_with(names, active, version)
     diff = None
     if start is not None:
         diff = preview_service.diff_versions(db, study=study, from_version=start,
@@ -160,10 +164,46 @@ def version_page(
     subjects = preview_service.subjects_of(db, study=study, actor=actor)
     impacts = preview_service.impacts(db, study=study, to_version=version, actor=actor,
                                       now=now, subject_ids=subjects[:IMPACT_SUBJECTS])
-    return render(request, "admin_version.html", {
+    return {
         "nav": "studies", "d": described, "version": version, "start": start,
         "versions": names, "diff": diff, "impacts": impacts,
-        "more_subjects": max(0, len(subjects) - IMPACT_SUBJECTS),
-        "active": described.version.version,
-    })
+        "more_subjects": max(0, len(subjects) - IMPACT_SUBJECTS), "active": active,
+        # The pages move subjects forward only: to the active version or a later one.
+        "applicable": names.index(version) >= names.index(active),
+        "to_move": preview_service.subjects_to_move(db, study=study, to_version=version,
+                                                    actor=actor),
+        "signing": signing_of(actor, Meaning.APPROVED), "reason": "", "error": None,
+    }
 
+
+@router.get("/studies/{study}/versions/{version}")
+def version_page(
+    request: Request, db: WebDb, actor: WebActor, study: Code, version: Version, now: NowDep,
+    from_version: Annotated[str | None, Query(alias="from", pattern=_VERSION,
+                                              max_length=40)] = None,
+) -> Response:
+    return render(request, "admin_version.html",
+                  _version_context(db, actor, study, version, now, from_version))
+
+
+@router.post("/studies/{study}/versions/{version}/apply")
+def apply_version(request: Request, db: WebDb, actor: WebActor, form: CheckedForm,
+                  study: Code, version: Version, now: NowDep) -> Response:
+    """Every subject on another version moves to this one in this request's transaction,
+    signed "approved by" once for all; the page then shows what each move changed."""
+    reason = field(form, "reason", limit=1000)
+    context = _version_context(db, actor, study, version, now, None) | {"reason": reason}
+    page = FormPage("admin_version.html", context)
+
+    def change(signature: Signature | None) -> Response:
+        if not context["applicable"]:
+            raise Conflict(f"version {version} is older than the active version "
+                           f"{context['active']}: subjects are not moved back to it here")
+        run = run_service.apply_to_study(db, study=study, to_version=version, reason=reason,
+                                         actor=actor, now=now, signature=signature)
+        return render(request, "admin_version_applied.html", {
+            "nav": "studies", "d": context["d"], "version": version, "run": run,
+            "reason": reason.strip(), "signature": signature,
+        })
+
+    return signed_submit(request, db, actor, page, form, Meaning.APPROVED, now, change)

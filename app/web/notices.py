@@ -21,6 +21,7 @@ MESSAGES = {
     "feed-revoked": "The feed URL was revoked; calendar apps using it stop updating.",
     "user-disabled": "The user is disabled: their sessions ended and their tokens were revoked.",
     "user-enabled": "The user may sign in again.",
+    "user-updated": "The user is changed; it counts from their next page or request.",
     "token-revoked": "The token was revoked; requests with it are refused from now on.",
 }
 

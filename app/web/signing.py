@@ -1,8 +1,9 @@
 """The electronic signature on the forms that need one (21 CFR Part 11).
 
-Correcting a recorded visit, marking visits missed, and recording a death, a withdrawal
-or a screen failure ask a person signed in with their password for that password again
-(beside the form's reason), and so do correcting or removing such an event:
+Correcting a recorded visit, marking visits missed, recording a death, a withdrawal or
+a screen failure, and applying an amendment ask a person signed in with their password
+for that password again (beside the form's reason), and so do correcting or removing
+such an event:
 :func:`signed_submit` checks it before the change runs, and
 the change's audit record holds the signature (meaning, printed name, username, time).
 

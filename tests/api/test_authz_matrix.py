@@ -218,6 +218,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/users/{username}"): Rule("admin", _no_body(
         lambda t, s: f"/api/v1/users/{_user(t)}"),
         ("own", "missing")),
+    ("PATCH", "/api/v1/users/{username}"): Rule("admin", lambda t, s: (
+        f"/api/v1/users/{_user(t)}", {"display_name": "Victim Renamed"}),
+        ("own", "missing")),
     ("POST", "/api/v1/users/{username}/disable"): Rule("admin", _no_body(
         lambda t, s: f"/api/v1/users/{_user(t)}/disable"),
         ("own", "missing")),

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.access import SYSTEM, Role
 from app.models import ApiToken, AuditRecord
+from app.services import tokens as tokens_service
 from app.services.tokens import actor_of, create_token, hash_token
 from tests.helpers_access import (
     MM,
@@ -268,3 +269,10 @@ def test_secrets_never_reach_logs_errors_or_the_database(
         assert all(raw not in b for b in bodies)
         assert raw not in stored
         assert raw[3:] not in stored  # not even without the prefix
+
+
+def test_a_found_token_reads_the_columns_in_the_order_they_are_selected() -> None:
+    # authenticate_digest reads the row by position into _FoundToken: a column added to
+    # the statement (GRANT_COLUMNS) must be added to the tuple in the same place.
+    selected = [c.name for c in tokens_service._TOKEN_BY_HASH.selected_columns]
+    assert selected == list(tokens_service._FoundToken._fields)

@@ -99,3 +99,65 @@ def test_disable_enable_and_reset(client: TestClient, session: Session, admin: s
         AuditRecord.entity == "user").order_by(AuditRecord.id)))
     assert actions == ["user.created", "user.disabled", "user.enabled", "user.password_reset"]
     assert first not in text_of_every_row(session) and second not in text_of_every_row(session)
+
+
+def test_patch_changes_the_role_and_scope_and_refuses_as_problems(
+    client: TestClient, session: Session, admin: str
+) -> None:
+    assert client.post("/api/v1/users", json=PERSON, headers=bearer(admin)).status_code == 201
+    url = "/api/v1/users/li.wei"
+    changed = client.patch(url, json={"sites": ["YC3H", "WTCH"]}, headers=bearer(admin))
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["role"], changed.json()["sites"]) == ("coordinator",
+                                                                 ["WTCH", "YC3H"])
+    monitor = client.patch(url, json={"role": "monitor", "sites": [], "studies": [SLE]},
+                           headers=bearer(admin))
+    assert monitor.status_code == 200, monitor.text
+    assert client.get(url, headers=bearer(admin)).json() | {
+        "created_at": None, "password_changed_at": None} == {
+        "username": "li.wei", "display_name": "Dr Li Wei", "role": "monitor", "sites": [],
+        "studies": [SLE], "must_change_password": True, "created_at": None,
+        "password_changed_at": None, "disabled_at": None}
+    session.expire_all()
+    records = list(session.scalars(select(AuditRecord).where(
+        AuditRecord.action == "user.updated").order_by(AuditRecord.id)))
+    assert [(r.before, r.actor) for r in records] == [
+        ({"sites": ["YC3H"]}, "root"),
+        ({"role": "coordinator", "sites": ["WTCH", "YC3H"], "studies": []}, "root")]
+
+    for body, status, words in [
+        ({"role": "edc", "studies": [SLE]}, 422, "is for tokens"),
+        ({"studies": []}, 422, "a monitor user needs at least one study"),
+        ({"sites": ["NOPE"]}, 422, "unknown site(s): NOPE"),
+        ({"password": "x"}, 422, ""),
+    ]:
+        refused = client.patch(url, json=body, headers=bearer(admin))
+        assert refused.status_code == status, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert words in refused.json()["detail"] or words in refused.text
+    missing = client.patch("/api/v1/users/nobody", json={"sites": ["YC3H"]},
+                           headers=bearer(admin))
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    coordinator = new_token(session, "coordinator", sites=("YC3H",), name="coord")
+    session.commit()
+    forbidden = client.patch(url, json={"role": "admin", "studies": []},
+                             headers=bearer(coordinator))
+    assert forbidden.status_code == 403
+    assert client.get(url, headers=bearer(admin)).json()["role"] == "monitor"
+
+
+def test_patch_keeps_the_last_enabled_admin(
+    client: TestClient, session: Session, admin: str
+) -> None:
+    made = client.post("/api/v1/users", json={"username": "ana", "display_name": "Ana",
+                                              "role": "admin"}, headers=bearer(admin))
+    assert made.status_code == 201
+    refused = client.patch("/api/v1/users/ana", json={"role": "coordinator",
+                                                      "sites": ["YC3H"]},
+                           headers=bearer(admin))
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert problem["detail"] == "ana is the last enabled admin: make another user an admin first"
+    assert client.get("/api/v1/users/ana", headers=bearer(admin)).json()["role"] == "admin"

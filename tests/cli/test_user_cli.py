@@ -104,3 +104,44 @@ def test_the_readmes_first_admin_person_can_sign_in(database: str) -> None:
     listed = run(database, "user", "list").stdout
     assert any(row.split("\t")[:3] == [username, "Ada Lovelace", "admin"]
                for row in listed.splitlines())
+
+
+def test_update_changes_role_and_scope_with_one_line_errors(database: str) -> None:
+    created = run(database, "user", "create", "mei.lin", "--name", "Mei Lin",
+                  "--role", "coordinator", "--site", "YC3H")
+    assert created.exit_code == 0, created.stderr
+    changed = run(database, "user", "update", "mei.lin", "--site", "YC3H", "--site", "WTCH")
+    assert changed.exit_code == 0, changed.stderr
+    assert changed.stdout.split("\t")[:5] == ["mei.lin", "Mei Lin", "coordinator",
+                                              "WTCH,YC3H", "-"]
+    monitor = run(database, "user", "update", "mei.lin", "--role", "monitor", "--no-sites",
+                  "--study", "UCART-SLE", "--name", "Dr Mei Lin")
+    assert monitor.exit_code == 0, monitor.stderr
+    assert monitor.stdout.split("\t")[:5] == ["mei.lin", "Dr Mei Lin", "monitor", "-",
+                                              "UCART-SLE"]
+    for args, message in [
+        (["--no-studies"], "a monitor user needs at least one study"),
+        (["--site", "NOPE"], "unknown site(s): NOPE"),
+    ]:
+        refused = run(database, "user", "update", "mei.lin", *args)
+        assert refused.exit_code != 0
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], refused.stderr
+    both = run(database, "user", "update", "mei.lin", "--site", "YC3H", "--no-sites")
+    assert both.exit_code == 2 and "Error: give --site or --no-sites" in both.stderr
+    missing = run(database, "user", "update", "nobody", "--site", "YC3H")
+    assert missing.exit_code != 0 and "no user named nobody" in missing.stderr
+    engine = make_engine(database)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            user = session.scalars(select(User).where(User.username == "mei.lin")).one()
+            assert (user.role, user.sites, user.studies) == ("monitor", [], ["UCART-SLE"])
+            befores = [r.before for r in session.scalars(
+                select(AuditRecord).where(AuditRecord.action == "user.updated",
+                                          AuditRecord.key == "mei.lin")
+                .order_by(AuditRecord.id))]
+    finally:
+        engine.dispose()
+    assert befores == [{"sites": ["YC3H"]},
+                       {"display_name": "Mei Lin", "role": "coordinator",
+                        "sites": ["WTCH", "YC3H"], "studies": []}]

@@ -10,8 +10,12 @@ from sqlalchemy.orm import Session
 from app.models import AnchorDateRow, Visit
 from app.schedule.expand import AnchorDate, expand
 from app.services.subjects.loading import LoadedSubject
-from app.services.subjects.sync import sync_subject
-from app.services.subjects.visit_rows import stored_calendar, visit_row_values
+from app.services.subjects.sync import _SCHEDULE, _StoredRow, sync_subject
+from app.services.subjects.visit_rows import (
+    SCHEDULE_COLUMNS,
+    stored_calendar,
+    visit_row_values,
+)
 from tests.helpers_subjects import enrol_sle, load_seed_studies
 
 
@@ -120,3 +124,9 @@ def _anchor_rows(session: Session, loaded: LoadedSubject) -> list[AnchorDateRow]
         select(AnchorDateRow).where(AnchorDateRow.subject_pk == loaded.subject.id,
                                     AnchorDateRow.name == "infusion")
     ))
+
+
+def test_a_read_rows_schedule_columns_sit_where_the_sync_compares_them() -> None:
+    # The sync compares a stored row's slice with a fresh expansion's values, in
+    # SCHEDULE_COLUMNS order: a reordered row would compare the wrong columns.
+    assert _StoredRow._fields[_SCHEDULE] == SCHEDULE_COLUMNS

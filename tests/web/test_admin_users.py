@@ -1,5 +1,6 @@
 """Users on the pages, for an admin: created with the one-time password shown once,
-disabled (their sessions end), enabled, reset; not allowed to anyone else; CSRF-checked."""
+disabled (their sessions end), enabled, reset, their role and sites changed (counting
+from their next page); not allowed to anyone else; CSRF-checked."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access import SYSTEM
 from app.models import AuditRecord, User
+from app.services.accounts.signin import check_password_sign_in
+from app.services.accounts.users import change_password, create_user
 from app.settings import Settings
+from tests.helpers_subjects import NOW, SLE
 from tests.helpers_web import Seeded, seed, stand_at
 from tests.web.helpers import csrf_of, other_client, post_form, sign_in
 
 ONE_TIME = re.compile(r'id="one-time-password" value="([^"]+)"')
 USERS = "/admin/users"
+PASSWORD = "seven purple tigers dance"
 PERSON = {"username": "Li.Wei", "display_name": "Dr Li Wei", "role": "coordinator",
           "sites": "YC3H", "studies": ""}
 
@@ -102,3 +108,73 @@ def test_the_forms_need_the_sessions_csrf_token(client: TestClient, seeded: Seed
     sign_in(client, seeded.admin)
     response = client.post(USERS, data=PERSON)
     assert response.status_code == 403 and "Form expired" in response.text
+
+
+def test_an_admin_changes_a_users_sites_which_count_from_their_next_page(
+    client: TestClient, session: Session, settings: Settings, seeded: Seeded
+) -> None:
+    one_time = create_user(session, actor=SYSTEM, username="li.wei",
+                           display_name="Dr Li Wei", role="coordinator", sites=["YC3H"],
+                           now=NOW).password
+    person = check_password_sign_in(session, username="li.wei", password=one_time,
+                                    address=None, now=NOW).actor
+    change_password(session, actor=person, current=one_time, new=PASSWORD, now=NOW)
+    other = f"/studies/{SLE}/subjects/{seeded.other_subject}"
+    sign_in(client, seeded.admin)
+    assert 'href="/admin/users/li.wei"' in client.get(USERS).text
+    edit = USERS + "/li.wei"
+    page = client.get(edit)
+    assert page.status_code == 200 and 'value="YC3H"' in page.text
+    with other_client(settings, session) as browser:
+        stand_at(browser)
+        assert password_sign_in(browser, PASSWORD) == "/worklist"
+        assert browser.get(other).status_code == 404
+        fields = {"display_name": "Dr Li Wei", "role": "coordinator", "studies": ""}
+        refused = post_form(client, edit, edit, fields | {"sites": ""})
+        assert refused.status_code == 422
+        assert "A coordinator user needs at least one site" in refused.text
+        saved = post_form(client, edit, edit, fields | {"sites": "YC3H, wtch"})
+        assert saved.status_code == 303, saved.text
+        assert saved.headers["location"] == USERS + "?notice=user-updated"
+        assert "it counts from their next page" in client.get(saved.headers["location"]).text
+        assert browser.get(other).status_code == 200  # the same session, its next page
+    session.expire_all()
+    [record] = session.scalars(select(AuditRecord).where(
+        AuditRecord.action == "user.updated")).all()
+    assert (record.actor, record.before) == ("web-admin", {"sites": ["YC3H"]})
+    assert record.after is not None and record.after["sites"] == ["WTCH", "YC3H"]
+
+
+def test_the_last_enabled_admin_keeps_the_role_on_the_page(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    create_user(session, actor=SYSTEM, username="ana", display_name="Ana", role="admin",
+                now=NOW)
+    sign_in(client, seeded.admin)
+    edit = USERS + "/ana"
+    refused = post_form(client, edit, edit, {"display_name": "Ana", "role": "monitor",
+                                             "sites": "", "studies": SLE})
+    assert refused.status_code == 409
+    assert "Ana is the last enabled admin: make another user an admin first" in refused.text
+    session.expire_all()
+    assert session.scalars(select(User.role).where(User.username == "ana")).one() == "admin"
+
+
+def test_coordinators_may_not_edit_users(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    create_user(session, actor=SYSTEM, username="li.wei", display_name="Dr Li Wei",
+                role="coordinator", sites=["YC3H"], now=NOW)
+    sign_in(client, seeded.coordinator)
+    assert client.get(USERS + "/li.wei").status_code == 403
+    token = csrf_of(client.get("/worklist").text)
+    response = client.post(USERS + "/li.wei", data={
+        "csrf_token": token, "display_name": "X", "role": "admin", "sites": "",
+        "studies": ""})
+    assert response.status_code == 403
+    sign_in(client, seeded.admin)
+    expired = client.post(USERS + "/li.wei", data={"display_name": "X", "role": "admin"})
+    assert expired.status_code == 403 and "Form expired" in expired.text
+    session.expire_all()
+    assert session.scalars(select(User.role).where(User.username == "li.wei")).one() == (
+        "coordinator")

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path
 from app.api.deps import ActorDep
 from app.api.idempotency import no_replay
 from app.api.schemas.common import BODY_PROBLEMS, problem_responses
-from app.api.schemas.users import NewPasswordOut, UserIn, UserOut
+from app.api.schemas.users import NewPasswordOut, UserIn, UserOut, UserPatch
 from app.deps import NowDep, SessionDep
 from app.passwords import USERNAME_PATTERN
 from app.services.accounts import users as user_service
@@ -67,6 +67,26 @@ def create_user(body: UserIn, session: SessionDep, actor: ActorDep,
             responses=problem_responses("forbidden", "not-found"))
 def get_user(username: UsernamePath, session: SessionDep, actor: ActorDep) -> UserOut:
     return user_out(user_service.get_user(session, actor=actor, username=username))
+
+
+@router.patch(
+    "/users/{username}", response_model=UserOut,
+    summary="Change a user's role, sites, studies or printed name",
+    description=(
+        "The fields given replace the user's, the others stay; a user made an admin loses "
+        "the sites and studies not given. It counts from the user's next request (their "
+        "sessions and personal tokens read it). The last enabled admin keeps the admin "
+        "role (409). Audited as `user.updated` with the values before and after."
+    ),
+    responses=problem_responses(*BODY_PROBLEMS, "forbidden", "not-found", "conflict",
+                                "invalid-request"),
+)
+def update_user(username: UsernamePath, body: UserPatch, session: SessionDep,
+                actor: ActorDep, now: NowDep) -> UserOut:
+    return user_out(user_service.update_user(
+        session, actor=actor, username=username, role=body.role, sites=body.sites,
+        studies=body.studies, display_name=body.display_name, now=now,
+    ))
 
 
 @router.post(

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from app.api import idempotency
 from app.api.deps import ActorDep, SecretDep, actor_of
 from app.api.routes.subjects import subject_path
 from app.api.schemas.common import (
@@ -28,7 +29,7 @@ from app.api.schemas.subjects import (
     UnscheduledIn,
     recorded_visit_out,
 )
-from app.deps import NowDep, SessionDep
+from app.deps import NowDep, SessionDep, end_now
 from app.services import visits as service
 from app.services.subjects.visit_rows import stored_visit
 from app.services.visits import VisitOutcome
@@ -85,7 +86,10 @@ async def complete_visit(
             actual_date=body.actual_date, assessments=body.assessments, note=body.note,
             correction=body.correction, reason=body.reason, actor=actor, now=now,
         )
-        return _answer(outcome, response, now)
+        answer = _answer(outcome, response, now)
+        if not idempotency.keyed(request):
+            end_now(session)
+        return answer
 
     return await run_in_threadpool(complete)
 

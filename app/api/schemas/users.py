@@ -29,6 +29,22 @@ class UserIn(BaseModel):
                                 description="Study codes (monitor: required).")
 
 
+class UserPatch(BaseModel):
+    """The fields given replace the user's; those left out stay (except that a user made
+    an admin loses the sites and studies not given: an admin reaches everything)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: Text | None = Field(default=None, min_length=1, max_length=200,
+                                      examples=["Dr Li Wei"])
+    role: Role | None = Field(default=None,
+                              description="admin, coordinator or monitor (edc is for tokens)")
+    sites: list[Code] | None = Field(default=None, max_length=200, examples=[["YC3H", "WTCH"]],
+                                     description="Site codes; [] for none.")
+    studies: list[Code] | None = Field(default=None, max_length=200,
+                                       description="Study codes; [] for none.")
+
+
 class UserOut(BaseModel):
     username: str
     display_name: str

@@ -1,6 +1,7 @@
 """Personal accounts: users who sign in with a password, and their personal tokens.
 
-- :mod:`.users`: create, list, disable, enable, reset and change passwords (Argon2id);
+- :mod:`.users`: create, list, update (role, scope, name), disable, enable, reset and
+  change passwords (Argon2id);
 - :mod:`.signin`: checking a username and password, with failures counted per account
   and per client address (the schedule is :mod:`app.passwords`');
 - :mod:`.personal_tokens`: API tokens a person makes that act as them;

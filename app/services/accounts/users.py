@@ -1,7 +1,8 @@
 """Users: people who sign in with a username and a password.
 
 Roles are a person's (admin, coordinator, monitor; ``edc`` is a machine's and stays
-with API tokens), limited to sites and studies as tokens are (``tokens.check_scope``).
+with API tokens), limited to sites and studies as tokens are (``tokens.check_scope``);
+an admin may change them later (the last enabled admin keeps the role).
 Passwords are stored as Argon2id hashes (argon2-cffi's defaults, RFC 9106). A new or
 reset account gets a random one-time password, shown once, that must be changed at
 the first sign-in. Disabling a user ends their browser sessions and revokes their
@@ -21,7 +22,14 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.access import PERSON_ROLES, Actor, Role, scoped_actor
-from app.errors import AlreadyExists, Forbidden, InvalidRequest, NotAuthenticated, NotFound
+from app.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotAuthenticated,
+    NotFound,
+)
 from app.models import ApiToken, User, WebSessionRow
 from app.passwords import check_password, normalize_username, password_problem, username_problem
 from app.schedule.text import control_character_problem
@@ -202,6 +210,63 @@ def enable_user(session: Session, *, actor: Actor, username: str, now: datetime)
         record_audit(session, actor=actor, action="user.enabled", entity="user",
                      key=user.username, before={"disabled_at": before},
                      after={"disabled_at": None, "enabled_at": now.isoformat()})
+    return view_of(user)
+
+
+def _keep_an_admin(session: Session, user: User) -> None:
+    """Refuse to take the admin role from the last enabled admin account. The enabled
+    admins' rows are locked, so two admins demoting each other at once cannot both pass."""
+    admins = session.scalars(
+        select(User.id).where(User.role == Role.ADMIN.value, User.disabled_at.is_(None))
+        .with_for_update()
+    ).all()
+    if not [pk for pk in admins if pk != user.id]:
+        raise Conflict(f"{user.username} is the last enabled admin: make another user an "
+                       "admin first", field="role")
+
+
+def update_user(
+    session: Session, *, actor: Actor, username: str, role: Role | str | None = None,
+    sites: Sequence[str] | None = None, studies: Sequence[str] | None = None,
+    display_name: str | None = None, now: datetime,
+) -> UserView:
+    """Change a user's role, the sites and studies it is limited to, or printed name.
+
+    What is not given stays, except that an admin reaches everything: made an admin, the
+    user loses the sites and studies not given. The change counts from the user's next
+    request: every request reads the role and scope from the account (through a browser
+    session or a personal token). The last enabled admin keeps the admin role. One
+    ``user.updated`` record holds the fields changed, before and after; changing nothing
+    writes nothing.
+    """
+    actor.require_admin()
+    user = load_user(session, username)
+    new_role = Role(user.role) if role is None else _role(role)
+    made_admin = role is not None and new_role is Role.ADMIN
+    site_codes = (codes_of(sites, "site") if sites is not None
+                  else [] if made_admin else list(user.sites or ()))
+    study_codes = (codes_of(studies, "study") if studies is not None
+                   else [] if made_admin else list(user.studies or ()))
+    check_scope(new_role, site_codes, study_codes, what="user")
+    check_known(session, site_codes, study_codes)
+    printed = user.display_name if display_name is None else _display_name(display_name)
+    before = {"display_name": user.display_name, "role": user.role,
+              "sites": list(user.sites or ()), "studies": list(user.studies or ())}
+    after = {"display_name": printed, "role": new_role.value, "sites": site_codes,
+             "studies": study_codes}
+    changed = [name for name in before if before[name] != after[name]]
+    if not changed:
+        return view_of(user)
+    if user.role == Role.ADMIN.value and new_role is not Role.ADMIN \
+            and user.disabled_at is None:
+        _keep_an_admin(session, user)
+    user.display_name, user.role = printed, new_role.value
+    user.sites, user.studies = site_codes, study_codes
+    session.flush()
+    record_audit(session, actor=actor, action="user.updated", entity="user",
+                 key=user.username, before={name: before[name] for name in changed},
+                 after={name: after[name] for name in changed} | {
+                     "updated_at": now.isoformat()})
     return view_of(user)
 
 

@@ -30,6 +30,7 @@ from app.services.audit import record_audit
 from app.services.studies import get_version, plan_of
 from app.services.subjects.loading import load_subject
 from app.services.subjects.sync import sync_subject
+from app.signatures import Signature, signed
 
 _STILL_TO_DO = (State.PLANNED.value, State.PENDING.value)
 
@@ -79,12 +80,13 @@ def cancel_removed(session: Session, subject_pk: int, plan: Plan) -> list[str]:
 
 def apply_amendment(
     session: Session, *, study: str, subject_id: str, to_version: str, reason: str,
-    actor: Actor, now: datetime, dry_run: bool = False,
+    actor: Actor, now: datetime, dry_run: bool = False, signature: Signature | None = None,
 ) -> Applied:
     """Move the subject to ``to_version`` (admin only), or say what it would do.
 
     Refused (Conflict) while the amendment waits for the subject's re-consent; a dry run
-    reports that instead (``impact.blocked``).
+    reports that instead (``impact.blocked``). ``signature`` (the pages' "approved by")
+    goes into the audit record.
     """
     actor.require_admin()
     if not reason.strip():
@@ -110,9 +112,9 @@ def apply_amendment(
         session, actor=actor, action="subject.amended", entity="subject",
         study=loaded.study.code, site=loaded.site.code, subject=subject_id, key=subject_id,
         before={"version": amendment.from_version},
-        after={"version": amendment.to_version, "amendment": number,
-               "visits": impact_record(amendment.impact), "visits_cancelled": cancelled,
-               **synced.summary()},
+        after=signed({"version": amendment.to_version, "amendment": number,
+                      "visits": impact_record(amendment.impact),
+                      "visits_cancelled": cancelled, **synced.summary()}, signature),
         reason=reason,
     )
     audit.at = now

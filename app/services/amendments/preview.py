@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.access import Actor
@@ -112,3 +112,15 @@ def impacts(
         for s in subjects_of(session, study=study, actor=actor, subject_ids=subject_ids,
                              site=site)
     ]
+
+
+def subjects_to_move(session: Session, *, study: str, to_version: str, actor: Actor) -> int:
+    """How many of the study's subjects the actor sees follow another version."""
+    study_row = get_study(session, study, actor)
+    target = get_version(session, study_row, to_version)
+    return session.scalar(
+        select(func.count(Subject.id))
+        .join(Site, Site.id == Subject.site_id)
+        .where(Subject.study_id == study_row.id, visible_site(actor),
+               Subject.protocol_version_id != target.id)
+    ) or 0

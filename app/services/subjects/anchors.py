@@ -9,6 +9,7 @@ record, in the caller's transaction.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 
 from sqlalchemy.orm import Session
@@ -45,11 +46,15 @@ from app.services.subjects.sync import SyncResult, sync_subject
 
 
 def check_anchor(loaded: LoadedSubject, *, name: str, day: date, actual: bool,
-                 now: datetime) -> None:
-    """The rules a new date of anchor ``name`` must pass, however it is entered."""
+                 now: datetime, stored: Mapping[str, date] | None = None) -> None:
+    """The rules a new date of anchor ``name`` must pass, however it is entered.
+
+    ``stored``: for a new consent date, the dates of the anchors that must follow it.
+    """
     raise_first(anchor_change_violations(
         loaded.plan, name=name, day=day, actual=actual,
         date_of_birth=loaded.subject.date_of_birth, today=loaded.today(now),
+        consent_date=loaded.subject.consent_date, stored=stored,
     ))
     if actual and name == loaded.plan.protocol.main_anchor \
             and loaded.subject.lifecycle == Lifecycle.SCREEN_FAILED:
@@ -98,6 +103,13 @@ def _change(before: AnchorDate | None, day: date, actual: bool, reason: str | No
                         require_reason(reason, f"correcting anchor {name}"))
 
 
+def _following_consent(session: Session, loaded: LoadedSubject) -> dict[str, date]:
+    """The stored dates of the anchors that must follow consent (``after_consent``)."""
+    rows = (anchor_row(session, loaded, a.name) for a in loaded.plan.protocol.anchors
+            if a.after_consent is not None)
+    return {row.name: row.date for row in rows if row is not None}
+
+
 def set_anchor(
     session: Session,
     *,
@@ -123,7 +135,8 @@ def set_anchor(
     defined = {a.name for a in loaded.plan.protocol.anchors}
     if name not in defined:
         raise NotFound(f"anchor {name} is not defined by the protocol of study {study}")
-    check_anchor(loaded, name=name, day=day, actual=actual, now=now)
+    check_anchor(loaded, name=name, day=day, actual=actual, now=now,
+                 stored=_following_consent(session, loaded) if name == CONSENT_ANCHOR else None)
     row = anchor_row(session, loaded, name)
     before = stored_anchor(row)
     if before == AnchorDate(day, actual):

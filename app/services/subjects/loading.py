@@ -104,11 +104,11 @@ def load_subject(
     missing = NotFound(f"subject {subject_id} not found in study {study}")
     if row is None:
         raise missing
-    loaded = LoadedSubject(row.Subject, row.Study, row.Site, row.ProtocolVersion)
-    if actor.sees(study=study, site=row.Site.code):
+    subject, study_row, site_row, version = row  # unpacked: a row's names are slow to read
+    loaded = LoadedSubject(subject, study_row, site_row, version)
+    if actor.sees(study=study, site=site_row.code):
         return loaded
-    if not any(actor.sees(study=study, site=code)
-               for code in former_sites(session, row.Subject)):
+    if not any(actor.sees(study=study, site=code) for code in former_sites(session, subject)):
         raise missing
     # A site the subject was transferred away from keeps its history: it reads the
     # subject, and records or documents the visits that belong to it; the rest of the
@@ -118,14 +118,14 @@ def load_subject(
     if visit is not None:
         site = session.scalar(
             select(Site.code).join(Visit, Visit.site_id == Site.id)
-            .where(Visit.subject_pk == row.Subject.id, Visit.code == visit)
+            .where(Visit.subject_pk == subject.id, Visit.code == visit)
         )
         if site is not None and actor.sees(study=study, site=site):
             return loaded
         if site is not None:
             raise Forbidden(f"visit {visit} of subject {subject_id} belongs to site {site},"
                             f" where the subject was transferred")
-    raise Forbidden(f"subject {subject_id} was transferred to site {row.Site.code}:"
+    raise Forbidden(f"subject {subject_id} was transferred to site {site_row.code}:"
                     " only that site may change it")
 
 

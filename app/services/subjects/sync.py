@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Row, Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -53,14 +53,38 @@ _READ_EVENTS = (
     .where(_EVENTS.c.subject_pk == bindparam("subject_pk"))
     .order_by(_EVENTS.c.date, _EVENTS.c.id)
 )
-_ROW_COLUMNS = ("id", "code", "unscheduled", "actual_date", "assessments", "site_id",
-                *SCHEDULE_COLUMNS)
+
+
+class _StoredRow(NamedTuple):
+    """A visit row as the sync reads it. A plain tuple: a database row's attributes are
+    looked up by name on every access, and a sync reads each of them several times."""
+
+    id: int
+    code: str
+    unscheduled: bool
+    actual_date: date | None
+    assessments: list[str] | None
+    site_id: int
+    # SCHEDULE_COLUMNS, in their order
+    state: str
+    target_date: date | None
+    window_start: date | None
+    window_end: date | None
+    upcoming_from: date | None
+    study_day: int | None
+    provisional: bool
+    reason: str | None
+    missed_from: date | None
+    graded: bool
+
+
+_ROW_COLUMNS = _StoredRow._fields
 _READ_VISITS = (
     select(*(_VISITS.c[c] for c in _ROW_COLUMNS))
     .where(_VISITS.c.subject_pk == bindparam("subject_pk"))
     .order_by(_VISITS.c.id)
 )
-_SCHEDULE = slice(6, 6 + len(SCHEDULE_COLUMNS))  # a read row's SCHEDULE_COLUMNS
+_SCHEDULE = slice(6, 6 + len(SCHEDULE_COLUMNS))  # a read row's SCHEDULE_COLUMNS (a test holds it)
 _WRITTEN = (*SCHEDULE_COLUMNS, "site_id")
 _UPDATE_VISIT = (
     update(_VISITS)
@@ -147,7 +171,7 @@ def _site_codes(session: Session, changed: list[dict[str, Any]]) -> None:
                 c[side]["site"] = codes[c[side]["site"]]
 
 
-def _record(row: Row[Any]) -> VisitRecord:
+def _record(row: _StoredRow) -> VisitRecord:
     return VisitRecord(state=State(row.state), actual_date=row.actual_date,
                        assessments=frozenset(row.assessments or ()))
 
@@ -173,7 +197,7 @@ def sync_subject(
                for name, day, actual in session.execute(_READ_ANCHORS, key)}
     if events is None:
         events = read_events(session, subject.id)
-    rows = session.execute(_READ_VISITS, key).all()
+    rows = [_StoredRow._make(r) for r in session.execute(_READ_VISITS, key)]
     records = {r.code: _record(r) for r in rows
                if not r.unscheduled and r.state in DONE_STATES}
     expansion = expand(plan, anchors, events, records)
@@ -202,7 +226,7 @@ def sync_subject(
                visit.window_end, None if start is None else start - upcoming_delta,
                visit.study_day, visit.provisional, row.reason if done else visit.reason,
                visit.missed_from, visit.graded)
-        if fresh == tuple(row[_SCHEDULE]) and row.site_id == sites.of(
+        if fresh == row[_SCHEDULE] and row.site_id == sites.of(
                 unscheduled=False, state=fresh[0], actual_date=row.actual_date,
                 target_date=visit.target_date):
             continue  # the common case: nothing to write
@@ -229,7 +253,7 @@ def sync_subject(
     return result
 
 
-def _compare(row: Row[Any], values: dict[str, Any], columns: Sequence[str], sites: SiteHistory,
+def _compare(row: _StoredRow, values: dict[str, Any], columns: Sequence[str], sites: SiteHistory,
              result: SyncResult, writes: list[dict[str, Any]]) -> None:
     """Note what differs between the stored row and its new ``values`` (the trail keeps
     ``columns`` and the site), and queue the row's write when anything does."""
