@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import lru_cache
 from typing import Literal
 
@@ -25,6 +26,50 @@ class SmtpSettings(BaseSettings):
     password: SecretStr | None = None
     sender: str = Field(default="followup <followup@localhost>", description="From header")
     timeout_seconds: float = 30.0
+
+
+class OidcMatch(StrEnum):
+    """Which claim of the provider's ID token names the local account."""
+
+    USERNAME = "preferred_username"  # matched against users' usernames
+    EMAIL = "email"  # matched against users' e-mail addresses
+
+
+class OidcSettings(BaseSettings):
+    """Single sign-on with an OpenID Connect provider, read from OIDC_* variables.
+
+    Off unless the issuer, the client id and the client secret are all set
+    (:attr:`configured`); see docs/accounts.md#single-sign-on.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="OIDC_", env_file=".env", extra="ignore")
+
+    issuer: str | None = None  # e.g. https://login.hospital.example/realms/staff
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    # Where the provider sends the browser back: <this>/signin/sso/callback. BASE_URL
+    # when not set.
+    redirect_base_url: str | None = None
+    match: OidcMatch = OidcMatch.USERNAME
+    provider_name: str = Field(default="single sign-on", min_length=1, max_length=60)
+    # Each call to the provider (discovery, keys, token) gives up after this long.
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @property
+    def configured(self) -> bool:
+        secret = self.client_secret.get_secret_value() if self.client_secret else ""
+        return bool(self.issuer and self.client_id and secret)
+
+    @model_validator(mode="after")
+    def _all_or_nothing(self) -> OidcSettings:
+        given = [bool(self.issuer), bool(self.client_id), self.client_secret is not None]
+        if any(given) and not all(given):
+            raise ValueError("set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET together"
+                             " (or none of them: single sign-on is then off)")
+        for url in (self.issuer, self.redirect_base_url):
+            if url and not url.startswith(("https://", "http://")):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return self
 
 
 class Settings(BaseSettings):
@@ -54,6 +99,7 @@ class Settings(BaseSettings):
     metrics_enabled: bool = False
     metrics_token: SecretStr | None = None
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
     # Outside development a real SECRET_KEY is required (see _secret_key_is_set).
     environment: Literal["development", "production"] = "development"
     # A browser session ends after this long without a request, and at the latest this
@@ -103,8 +149,10 @@ def get_settings() -> Settings:
 
 def settings_problems(exc: ValidationError) -> str:
     """A settings error on one line, naming the environment variables at fault."""
-    # SmtpSettings is built on its own (SMTP_* variables); its errors name fields only.
-    prefix = SmtpSettings.model_config.get("env_prefix", "") if exc.title == "SmtpSettings" else ""
+    # SmtpSettings and OidcSettings are built on their own (SMTP_*, OIDC_* variables);
+    # their errors name fields only.
+    nested = {model.__name__: model for model in (SmtpSettings, OidcSettings)}
+    prefix = nested[exc.title].model_config.get("env_prefix", "") if exc.title in nested else ""
     parts = []
     for error in exc.errors():
         name = "_".join(str(part) for part in error["loc"]).upper()

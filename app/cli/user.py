@@ -1,4 +1,4 @@
-"""followup user create|list|update|disable|enable|reset-password
+"""followup user create|list|update|disable|enable|set-email|reset-password
 
 People who sign in to the pages with a username and a password. A new or reset
 account's one-time password is printed once, alone on stdout (so `$(followup user
@@ -27,18 +27,19 @@ def user_group() -> None:
 @click.argument("username")
 @click.option("--name", "display_name", required=True,
               help="The printed name, as on signatures (e.g. 'Dr Li Wei').")
+@click.option("--email", default=None, help="Optional; what single sign-on may match.")
 @click.option("--role", required=True, type=click.Choice([r.value for r in PERSON_ROLES]))
 @click.option("--site", "sites", multiple=True, metavar="CODE", help="Repeatable.")
 @click.option("--study", "studies", multiple=True, metavar="CODE", help="Repeatable.")
 @pass_cli
-def create(ctx: CliContext, username: str, display_name: str, role: str,
+def create(ctx: CliContext, username: str, display_name: str, email: str | None, role: str,
            sites: tuple[str, ...], studies: tuple[str, ...]) -> None:
     """Create USERNAME and print a one-time password once."""
     now = datetime.now(UTC)
     with ctx.unit_of_work() as session:
         created = user_service.create_user(
             session, actor=ctx.actor, username=username, display_name=display_name,
-            role=role, sites=sites, studies=studies, now=now,
+            role=role, sites=sites, studies=studies, now=now, email=email,
         )
     click.echo(f"user {created.user.username} ({created.user.role}) created; the one-time"
                " password is shown once and must be changed at the first sign-in:", err=True)
@@ -122,6 +123,19 @@ def enable(ctx: CliContext, username: str) -> None:
     with ctx.unit_of_work() as session:
         view = user_service.enable_user(session, actor=ctx.actor, username=username, now=now)
     click.echo(f"user {view.username} enabled", err=True)
+
+
+@user_group.command("set-email")
+@click.argument("username")
+@click.argument("email")
+@pass_cli
+def set_email(ctx: CliContext, username: str, email: str) -> None:
+    """Set USERNAME's e-mail address, which single sign-on may match ('' removes it)."""
+    now = datetime.now(UTC)
+    with ctx.unit_of_work() as session:
+        view = user_service.set_email(session, actor=ctx.actor, username=username,
+                                      email=email, now=now)
+    click.echo(f"user {view.username}: e-mail address {view.email or 'removed'}", err=True)
 
 
 @user_group.command("reset-password")

@@ -3,7 +3,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -17,6 +27,8 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(60), unique=True)  # lowercase
     display_name: Mapped[str] = mapped_column(String(200))  # the printed name
+    # Lowercase; what single sign-on may match the provider's e-mail claim against.
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
     role: Mapped[str] = mapped_column(String(20))  # admin, coordinator, monitor
     sites: Mapped[list[str]] = mapped_column(JSON, default=list)  # site codes
     studies: Mapped[list[str]] = mapped_column(JSON, default=list)  # study codes
@@ -78,6 +90,9 @@ class WebSessionRow(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())  # updated once a minute
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the absolute limit
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # signed out
+    # Started by single sign-on: no password was used, so none is waiting to be changed.
+    single_sign_on: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                 server_default=false())
 
 
 class FeedToken(Base):

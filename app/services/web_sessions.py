@@ -11,11 +11,13 @@ A session counts while all of these hold at ``now``:
   minute, so reading pages does not write on every request);
 - the API token it signed in with is still active: revoking the token, or its expiry,
   ends every session of the token at once;
-- or, signed in with a username and password, the user is not disabled (disabling a
-  user also ends their sessions: :func:`app.services.accounts.users.disable_user`).
+- or, signed in with a username and password or by single sign-on, the user is not
+  disabled (disabling a user also ends their sessions:
+  :func:`app.services.accounts.users.disable_user`).
 
 A user who must change their password (a new or reset account) has a session that says
-so (``must_change_password``): the pages let it do nothing else.
+so (``must_change_password``): the pages let it do nothing else. A session started by
+single sign-on (``single_sign_on``) used no password and is not held to that.
 
 Each session has its own CSRF seed, which the forms' tokens carry (synchronizer-token
 pattern). Rows that no longer count are deleted whenever someone signs in.
@@ -111,9 +113,18 @@ def start_password_session(
                   must_change_password=checked.must_change_password)
 
 
+def start_sso_session(session: Session, *, user_id: int, actor: Actor, now: datetime,
+                      lifetime: timedelta, idle: timedelta) -> StartedSession:
+    """Start a session for the user a single sign-on matched
+    (:func:`app.services.accounts.single_sign_on.match_account`). No password was used,
+    so a pending password change does not hold it."""
+    return _start(session, actor=actor, token_id=None, user_id=user_id, now=now,
+                  lifetime=lifetime, idle=idle, single_sign_on=True)
+
+
 def _start(session: Session, *, actor: Actor, token_id: int | None, user_id: int | None,
            now: datetime, lifetime: timedelta, idle: timedelta,
-           must_change_password: bool = False) -> StartedSession:
+           must_change_password: bool = False, single_sign_on: bool = False) -> StartedSession:
     purge_sessions(session, now=now, idle=idle)
     started = StartedSession(
         session_id=new_session_id(), csrf_seed=new_csrf_seed(), actor=actor,
@@ -122,12 +133,13 @@ def _start(session: Session, *, actor: Actor, token_id: int | None, user_id: int
     session.add(WebSessionRow(
         session_hash=hash_session_id(started.session_id), token_id=token_id, user_id=user_id,
         csrf_seed=started.csrf_seed, created_at=now, last_seen_at=now,
-        expires_at=started.expires_at,
+        expires_at=started.expires_at, single_sign_on=single_sign_on,
     ))
     session.flush()
     record_audit(session, actor=actor, action="web_session.started", entity="web_session",
                  after={"expires_at": started.expires_at.isoformat(),
-                        "with": "token" if token_id is not None else "password"})
+                        "with": ("token" if token_id is not None
+                                 else "sso" if single_sign_on else "password")})
     return started
 
 
@@ -138,6 +150,7 @@ _SESSION_BY_HASH = (
         WebSessionRow.session_hash, WebSessionRow.csrf_seed, WebSessionRow.last_seen_at,
         WebSessionRow.expires_at.label("session_expires_at"), WebSessionRow.ended_at,
         WebSessionRow.token_id, WebSessionRow.user_id.label("session_user_id"),
+        WebSessionRow.single_sign_on,
         User.must_change_password, *GRANT_COLUMNS,
     )
     .outerjoin(ApiToken, ApiToken.id == WebSessionRow.token_id)
@@ -170,7 +183,8 @@ def resume_session(
     actor = scoped_actor(row.username, Role(row.user_role), row.user_sites, row.user_studies,
                          user=row.username, display_name=row.display_name)
     return LiveSession(actor=actor, csrf_seed=row.csrf_seed, last_seen_at=row.last_seen_at,
-                       must_change_password=bool(row.must_change_password))
+                       must_change_password=bool(row.must_change_password)
+                       and not row.single_sign_on)
 
 
 def touch_session(session: Session, *, session_id: str, now: datetime) -> None:

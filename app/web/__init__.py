@@ -21,6 +21,7 @@ from app.web import (
     events,
     feeds,
     reports,
+    sso,
     studies,
     subjects,
     visits,
@@ -43,3 +44,6 @@ def install(app: FastAPI, settings: Settings) -> None:
         # A page refuses a query parameter it does not take, as the API does: a 422 page
         # naming it (app.deps.known_query).
         app.include_router(module.router, dependencies=[KnownQuery])
+    # Not KnownQuery: the provider adds parameters of its own to the callback
+    # (session_state, iss, scope ...), which are ignored.
+    app.include_router(sso.router)

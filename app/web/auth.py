@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.errors import FollowupError, InvalidRequest, NotAuthenticated, TooManyAttempts
 from app.services.accounts.users import change_password
+from app.settings import Settings
 from app.web.deps import CheckedForm, NowDep, SettingsDep, WebDb, WebSessionDep, field
 from app.web.forms import FormPage
 from app.web.identity import sign_in, sign_in_with_password, sign_out
@@ -32,19 +33,25 @@ def home(session: WebSessionDep, request: Request) -> Response:
     return redirect(request, HOME if session.signed_in else "/signin")
 
 
+def sso_name(settings: Settings) -> str | None:
+    """The single sign-on provider's name for the sign-in page, when it is configured."""
+    return settings.oidc.provider_name if settings.oidc.configured else None
+
+
 @router.get("/signin")
-def signin_page(request: Request, session: WebSessionDep, next: str = HOME,
-                ended: str | None = None) -> Response:
+def signin_page(request: Request, session: WebSessionDep, settings: SettingsDep,
+                next: str = HOME, ended: str | None = None) -> Response:
     notice = ("Your session ended: it was signed out, unused for too long or open too long,"
               " or the token expired or was revoked." if ended else None)
-    return render(request, "signin.html", {"next": safe_next(next), "notice": notice})
+    return render(request, "signin.html", {"next": safe_next(next), "notice": notice,
+                                           "sso_name": sso_name(settings)})
 
 
 @router.post("/signin")
 def signin(request: Request, db: WebDb, session: WebSessionDep, form: CheckedForm,
            now: NowDep, settings: SettingsDep) -> Response:
     target = safe_next(field(form, "next", limit=500))
-    page = FormPage("signin.html", {"next": target})
+    page = FormPage("signin.html", {"next": target, "sso_name": sso_name(settings)})
     try:
         if "token" in form:
             raw = field(form, "token", limit=200)

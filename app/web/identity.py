@@ -20,6 +20,7 @@ from app.services.web_sessions import (
     resume_session,
     start_password_session,
     start_session,
+    start_sso_session,
     touch_session,
 )
 from app.settings import Settings
@@ -49,6 +50,13 @@ def sign_in_with_password(session: Session, *, username: str, password: str,
     return start_password_session(session, username=username, password=password,
                                   address=address, now=now, lifetime=lifetime(settings),
                                   idle=idle_timeout(settings))
+
+
+def sign_in_with_sso(session: Session, *, user_id: int, actor: Actor, now: datetime,
+                     settings: Settings) -> StartedSession:
+    """Start a session for the account a single sign-on matched."""
+    return start_sso_session(session, user_id=user_id, actor=actor, now=now,
+                             lifetime=lifetime(settings), idle=idle_timeout(settings))
 
 
 def sign_out(session: Session, session_id: str, *, actor: Actor, now: datetime) -> None:

@@ -43,8 +43,8 @@ def test_create_shows_the_one_time_password_once(
     body = response.json()
     password = body["password"]
     assert body["user"] | {"created_at": None, "password_changed_at": None} == {
-        "username": "li.wei", "display_name": "Dr Li Wei", "role": "coordinator",
-        "sites": ["YC3H"], "studies": [], "must_change_password": True,
+        "username": "li.wei", "display_name": "Dr Li Wei", "email": None,
+        "role": "coordinator", "sites": ["YC3H"], "studies": [], "must_change_password": True,
         "created_at": None, "password_changed_at": None, "disabled_at": None}
     listed = client.get("/api/v1/users", headers=bearer(admin))
     one = client.get("/api/v1/users/li.wei", headers=bearer(admin))
@@ -115,8 +115,8 @@ def test_patch_changes_the_role_and_scope_and_refuses_as_problems(
     assert monitor.status_code == 200, monitor.text
     assert client.get(url, headers=bearer(admin)).json() | {
         "created_at": None, "password_changed_at": None} == {
-        "username": "li.wei", "display_name": "Dr Li Wei", "role": "monitor", "sites": [],
-        "studies": [SLE], "must_change_password": True, "created_at": None,
+        "username": "li.wei", "display_name": "Dr Li Wei", "email": None, "role": "monitor",
+        "sites": [], "studies": [SLE], "must_change_password": True, "created_at": None,
         "password_changed_at": None, "disabled_at": None}
     session.expire_all()
     records = list(session.scalars(select(AuditRecord).where(
@@ -161,3 +161,14 @@ def test_patch_keeps_the_last_enabled_admin(
     assert refused.headers["content-type"] == "application/problem+json"
     assert problem["detail"] == "ana is the last enabled admin: make another user an admin first"
     assert client.get("/api/v1/users/ana", headers=bearer(admin)).json()["role"] == "admin"
+
+
+def test_create_takes_an_optional_e_mail_address(
+    client: TestClient, session: Session, admin: str
+) -> None:
+    made = client.post("/api/v1/users", json={**PERSON, "email": "Li.Wei@Hospital.example"},
+                       headers=bearer(admin))
+    assert made.status_code == 201 and made.json()["user"]["email"] == "li.wei@hospital.example"
+    bad = client.post("/api/v1/users", json={**PERSON, "username": "bo", "email": "nope"},
+                      headers=bearer(admin))
+    assert bad.status_code == 422 and "invalid e-mail address" in bad.text

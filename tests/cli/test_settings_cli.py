@@ -15,6 +15,10 @@ from app.cli import cli
          "Error: configuration: MAX_CONCURRENT_REQUESTS: Input should be a valid integer"),
         (["digest", "send"], {"SMTP_PORT": "x"},
          "Error: configuration: SMTP_PORT: Input should be a valid integer"),
+        (["db", "upgrade"], {"OIDC_ISSUER": "https://login.hospital.example"},
+         "Error: configuration: set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"),
+        (["db", "upgrade"], {"OIDC_MATCH": "sub"},
+         "Error: configuration: OIDC_MATCH: Input should be 'preferred_username' or 'email'"),
         # serve checks before starting uvicorn, so no worker ever sees bad settings
         (["serve", "--port", "1"], {"DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "0"},
          "Error: configuration: DB_POOL_SIZE + DB_MAX_OVERFLOW must be at least"),

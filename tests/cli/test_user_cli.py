@@ -145,3 +145,24 @@ def test_update_changes_role_and_scope_with_one_line_errors(database: str) -> No
     assert befores == [{"sites": ["YC3H"]},
                        {"display_name": "Mei Lin", "role": "coordinator",
                         "sites": ["WTCH", "YC3H"], "studies": []}]
+
+
+def test_an_e_mail_address_for_single_sign_on(database: str) -> None:
+    created = run(database, "user", "create", "wu.fang", "--name", "Wu Fang",
+                  "--role", "coordinator", "--site", "YC3H", "--email", "Wu.Fang@H.example")
+    assert created.exit_code == 0, created.stderr
+    changed = run(database, "user", "set-email", "wu.fang", "fang.wu@h.example")
+    assert changed.exit_code == 0 and "fang.wu@h.example" in changed.stderr
+    taken = CliRunner().invoke(cli, ["user", "create", "wu.f2", "--name", "W",
+                                     "--role", "coordinator", "--site", "YC3H",
+                                     "--email", "FANG.WU@h.example"],
+                               env={"DATABASE_URL": database})
+    assert taken.exit_code == 1 and "another user has the e-mail address" in taken.stderr
+    assert len(taken.stderr.strip().splitlines()) == 1
+    engine = make_engine(database)
+    try:
+        with transaction(make_sessionmaker(engine), write=False) as session:
+            assert session.scalars(select(User.email).where(
+                User.username == "wu.fang")).one() == "fang.wu@h.example"
+    finally:
+        engine.dispose()

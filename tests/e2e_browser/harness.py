@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -59,8 +59,10 @@ def seeded_database(directory: Path) -> tuple[str, Seeded]:
 
 
 @contextmanager
-def running_server(database_url: str, log_path: Path) -> Iterator[str]:
-    """``followup`` served by uvicorn in a subprocess; yields its base URL."""
+def running_server(database_url: str, log_path: Path,
+                   extra_env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """``followup`` served by uvicorn in a subprocess (with ``extra_env`` besides the
+    usual settings); yields its base URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = os.environ | {
@@ -68,6 +70,7 @@ def running_server(database_url: str, log_path: Path) -> Iterator[str]:
         "SECRET_KEY": "e2e-browser-secret",
         "BASE_URL": base,
         "COOKIE_SECURE": "false",
+        **(extra_env or {}),
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(

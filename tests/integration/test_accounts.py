@@ -27,6 +27,7 @@ from app.services.accounts.users import (
     enable_user,
     list_users,
     reset_password,
+    set_email,
 )
 from app.services.tokens import authenticate
 from app.services.web_sessions import resume_session, start_password_session
@@ -227,3 +228,27 @@ def test_the_audit_trail_names_the_person_and_the_token(seeded: Session) -> None
             signed_in.token_name) == ("li.wei", "li.wei", "Dr Li Wei", None)
     made = records["token.created"]
     assert (made.user_name, made.key) == ("li.wei", "li.wei.laptop")
+
+
+def test_an_e_mail_address_is_optional_unique_lowercase_and_audited(session: Session) -> None:
+    load_seed_studies(session)
+    made = create_user(session, actor=SYSTEM, username="li.wei", display_name="Dr Li Wei",
+                       role="coordinator", sites=["YC3H"], now=NOW,
+                       email=" Li.Wei@Hospital.example ")
+    assert made.user.email == "li.wei@hospital.example"
+    create_user(session, actor=SYSTEM, username="ana", display_name="Ana", role="coordinator",
+                sites=["YC3H"], now=NOW)
+    with pytest.raises(AlreadyExists, match="another user has the e-mail address"):
+        set_email(session, actor=SYSTEM, username="ana", email="LI.WEI@hospital.example",
+                  now=NOW)
+    with pytest.raises(InvalidRequest, match="invalid e-mail address"):
+        set_email(session, actor=SYSTEM, username="ana", email="not an address", now=NOW)
+    assert set_email(session, actor=SYSTEM, username="ana", email="ana@hospital.example",
+                     now=NOW).email == "ana@hospital.example"
+    assert set_email(session, actor=SYSTEM, username="li.wei", email="", now=NOW).email is None
+    changes = session.scalars(select(AuditRecord).where(
+        AuditRecord.action == "user.email_changed").order_by(AuditRecord.id)).all()
+    assert [(c.key, c.before, (c.after or {}).get("email")) for c in changes] == [
+        ("ana", {"email": None}, "ana@hospital.example"),
+        ("li.wei", {"email": "li.wei@hospital.example"}, None),
+    ]

@@ -25,7 +25,8 @@ UsernamePath = Annotated[str, Path(pattern=USERNAME_PATTERN, max_length=60)]
 
 def user_out(view: UserView) -> UserOut:
     return UserOut(
-        username=view.username, display_name=view.display_name, role=view.role,
+        username=view.username, display_name=view.display_name, email=view.email,
+        role=view.role,
         sites=list(view.sites), studies=list(view.studies),
         must_change_password=view.must_change_password, created_at=view.created_at,
         password_changed_at=view.password_changed_at, disabled_at=view.disabled_at,
@@ -59,7 +60,7 @@ def create_user(body: UserIn, session: SessionDep, actor: ActorDep,
                 now: NowDep) -> NewPasswordOut:
     return new_password_out(user_service.create_user(
         session, actor=actor, username=body.username, display_name=body.display_name,
-        role=body.role, sites=body.sites, studies=body.studies, now=now,
+        role=body.role, sites=body.sites, studies=body.studies, now=now, email=body.email,
     ))
 
 

@@ -22,6 +22,8 @@ class UserIn(BaseModel):
                           description="2-60 lowercase letters, digits, _ . -")
     display_name: Text = Field(min_length=1, max_length=200, examples=["Dr Li Wei"],
                                description="The printed name the audit trail shows.")
+    email: Text | None = Field(default=None, max_length=254, examples=["li.wei@hospital.example"],
+                               description="Optional; what single sign-on may match.")
     role: Role = Field(description="admin, coordinator or monitor (edc is for tokens)")
     sites: list[Code] = Field(default_factory=list, max_length=200, examples=[["YC3H"]],
                               description="Site codes (coordinator: required).")
@@ -48,6 +50,7 @@ class UserPatch(BaseModel):
 class UserOut(BaseModel):
     username: str
     display_name: str
+    email: str | None
     role: str
     sites: list[str]
     studies: list[str]

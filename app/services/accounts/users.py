@@ -18,6 +18,7 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
@@ -56,6 +57,7 @@ class UserView:
 
     username: str
     display_name: str
+    email: str | None
     role: str
     sites: tuple[str, ...]
     studies: tuple[str, ...]
@@ -73,7 +75,8 @@ class NewPassword:
 
 def view_of(user: User) -> UserView:
     return UserView(
-        username=user.username, display_name=user.display_name, role=user.role,
+        username=user.username, display_name=user.display_name, email=user.email,
+        role=user.role,
         sites=tuple(user.sites or ()), studies=tuple(user.studies or ()),
         must_change_password=user.must_change_password, created_at=user.created_at,
         password_changed_at=user.password_changed_at, disabled_at=user.disabled_at,
@@ -102,6 +105,29 @@ def _display_name(text: str) -> str:
     return name
 
 
+def _email(text: str | None) -> str | None:
+    """An e-mail address as stored (lowercase), or None for none."""
+    if text is None or not text.strip():
+        return None
+    try:
+        checked = validate_email(text.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidRequest(f"invalid e-mail address {text.strip()[:254]!r}: {exc}",
+                             field="email") from None
+    address = str(checked.normalized).lower()
+    if len(address) > 254:
+        raise InvalidRequest("an e-mail address has at most 254 characters", field="email")
+    return address
+
+
+def _email_free(session: Session, address: str | None, *, other_than: int | None) -> None:
+    if address is None:
+        return
+    owner = session.scalars(select(User.id).where(User.email == address)).first()
+    if owner is not None and owner != other_than:
+        raise AlreadyExists(f"another user has the e-mail address {address}")
+
+
 def _role(value: Role | str) -> Role:
     try:
         role = Role(value)
@@ -126,6 +152,7 @@ def load_user(session: Session, username: str) -> User:
 def create_user(
     session: Session, *, actor: Actor, username: str, display_name: str, role: Role | str,
     sites: Sequence[str] = (), studies: Sequence[str] = (), now: datetime,
+    email: str | None = None,
 ) -> NewPassword:
     """Create a user with a one-time password (returned: the only time it exists)."""
     actor.require_admin()
@@ -138,11 +165,14 @@ def create_user(
     check_scope(person_role, site_codes, study_codes, what="user")
     check_known(session, site_codes, study_codes)
     printed = _display_name(display_name)
+    address = _email(email)
     if session.scalars(select(User.id).where(User.username == name)).first() is not None:
         raise AlreadyExists(f"a user named {name} already exists")
+    _email_free(session, address, other_than=None)
     password = one_time_password(name)
     user = User(
-        username=name, display_name=printed, role=person_role.value, sites=site_codes,
+        username=name, display_name=printed, email=address, role=person_role.value,
+        sites=site_codes,
         studies=study_codes, password_hash=hash_password(password), must_change_password=True,
         created_at=now, password_changed_at=now,
     )
@@ -150,8 +180,26 @@ def create_user(
     session.flush()
     record_audit(session, actor=actor, action="user.created", entity="user", key=name,
                  after={"display_name": printed, "role": person_role.value,
-                        "sites": site_codes, "studies": study_codes})
+                        "sites": site_codes, "studies": study_codes, "email": address})
     return NewPassword(user=view_of(user), password=password)
+
+
+def set_email(session: Session, *, actor: Actor, username: str, email: str | None,
+              now: datetime) -> UserView:
+    """Set (or, with None or "", remove) the user's e-mail address, which single sign-on
+    may match (docs/accounts.md#single-sign-on)."""
+    actor.require_admin()
+    user = load_user(session, username)
+    address = _email(email)
+    _email_free(session, address, other_than=user.id)
+    if address != user.email:
+        before = user.email
+        user.email = address
+        session.flush()
+        record_audit(session, actor=actor, action="user.email_changed", entity="user",
+                     key=user.username, before={"email": before},
+                     after={"email": address, "changed_at": now.isoformat()})
+    return view_of(user)
 
 
 def list_users(session: Session, *, actor: Actor) -> list[UserView]:
