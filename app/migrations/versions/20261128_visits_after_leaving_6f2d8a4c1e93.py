@@ -7,8 +7,8 @@ No visit stored before this revision belongs to such a phase: the language could
 declare one.
 
 Revision ID: 6f2d8a4c1e93
-Revises: 9d3b6e1f4a27
-Create Date: 2026-11-28 17:00:00.000000
+Revises: 7e41c0b9d2a5
+Create Date: 2026-11-28 17:20:00.000000
 """
 from collections.abc import Sequence
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '6f2d8a4c1e93'
-down_revision: str | None = '9d3b6e1f4a27'
+down_revision: str | None = '7e41c0b9d2a5'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
