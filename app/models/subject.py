@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    false,
     text,
     true,
 )
@@ -146,6 +147,9 @@ class Visit(Base):
     # False for a visit the protocol gives no window (``window: none``): never graded early
     # or late; its window is the span it is due (from its target to its horizon).
     graded: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # True for a visit of a phase the end of follow-up opens (early termination): due
+    # after the subject left, so the worklist shows it with the subjects still on study.
+    after_leaving: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     study_day: Mapped[int | None] = mapped_column(Integer)
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     actual_date: Mapped[date | None] = mapped_column(Date)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 
@@ -13,8 +13,9 @@ from app.schedule.expand import (
     PhaseState,
     VisitRecord,
     expand,
+    opening_date,
 )
-from app.schedule.lifecycle import TERMINAL_EVENTS, Event
+from app.schedule.lifecycle import TERMINAL_EVENTS, Event, EventType
 from app.schedule.plan import Plan, resolve
 from app.schedule.status import State, StatusInfo, visit_status
 
@@ -60,12 +61,34 @@ class EndpointWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class PhaseOpening:
+    """The event that opened a conditional phase, and its date: "opened by withdrawal on
+    2024-02-29"."""
+
+    event: EventType
+    date: date
+
+
+@dataclass(frozen=True, slots=True)
 class Calendar:
     as_of: date
     visits: tuple[CalendarVisit, ...]
     phases: Mapping[str, PhaseState]
     periods: tuple[PeriodSpan, ...]
     endpoints: tuple[EndpointWindow, ...]
+    opened: Mapping[str, PhaseOpening] = field(default_factory=dict)  # active phases only
+
+
+def phase_openings(
+    plan: Plan, events: Sequence[Event], phases: Mapping[str, PhaseState]
+) -> dict[str, PhaseOpening]:
+    """For each active phase, the event that opened it and its date."""
+    out = {}
+    for p in plan.phases:
+        day = opening_date(p, events)
+        if day is not None and phases.get(p.code) is PhaseState.ACTIVE:
+            out[p.code] = PhaseOpening(EventType(p.opened_by), day)
+    return out
 
 
 def build_calendar(
@@ -103,6 +126,7 @@ def build_calendar(
         phases=expansion.phases,
         periods=periods(plan, anchors),
         endpoints=endpoint_windows(plan, anchors, events, expansion.visits, today),
+        opened=phase_openings(plan, events, expansion.phases),
     )
 
 

@@ -21,6 +21,9 @@ Rules (the brief's domain rules, in code):
   withdrawal, loss to follow-up, completion of the study) cancel every visit not done
   whose window had not closed by the event date; progression does the same for the
   visits the protocol stops at progression;
+- a phase opened by a withdrawal or a completion of the study (early termination,
+  end of study) is the subject's last schedule: its visits count from that event's date,
+  the event does not cancel them and only a death does (see :func:`_stop`);
 - a visit still to do whose window has closed is overdue until it counts as *missed*
   (derived, not documented; see :func:`_missed_from`).
 """
@@ -86,6 +89,8 @@ class ExpandedVisit:
     missed_from: date | None = None
     # False: the protocol gives it no window (never early or late; window_end is its horizon).
     graded: bool = True
+    # In a phase opened by the end of follow-up (early termination): due after it.
+    after_leaving: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +132,7 @@ def first_event(events: Sequence[Event], types: frozenset[EventType]) -> tuple[d
 
 
 STOPS_AT_PROGRESSION = TERMINAL_EVENTS | {EventType.PROGRESSION}
+_DEATH = frozenset({EventType.DEATH})
 _NOTHING: frozenset[str] = frozenset()
 _DAY = timedelta(days=1)
 
@@ -159,6 +165,7 @@ def expand(
     ended = None if end is None else (end.date, f"{end.type.value} on {end.date}")
     screen_failed = end is not None and end.type is EventType.SCREEN_FAILURE
     stopped = first_event(events, STOPS_AT_PROGRESSION)
+    died = first_event(events, _DEATH)
     roots: dict[str, _Base] = {
         name: (a.date, name, a.date, not a.actual) for name, a in anchors.items()
     }
@@ -216,7 +223,7 @@ def expand(
         elif visit.phase in blocked:
             state, reason = blocked[visit.phase]
         else:
-            stop = stopped if visit.stops_at_progression else ended
+            stop = _stop(visit, ended, stopped, died)
             if screen_failed and ended is not None:
                 state, reason = State.CANCELLED, ended[1]
             elif stop is not None and (end_date is None or end_date >= stop[0]):
@@ -245,6 +252,7 @@ def expand(
                 reason,
                 None,
                 visit.graded,
+                visit.after_leaving,
             )
         )
     if plan.order is not plan.visits:  # some visit is timed after a later one
@@ -253,10 +261,25 @@ def expand(
     if plan.skips:
         out = _without_covered(plan, out)
     if plan.until_next:
-        out = _with_horizons(plan, out, ended, stopped)
+        out = _with_horizons(plan, out, ended, stopped, died)
     if any(v.state is State.PLANNED for v in out):
-        out = _with_missed_from(plan, out, ended, stopped)
+        out = _with_missed_from(plan, out, ended, stopped, died)
     return Expansion(visits=tuple(out), phases={k: s for k, (s, _) in phases.items()})
+
+
+def _stop(
+    visit: VisitDef,
+    ended: tuple[date, str] | None,
+    stopped: tuple[date, str] | None,
+    died: tuple[date, str] | None,
+) -> tuple[date, str] | None:
+    """The event that ends a visit (cancelled when its window is still open then, counting
+    as missed from then when it had closed): the end of follow-up; progression for a
+    visit that stops at progression; only a death for a visit of a phase the end of
+    follow-up opened (the early-termination visit is due *because* the subject left)."""
+    if visit.after_leaving:
+        return died
+    return stopped if visit.stops_at_progression else ended
 
 
 def _with_horizons(
@@ -264,6 +287,7 @@ def _with_horizons(
     visits: list[ExpandedVisit],
     ended: tuple[date, str] | None,
     stopped: tuple[date, str] | None,
+    died: tuple[date, str] | None,
 ) -> list[ExpandedVisit]:
     """The visits (in the plan's order) with each one without a window nor ``due_for``
     due until the day before the next dated visit of its schedule (the main one, or its
@@ -279,14 +303,13 @@ def _with_horizons(
                      and w.target_date is not None and w.target_date > target), default=None)
         end = target if later is None else later - _DAY
         state, reason = v.state, v.reason
-        definition = plan.visits[i]
-        stop = stopped if definition.stops_at_progression else ended
+        stop = _stop(plan.visits[i], ended, stopped, died)
         if state is State.PLANNED and stop is not None and end >= stop[0]:
             state, reason = State.CANCELLED, stop[1]
         visits[i] = ExpandedVisit(  # positional: this runs for every subject
             v.code, v.name, v.phase, v.kind, v.optional, state, v.anchor, target,
             v.window_start, end, v.study_day, v.provisional, v.actual_date, v.assessments,
-            reason, v.missed_from, v.graded,
+            reason, v.missed_from, v.graded, v.after_leaving,
         )
     return visits
 
@@ -296,6 +319,7 @@ def _with_missed_from(
     visits: list[ExpandedVisit],
     ended: tuple[date, str] | None,
     stopped: tuple[date, str] | None,
+    died: tuple[date, str] | None,
 ) -> list[ExpandedVisit]:
     """The visits again, each still to do with the date it counts as missed from."""
     # The completed visits of each schedule (the main one, or one phase): target, actual.
@@ -307,7 +331,7 @@ def _with_missed_from(
     for v in visits:
         if v.state is State.PLANNED and not v.optional and v.window_end is not None:
             definition = plan.by_code[v.code]
-            stop = stopped if definition.stops_at_progression else ended
+            stop = _stop(definition, ended, stopped, died)
             since = _missed_from(definition, v, completed.get(v.phase, ()), stop)
             if since is not None:
                 v = replace(v, missed_from=since)

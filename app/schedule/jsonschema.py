@@ -78,9 +78,12 @@ DESCRIPTIONS: dict[str, str] = {
     "Phase.code": "Phase code, e.g. HSCT",
     "Phase.name": "Name shown to users",
     "Phase.anchor": "Anchor of the phase's visits (recorded when the phase starts), e.g. "
-                    "transplant",
-    "Phase.condition": "What opens the phase: a response with given values, or a progression",
-    "Phase.closes_on": "Events after which the phase can no longer open",
+                    "transplant; default: the date of the event that opens the phase",
+    "Phase.condition": "What opens the phase: a response with given values, a progression, "
+                       "a withdrawal (early termination) or the completion of the study",
+    "Phase.closes_on": "Events that, recorded before the opening one, keep the phase from "
+                       "ever opening (default: progression; none for a phase opened by "
+                       "withdrawal or study_completed)",
     "Phase.stops_at_progression": "Cancel all the phase's visits at progression",
     "Phase.visits": "The phase's visits",
     "EventValues": "The values events may carry, per event type, in order (best response "
@@ -89,8 +92,11 @@ DESCRIPTIONS: dict[str, str] = {
     "Term": "One value an event may carry.",
     "Term.value": "The value as recorded: a case-sensitive code, e.g. CR or sCR",
     "Term.label": "What it means, as shown to users, e.g. Complete response",
-    "Condition": "A response event with one of the listed values opens the phase.",
-    "Condition.event": "The event that opens the phase (only response for now)",
+    "Condition": "The event that opens the phase: a response with one of the listed values, "
+                 "a progression, a withdrawal or the completion of the study.",
+    "Condition.event": "The event that opens the phase: response, progression, withdrawal "
+                       "(early-termination visits, closed only by a death) or study_completed "
+                       "(end-of-study visits)",
     "Endpoint": "An endpoint assessed at time points, each with its own window.",
     "Endpoint.code": "Endpoint code, e.g. ORR",
     "Endpoint.name": "Name shown to users",

@@ -26,7 +26,7 @@ from pydantic import Field, StrictInt, ValidationInfo, field_validator, model_va
 
 from app.schedule.durations import Duration, DurationText
 from app.schedule.eligibility_terms import AfterConsent, AgeRange, after_consent_problem
-from app.schedule.event_terms import Condition, EventValues
+from app.schedule.event_terms import Condition, EventValues, default_closes_on
 from app.schedule.names import Code, Name, Strict
 from app.schedule.timing import (
     NO_WINDOW,
@@ -244,6 +244,9 @@ class Visit(Strict):
         return self.series is not None or isinstance(self.at, tuple)
 
 
+ClosingEvent = Literal["progression", "death", "withdrawal", "lost_to_follow_up"]
+
+
 class Phase(Strict):
     code: Code
     name: str = Field(min_length=1, max_length=200)
@@ -251,8 +254,11 @@ class Phase(Strict):
         default=None, description="Defaults to the date of the event that opens the phase"
     )
     condition: Condition
-    closes_on: tuple[Literal["progression", "death", "withdrawal", "lost_to_follow_up"], ...] = (
-        "progression",
+    closes_on: tuple[ClosingEvent, ...] = Field(
+        default=("progression",),
+        description="Events that, recorded before the opening one, keep the phase from ever "
+        "opening (default: progression; none for a phase opened by withdrawal or "
+        "study_completed)",
     )
     stops_at_progression: bool = False
     epoch: Epoch | None = Field(
@@ -261,10 +267,21 @@ class Phase(Strict):
     )
     visits: tuple[Visit, ...] = Field(min_length=1)
 
+    _closes_on_default = model_validator(mode="before")(default_closes_on)
+
+    @field_validator("closes_on")
+    @classmethod
+    def _not_closed_by_its_opener(cls, value: tuple[str, ...],
+                                  info: ValidationInfo) -> tuple[str, ...]:
+        condition = info.data.get("condition")
+        if isinstance(condition, Condition):
+            condition.check_closes_on(value)
+        return value
+
     @model_validator(mode="after")
-    def _opened_by_progression(self) -> Phase:
-        if self.condition.event == "progression" and self.stops_at_progression:
-            raise ValueError("a phase opened by progression cannot stop at progression")
+    def _stops(self) -> Phase:
+        self.condition.check_stops(self.stops_at_progression,
+                                   any(v.stops_at_progression for v in self.visits))
         return self
 
     @property

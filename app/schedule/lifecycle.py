@@ -10,8 +10,9 @@ is accepted whether it is entered before or after the others. What a subject *is
   withdrawal, loss to follow-up, death. There is at most one of each, and at most one
   end of follow-up besides death: a subject who left may still be reported dead later
   (overall survival needs it), never the other way round.
-- Nothing but a death may be dated after the end of follow-up: no visit done, no
-  response, progression, transfer or re-consent. Nothing at all after a death.
+- Nothing but a death may be dated after the end of follow-up: no visit done (but the
+  visits of a phase the end opens, early termination), no response, progression,
+  transfer or re-consent. Nothing at all after a death.
 - A screen failure ends a subject who was never treated: it cannot follow an actual
   date of the main anchor (the first dose, the infusion).
 - A transfer moves the subject to another site from its date: the site on any date is
@@ -26,7 +27,7 @@ is accepted whether it is entered before or after the others. What a subject *is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -186,10 +187,13 @@ def event_conflict(
     events: Sequence[Event],
     visits_done: Sequence[tuple[str, date]],
     treated_on: date | None = None,
+    after_leaving: Collection[str] = (),
 ) -> EventConflict | None:
     """Whether ``new`` contradicts the recorded ``events``, the visits done (code and
     actual date) or the actual date of the main anchor; None when it fits. The same
-    answer whatever order they came in."""
+    answer whatever order they came in. The visits ``after_leaving`` (of a phase the end
+    of follow-up opens: early termination) may be dated after the end, never after a
+    death."""
     for e in events:
         if e.type is new.type and new.type in TERMINAL_EVENTS:
             return EventConflict(
@@ -219,7 +223,7 @@ def event_conflict(
         if death is not None and day > death:
             return EventConflict(f"visit {code} was done on {_day(day)}, after the death"
                                  f" ({_day(death)})")
-        if end is not None and day > end.date:
+        if end is not None and day > end.date and code not in after_leaving:
             return EventConflict(f"visit {code} was done on {_day(day)}, after the"
                                  f" {end.type.value.replace('_', ' ')} ({_day(end.date)})")
     return None
@@ -229,13 +233,17 @@ def _what(e: Event) -> str:
     return f"the {e.type.value.replace('_', ' ')}"
 
 
-def visit_date_conflict(day: date, events: Sequence[Event]) -> str | None:
-    """Why a visit cannot have been done on ``day`` given the events (None: it can)."""
+def visit_date_conflict(
+    day: date, events: Sequence[Event], *, after_leaving: bool = False
+) -> str | None:
+    """Why a visit cannot have been done on ``day`` given the events (None: it can). A
+    visit ``after_leaving`` (early termination) may be done after the end of follow-up,
+    never after a death."""
     death = next((e.date for e in events if e.type is EventType.DEATH), None)
     if death is not None and day > death:
         return f"visit date {_day(day)} is after death ({_day(death)})"
     end = end_of_follow_up(events)
-    if end is not None and day > end.date:
+    if end is not None and day > end.date and not after_leaving:
         return (f"visit date {_day(day)} is after the {end.type.value.replace('_', ' ')}"
                 f" ({_day(end.date)})")
     return None

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from app.schedule.dates import Offset
 from app.schedule.durations import Duration
+from app.schedule.event_terms import ENDING_OPENERS
 from app.schedule.language import Protocol, Visit
 from app.schedule.timing import Window
 
@@ -58,6 +59,9 @@ class VisitDef:
     # for after_days from its target, or (due_until_next) until the next visit.
     graded: bool = True
     due_until_next: bool = False
+    # In a phase opened by the end of follow-up (early termination): the event that opens
+    # it does not cancel it, only a death does.
+    after_leaving: bool = False
     # Derived once per plan, so that expanding a calendar builds no objects per visit.
     before: timedelta = field(init=False, repr=False, compare=False)
     after: timedelta = field(init=False, repr=False, compare=False)
@@ -83,6 +87,11 @@ class PhaseDef:
     closes_on: tuple[str, ...]
     opened_by: str = "response"  # the event type that opens it
     on_event: bool = False  # its visits count from the date of the opening event
+
+    @property
+    def after_leaving(self) -> bool:
+        """Whether the event that opens it ends the follow-up (early termination)."""
+        return self.opened_by in ENDING_OPENERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +128,7 @@ def _expand_visit(
     anchor_day: int,
     study_grace: Duration | None,
     phase_epoch: str | None = None,
+    after_leaving: bool = False,
 ) -> list[VisitDef]:
     anchor = None if visit.after_visit else (visit.anchor or default_anchor)
     reference = visit.after_visit or anchor
@@ -162,6 +172,7 @@ def _expand_visit(
             epoch=visit.epoch or phase_epoch,
             graded=visit.graded,
             due_until_next=not visit.graded and visit.due_for is None,
+            after_leaving=after_leaving,
         )
         for i, (code, name, point) in enumerate(points)
     ]
@@ -206,7 +217,7 @@ def build_plan(protocol: Protocol) -> Plan:
         for visit in phase.visits:
             visits += _expand_visit(
                 visit, phase.code, phase.timed_from, phase.stops_at_progression, day, grace,
-                phase.epoch,
+                phase.epoch, phase.condition.ends_follow_up,
             )
     flat = tuple(visits)
     by_code = {v.code: v for v in flat}

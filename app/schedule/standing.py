@@ -21,10 +21,14 @@ from app.schedule.status import State
 
 def cancelled_on(plan: Plan, code: str, events: Sequence[Event]) -> date | None:
     """The date of the event that cancels the visit ``code`` when not done by then: the
-    end of follow-up, or progression for a visit the protocol stops at progression."""
+    end of follow-up, or progression for a visit the protocol stops at progression, or a
+    death for a visit of a phase the end of follow-up opened (early termination)."""
     definition = plan.by_code.get(code)
     if definition is None:
         return None
+    if definition.after_leaving:  # early termination: only a death cancels it
+        died = first_event(events, frozenset({EventType.DEATH}))
+        return None if died is None else died[0]
     stop = first_event(events, STOPS_AT_PROGRESSION if definition.stops_at_progression
                   else TERMINAL_EVENTS)
     end = end_of_follow_up(events)

@@ -205,6 +205,17 @@ def in_class(
     )
 
 
+def of_subjects(lifecycle_in: ColumnElement[bool], leaving: bool) -> ColumnElement[bool]:
+    """The visits of the subjects a lifecycle filter keeps (``lifecycle_in``, a condition
+    on the subject row). With ``leaving`` (the filter keeps the subjects still on study)
+    also the visits still to do of a phase the end of follow-up opened: a withdrawn
+    subject's early-termination visit is the coordinator's to book. The index range of
+    each class is unchanged: this is checked on the subject row each visit joins anyway."""
+    if not leaving:
+        return lifecycle_in
+    return or_(lifecycle_in, and_(Visit.after_leaving == true(), Visit.state == PLANNED))
+
+
 def sort_key(rank: Urgency) -> DateExpr:
     if rank in (Urgency.OVERDUE, Urgency.DUE):
         return Visit.window_end  # most overdue first; the window closing soonest first

@@ -151,7 +151,7 @@ def complete_visit(
         raise decision.error()
     if isinstance(decision, Unchanged) and step is None:
         return VisitOutcome(loaded, visit, created=False)
-    check_visit_date(loaded, actual_date, now, events)
+    check_visit_date(loaded, actual_date, now, events, code)
     if step is not None:
         check_anchor(loaded, name=step.name, day=step.change.date, actual=step.change.actual,
                      now=now)

@@ -52,6 +52,7 @@ def subject_page(
         "entries": timeline(stored.visits, today),
         "axis": axis(stored.calendar.periods, stored.calendar.endpoints, today),
         "phases": stored.calendar.phases,
+        "opened": stored.calendar.opened,
         # Consent is shown on its own; the other anchors with the protocol's labels.
         "anchors": [(labels.get(a.name, a.name), a) for a in stored.anchors
                     if a.name != "consent"],

@@ -83,12 +83,14 @@ def test_complete_remission_opens_the_transplant_phase(
 ) -> None:
     before = client.get(MM_SUBJECT, headers=edc).json()
     assert before["phases"] == [{"code": "HSCT", "name": "Allogeneic HSCT after complete remission",
-                                 "state": "pending"}]
+                                 "state": "pending", "opened_by": None, "opened_on": None}]
     assert _visits(before)["HSCT-D14"]["status"] == "pending"
     cr = client.post(f"{MM_SUBJECT}/events",
                      json={"type": "response", "date": "2025-04-03", "value": "CR"}, headers=edc)
     assert cr.status_code == 201, cr.text
-    assert cr.json()["phases"][0]["state"] == "active"
+    assert cr.json()["phases"][0] == {
+        "code": "HSCT", "name": "Allogeneic HSCT after complete remission", "state": "active",
+        "opened_by": "response", "opened_on": "2025-04-03"}
     assert _visits(cr.json())["HSCT-D14"]["reason"] == "waiting for anchor transplant"
     planned = client.put(f"{MM_SUBJECT}/anchors/transplant",
                          json={"date": "2025-05-05", "actual": False}, headers=edc)

@@ -83,7 +83,8 @@ def test_lzzt_enrols_and_a_telephone_contact_follows_the_late_visit(
     created = client.post("/api/v1/studies/LZZT/subjects", json=body, headers=token)
     assert created.status_code == 201, created.text
     visits = by_code(created.json())
-    assert len(visits) == 16
+    assert len(visits) == 18  # with the early-termination phase, waiting for a withdrawal
+    assert (visits["ET"]["status"], visits["RET"]["status"]) == ("pending", "pending")
     assert visits["BL"]["status"] == "completed"
     assert (visits["TEL10"]["target_date"], visits["TEL10"]["provisional"]) == (
         "2024-05-10", True)

@@ -42,7 +42,7 @@ def test_every_example_validates() -> None:
     assert len(lines) == len(files) and all(": ok (" in line for line in lines)
     assert f"{KARMMA}: ok (KARMMA 1.0: 68 visits, 1 conditional phase, " \
         "24 endpoint time points)" in lines
-    assert f"{LZZT}: ok (LZZT 1.0: 16 visits, 0 conditional phases, " \
+    assert f"{LZZT}: ok (LZZT 1.0: 18 visits, 1 conditional phase, " \
         "6 endpoint time points)" in lines
 
 
@@ -100,3 +100,12 @@ def test_lzzt_preview_telephone_contact_after_a_late_visit() -> None:
     # Week 8 overdue on 2024-05-05: the telephone contact still counts from its target.
     late = preview(LZZT, "--anchor", "first_dose=2024-03-01", "--as-of", "2024-05-05")
     assert late["WK8"]["status"] == "overdue" and late["WK8"]["days_overdue"] == 6
+
+
+def test_lzzt_preview_early_termination_after_a_withdrawal() -> None:
+    visits = preview(LZZT, "--anchor", "first_dose=2024-03-01", "--event",
+                     "withdrawal=2024-05-31", "--as-of", "2024-06-05")
+    assert (visits["ET"]["target_date"], visits["ET"]["window_end"], visits["ET"]["status"]) \
+        == ("2024-05-31", "2024-06-14", "due")
+    assert (visits["TEL14"]["status"], visits["WK12"]["status"]) == (
+        "cancelled", "missed_undocumented")

@@ -405,3 +405,4 @@ def test_real_process_preview(tmp_path: Path) -> None:
     assert [visits[c]["target_date"] for c in ("D-2", "D14", "M3", "M24")] == [
         "2025-03-24", "2025-04-09", "2025-06-26", "2027-03-26"
     ]
+

@@ -137,9 +137,10 @@ class TermOut(BaseModel):
 
 
 class ConditionOut(BaseModel):
-    event: str = Field(examples=["response"], description="response or progression")
+    event: str = Field(examples=["response"], description="response, progression, withdrawal "
+                       "(early termination) or study_completed (end of study)")
     values: list[str] = Field(description="Response values that open the phase (none for "
-                              "progression)", examples=[["CR"]])
+                              "the other events)", examples=[["CR"]])
 
 
 class PhaseOut(BaseModel):
@@ -150,7 +151,10 @@ class PhaseOut(BaseModel):
     anchored_on_event: bool = Field(description="Its visits count from the date of the event "
                                     "that opened it")
     condition: ConditionOut
-    closes_on: list[str] = Field(examples=[["progression"]])
+    closes_on: list[str] = Field(
+        examples=[["progression"]], description="Events that, recorded before the opening "
+        "one, keep the phase from opening (death, withdrawal and loss to follow-up always "
+        "do; a phase opened by withdrawal or study_completed is closed only by a death)")
     stops_at_progression: bool
 
 

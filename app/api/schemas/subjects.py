@@ -20,7 +20,7 @@ from app.api.schemas.deviations import (
     MISSED_FROM,
     STATUS_DESCRIPTION,
 )
-from app.schedule.calendar import EndpointStatus
+from app.schedule.calendar import EndpointStatus, PhaseOpening
 from app.schedule.expand import PhaseState
 from app.schedule.language import VisitKind
 from app.schedule.lifecycle import EventType, Lifecycle
@@ -243,6 +243,12 @@ class PhaseOut(BaseModel):
     code: str
     name: str
     state: PhaseState
+    opened_by: EventType | None = Field(
+        default=None, description="The event that opened the phase (response, progression, "
+        "withdrawal, study_completed); null until it opens", examples=["withdrawal"])
+    opened_on: date | None = Field(
+        default=None, description="The date of that event: the visits of a phase anchored "
+        "on it count from this date")
 
 
 class SubjectSummaryOut(BaseModel):
@@ -357,7 +363,14 @@ def subject_out(loaded: LoadedSubject, stored: StoredCalendar) -> SubjectOut:
             )
             for e in calendar.endpoints
         ],
-        phases=[PhaseOut(code=c, name=names.get(c, c), state=s)
+        phases=[_phase_out(c, names.get(c, c), s, calendar.opened.get(c))
                 for c, s in calendar.phases.items()],
         as_of=calendar.as_of,
     )
+
+
+def _phase_out(code: str, name: str, state: PhaseState, opened: PhaseOpening | None) -> PhaseOut:
+    if opened is None:
+        return PhaseOut(code=code, name=name, state=state)
+    return PhaseOut(code=code, name=name, state=state, opened_by=opened.event,
+                    opened_on=opened.date)

@@ -28,6 +28,7 @@ VISIT_COLUMNS = (
     "upcoming_from",
     "missed_from",
     "graded",
+    "after_leaving",
     "study_day",
     "provisional",
     "reason",

@@ -157,7 +157,8 @@ def _check(session: Session, loaded: LoadedSubject, new: Event, others: list[Eve
                           f" ({consent.isoformat()})")
     if new.type is EventType.TRANSFER and new.value is not None:
         _check_destination(session, loaded, new.value)
-    conflict = event_conflict(new, others, facts.visits_done, facts.treated_on)
+    leaving = [v.code for v in loaded.plan.visits if v.after_leaving]
+    conflict = event_conflict(new, others, facts.visits_done, facts.treated_on, leaving)
     if conflict is not None:
         if conflict.already_recorded:
             raise AlreadyRecorded(f"subject {subject_id}: {conflict.message}")

@@ -71,10 +71,12 @@ def current_visit(visit: Visit, loaded: LoadedSubject, events: Sequence[Event]) 
 
 
 def check_visit_date(
-    loaded: LoadedSubject, day: date, now: datetime, events: Sequence[Event]
+    loaded: LoadedSubject, day: date, now: datetime, events: Sequence[Event],
+    code: str | None = None,
 ) -> None:
     """A visit cannot have been done in the site's future, before consent or after the
-    subject left (or died)."""
+    subject left (or died); the visit ``code`` of a phase the subject's leaving opened
+    (early termination) may be done after the leaving, never after a death."""
     check_date(day, "visit date")
     today = loaded.today(now)
     if day > today:
@@ -83,7 +85,9 @@ def check_visit_date(
     consent = loaded.subject.consent_date
     if day < consent:
         raise InvalidDate(f"visit date {day.isoformat()} is before consent ({consent.isoformat()})")
-    problem = visit_date_conflict(day, events)
+    definition = None if code is None else loaded.plan.by_code.get(code)
+    problem = visit_date_conflict(
+        day, events, after_leaving=definition is not None and definition.after_leaving)
     if problem is not None:
         raise InvalidDate(problem)
 

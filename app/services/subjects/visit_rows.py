@@ -89,6 +89,7 @@ def visit_row_values(
             "kind": v.kind,
             "optional": v.optional,
             "unscheduled": False,
+            "after_leaving": v.after_leaving,
             **schedule_values(v, upcoming_days),
             "actual_date": v.actual_date,
             "assessments": sorted(v.assessments),

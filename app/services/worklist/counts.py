@@ -28,9 +28,10 @@ from app.services.status_sql import (
     Urgency,
     group_by_date,
     in_class,
+    of_subjects,
     urgent,
 )
-from app.services.worklist.selection import resolve_scope, todays
+from app.services.worklist.selection import leaves_open, resolve_scope, todays
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +121,9 @@ def _count_query(
         .group_by(Visit.site_id, Visit.study_id)
     )
     if lifecycles is not None:
-        stmt = stmt.join(Subject, Subject.id == Visit.subject_pk).where(
-            Subject.lifecycle.in_(sorted(lc.value for lc in lifecycles)))
+        stmt = stmt.join(Subject, Subject.id == Visit.subject_pk).where(of_subjects(
+            Subject.lifecycle.in_(sorted(lc.value for lc in lifecycles)),
+            leaves_open(lifecycles)))
     return stmt if study_ids is None else stmt.where(Visit.study_id.in_(study_ids))
 
 

@@ -34,7 +34,7 @@ from app.services.status_sql import (
     group_by_date,
 )
 from app.services.worklist.query import Cursor, page_query
-from app.services.worklist.selection import resolve_scope, todays
+from app.services.worklist.selection import leaves_open, resolve_scope, todays
 
 
 class WorklistRow(NamedTuple):
@@ -100,7 +100,8 @@ def worklist(
     the site's local date at the instant ``now``. ``statuses`` keeps only those
     statuses; ``date_from``/``date_to`` bound the target date (both inclusive).
     ``lifecycles`` keeps the visits of subjects in those lifecycles (by default those
-    still on study; None: every subject).
+    still on study; None: every subject); keeping those still on study also keeps the
+    visits still to do of a phase a subject's leaving opened (early termination).
     """
     if not 1 <= limit <= 500:
         raise InvalidRequest("limit must be between 1 and 500", field="limit")
@@ -136,7 +137,8 @@ def worklist(
         stmt = page_query(rank, others, actor, after=resumes,
                           studies=scope.study_ids is not None,
                           date_from=date_from is not None, date_to=date_to is not None,
-                          lifecycles=lifecycles is not None)
+                          lifecycles=lifecycles is not None,
+                          leaving=leaves_open(lifecycles))
         # One query per local date; each is a range scan, merged here by (key, id).
         found: list[tuple[date, int, WorklistRow]] = []
         for day, site_ids in groups:

@@ -23,7 +23,15 @@ from app.models import Site, Study, Subject, Visit
 from app.schedule.status import Status
 from app.services.pagination import decode_cursor, encode_cursor
 from app.services.scope import visible_rows
-from app.services.status_sql import STATES_OF, TODAY, Urgency, in_class, sort_key, status_expr
+from app.services.status_sql import (
+    STATES_OF,
+    TODAY,
+    Urgency,
+    in_class,
+    of_subjects,
+    sort_key,
+    status_expr,
+)
 
 CURSOR = "worklist"
 
@@ -86,12 +94,15 @@ def page_query(
     date_from: bool,
     date_to: bool,
     lifecycles: bool = False,
+    leaving: bool = False,
 ) -> Select[*tuple[Any, ...]]:
     """Visits of one class at the SITES whose date is TODAY, most urgent first, the
     first NEED of them (after AFTER_KEY/AFTER_ID when ``after``). ``others`` keeps
     only those statuses of the OTHER class. Codes come from joins in the same query;
     only the columns shown, the visit id first. ``lifecycles`` keeps the visits of
-    subjects in the LIFECYCLES (checked on the subject row each visit joins anyway)."""
+    subjects in the LIFECYCLES (checked on the subject row each visit joins anyway), and
+    with ``leaving`` the visits still to do that the subjects' leaving opened
+    (:func:`app.services.status_sql.of_subjects`)."""
     status = status_expr(TODAY)
     key = sort_key(rank)
     where = [in_class(rank, SITES, TODAY), visible_rows(actor, study_code=Study.code.expression,
@@ -108,7 +119,7 @@ def page_query(
     if date_to:
         where.append(Visit.target_date <= DATE_TO)
     if lifecycles:
-        where.append(Subject.lifecycle.in_(LIFECYCLES))
+        where.append(of_subjects(Subject.lifecycle.in_(LIFECYCLES), leaving))
     return (
         select(
             Visit.id,

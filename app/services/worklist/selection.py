@@ -4,7 +4,7 @@ actor may see, and each site's "today".
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -20,6 +20,7 @@ from app.access import Actor
 from app.errors import NotFound
 from app.models import Site, Study
 from app.schedule.dates import local_today
+from app.schedule.lifecycle import Lifecycle
 from app.services.scope import visible_site, visible_study
 
 
@@ -95,3 +96,10 @@ def todays(
         site.id: as_of or given.get(site.id) or local_today(now, site.time_zone)
         for site in sites
     }
+
+
+def leaves_open(lifecycles: Collection[Lifecycle] | None) -> bool:
+    """Whether a lifecycle filter keeps, with the subjects still on study, the visits
+    still to do that a subject's leaving opened (early termination): it does whenever it
+    keeps the subjects still on study (the default). No filter keeps everything anyway."""
+    return lifecycles is not None and Lifecycle.ACTIVE in lifecycles
