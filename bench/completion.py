@@ -119,6 +119,7 @@ def bench_completion(
     body = json.dumps({"actual_date": (day - timedelta(days=1)).isoformat()}).encode()
     ok = frozenset({201})
     runs: dict[str, list[LoadResult]] = {"followup": [], "minimal": []}
+    cpu: dict[str, list[float]] = {"followup": [], "minimal": []}  # ms per completion
     try:
         with Server.followup(url, 1) as ours, Server.minimal(copy, 1) as base:
             servers = {"followup": (ours, "/api/v1"), "minimal": (base, "")}
@@ -129,15 +130,19 @@ def bench_completion(
             for n in range(rounds):
                 batch = targets[warm + n * requests: warm + (n + 1) * requests]
                 for kind, (server, prefix) in servers.items():
+                    used = server.cpu_ms()
                     runs[kind].append(run_load(server.port, _paths(prefix, batch), token=secret,
                                                requests=requests, body=body, ok=ok))
+                    cpu[kind].append((server.cpu_ms() - used) / requests)
     finally:
         backend.drop(copy)
-    out: dict[str, Any] = {kind: _entry(results) for kind, results in runs.items()}
+    out: dict[str, Any] = {kind: _entry(results) | {"cpu_ms": statistics.median(cpu[kind])}
+                           for kind, results in runs.items()}
     out["ratio"] = out["followup"]["per_s"] / out["minimal"]["per_s"]
     log(f"  completion: followup {out['followup']['per_s']:.0f}/s (p50"
-        f" {out['followup']['p50_ms']:.1f} ms), minimal {out['minimal']['per_s']:.0f}/s (p50"
-        f" {out['minimal']['p50_ms']:.1f} ms), ratio {out['ratio']:.2f}")
+        f" {out['followup']['p50_ms']:.1f} ms, CPU {out['followup']['cpu_ms']:.2f} ms),"
+        f" minimal {out['minimal']['per_s']:.0f}/s (p50 {out['minimal']['p50_ms']:.1f} ms,"
+        f" CPU {out['minimal']['cpu_ms']:.2f} ms), ratio {out['ratio']:.2f}")
     return out
 
 

@@ -165,6 +165,10 @@ class Server:
         peaks = [peak_rss_mb(pid) for pid in self.processes()]
         return max(peaks, default=0.0), sum(peaks)
 
+    def cpu_ms(self) -> float:
+        """CPU time (user and system) the server's processes have used so far, in ms."""
+        return sum(cpu_ms(pid) for pid in self.processes())
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -192,3 +196,12 @@ def peak_rss_mb(pid: int | str) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def cpu_ms(pid: int | str) -> float:
+    """The CPU time (user and system) a live process has used, in ms."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")

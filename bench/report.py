@@ -73,10 +73,12 @@ def markdown(r: dict[str, Any]) -> str:
         if done:
             ours, base = done["followup"], done["minimal"]
             lines.append(
-                f"| 9. visit completion, 1 client: completions/s (median of rounds); p50/p95 ms"
-                f" | {_f(ours['per_s'], 0)}; {_f(ours['p50_ms'])} / {_f(ours['p95_ms'])} |"
-                f" {_f(base['per_s'], 0)}; {_f(base['p50_ms'])} / {_f(base['p95_ms'])} raw SQL"
-                f" | {done['ratio']:.2f} (≥ 0.5) |")
+                f"| 9. visit completion, 1 client: completions/s (median of rounds); p50/p95 ms;"
+                f" server CPU ms per completion"
+                f" | {_f(ours['per_s'], 0)}; {_f(ours['p50_ms'])} / {_f(ours['p95_ms'])};"
+                f" {_f(ours.get('cpu_ms'), 2)} |"
+                f" {_f(base['per_s'], 0)}; {_f(base['p50_ms'])} / {_f(base['p95_ms'])};"
+                f" {_f(base.get('cpu_ms'), 2)} raw SQL | {done['ratio']:.2f} (≥ 0.5) |")
     errors = sum(v.get("errors", 0) for name in ("sqlite", "postgresql") if name in r
                  for step in ("http", "completion") if step in r[name]
                  for v in r[name][step].values() if isinstance(v, dict))

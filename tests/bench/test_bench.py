@@ -41,6 +41,9 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         assert done["followup"]["completions"] == done["minimal"]["completions"] == 10
         assert done["followup"]["errors"] == 0 and done["minimal"]["errors"] == 0
         assert len(done["followup"]["per_s_rounds"]) == 2 and done["ratio"] > 0
+        # Each server's own CPU time per completion is measured (in clock ticks of 10 ms:
+        # the baseline's few completions may fit in less than one).
+        assert done["followup"]["cpu_ms"] > 0 and done["minimal"]["cpu_ms"] >= 0
     table = (tmp_path / "latest.md").read_text()
     assert "| 3. worklist overdue, 1 worker(s): req/s, 16 clients (median of rounds) |" in table
     assert ("| 3. worklist missed, not documented, 1 worker(s): req/s, 16 clients (median of"
