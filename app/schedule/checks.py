@@ -35,6 +35,7 @@ from app.schedule.check_context import (
     entries,
     format_path,
 )
+from app.schedule.covering import check_covered_by
 from app.schedule.durations import Duration
 from app.schedule.event_checks import check_condition, check_event_values, check_recording
 from app.schedule.language import Visit
@@ -71,6 +72,7 @@ class _Checker(CheckContext):
         self.visit_numbers()
         self.timing()
         check_recording(self)
+        check_covered_by(self)
         check_horizons(self)
         self.endpoints()
         self.periods()

@@ -369,8 +369,9 @@ def _missed_from(
 
 def _without_covered(plan: Plan, visits: list[ExpandedVisit]) -> list[ExpandedVisit]:
     """The visits again, a visit with ``skip_within`` not applicable while another visit
-    (one without it, planned or completed) is dated that close to its target. Covering is
-    decided afresh each time: if the covering visit is cancelled, the skipped one is back."""
+    (one without it, planned or completed, and one its ``covered_by`` names) is dated that
+    close to its target; the earliest such visit is named. Covering is decided afresh each
+    time: if the covering visit is cancelled, the skipped one is back."""
     dated: list[tuple[date, str]] = sorted(
         (day, v.code) for v in visits
         if plan.by_code[v.code].skip_within_days is None
@@ -379,13 +380,19 @@ def _without_covered(plan: Plan, visits: list[ExpandedVisit]) -> list[ExpandedVi
     )
     out = []
     for v in visits:
-        within = plan.by_code[v.code].skip_within_days
+        definition = plan.by_code[v.code]
+        within = definition.skip_within_days
         if within is not None and v.state is State.PLANNED and v.target_date is not None:
-            low = v.target_date - timedelta(days=within)
-            i = bisect_left(dated, (low, ""))
-            if i < len(dated) and dated[i][0] <= v.target_date + timedelta(days=within):
+            rule = definition.covered_by
+            high = v.target_date + timedelta(days=within)
+            i = bisect_left(dated, (v.target_date - timedelta(days=within), ""))
+            while i < len(dated) and dated[i][0] <= high:
                 day, code = dated[i]
-                v = replace(v, state=State.NOT_APPLICABLE,
-                            reason=f"covered by visit {code} ({day.isoformat()})")
+                other = plan.by_code[code]
+                if rule is None or rule.covers(other.phase, other.kind, code):
+                    v = replace(v, state=State.NOT_APPLICABLE,
+                                reason=f"covered by visit {code} ({day.isoformat()})")
+                    break
+                i += 1
         out.append(v)
     return out

@@ -24,6 +24,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictInt, ValidationInfo, field_validator, model_validator
 
+from app.schedule.covering import CoveredBy
+from app.schedule.covering import VisitKind as VisitKind  # where the services take it from
 from app.schedule.durations import Duration, DurationText
 from app.schedule.eligibility_terms import AfterConsent, AgeRange, after_consent_problem
 from app.schedule.event_terms import Condition, EventValues, default_closes_on
@@ -146,9 +148,6 @@ class Anchor(Strict):
         return value
 
 
-VisitKind = Literal["clinic", "phone", "procedure", "inpatient", "home"]
-
-
 class Visit(Strict):
     """One visit, or several when ``series`` or a list of time points (``at: [...]``) is
     given.
@@ -191,9 +190,12 @@ class Visit(Strict):
     )
     skip_within: GraceDuration | None = Field(
         default=None,
-        description="Not applicable when another visit (one without skip_within) is dated "
-        "within this many days of its target: a yearly long-term follow-up visit that a main "
-        "schedule visit already covers",
+        description="Not applicable when another visit (one without skip_within, and one "
+        "covered_by names) is dated within this many days of its target",
+    )
+    covered_by: CoveredBy | None = Field(
+        default=None, description="With skip_within: the visits that cover this one (default: "
+        "any visit without skip_within)",
     )
     records: Name | None = Field(
         default=None,

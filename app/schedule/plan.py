@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 
+from app.schedule.covering import MAIN_PHASE as MAIN_PHASE  # the phase code of the main schedule
+from app.schedule.covering import CoveredBy
 from app.schedule.dates import Offset
 from app.schedule.durations import Duration
 from app.schedule.event_terms import ENDING_OPENERS
 from app.schedule.language import Protocol, Visit
 from app.schedule.timing import Window
-
-MAIN_PHASE = "main"
 
 
 def resolve(duration: Duration, anchor_day: int) -> Offset:
@@ -47,6 +47,8 @@ class VisitDef:
     missed_after_days: int | None = None
     # Not applicable when a visit without it is dated within this many days (None: never).
     skip_within_days: int | None = None
+    # Which visits cover it (None: any visit without skip_within).
+    covered_by: CoveredBy | None = None
     # The anchor whose actual date this visit is (one fact, one entry), if any.
     records_anchor: str | None = None
     # Timed from the target of after_visit even once that visit is done.
@@ -166,6 +168,7 @@ def _expand_visit(
             missed_after_days=missed_after,
             skip_within_days=None if visit.skip_within is None
             else visit.skip_within.offset_days_for(anchor_day),
+            covered_by=visit.covered_by,
             records_anchor=visit.records,
             from_target=visit.timed_from == "target",
             visitnum=None if visit.visitnum is None else visit.visitnum + i,

@@ -109,17 +109,22 @@ def test_karmma_yearly_follow_up_is_covered_by_the_main_visit_on_its_day(karmma:
     assert visits["LTFU-Y5"].reason == "covered by visit M60 (2029-01-31)"
 
 
-def test_karmma_limit_a_survival_call_covers_a_yearly_visit(karmma: Plan) -> None:
-    """What the file's header says the language cannot say: skip_within counts any visit
-    as covering, so after a progression on 2024-10-20 the survival call of 2025-01-20
-    (3 months after it, 11 days before year 1) makes year 1 not applicable, although a
-    call does not replace the clinic visit. When the language can name the covering
-    visits, this test and the header change together."""
+def test_karmma_a_survival_call_does_not_cover_a_yearly_visit(karmma: Plan) -> None:
+    """Only a main-schedule clinic visit covers a yearly visit (covered_by). After a
+    progression on 2024-10-20, M12 (2025-01-31) is cancelled, and the survival calls of
+    2025-01-20 (3 months after it, 11 days before year 1) and 2026-01-20 (15 months, 11
+    days before year 2) leave years 1 and 2 planned, with their +/- 30 day windows."""
     late = Event(EventType.PROGRESSION, d("2024-10-20"))
     visits = {v.code: v for v in expand(karmma, KARMMA_ANCHORS, (late,)).visits}
-    assert visits["SURV3"].target_date == d("2025-01-20")
-    assert (visits["LTFU-Y1"].state, visits["LTFU-Y1"].reason) == (
-        State.NOT_APPLICABLE, "covered by visit SURV3 (2025-01-20)")
+    assert (visits["SURV3"].target_date, visits["SURV15"].target_date) == (
+        d("2025-01-20"), d("2026-01-20"))
+    assert visits["M12"].state is State.CANCELLED
+    got = {c: (visits[c].state, visits[c].reason, visits[c].target_date,
+               visits[c].window_start, visits[c].window_end) for c in ("LTFU-Y1", "LTFU-Y2")}
+    assert got == {
+        "LTFU-Y1": (State.PLANNED, None, d("2025-01-31"), d("2025-01-01"), d("2025-03-02")),
+        "LTFU-Y2": (State.PLANNED, None, d("2026-01-31"), d("2026-01-01"), d("2026-03-02")),
+    }
 
 
 def test_karmma_periods_span_two_anchors(karmma: Plan) -> None:
