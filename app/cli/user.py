@@ -51,17 +51,20 @@ def _line(view: UserView) -> str:
         view.username, view.display_name, view.role, ",".join(view.sites) or "-",
         ",".join(view.studies) or "-", view.created_at.isoformat(timespec="seconds"),
         "yes" if view.must_change_password else "no",
-        "disabled" if view.disabled_at else "active",
+        "disabled" if view.disabled_at else "active", view.email or "-",
     ])
 
 
 @user_group.command("list")
 @pass_cli
 def list_(ctx: CliContext) -> None:
-    """List users (never their passwords), tab-separated."""
+    """List users (never their passwords), tab-separated, one a line under a header:
+    username, name, role, sites, studies, created, must_change_password, state, email
+    ('-' for none)."""
     with ctx.unit_of_work(write=False) as session:
         views = user_service.list_users(session, actor=ctx.actor)
-    click.echo("username\tname\trole\tsites\tstudies\tcreated\tmust_change_password\tstate")
+    click.echo("username\tname\trole\tsites\tstudies\tcreated\tmust_change_password\tstate"
+               "\temail")
     for view in views:
         click.echo(_line(view))
 

@@ -1,5 +1,5 @@
 """Users, for an admin: list, create (the one-time password shown once), edit (role,
-sites, studies, printed name), disable, enable, reset. Everyone else gets the "Not
+sites, studies, printed name, e-mail address), disable, enable, reset. Everyone else gets the "Not
 allowed" page, as from the API."""
 
 from __future__ import annotations
@@ -59,8 +59,9 @@ def create_user(request: Request, db: WebDb, actor: WebActor, form: CheckedForm,
             made = user_service.create_user(
                 db, actor=actor, username=field(form, "username", limit=100),
                 display_name=field(form, "display_name", limit=300),
-                role=field(form, "role", limit=20), sites=_codes(field(form, "sites")),
-                studies=_codes(field(form, "studies")), now=now,
+                email=field(form, "email", limit=320), role=field(form, "role", limit=20),
+                sites=_codes(field(form, "sites")), studies=_codes(field(form, "studies")),
+                now=now,
             )
     except FollowupError as exc:
         return _page(db, actor).refused(request, exc)
@@ -91,7 +92,8 @@ def reset_password(request: Request, db: WebDb, actor: WebActor, form: CheckedFo
 def _edit_page(db: WebDb, actor: Actor, username: str, **values: str) -> FormPage:
     user = user_service.get_user(db, actor=actor, username=username)
     shown = {"display_name": user.display_name, "role": user.role,
-             "sites": ", ".join(user.sites), "studies": ", ".join(user.studies)} | values
+             "sites": ", ".join(user.sites), "studies": ", ".join(user.studies),
+             "email": user.email or ""} | values
     return FormPage("admin_user.html", {
         "nav": "users", "user": user, "values": shown,
         "roles": [r.value for r in PERSON_ROLES], "error": None,
@@ -108,10 +110,11 @@ def edit_user_page(request: Request, db: WebDb, actor: WebActor,
 @router.post(USERS + "/{username}")
 def edit_user(request: Request, db: WebDb, actor: WebActor, form: CheckedForm,
               username: Username, now: NowDep) -> Response:
-    """The form's fields replace the user's role, sites, studies and printed name."""
+    """The form's fields replace the user's role, sites, studies, printed name and e-mail
+    address (an empty one removes it); one refusal keeps none of them."""
     values = {"display_name": field(form, "display_name", limit=300),
               "role": field(form, "role", limit=20), "sites": field(form, "sites"),
-              "studies": field(form, "studies")}
+              "studies": field(form, "studies"), "email": field(form, "email", limit=320)}
     page = _edit_page(db, actor, username, **values)
 
     def change() -> Response:
@@ -120,6 +123,8 @@ def edit_user(request: Request, db: WebDb, actor: WebActor, form: CheckedForm,
             role=values["role"], sites=_codes(values["sites"]),
             studies=_codes(values["studies"]), now=now,
         )
+        user_service.set_email(db, actor=actor, username=username, email=values["email"],
+                               now=now)
         return redirect(request, USERS, notice="user-updated")
 
     return submit(request, db, actor, page, change)

@@ -57,9 +57,12 @@ def test_create_prints_a_one_time_password_once_and_list_never_shows_it(database
     assert len(password) == 20 and "\n" not in password
     assert "must be changed at the first sign-in" in created.stderr
     listed = run(database, "user", "list")
-    fields = listed.stdout.splitlines()[1].split("\t")
+    header, line = listed.stdout.splitlines()[:2]
+    assert header.split("\t") == ["username", "name", "role", "sites", "studies", "created",
+                                  "must_change_password", "state", "email"]
+    fields = line.split("\t")
     assert fields[:5] + fields[6:] == [
-        "li.wei", "Dr Li Wei", "coordinator", "YC3H", "-", "yes", "active"]
+        "li.wei", "Dr Li Wei", "coordinator", "YC3H", "-", "yes", "active", "-"]
     assert password not in listed.stdout
     assert signs_in(database, "li.wei", password)
 
@@ -159,6 +162,9 @@ def test_an_e_mail_address_for_single_sign_on(database: str) -> None:
                                env={"DATABASE_URL": database})
     assert taken.exit_code == 1 and "another user has the e-mail address" in taken.stderr
     assert len(taken.stderr.strip().splitlines()) == 1
+    listed = run(database, "user", "list").stdout.splitlines()
+    assert [row.split("\t")[-1] for row in listed if row.startswith("wu.fang\t")] == [
+        "fang.wu@h.example"]
     engine = make_engine(database)
     try:
         with transaction(make_sessionmaker(engine), write=False) as session:

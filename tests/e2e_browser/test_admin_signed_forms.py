@@ -1,7 +1,7 @@
 """Two admin forms in a real headless Chromium, by an admin signed in with a password:
 applying an amendment from a version's page, signed "approved by" (a wrong password
-moves nobody and keeps the reason), and changing a coordinator's sites on their user
-page."""
+moves nobody and keeps the reason), and changing a coordinator's sites and e-mail
+address on their user page."""
 
 from __future__ import annotations
 
@@ -156,9 +156,13 @@ def test_an_admin_changes_a_coordinators_sites(page: Page, admin_server: AdminSe
     expect(page.get_by_role("alert")).to_contain_text(
         "A coordinator user needs at least one site")
     page.get_by_label("Sites (codes").fill(f"{OWN_SITE}, wtch")
+    page.get_by_label("E-mail address").fill("Li.Wei@Hospital.Example")
     page.get_by_role("button", name="Save the changes").click()
     page.wait_for_url(f"{base}/admin/users?notice=user-updated")
     expect(page.get_by_role("status")).to_contain_text("it counts from their next page")
+    expect(page.get_by_role("cell", name="li.wei@hospital.example", exact=True)).to_be_visible()
+    [changed] = records(admin_server.url, "user.email_changed")
+    assert changed.after is not None and changed.after["email"] == "li.wei@hospital.example"
     assert sites_of(admin_server.url, "li.wei") == sorted([OWN_SITE, "WTCH"])
     [record] = records(admin_server.url, "user.updated")
     assert (record.actor, record.before) == ("ana", {"sites": [OWN_SITE]})

@@ -178,3 +178,52 @@ def test_coordinators_may_not_edit_users(
     session.expire_all()
     assert session.scalars(select(User.role).where(User.username == "li.wei")).one() == (
         "coordinator")
+
+
+def test_an_admin_sets_changes_and_removes_a_users_e_mail_address(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    create_user(session, actor=SYSTEM, username="ana", display_name="Ana", role="admin",
+                email="ana@h.example", now=NOW)
+    sign_in(client, seeded.admin)
+    made = post_form(client, USERS, USERS, PERSON | {"email": "Li.Wei@Hospital.Example"})
+    assert made.status_code == 201, made.text
+    assert "<td>li.wei@hospital.example</td>" in client.get(USERS).text
+    edit = USERS + "/li.wei"
+    assert 'value="li.wei@hospital.example"' in client.get(edit).text
+    fields = {"display_name": "Dr Li Wei", "role": "coordinator", "sites": "YC3H",
+              "studies": ""}
+    taken = post_form(client, edit, edit, fields | {"display_name": "Prof Li Wei",
+                                                    "email": "ANA@h.example"})
+    assert taken.status_code == 409
+    assert taken.text.count('role="alert"') == 1
+    assert "Another user has the e-mail address ana@h.example" in taken.text
+    invalid = post_form(client, edit, edit, fields | {"email": "li.wei at hospital"})
+    assert invalid.status_code == 422 and "Invalid e-mail address" in invalid.text
+    session.expire_all()
+    li = session.scalars(select(User).where(User.username == "li.wei")).one()
+    assert (li.display_name, li.email) == ("Dr Li Wei", "li.wei@hospital.example")
+    changed = post_form(client, edit, edit, fields | {"email": "Wei.Li@Hospital.Example"})
+    assert changed.headers["location"] == USERS + "?notice=user-updated"
+    assert "<td>wei.li@hospital.example</td>" in client.get(USERS).text
+    removed = post_form(client, edit, edit, fields | {"email": ""})
+    assert removed.status_code == 303
+    session.expire_all()
+    assert session.scalars(select(User.email).where(User.username == "li.wei")).one() is None
+    records = session.scalars(select(AuditRecord).where(
+        AuditRecord.action == "user.email_changed").order_by(AuditRecord.id)).all()
+    assert [(r.actor, r.before, (r.after or {}).get("email")) for r in records] == [
+        ("web-admin", {"email": "li.wei@hospital.example"}, "wei.li@hospital.example"),
+        ("web-admin", {"email": "wei.li@hospital.example"}, None)]
+    assert session.scalars(select(AuditRecord).where(
+        AuditRecord.action == "user.updated")).first() is None  # the refused name change
+
+
+def test_a_new_users_e_mail_address_is_checked_on_the_page(
+    client: TestClient, session: Session, seeded: Seeded
+) -> None:
+    sign_in(client, seeded.admin)
+    refused = post_form(client, USERS, USERS, PERSON | {"email": "not an address"})
+    assert refused.status_code == 422 and "invalid e-mail address" in refused.text
+    assert refused.text.count('role="alert"') == 1
+    assert session.scalars(select(User)).first() is None
