@@ -9,6 +9,7 @@ import pytest
 
 from app import errors
 from app.schedule.expand import AnchorDate, VisitRecord
+from app.schedule.lifecycle import Event, EventType
 from app.schedule.outcome import Action, Completion, CurrentVisit, Missed
 from app.schedule.recording import (
     AnchorChange,
@@ -18,6 +19,7 @@ from app.schedule.recording import (
     anchor_on_completion,
     anchor_on_missed,
     anchor_records,
+    closed_phase,
     completed_by_anchors,
     recording_visit,
     visit_on_anchor,
@@ -142,3 +144,27 @@ def test_actual_anchors_complete_their_visits_at_enrolment() -> None:
     assert anchor_records(sle_plan(), {"infusion": PLANNED_ON_DAY}) == {}
     assert completed_by_anchors(records) == {"visits_completed": {"D0": "2026-02-01"}}
     assert completed_by_anchors({}) == {}
+
+
+HSCT = ("anchor transplant cannot have an actual date: it is recorded by visit HSCT-D0 of"
+        " phase HSCT, which")
+
+
+@pytest.mark.parametrize(("anchor", "events", "expected"), [
+    pytest.param("infusion", (), None, id="main-schedule"),
+    pytest.param("transplant", (), f"{HSCT} has not opened (waiting for response CR/sCR):"
+                 " record the response that opens it first, or send a planned date"
+                 " (actual: false)", id="pending"),
+    pytest.param("transplant", (Event(EventType.RESPONSE, date(2025, 4, 3), "PR"),),
+                 f"{HSCT} has not opened (waiting for response CR/sCR): record the response"
+                 " that opens it first, or send a planned date (actual: false)",
+                 id="other-response"),
+    pytest.param("transplant", (Event(EventType.RESPONSE, date(2025, 4, 3), "CR"),), None,
+                 id="opened"),
+    pytest.param("transplant", (Event(EventType.PROGRESSION, date(2025, 3, 20)),),
+                 f"{HSCT} can no longer open (progression on 2025-03-20)", id="closed"),
+])
+def test_an_anchor_of_a_phase_not_open_cannot_be_actual(
+    anchor: str, events: tuple[Event, ...], expected: str | None
+) -> None:
+    assert closed_phase(mm_plan(), anchor, events) == expected
