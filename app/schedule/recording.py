@@ -201,3 +201,37 @@ def visit_on_anchor(
             f"anchor {anchor} on {_day(after.date)} disagrees with visit {visit.code}, which"
             f" is {recorded}; send a reason to correct the visit too")
     return VisitChange(Action.CORRECTED, after.date, why)
+
+
+def reconcile(
+    visit: CurrentVisit, anchor: str, stored: AnchorDate | None, closed: str | None
+) -> AnchorChange | VisitChange | Disagreement | None:
+    """Bring a stored ``visit`` and the ``anchor`` it records in line, for rows written
+    before the protocol said the visit records it (None: they agree). ``closed``: why the
+    anchor cannot be actual (:func:`closed_phase`), if so.
+
+    The rule of entering either one: an actual anchor completes a visit not done, a
+    completed visit sets (or confirms) an anchor that is not actual. Two facts that
+    disagree (the visit done on another day, or missed, while the anchor is actual; an
+    actual anchor of a phase not open) are reported, never resolved: someone corrects one.
+    """
+    if stored is not None and stored.actual:
+        if visit.state is State.COMPLETED and visit.actual_date == stored.date:
+            return None
+        where = f"anchor {anchor} is actual on {_day(stored.date)} but visit {visit.code}"
+        if visit.state is State.COMPLETED:
+            return Disagreement(f"{where} was completed on "
+                                + (_day(visit.actual_date) if visit.actual_date else "?"))
+        if visit.state is State.MISSED:
+            return Disagreement(f"{where} was marked missed"
+                                + (f" ({visit.reason})" if visit.reason else ""))
+        if closed is not None:
+            return Disagreement(closed)
+        return VisitChange(Action.COMPLETED, stored.date)
+    if visit.state is State.COMPLETED and visit.actual_date is not None:
+        if closed is not None:
+            return Disagreement(f"visit {visit.code} was completed on"
+                                f" {_day(visit.actual_date)}, but {closed}")
+        step = AnchorStep.SET if stored is None else AnchorStep.CONFIRMED
+        return AnchorChange(step, visit.actual_date, True)
+    return None
