@@ -1,4 +1,5 @@
-"""followup subjects resync: rows written before the derived misses get them, once.
+"""followup subjects resync: rows written before the derived misses (or before D0 recorded
+the infusion) are brought in line, once.
 
 A database "from before" is made by enrolling subjects with today's code and then
 undoing in SQL what the new rules store: no missed_from, and a done visit whose window
@@ -186,9 +187,9 @@ def test_resync_enters_the_other_half_of_one_fact_and_reports_disagreements(
                if action != "subject.resynced"]
     assert changes == [
         ("R-1", "visit.completed", "D0",
-         "resync: the actual date of anchor infusion, which this visit records"),
+         "resync: completed on the actual date of anchor infusion, which this visit records"),
         ("R-2", "anchor.confirmed", "infusion",
-         "resync: the date visit D0, which records this anchor, was completed on"),
+         "resync: visit D0, which records this anchor, was completed on this date"),
     ]
     anchor = next(r for r in audit if r[1] == "anchor.confirmed")
     assert (anchor[3], anchor[4]) == ({"date": "2026-02-01", "actual": False},

@@ -79,8 +79,8 @@ def reconcile_subject(
                          note=None, now=now)
             loaded.audit(session, actor=actor, action=decided.action.value, entity="visit",
                          key=visit.code, before=was, after=outcome_of(visit),
-                         reason=f"resync: the actual date of anchor {name}, which this"
-                                " visit records")
+                         reason=f"resync: completed on the actual date of anchor {name},"
+                                " which this visit records")
             done.visits_completed += 1
         elif isinstance(decided, AnchorChange):
             write_anchor(session, loaded, row, name, decided)
@@ -89,8 +89,8 @@ def reconcile_subject(
                 before=None if before is None else {"date": before.date.isoformat(),
                                                     "actual": before.actual},
                 after={"date": decided.date.isoformat(), "actual": True},
-                reason=f"resync: the date visit {visit.code}, which records this anchor,"
-                       " was completed on")
+                reason=f"resync: visit {visit.code}, which records this anchor, was"
+                       " completed on this date")
             done.anchors_set += 1
     if done.changed:
         session.flush()
