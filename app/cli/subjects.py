@@ -75,10 +75,13 @@ def resync_command(ctx: CliContext, study_code: str | None, batch: int) -> None:
     For databases written before a change of the scheduling rules (e.g. the date a
     visit counts as missed from). One transaction per batch of subjects; a progress
     line on stderr after each. Running it again changes nothing and says so. Each
-    subject changed gets a subject.resynced audit record.
+    subject changed gets a subject.resynced audit record. A visit that records an
+    anchor and that anchor are brought in line first (each change audited); what
+    disagrees between them is listed, never resolved.
     """
     now = datetime.now(UTC)
-    after, examined, changed, visits = 0, 0, 0, 0
+    after, examined, changed, visits, completed, anchors = 0, 0, 0, 0, 0, 0
+    disagreements: list[str] = []
     while True:
         with ctx.unit_of_work() as session:
             result = resync_batch(session, actor=ctx.actor, now=now, study=study_code,
@@ -89,6 +92,9 @@ def resync_command(ctx: CliContext, study_code: str | None, batch: int) -> None:
         examined += result.examined
         changed += len(result.changed)
         visits += result.visits_changed
+        completed += result.visits_completed
+        anchors += result.anchors_set
+        disagreements += result.disagreements
         click.echo(f"resync: {examined} subject(s) checked, {changed} changed", err=True)
     scope = f" of {study_code}" if study_code else ""
     if changed:
@@ -97,6 +103,11 @@ def resync_command(ctx: CliContext, study_code: str | None, batch: int) -> None:
     else:
         click.echo(f"nothing to change: the {examined} subject(s){scope} already agree with"
                    " their calendars")
+    if completed or anchors:
+        click.echo(f"one fact, one entry: {completed} visit(s) completed from their actual"
+                   f" anchor, {anchors} anchor(s) set from their completed visit")
+    for line in disagreements:
+        click.echo(f"left as it is, to correct by hand: {line}")
 
 
 COMMANDS: list[click.Command] = [subjects_group]

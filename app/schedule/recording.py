@@ -20,6 +20,11 @@ carry a reason), which turns the anchor back into a planned date on the same day
 
 Setting the anchor (on day D):
 
+- an actual date is refused while the recording visit belongs to a conditional phase that
+  has not opened (or can no longer open): that visit cannot be completed then, whichever
+  way it is entered, so neither can the anchor that is the same fact (a conflict naming
+  the phase and what opens it); a planned date is accepted;
+
 - a planned date completes nothing; turning an actual date back into a planned one
   (a correction, with its reason) reopens the completed visit: back on the schedule;
 - an actual date completes the visit on D when it is not done, whatever its scheduled
@@ -30,14 +35,15 @@ Setting the anchor (on day D):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
 from app.errors import Conflict, ReasonRequired
-from app.schedule.expand import AnchorDate, VisitRecord
+from app.schedule.expand import AnchorDate, PhaseState, VisitRecord, phase_state
+from app.schedule.lifecycle import Event
 from app.schedule.outcome import Action, Completion, CurrentVisit, Missed
 from app.schedule.plan import Plan, VisitDef
 from app.schedule.rules import given_reason, reason_required
@@ -95,6 +101,27 @@ def anchor_records(plan: Plan, anchors: Mapping[str, AnchorDate]) -> dict[str, V
             out[visit.code] = VisitRecord(State.COMPLETED, anchor.date,
                                           frozenset(visit.assessments))
     return out
+
+
+def closed_phase(plan: Plan, anchor: str, events: Sequence[Event]) -> str | None:
+    """Why ``anchor`` cannot have an actual date yet (None: it can): the visit that records
+    it belongs to a conditional phase that has not opened, or can no longer open, on
+    ``events``. Completing that visit is refused then (:mod:`app.schedule.outcome`), and
+    the actual anchor is the same fact."""
+    visit = plan.recorded_by.get(anchor)
+    phase = None if visit is None else next(
+        (p for p in plan.phases if p.code == visit.phase), None)
+    if visit is None or phase is None:
+        return None
+    state, why = phase_state(phase, events)
+    if state is PhaseState.ACTIVE:
+        return None
+    head = (f"anchor {anchor} cannot have an actual date: it is recorded by visit"
+            f" {visit.code} of phase {phase.code}, which")
+    if state is PhaseState.NOT_APPLICABLE:
+        return f"{head} can no longer open ({why})"
+    return (f"{head} has not opened ({why}): record the {phase.opened_by} that opens it"
+            " first, or send a planned date (actual: false)")
 
 
 def completed_by_anchors(records: Mapping[str, VisitRecord]) -> dict[str, Any]:
@@ -174,3 +201,37 @@ def visit_on_anchor(
             f"anchor {anchor} on {_day(after.date)} disagrees with visit {visit.code}, which"
             f" is {recorded}; send a reason to correct the visit too")
     return VisitChange(Action.CORRECTED, after.date, why)
+
+
+def reconcile(
+    visit: CurrentVisit, anchor: str, stored: AnchorDate | None, closed: str | None
+) -> AnchorChange | VisitChange | Disagreement | None:
+    """Bring a stored ``visit`` and the ``anchor`` it records in line, for rows written
+    before the protocol said the visit records it (None: they agree). ``closed``: why the
+    anchor cannot be actual (:func:`closed_phase`), if so.
+
+    The rule of entering either one: an actual anchor completes a visit not done, a
+    completed visit sets (or confirms) an anchor that is not actual. Two facts that
+    disagree (the visit done on another day, or missed, while the anchor is actual; an
+    actual anchor of a phase not open) are reported, never resolved: someone corrects one.
+    """
+    if stored is not None and stored.actual:
+        if visit.state is State.COMPLETED and visit.actual_date == stored.date:
+            return None
+        where = f"anchor {anchor} is actual on {_day(stored.date)} but visit {visit.code}"
+        if visit.state is State.COMPLETED:
+            return Disagreement(f"{where} was completed on "
+                                + (_day(visit.actual_date) if visit.actual_date else "?"))
+        if visit.state is State.MISSED:
+            return Disagreement(f"{where} was marked missed"
+                                + (f" ({visit.reason})" if visit.reason else ""))
+        if closed is not None:
+            return Disagreement(closed)
+        return VisitChange(Action.COMPLETED, stored.date)
+    if visit.state is State.COMPLETED and visit.actual_date is not None:
+        if closed is not None:
+            return Disagreement(f"visit {visit.code} was completed on"
+                                f" {_day(visit.actual_date)}, but {closed}")
+        step = AnchorStep.SET if stored is None else AnchorStep.CONFIRMED
+        return AnchorChange(step, visit.actual_date, True)
+    return None

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.models import AuditRecord
 from tests.helpers_subjects import (
+    MM,
     NOW,
     SLE,
     assert_problem,
@@ -127,3 +128,90 @@ def test_a_missed_d0_and_a_confirmed_infusion_disagree(
                        headers=edc)
     assert fixed.status_code == 200, fixed.text
     assert _visit(fixed.json(), "D0")["status"] == "completed"
+
+
+MM_SUBJECTS = f"/api/v1/studies/{MM}/subjects"
+MM_SUBJECT = f"{MM_SUBJECTS}/MM-001"
+INFUSED = [{"name": "infusion", "date": "2025-02-03", "actual": True}]
+TRANSPLANTED = {"date": "2025-05-05", "actual": True}
+NOT_OPENED = (
+    "anchor transplant cannot have an actual date: it is recorded by visit HSCT-D0 of phase"
+    " HSCT, which has not opened (waiting for response CR/sCR): record the response that"
+    " opens it first, or send a planned date (actual: false)")
+
+
+def _mm_body(**overrides: Any) -> dict[str, Any]:
+    return enrolment_body("MM-001", site="MM01", consent_date="2025-01-06",
+                          date_of_birth="1970-03-03", **({"anchors": INFUSED} | overrides))
+
+
+@pytest.fixture
+def mm(client: TestClient, session: Session) -> dict[str, str]:
+    load_seed_studies(session)
+    stand_at(client, NOW)
+    token = bearer(make_token(session, "edc", studies=[MM]))
+    session.commit()
+    return token
+
+
+def _mm_actions(session: Session) -> list[str]:
+    return list(session.scalars(select(AuditRecord.action).where(
+        AuditRecord.subject_id == "MM-001").order_by(AuditRecord.id)))
+
+
+def test_the_transplant_is_not_actual_while_its_phase_is_pending(
+    client: TestClient, session: Session, mm: dict[str, str]
+) -> None:
+    assert client.post(MM_SUBJECTS, json=_mm_body(), headers=mm).status_code == 201
+    refused = client.put(f"{MM_SUBJECT}/anchors/transplant", json=TRANSPLANTED, headers=mm)
+    assert assert_problem(refused, 409, "conflict")["detail"] == NOT_OPENED
+    # The same fact entered as the visit is refused the same way (the visit's own words).
+    direct = client.post(f"{MM_SUBJECT}/visits/HSCT-D0/completion",
+                         json={"actual_date": "2025-05-05"}, headers=mm)
+    assert assert_problem(direct, 409, "conflict")["detail"] == (
+        "visit HSCT-D0 cannot be completed on 2025-05-05: it has no date yet"
+        " (phase HSCT waiting for response CR/sCR)")
+    document = client.get(MM_SUBJECT, headers=mm).json()
+    assert "transplant" not in {a["name"] for a in document["anchors"]}
+    assert _visit(document, "HSCT-D0")["status"] == "pending"
+    assert _mm_actions(session) == ["subject.enrolled"]
+    # A planned date is a plan, not the fact: accepted, the visit stays pending.
+    planned = client.put(f"{MM_SUBJECT}/anchors/transplant",
+                         json={"date": "2025-05-05", "actual": False}, headers=mm)
+    assert planned.status_code == 200, planned.text
+    assert _visit(planned.json(), "HSCT-D0")["status"] == "pending"
+    # Once the response opens the phase, the actual date completes the visit.
+    cr = client.post(f"{MM_SUBJECT}/events",
+                     json={"type": "response", "date": "2025-04-03", "value": "CR"}, headers=mm)
+    assert cr.status_code == 201, cr.text
+    confirmed = client.put(f"{MM_SUBJECT}/anchors/transplant", json=TRANSPLANTED, headers=mm)
+    assert confirmed.status_code == 200, confirmed.text
+    d0 = _visit(confirmed.json(), "HSCT-D0")
+    assert (d0["status"], d0["actual_date"]) == ("completed", "2025-05-05")
+    assert _mm_actions(session)[-2:] == ["anchor.confirmed", "visit.completed"]
+
+
+def test_the_transplant_is_not_actual_once_its_phase_cannot_open(
+    client: TestClient, session: Session, mm: dict[str, str]
+) -> None:
+    assert client.post(MM_SUBJECTS, json=_mm_body(), headers=mm).status_code == 201
+    progressed = client.post(f"{MM_SUBJECT}/events",
+                             json={"type": "progression", "date": "2025-03-20"}, headers=mm)
+    assert progressed.status_code == 201, progressed.text
+    refused = client.put(f"{MM_SUBJECT}/anchors/transplant", json=TRANSPLANTED, headers=mm)
+    assert assert_problem(refused, 409, "conflict")["detail"] == (
+        "anchor transplant cannot have an actual date: it is recorded by visit HSCT-D0 of"
+        " phase HSCT, which can no longer open (progression on 2025-03-20)")
+    document = client.get(MM_SUBJECT, headers=mm).json()
+    assert _visit(document, "HSCT-D0")["status"] == "not_applicable"
+    assert _mm_actions(session) == ["subject.enrolled", "event.recorded"]
+
+
+def test_enrolling_with_an_actual_transplant_is_refused(
+    client: TestClient, session: Session, mm: dict[str, str]
+) -> None:
+    body = _mm_body(anchors=[*INFUSED, {"name": "transplant", **TRANSPLANTED}])
+    refused = client.post(MM_SUBJECTS, json=body, headers=mm)
+    assert assert_problem(refused, 409, "conflict")["detail"] == NOT_OPENED
+    assert client.get(MM_SUBJECT, headers=mm).status_code == 404
+    assert _mm_actions(session) == []

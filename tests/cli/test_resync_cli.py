@@ -1,4 +1,5 @@
-"""followup subjects resync: rows written before the derived misses get them, once.
+"""followup subjects resync: rows written before the derived misses (or before D0 recorded
+the infusion) are brought in line, once.
 
 A database "from before" is made by enrolling subjects with today's code and then
 undoing in SQL what the new rules store: no missed_from, and a done visit whose window
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -18,7 +20,7 @@ from sqlalchemy import select, update
 from app import migrate
 from app.cli import cli
 from app.db import make_engine, make_sessionmaker, transaction
-from app.models import AuditRecord, Subject, Visit
+from app.models import AnchorDateRow, AuditRecord, Subject, Visit
 from app.services.visits import complete_visit
 from tests.conftest import BACKENDS, drop_database, fresh_database_url
 from tests.helpers_subjects import EDC, MM, NOW, SLE, enrol_mm, enrol_sle, load_seed_studies
@@ -107,3 +109,93 @@ def test_resync_of_one_study(database: str) -> None:
 def test_resync_of_an_unknown_study_is_one_line_and_exit_1(database: str) -> None:
     code, out, err = invoke(database, "--study", "NOPE")
     assert (code, out, err) == (1, "", "error: study NOPE not found\n")
+
+
+@pytest.fixture(params=BACKENDS)
+def before_records(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Subjects stored before D0 recorded the infusion, made by writing their rows back.
+
+    R-1: infusion actual on 1 Feb, D0 still to do. R-2: infusion planned, D0 done on
+    2 Feb. R-3: infusion actual on 1 Feb, D0 done on 3 Feb (they disagree)."""
+    url = fresh_database_url(request.param, tmp_path)
+    migrate.upgrade(url=url)
+    engine = make_engine(url)
+    with transaction(make_sessionmaker(engine)) as session:
+        load_seed_studies(session)
+        enrol_sle(session, "R-1")
+        enrol_sle(session, "R-2", actual=False)
+        enrol_sle(session, "R-3")
+    with engine.begin() as conn:
+        for subject, values in (
+            ("R-1", {"state": "planned", "actual_date": None, "assessments": [],
+                     "recorded_at": None}),
+            ("R-2", {"state": "completed", "actual_date": date(2026, 2, 2),
+                     "assessments": ["AE"], "recorded_at": NOW}),
+            ("R-3", {"actual_date": date(2026, 2, 3)}),
+        ):
+            pk = select(Subject.id).where(Subject.subject_id == subject).scalar_subquery()
+            conn.execute(update(Visit).where(Visit.subject_pk == pk, Visit.code == "D0")
+                         .values(**values))
+    engine.dispose()
+    yield url
+    drop_database(url)
+
+
+def _records(url: str) -> tuple[dict[str, tuple[str, date | None, list[str]]],
+                                dict[str, tuple[date, bool]], list[tuple[Any, ...]]]:
+    """D0 of each subject, its infusion, and the audit records written after enrolment."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        d0 = conn.execute(
+            select(Subject.subject_id, Visit.state, Visit.actual_date, Visit.assessments)
+            .join(Subject, Subject.id == Visit.subject_pk).where(Visit.code == "D0")).all()
+        infusion = conn.execute(
+            select(Subject.subject_id, AnchorDateRow.date, AnchorDateRow.actual)
+            .join(Subject, Subject.id == AnchorDateRow.subject_pk)
+            .where(AnchorDateRow.name == "infusion")).all()
+        audit = conn.execute(
+            select(AuditRecord.subject_id, AuditRecord.action, AuditRecord.key,
+                   AuditRecord.before, AuditRecord.after, AuditRecord.reason)
+            .where(AuditRecord.action != "subject.enrolled", AuditRecord.subject_id.is_not(None))
+            .order_by(AuditRecord.id)).all()
+    engine.dispose()
+    return ({s: (st, d, list(a or [])) for s, st, d, a in d0},
+            {s: (d, a) for s, d, a in infusion}, [tuple(r) for r in audit])
+
+
+def test_resync_enters_the_other_half_of_one_fact_and_reports_disagreements(
+    before_records: str,
+) -> None:
+    code, out, err = invoke(before_records)
+    assert code == 0, err
+    lines = out.splitlines()
+    # R-2's visits move with its infusion, confirmed a day after its planned date.
+    assert lines == [
+        "resynced 2 of 3 subject(s): 11 visit row(s) created or changed",
+        "one fact, one entry: 1 visit(s) completed from their actual anchor, 1 anchor(s) set"
+        " from their completed visit",
+        f"left as it is, to correct by hand: {SLE}/R-3: anchor infusion is actual on"
+        " 2026-02-01 but visit D0 was completed on 2026-02-03",
+    ]
+    d0, infusion, audit = _records(before_records)
+    assert d0 == {"R-1": ("completed", date(2026, 2, 1), ["AE"]),
+                  "R-2": ("completed", date(2026, 2, 2), ["AE"]),
+                  "R-3": ("completed", date(2026, 2, 3), ["AE"])}
+    assert infusion == {"R-1": (date(2026, 2, 1), True), "R-2": (date(2026, 2, 2), True),
+                        "R-3": (date(2026, 2, 1), True)}
+    changes = [(s, action, key, reason) for s, action, key, _, _, reason in audit
+               if action != "subject.resynced"]
+    assert changes == [
+        ("R-1", "visit.completed", "D0",
+         "resync: completed on the actual date of anchor infusion, which this visit records"),
+        ("R-2", "anchor.confirmed", "infusion",
+         "resync: visit D0, which records this anchor, was completed on this date"),
+    ]
+    anchor = next(r for r in audit if r[1] == "anchor.confirmed")
+    assert (anchor[3], anchor[4]) == ({"date": "2026-02-01", "actual": False},
+                                      {"date": "2026-02-02", "actual": True})
+    # A second run changes nothing, and still says what disagrees.
+    again = invoke(before_records)
+    assert again[0] == 0 and again[1].splitlines() == [
+        "nothing to change: the 3 subject(s) already agree with their calendars", lines[-1]]
+    assert _records(before_records)[2] == audit

@@ -9,6 +9,7 @@ import pytest
 
 from app import errors
 from app.schedule.expand import AnchorDate, VisitRecord
+from app.schedule.lifecycle import Event, EventType
 from app.schedule.outcome import Action, Completion, CurrentVisit, Missed
 from app.schedule.recording import (
     AnchorChange,
@@ -18,7 +19,9 @@ from app.schedule.recording import (
     anchor_on_completion,
     anchor_on_missed,
     anchor_records,
+    closed_phase,
     completed_by_anchors,
+    reconcile,
     recording_visit,
     visit_on_anchor,
 )
@@ -142,3 +145,62 @@ def test_actual_anchors_complete_their_visits_at_enrolment() -> None:
     assert anchor_records(sle_plan(), {"infusion": PLANNED_ON_DAY}) == {}
     assert completed_by_anchors(records) == {"visits_completed": {"D0": "2026-02-01"}}
     assert completed_by_anchors({}) == {}
+
+
+HSCT = ("anchor transplant cannot have an actual date: it is recorded by visit HSCT-D0 of"
+        " phase HSCT, which")
+
+
+@pytest.mark.parametrize(("anchor", "events", "expected"), [
+    pytest.param("infusion", (), None, id="main-schedule"),
+    pytest.param("transplant", (), f"{HSCT} has not opened (waiting for response CR/sCR):"
+                 " record the response that opens it first, or send a planned date"
+                 " (actual: false)", id="pending"),
+    pytest.param("transplant", (Event(EventType.RESPONSE, date(2025, 4, 3), "PR"),),
+                 f"{HSCT} has not opened (waiting for response CR/sCR): record the response"
+                 " that opens it first, or send a planned date (actual: false)",
+                 id="other-response"),
+    pytest.param("transplant", (Event(EventType.RESPONSE, date(2025, 4, 3), "CR"),), None,
+                 id="opened"),
+    pytest.param("transplant", (Event(EventType.PROGRESSION, date(2025, 3, 20)),),
+                 f"{HSCT} can no longer open (progression on 2025-03-20)", id="closed"),
+])
+def test_an_anchor_of_a_phase_not_open_cannot_be_actual(
+    anchor: str, events: tuple[Event, ...], expected: str | None
+) -> None:
+    assert closed_phase(mm_plan(), anchor, events) == expected
+
+
+NOT_OPEN = "anchor transplant cannot have an actual date: (the phase is not open)"
+
+
+@pytest.mark.parametrize(("visit", "stored", "closed", "expected"), [
+    pytest.param(CurrentVisit("D0", State.PLANNED), ACTUAL_ON_DAY, None,
+                 VisitChange(Action.COMPLETED, DAY), id="actual-anchor-completes"),
+    pytest.param(CurrentVisit("D0", State.COMPLETED, DAY), ACTUAL_ON_DAY, None, None,
+                 id="agree"),
+    pytest.param(CurrentVisit("D0", State.COMPLETED, DAY), None, None,
+                 AnchorChange(AnchorStep.SET, DAY, True), id="visit-sets"),
+    pytest.param(CurrentVisit("D0", State.COMPLETED, DAY), PLANNED_OTHER, None,
+                 AnchorChange(AnchorStep.CONFIRMED, DAY, True), id="visit-confirms"),
+    pytest.param(CurrentVisit("D0", State.MISSED, reason="no show"), PLANNED_ON_DAY, None,
+                 None, id="missed-and-planned"),
+    pytest.param(CurrentVisit("D0", State.PLANNED), PLANNED_ON_DAY, None, None,
+                 id="nothing-yet"),
+    pytest.param(CurrentVisit("D0", State.COMPLETED, OTHER), ACTUAL_ON_DAY, None,
+                 Disagreement("anchor infusion is actual on 2026-02-01 but visit D0 was"
+                              " completed on 2026-02-03"), id="other-day"),
+    pytest.param(CurrentVisit("D0", State.MISSED, reason="no show"), ACTUAL_ON_DAY, None,
+                 Disagreement("anchor infusion is actual on 2026-02-01 but visit D0 was"
+                              " marked missed (no show)"), id="missed"),
+    pytest.param(CurrentVisit("D0", State.PENDING), ACTUAL_ON_DAY, NOT_OPEN,
+                 Disagreement(NOT_OPEN), id="anchor-of-a-phase-not-open"),
+    pytest.param(CurrentVisit("D0", State.COMPLETED, DAY), None, NOT_OPEN,
+                 Disagreement(f"visit D0 was completed on 2026-02-01, but {NOT_OPEN}"),
+                 id="visit-of-a-phase-not-open"),
+])
+def test_reconciling_rows_stored_before_the_visit_recorded_its_anchor(
+    visit: CurrentVisit, stored: AnchorDate | None, closed: str | None,
+    expected: object,
+) -> None:
+    assert reconcile(visit, "infusion", stored, closed) == expected

@@ -25,6 +25,7 @@ from app.schedule.recording import (
     AnchorStep,
     Disagreement,
     VisitChange,
+    closed_phase,
     recording_visit,
     visit_on_anchor,
 )
@@ -127,7 +128,8 @@ def set_anchor(
     Setting a new anchor or confirming a planned date unchanged as actual needs no
     reason; changing a date or turning an actual date back into a planned one is a
     correction and does. An actual date completes the visit that records the anchor
-    (a reason also corrects that visit when it says otherwise). Returns the subject and
+    (a reason also corrects that visit when it says otherwise); it is refused while
+    that visit's conditional phase is not open, as completing the visit is. Returns the subject and
     whether anything changed.
     """
     actor.require_write()
@@ -146,8 +148,11 @@ def set_anchor(
     visit: Visit | None = None
     visit_change: VisitChange | None = None
     if recorder is not None:
-        visit = lock_visit(session, loaded, recorder.code)
         events = subject_events(session, loaded)
+        closed = closed_phase(loaded.plan, name, events) if actual else None
+        if closed is not None:
+            raise Conflict(closed)
+        visit = lock_visit(session, loaded, recorder.code)
         decided = visit_on_anchor(current_visit(visit, loaded, events), name, before,
                                   AnchorDate(day, actual), change.reason)
         if isinstance(decided, Disagreement):

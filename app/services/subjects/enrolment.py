@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.access import Actor
 from app.errors import (
     AlreadyExists,
+    Conflict,
     Forbidden,
     InvalidRequest,
     StudyFull,
@@ -26,7 +27,7 @@ from app.schedule.dates import local_today
 from app.schedule.eligibility import age_at, enrolment_anchors, enrolment_violations
 from app.schedule.expand import AnchorDate
 from app.schedule.lifecycle import Lifecycle
-from app.schedule.recording import anchor_records, completed_by_anchors
+from app.schedule.recording import anchor_records, closed_phase, completed_by_anchors
 from app.schedule.rules import raise_first
 from app.services.studies import current_version, get_study, plan_of
 from app.services.subjects.loading import LoadedSubject
@@ -68,6 +69,11 @@ def enrol(
     raise_first(enrolment_violations(plan, consent_date=consent_date, date_of_birth=date_of_birth,
                                      anchors=given, today=today))
     chosen = enrolment_anchors(plan, given, consent_date)
+    for name, anchor in chosen.items():
+        # No event yet: an anchor a conditional phase's visit records cannot be actual.
+        closed = closed_phase(plan, name, ()) if anchor.actual else None
+        if closed is not None:
+            raise Conflict(closed)
     taken = session.scalar(
         select(Subject.id).where(Subject.study_id == study_row.id, Subject.subject_id == subject_id)
     )

@@ -9,8 +9,12 @@ and a subject whose rows already agree is not written at all.
 
 Each subject that changed gets one ``subject.resynced`` audit record listing the visits
 created and changed (before and after), so the trail says why its rows moved; subjects
-left unchanged get none. The work goes batch by batch (keyset on the subject id); the
-caller commits each batch, so a long run holds no lock for long and can be resumed.
+left unchanged get none. First, a visit that records an anchor and that anchor are
+brought in line for subjects stored before the protocol said so
+(:mod:`app.services.subjects.reconcile`, each change with its own audit record), and what
+disagrees between them is reported, never resolved. The work goes batch by batch (keyset
+on the subject id); the caller commits each batch, so a long run holds no lock for long
+and can be resumed.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from app.access import Actor
 from app.models import ProtocolVersion, Site, Study, Subject
 from app.services.audit import record_audit
 from app.services.studies import get_study, plan_of
+from app.services.subjects.loading import LoadedSubject
+from app.services.subjects.reconcile import reconcile_subject
 from app.services.subjects.sync import sync_subject
 
 BATCH_SUBJECTS = 200
@@ -38,6 +44,9 @@ class ResyncBatch:
     changed: tuple[str, ...]  # "STUDY/SUBJECT" of each subject changed
     visits_changed: int
     last_id: int | None  # the subject id to continue after; None: no subject was left
+    visits_completed: int = 0  # recording visits completed from their actual anchors
+    anchors_set: int = 0  # anchors set or confirmed from their completed recording visits
+    disagreements: tuple[str, ...] = ()  # "STUDY/SUBJECT: what disagrees", left as they are
 
 
 def resync_batch(
@@ -68,12 +77,21 @@ def resync_batch(
         statement = statement.where(Study.code == study)
     rows = session.execute(statement).tuples().all()
     changed: list[str] = []
-    visits = 0
+    visits = completed = anchors = 0
+    disagreements: list[str] = []
     for subject, study_row, site, version in rows:
+        name = f"{study_row.code}/{subject.subject_id}"
+        reconciled = reconcile_subject(session, LoadedSubject(subject, study_row, site, version),
+                                       actor=actor, now=now)
+        completed += reconciled.visits_completed
+        anchors += reconciled.anchors_set
+        disagreements += [f"{name}: {d}" for d in reconciled.disagreements]
         result = sync_subject(session, subject, plan_of(version))
         if not (result.created or result.changed):
+            if reconciled.changed:
+                changed.append(name)
             continue
-        changed.append(f"{study_row.code}/{subject.subject_id}")
+        changed.append(name)
         visits += len(result.created) + len(result.changed)
         audit = record_audit(
             session, actor=actor, action="subject.resynced", entity="subject",
@@ -82,4 +100,5 @@ def resync_batch(
         )
         audit.at = now
     session.flush()
-    return ResyncBatch(len(rows), tuple(changed), visits, rows[-1][0].id if rows else None)
+    return ResyncBatch(len(rows), tuple(changed), visits, rows[-1][0].id if rows else None,
+                       completed, anchors, tuple(disagreements))
