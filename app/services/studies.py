@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from app.schedule.language import Protocol
 from app.schedule.loader import parse_protocol
 from app.schedule.plan import Plan, build_plan
 from app.services.audit import record_audit
+from app.services.plain_rows import StudyRow
 from app.services.scope import visible_site, visible_study
 
 
@@ -39,12 +41,18 @@ _PLANS_KEPT = 128
 
 def plan_of(version: ProtocolVersion) -> Plan:
     """The expanded plan of a stored protocol version (parsed once per process)."""
-    plan = _PLANS.get(version.content_hash)
+    return cached_plan(version.content_hash, lambda: version.yaml_text)
+
+
+def cached_plan(digest: str, text: Callable[[], str]) -> Plan:
+    """The plan of the version whose text has the hash ``digest``; ``text`` reads the
+    text, called only when the plan is not cached yet."""
+    plan = _PLANS.get(digest)
     if plan is None:
         if len(_PLANS) >= _PLANS_KEPT:
             _PLANS.clear()
-        plan = build_plan(parse_protocol(version.yaml_text, source="<stored>"))
-        _PLANS[version.content_hash] = plan
+        plan = build_plan(parse_protocol(text(), source="<stored>"))
+        _PLANS[digest] = plan
     return plan
 
 
@@ -184,7 +192,7 @@ def current_version(session: Session, study: Study) -> ProtocolVersion:
     return version
 
 
-def get_version(session: Session, study: Study, version: str) -> ProtocolVersion:
+def get_version(session: Session, study: StudyRow, version: str) -> ProtocolVersion:
     """One loaded version of the study, or NotFound."""
     found = session.scalars(
         select(ProtocolVersion).where(

@@ -47,6 +47,7 @@ from app.schedule.recording import (
 )
 from app.schedule.rules import require_reason
 from app.schedule.status import State
+from app.services.plain_rows import VisitRow
 from app.services.subjects.anchors import audit_anchor, check_anchor, write_anchor
 from app.services.subjects.loading import LoadedSubject, load_subject, load_visit
 from app.services.subjects.outcomes import (
@@ -70,7 +71,7 @@ VISIT_KINDS: tuple[str, ...] = get_args(VisitKind)
 @dataclass(frozen=True, slots=True)
 class VisitOutcome:
     loaded: LoadedSubject
-    visit: Visit
+    visit: VisitRow
     created: bool  # False when the stored record was returned or corrected
 
 
@@ -78,7 +79,7 @@ def _clean(assessments: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(a.strip() for a in assessments if a.strip()))
 
 
-def _recorded_anchor(loaded: LoadedSubject, visit: Visit) -> str | None:
+def _recorded_anchor(loaded: LoadedSubject, visit: VisitRow) -> str | None:
     """The anchor this visit records, if the protocol says it records one."""
     definition = None if visit.unscheduled else loaded.plan.by_code.get(visit.code)
     return None if definition is None else definition.records_anchor
@@ -95,7 +96,7 @@ class _AnchorStep:
 
 
 def _anchor_step(
-    session: Session, loaded: LoadedSubject, visit: Visit,
+    session: Session, loaded: LoadedSubject, visit: VisitRow,
     decide: Callable[[str, AnchorDate | None], AnchorChange | Disagreement | None],
 ) -> _AnchorStep | None:
     """What recording this visit's outcome does to the anchor it records (None: nothing).
@@ -166,7 +167,7 @@ def complete_visit(
     if step is not None:
         write_anchor(session, loaded, step.row, step.name, step.change)
     result = sync_subject(session, loaded.subject, loaded.plan, events=events,
-                          anchors=anchors if step is None else None)
+                          anchors=anchors if step is None else None, held=visit)
     if not isinstance(decision, Unchanged):
         # The visits that moved are the anchor's doing when it changed, else this visit's.
         moved = {} if step is not None else result.moved()
@@ -217,7 +218,7 @@ def mark_missed(
     if step is not None:
         write_anchor(session, loaded, step.row, step.name, step.change)
     result = sync_subject(session, loaded.subject, loaded.plan, events=events,
-                          anchors=anchors if step is None else None)
+                          anchors=anchors if step is None else None, held=visit)
     if not isinstance(decision, Unchanged):
         moved = {} if step is not None else result.moved()
         loaded.audit(session, actor=actor, action=decision.action.value, entity="visit",

@@ -19,7 +19,6 @@ from starlette.datastructures import FormData
 
 from app.access import Actor
 from app.errors import NotFound
-from app.models import Visit
 from app.schedule.status import State, deviation
 from app.services.subjects.loading import LoadedSubject, get_subject, subject_calendar
 from app.services.subjects.visit_rows import StoredVisit
@@ -75,7 +74,7 @@ def _assessments(form: FormData) -> list[str]:
 
 def _record_context(actor: Actor, loaded: LoadedSubject, visit: StoredVisit, today: date,
                     back: str | None, **extra: Any) -> dict[str, Any]:
-    row: Visit = visit.row
+    row = visit.row
     done = row.state in (State.COMPLETED.value, State.MISSED.value)
     checked: Sequence[str] = (row.assessments or []) if done else visit.planned_assessments
     # Before the window opens, today is not the likely date of the visit: a date filled in

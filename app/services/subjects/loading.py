@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Table, and_, bindparam, select
 from sqlalchemy.orm import Session, defer
 
 from app.access import Actor
@@ -20,7 +20,24 @@ from app.schedule.dates import local_today
 from app.schedule.lifecycle import EventType
 from app.schedule.plan import Plan
 from app.services.audit import append_audit
-from app.services.studies import plan_of
+from app.services.plain_rows import (
+    SITE_COLUMNS,
+    STUDY_COLUMNS,
+    SUBJECT_COLUMNS,
+    VERSION_COLUMNS,
+    VISIT_COLUMNS,
+    PlainSite,
+    PlainStudy,
+    PlainSubject,
+    PlainVersion,
+    PlainVisit,
+    SiteRow,
+    StudyRow,
+    SubjectRow,
+    VersionRow,
+    VisitRow,
+)
+from app.services.studies import cached_plan, plan_of
 from app.services.subjects.visit_rows import (
     StoredCalendar,
     stored_calendar,
@@ -30,16 +47,18 @@ from app.signatures import Signature, signed
 
 @dataclass(frozen=True, slots=True)
 class LoadedSubject:
-    """A subject with the rows every use case needs beside it."""
+    """A subject with the rows every use case needs beside it: ORM objects, or plain
+    values where a visit is recorded (:mod:`app.services.plain_rows`)."""
 
-    subject: Subject
-    study: Study
-    site: Site
-    version: ProtocolVersion
+    subject: SubjectRow
+    study: StudyRow
+    site: SiteRow
+    version: VersionRow
 
     @property
     def plan(self) -> Plan:
-        return plan_of(self.version)
+        version = self.version
+        return version.plan if isinstance(version, PlainVersion) else plan_of(version)
 
     def today(self, now: datetime) -> date:
         """The local date at the instant ``now`` at the subject's current site."""
@@ -83,13 +102,38 @@ _READ_SUBJECT = (
 )
 _LOCK_SUBJECT = _READ_SUBJECT.with_for_update(of=Subject).execution_options(
     populate_existing=True)
-# The same with one of the subject's visits, both locked: recording a visit.
-_LOCK_SUBJECT_VISIT = (
-    _READ_SUBJECT.add_columns(Visit)
-    .join(Visit, and_(Visit.subject_pk == Subject.id, Visit.code == bindparam("code")))
-    .with_for_update(of=(Subject, Visit))
-    .execution_options(populate_existing=True)
+# Recording a visit (the EDC's hot path): the subject, its study, site and version and
+# the visit, both locked, as plain columns in one Core statement (see plain_rows).
+_TABLES = tuple(cast(Table, m.__table__) for m in (Subject, Study, Site, ProtocolVersion, Visit))
+_SUBJECTS, _STUDIES, _SITES, _VERSIONS, _VISITS = _TABLES
+_PARTS = ((_SUBJECTS, SUBJECT_COLUMNS), (_STUDIES, STUDY_COLUMNS), (_SITES, SITE_COLUMNS),
+          (_VERSIONS, VERSION_COLUMNS), (_VISITS, VISIT_COLUMNS))
+_LOCK_VISIT_ROW = (
+    select(*(table.c[c] for table, columns in _PARTS for c in columns))
+    .select_from(_SUBJECTS)
+    .join(_STUDIES, _STUDIES.c.id == _SUBJECTS.c.study_id)
+    .join(_SITES, _SITES.c.id == _SUBJECTS.c.site_id)
+    .join(_VERSIONS, _VERSIONS.c.id == _SUBJECTS.c.protocol_version_id)
+    .join(_VISITS, and_(_VISITS.c.subject_pk == _SUBJECTS.c.id,
+                        _VISITS.c.code == bindparam("code")))
+    .where(_STUDIES.c.code == bindparam("study"),
+           _SUBJECTS.c.subject_id == bindparam("subject_id"))
+    .with_for_update(of=(_SUBJECTS, _VISITS))
 )
+
+
+def _spans() -> tuple[tuple[int, int], ...]:
+    """Where each plain class's columns sit in a row of ``_LOCK_VISIT_ROW``."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for _, columns in _PARTS:
+        spans.append((start, start + len(columns)))
+        start += len(columns)
+    return tuple(spans)
+
+
+_SPANS = _spans()
+_VERSION_TEXT = select(_VERSIONS.c.yaml_text).where(_VERSIONS.c.id == bindparam("id"))
 
 
 def load_subject(
@@ -117,20 +161,40 @@ def load_subject(
 
 def load_visit(
     session: Session, *, study: str, subject_id: str, code: str, actor: Actor
-) -> tuple[LoadedSubject, Visit]:
-    """The subject and its visit ``code``, both locked to record the visit, in one
-    statement (the EDC's hot path): what :func:`load_subject` with ``lock`` and
-    ``visit`` and then :func:`app.services.subjects.outcomes.lock_visit` return, with
-    the same refusals."""
+) -> tuple[LoadedSubject, VisitRow]:
+    """The subject and its visit ``code``, both locked to record the visit, as plain
+    values read in one statement (the EDC's hot path): what :func:`load_subject` with
+    ``lock`` and ``visit`` and then :func:`app.services.subjects.outcomes.lock_visit`
+    return, with the same refusals. A visit that records an anchor is loaded as ORM
+    objects: recording it changes the anchor, and with the consent the subject's row."""
     row = session.execute(
-        _LOCK_SUBJECT_VISIT, {"study": study, "subject_id": subject_id, "code": code}).first()
+        _LOCK_VISIT_ROW, {"study": study, "subject_id": subject_id, "code": code}).first()
     if row is None:  # no such subject, or none the actor may change, or no such visit
         loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor,
                               lock=True, visit=code)
         raise NotFound(f"visit {code} not found for subject {loaded.subject.subject_id}")
-    subject, study_row, site_row, version, visit = row
-    loaded = _in_scope(session, LoadedSubject(subject, study_row, site_row, version), actor,
-                       lock=True, visit=code)
+    subject, study_row, site, (version_id, version, digest), visit = (
+        row[start:end] for start, end in _SPANS)
+    plan = cached_plan(digest, lambda: session.execute(
+        _VERSION_TEXT, {"id": version_id}).scalar_one())
+    definition = plan.by_code.get(code)
+    if definition is not None and definition.records_anchor is not None:
+        return _load_orm_visit(session, study=study, subject_id=subject_id, code=code,
+                               actor=actor)
+    loaded = LoadedSubject(PlainSubject(*subject), PlainStudy(*study_row), PlainSite(*site),
+                           PlainVersion(version_id, version, digest, plan))
+    return _in_scope(session, loaded, actor, lock=True, visit=code), PlainVisit(*visit)
+
+
+def _load_orm_visit(
+    session: Session, *, study: str, subject_id: str, code: str, actor: Actor
+) -> tuple[LoadedSubject, Visit]:
+    """:func:`load_visit` as ORM objects, read again (the rows are locked already)."""
+    loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor,
+                          lock=True, visit=code)
+    visit = session.scalars(
+        select(Visit).where(Visit.subject_pk == loaded.subject.id, Visit.code == code)
+        .execution_options(populate_existing=True)).one()
     return loaded, visit
 
 
@@ -167,7 +231,7 @@ def _in_scope(
                     " only that site may change it")
 
 
-def former_sites(session: Session, subject: Subject) -> set[str]:
+def former_sites(session: Session, subject: SubjectRow) -> set[str]:
     """The codes of the sites the subject was at before its current one: where it was
     enrolled, and where each transfer took it."""
     enrolled = select(Site.code).where(Site.id == subject.enrolled_site_id)
@@ -177,7 +241,7 @@ def former_sites(session: Session, subject: Subject) -> set[str]:
     return {code for code in codes if code is not None} - {_site_code(session, subject)}
 
 
-def _site_code(session: Session, subject: Subject) -> str | None:
+def _site_code(session: Session, subject: SubjectRow) -> str | None:
     return session.scalar(select(Site.code).where(Site.id == subject.site_id))
 
 

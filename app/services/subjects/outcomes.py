@@ -13,7 +13,6 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import InvalidDate, NotFound
 from app.models import AnchorDateRow, Visit
@@ -23,6 +22,7 @@ from app.schedule.outcome import CurrentVisit
 from app.schedule.rules import check_date
 from app.schedule.standing import cancelled_on, in_open_phase
 from app.schedule.status import State, deviation
+from app.services.plain_rows import VisitRow, show_written
 from app.services.subjects.loading import LoadedSubject
 from app.services.subjects.sync import read_events
 
@@ -58,7 +58,7 @@ def subject_events(session: Session, loaded: LoadedSubject) -> list[Event]:
     return read_events(session, loaded.subject.id)
 
 
-def current_visit(visit: Visit, loaded: LoadedSubject, events: Sequence[Event]) -> CurrentVisit:
+def current_visit(visit: VisitRow, loaded: LoadedSubject, events: Sequence[Event]) -> CurrentVisit:
     """The stored row as the outcome decisions read it, with what the events say of it."""
     plan = loaded.plan
     return CurrentVisit(
@@ -92,7 +92,7 @@ def check_visit_date(
         raise InvalidDate(problem)
 
 
-def outcome_of(visit: Visit) -> dict[str, Any]:
+def outcome_of(visit: VisitRow) -> dict[str, Any]:
     """A visit's outcome as its audit records show it."""
     out: dict[str, Any] = {
         "state": visit.state,
@@ -121,18 +121,17 @@ _WRITE_OUTCOME = (
 )
 
 
-def write_outcome(session: Session, visit: Visit, **values: Any) -> None:
+def write_outcome(session: Session, visit: VisitRow, **values: Any) -> None:
     """Write a visit row's outcome columns (``values``; the others keep theirs) in one
     UPDATE, and show them on the loaded row without marking it changed: no flush of the
     ORM object is needed for it."""
     full = {c: values[c] if c in values else getattr(visit, c) for c in _OUTCOME_COLUMNS}
     session.execute(_WRITE_OUTCOME, {"row_id": visit.id, **full})
-    for column, value in full.items():
-        set_committed_value(visit, column, value)
+    show_written(session, visit, full)
 
 
 def complete_row(
-    session: Session, visit: Visit, day: date, assessments: Sequence[str], *,
+    session: Session, visit: VisitRow, day: date, assessments: Sequence[str], *,
     note: str | None, now: datetime,
 ) -> None:
     """Write a completion on the row (the caller syncs the subject and audits)."""
@@ -147,13 +146,13 @@ def complete_row(
     write_outcome(session, visit, **values)
 
 
-def miss_row(session: Session, visit: Visit, reason: str, *, now: datetime) -> None:
+def miss_row(session: Session, visit: VisitRow, reason: str, *, now: datetime) -> None:
     """Write a missed visit on the row (the caller syncs the subject and audits)."""
     write_outcome(session, visit, state=State.MISSED.value, actual_date=None, assessments=[],
                   reason=reason, recorded_at=now)
 
 
-def reopen_row(session: Session, visit: Visit) -> None:
+def reopen_row(session: Session, visit: VisitRow) -> None:
     """Put a done row back on the schedule: the next sync gives it its scheduled state."""
     write_outcome(session, visit, state=State.PLANNED.value, actual_date=None, assessments=[],
                   reason=None, recorded_at=None)

@@ -30,7 +30,6 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app.models import AnchorDateRow, Site, Subject, SubjectEvent, Visit
 from app.schedule.expand import (
@@ -44,6 +43,7 @@ from app.schedule.lifecycle import Event, EventType, lifecycle_of, site_on, tran
 from app.schedule.plan import Plan
 from app.schedule.standing import schedule_done
 from app.schedule.status import DONE_STATES, State
+from app.services.plain_rows import SubjectRow, VisitRow, show_written
 from app.services.subjects.visit_rows import (
     RE_EVALUATED_COLUMNS,
     SCHEDULE_COLUMNS,
@@ -98,6 +98,12 @@ _READ_VISITS = (
 )
 _SCHEDULE = slice(6, 6 + len(SCHEDULE_COLUMNS))  # a read row's SCHEDULE_COLUMNS (a test holds it)
 _WRITTEN = (*SCHEDULE_COLUMNS, "site_id")
+_SUBJECTS = cast(Table, Subject.__table__)
+_UPDATE_SUBJECT = (
+    update(_SUBJECTS)
+    .where(_SUBJECTS.c.id == bindparam("subject_pk"))
+    .values(site_id=bindparam("site_id"), lifecycle=bindparam("lifecycle"))
+)
 _UPDATE_VISIT = (
     update(_VISITS)
     .where(_VISITS.c.id == bindparam("row_id"))
@@ -184,7 +190,7 @@ class SiteHistory:
         return self.on((actual_date if done else None) or target_date)
 
 
-def site_history(session: Session, subject: Subject, events: Sequence[Event]) -> SiteHistory:
+def site_history(session: Session, subject: SubjectRow, events: Sequence[Event]) -> SiteHistory:
     """The subject's enrolment site and transfers; one query (none without a transfer)."""
     moves = transfers(events)
     codes = sorted({e.value for e in moves if e.value})
@@ -215,8 +221,9 @@ def _record(row: _StoredRow) -> VisitRecord:
 
 
 def sync_subject(
-    session: Session, subject: Subject, plan: Plan, *, events: Sequence[Event] | None = None,
-    anchors: Mapping[str, AnchorDate] | None = None,
+    session: Session, subject: SubjectRow, plan: Plan, *,
+    events: Sequence[Event] | None = None, anchors: Mapping[str, AnchorDate] | None = None,
+    held: VisitRow | None = None,
 ) -> SyncResult:
     """Bring the subject's stored visit rows, its site and its lifecycle in line with a
     fresh expansion, writing only what changed.
@@ -227,8 +234,10 @@ def sync_subject(
     effect on its date, the subject to the site after its latest transfer. The
     lifecycle is derived from the events (and the calendar, when the protocol completes
     subjects by it). ``events``: the subject's events when the caller has just read
-    them (they are read otherwise), and ``anchors`` likewise. Two or three queries (one
-    more after a transfer), then one UPDATE for all the rows that changed.
+    them (they are read otherwise), and ``anchors`` likewise. ``held``: a visit the caller
+    holds as a plain value, shown with what is written to its row (ORM objects in the
+    session are). Two or three queries (one more after a transfer), then one UPDATE for
+    all the rows that changed, and one for the subject's row if its site or lifecycle did.
     """
     session.flush()  # what the caller changed is what the rows are read from
     key = {"subject_pk": subject.id}
@@ -243,11 +252,11 @@ def sync_subject(
     expansion = expand(plan, anchors, events, records)
     sites = site_history(session, subject, events)
     site_id = sites.on(None)
-    if subject.site_id != site_id:
-        subject.site_id = site_id
     lifecycle = lifecycle_of(events, schedule_done=schedule_done(plan, expansion)).value
-    if subject.lifecycle != lifecycle:
-        subject.lifecycle = lifecycle
+    if (subject.site_id, subject.lifecycle) != (site_id, lifecycle):
+        moved = {"site_id": site_id, "lifecycle": lifecycle}
+        session.execute(_UPDATE_SUBJECT, {"subject_pk": subject.id, **moved})
+        show_written(session, subject, moved)
     by_code = {r.code: r for r in rows if not r.unscheduled}
     upcoming = plan.protocol.study.upcoming_days
     result = SyncResult()
@@ -278,7 +287,7 @@ def sync_subject(
             _compare(row, values, (), sites, result, writes)
     if writes:
         session.execute(_UPDATE_VISIT, writes)
-        _refresh_loaded(session, writes)
+        _refresh_loaded(session, writes, held)
     if missing:
         new = visit_row_values(
             Expansion(tuple(missing)), subject_pk=subject.id, study_id=subject.study_id,
@@ -312,12 +321,12 @@ def _compare(row: _StoredRow, values: dict[str, Any], columns: Sequence[str], si
         writes.append({"row_id": row.id, **values, "site_id": site_id})
 
 
-def _refresh_loaded(session: Session, writes: list[dict[str, Any]]) -> None:
-    """The rows just written, as the session's loaded objects show them (without marking
-    them changed): a caller holding one sees its new dates."""
+def _refresh_loaded(session: Session, writes: list[dict[str, Any]], held: VisitRow | None) -> None:
+    """The rows just written, as the session's loaded objects and the ``held`` row show
+    them (without marking them changed): a caller holding one sees its new dates."""
     for values in writes:
-        loaded = session.identity_map.get(session.identity_key(Visit, values["row_id"]))
-        if loaded is None:
-            continue
-        for column in _WRITTEN:
-            set_committed_value(loaded, column, values[column])
+        row_id = values["row_id"]
+        loaded = held if held is not None and held.id == row_id else \
+            session.identity_map.get(session.identity_key(Visit, row_id))
+        if loaded is not None:
+            show_written(session, loaded, {column: values[column] for column in _WRITTEN})

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import AnchorDateRow, Site, Subject, SubjectEvent, Visit
+from app.models import AnchorDateRow, Site, SubjectEvent, Visit
 from app.schedule.calendar import Calendar, build_calendar, endpoint_windows
 from app.schedule.expand import (
     AnchorDate,
@@ -34,6 +34,7 @@ from app.schedule.lifecycle import (
 )
 from app.schedule.plan import Plan
 from app.schedule.status import DONE_STATES, State, StatusInfo, visit_status
+from app.services.plain_rows import SubjectRow, VisitRow
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def load_state(session: Session, subject_pk: int) -> SubjectState:
 class StoredVisit:
     """A stored visit row with its status as of the calendar's date."""
 
-    row: Visit
+    row: VisitRow
     planned_assessments: tuple[str, ...]
     info: StatusInfo
 
@@ -184,7 +185,7 @@ def _as_expanded(row: Visit) -> ExpandedVisit:
     )
 
 
-def stored_visit(row: Visit, plan: Plan, *, today: date) -> StoredVisit:
+def stored_visit(row: VisitRow, plan: Plan, *, today: date) -> StoredVisit:
     """One stored row with its status as of ``today``."""
     definition = None if row.unscheduled else plan.by_code.get(row.code)
     info = visit_status(
@@ -197,7 +198,7 @@ def stored_visit(row: Visit, plan: Plan, *, today: date) -> StoredVisit:
 
 
 def stored_calendar(
-    session: Session, subject: Subject, plan: Plan, *, today: date
+    session: Session, subject: SubjectRow, plan: Plan, *, today: date
 ) -> StoredCalendar:
     """The subject's calendar as of ``today`` read from its stored rows.
 
