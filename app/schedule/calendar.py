@@ -7,15 +7,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 
-from app.schedule.expand import (
-    AnchorDate,
-    ExpandedVisit,
-    PhaseState,
-    VisitRecord,
-    expand,
-    opening_date,
-)
+from app.schedule.expand import AnchorDate, ExpandedVisit, VisitRecord, expand
 from app.schedule.lifecycle import TERMINAL_EVENTS, Event, EventType
+from app.schedule.openings import PhaseState, opening_date
 from app.schedule.plan import Plan, resolve
 from app.schedule.status import State, StatusInfo, visit_status
 

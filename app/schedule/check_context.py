@@ -54,6 +54,8 @@ class VisitEntry:
     phase: str  # MAIN_PHASE or the phase's code
     default_anchor: str | None  # the anchor of its schedule (the study's, or the phase's)
     codes: list[str] = field(default_factory=list)
+    # In a repeating phase: how many occurrences (its codes are made for each, in turn).
+    occurrences: int = 0
 
 
 def entries(data: dict[str, Any], key: str, base: Path = ()) -> list[tuple[Path, dict[str, Any]]]:

@@ -40,6 +40,13 @@ from app.schedule.durations import Duration
 from app.schedule.event_checks import check_condition, check_event_values, check_recording
 from app.schedule.language import Visit
 from app.schedule.plan import MAIN_PHASE, expand_codes, resolve
+from app.schedule.repeat_checks import (
+    check_repeats,
+    in_plan_order,
+    misplaced_occurrence,
+    occurrences_of,
+)
+from app.schedule.repeats import OCCURRENCE, occurrence_code
 from app.schedule.sdtm import visit_numbers
 from app.schedule.window_checks import check_horizons
 
@@ -71,6 +78,7 @@ class _Checker(CheckContext):
             self.visit(entry)
         self.visit_numbers()
         self.timing()
+        check_repeats(self)
         check_recording(self)
         check_covered_by(self)
         check_horizons(self)
@@ -91,7 +99,8 @@ class _Checker(CheckContext):
                 check_condition(self, path + ("condition",), condition)
             for vpath, raw in entries(phase, "visits", path):
                 self.visits.append(VisitEntry(vpath, raw, code or f"phases[{path[1]}]",
-                                               as_text(phase.get("anchor"))))
+                                               as_text(phase.get("anchor")),
+                                               occurrences=occurrences_of(phase)))
 
     def visit(self, entry: VisitEntry) -> None:
         path, raw = entry.path, entry.raw
@@ -102,30 +111,37 @@ class _Checker(CheckContext):
         else:
             self.study_day(path + ("at",), points)
         code = as_text(raw.get("code"))
-        if code is None:
+        if code is None or misplaced_occurrence(self, entry):
             return
+        # Each occurrence of a repeating phase makes its own codes (RT1-D1, RT2-D1, ...).
+        each = [(k, occurrence_code(code, entry.phase, k))
+                for k in range(1, entry.occurrences + 1)] or [(0, code)]
+        made_by: list[tuple[int, str]] = []
         if "series" in raw or isinstance(points, list):
-            if not self.template(path, raw):
+            if not self.template(path, raw, entry.occurrences > 0):
                 return
             timing = {"series": raw["series"]} if "series" in raw else {"at": points}
             try:
                 # Only code and timing matter here; other mistakes are reported elsewhere.
-                visit = Visit.model_validate({"code": code, "name": "-"} | timing)
+                for k, template in each:
+                    visit = Visit.model_validate({"code": template, "name": "-"} | timing)
+                    made_by += [(k, made) for made in expand_codes(visit)]
             except ValidationError:
                 return
-            entry.codes = expand_codes(visit)
         else:
-            if "{" in code or "}" in code:
+            if "{" in code.replace(OCCURRENCE, "") or "}" in code.replace(OCCURRENCE, ""):
                 self.add(path + ("code",), "only the code of a series or of a list of time "
                                            "points may use {n}, {i} or {day}")
                 return
-            entry.codes = [code]
-        for made in entry.codes:
+            made_by = each
+        entry.codes = [made for _, made in made_by]
+        for k, made in made_by:
             if not CODE.match(made):
                 self.add(path + ("code",), f'"{made}" is not a valid visit code: letters, digits '
                                            "and _ . + -, starting with a letter or digit")
             elif made in self.codes:
-                self.add(path + ("code",), self.duplicate(made, code, self.codes[made]))
+                duplicate = self.duplicate(made, code, self.codes[made])
+                self.add(path + ("code",), f"occurrence {k}: {duplicate}" if k else duplicate)
             else:
                 self.codes[made] = entry
 
@@ -148,12 +164,11 @@ class _Checker(CheckContext):
         """SDTM VISITNUMs, declared or counted on from the previous visit, are unique."""
         declared: list[float | None] = []
         owners: list[VisitEntry] = []
-        for entry in self.visits:
+        for entry, i in in_plan_order(self.visits):
             number = entry.raw.get("visitnum")
             start = float(number) if isinstance(number, int | float) else None
-            for i, _ in enumerate(entry.codes or [None]):
-                declared.append(None if start is None else start + i)
-                owners.append(entry)
+            declared.append(None if start is None else start + i)
+            owners.append(entry)
         seen: dict[float, VisitEntry] = {}
         for number, entry in zip(visit_numbers(declared), owners, strict=True):
             first = seen.setdefault(number, entry)
@@ -177,11 +192,11 @@ class _Checker(CheckContext):
             else:
                 seen[d] = i
 
-    def template(self, path: Path, raw: dict[str, Any]) -> bool:
+    def template(self, path: Path, raw: dict[str, Any], repeating: bool = False) -> bool:
         """A series' code must name {n} or {i} ({day} too for a list of study days); code
-        and name may use nothing else."""
+        and name may use nothing else ({occurrence} too, in a repeating phase)."""
         points = raw.get("at")
-        fields = _TEMPLATE_FIELDS
+        fields = _TEMPLATE_FIELDS | ({"occurrence"} if repeating else set())
         if isinstance(points, list):
             # Points that are not durations are reported on their own.
             parsed = [d for d in map(as_duration, points) if d is not None]
@@ -205,7 +220,7 @@ class _Checker(CheckContext):
                                         f"{day if 'day' in names else ''} "
                                         "or {i} (the position in the series)")
                 ok = False
-            elif key == "code" and not names:
+            elif key == "code" and not names - {"occurrence"}:
                 self.add(path + (key,), "a series code must contain {n} or {i}, "
                                         "or every time point gets the same code")
                 ok = False
@@ -217,7 +232,7 @@ class _Checker(CheckContext):
         edges: dict[str, tuple[str, VisitEntry]] = {}
         for entry in self.visits:
             target = as_text(entry.raw.get("after_visit"))
-            if target is None:
+            if target is None or entry.occurrences:  # refused in a repeating phase
                 continue
             path = entry.path + ("after_visit",)
             at = as_duration(entry.raw.get("at"))

@@ -23,7 +23,9 @@ Rules (the brief's domain rules, in code):
   visits the protocol stops at progression;
 - a phase opened by a withdrawal or a completion of the study (early termination,
   end of study) is the subject's last schedule: its visits count from that event's date,
-  the event does not cancel them and only a death does (see :func:`_stop`);
+  the event does not cancel them and only a death does (see :meth:`app.schedule.openings.Stops.of`);
+- the opening of a repeating phase's next occurrence stops the one before as progression
+  stops a visit (see :mod:`app.schedule.openings`);
 - a visit still to do whose window has closed is overdue until it counts as *missed*
   (derived, not documented; see :func:`_missed_from`).
 """
@@ -34,16 +36,20 @@ from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from enum import StrEnum
 
 from app.schedule.dates import study_day
-from app.schedule.lifecycle import (
-    TERMINAL_EVENTS,
-    Event,
-    EventType,
-    end_of_follow_up,
+from app.schedule.lifecycle import Event, EventType, end_of_follow_up
+from app.schedule.openings import (
+    DEATH,
+    STOPS_AT_PROGRESSION,
+    Stops,
+    first_event,
+    opening_date,
+    phase_state,
+    superseded,
 )
-from app.schedule.plan import PhaseDef, Plan, VisitDef
+from app.schedule.openings import PhaseState as PhaseState  # where the services take it from
+from app.schedule.plan import Plan, VisitDef
 from app.schedule.status import State
 
 
@@ -60,12 +66,6 @@ class VisitRecord:
     state: State  # COMPLETED or MISSED
     actual_date: date | None = None
     assessments: frozenset[str] = frozenset()
-
-
-class PhaseState(StrEnum):
-    ACTIVE = "active"
-    PENDING = "pending"
-    NOT_APPLICABLE = "not_applicable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,40 +99,6 @@ class Expansion:
     phases: Mapping[str, PhaseState] = field(default_factory=dict)
 
 
-def opening_date(phase: PhaseDef, events: Sequence[Event]) -> date | None:
-    """The date of the first event that opens the phase (None: none has yet)."""
-    return min(
-        (e.date for e in events if e.type.value == phase.opened_by
-         and (not phase.opens_on or e.value in phase.opens_on)),
-        default=None,
-    )
-
-
-def phase_state(phase: PhaseDef, events: Sequence[Event]) -> tuple[PhaseState, str | None]:
-    """Whether a conditional phase is active, still pending or can no longer happen.
-
-    A phase opened on the day an event closes it still opens: a phase opened by
-    progression is the follow-up after it."""
-    opened = opening_date(phase, events)
-    closing = [e for e in events if e.type.value in phase.closes_on or e.type in TERMINAL_EVENTS]
-    closed = min(closing, key=lambda e: (e.date, e.type), default=None)
-    if opened is not None and (closed is None or opened <= closed.date):
-        return PhaseState.ACTIVE, None
-    if closed is not None:
-        return PhaseState.NOT_APPLICABLE, f"{closed.type.value} on {closed.date.isoformat()}"
-    waiting = "/".join(phase.opens_on)
-    return PhaseState.PENDING, f"waiting for {phase.opened_by}{' ' if waiting else ''}{waiting}"
-
-
-def first_event(events: Sequence[Event], types: frozenset[EventType]) -> tuple[date, str] | None:
-    """Date of the earliest event of these types, with the reason it gives."""
-    first = min((e for e in events if e.type in types), key=lambda e: (e.date, e.type),
-                default=None)
-    return None if first is None else (first.date, f"{first.type.value} on {first.date}")
-
-
-STOPS_AT_PROGRESSION = TERMINAL_EVENTS | {EventType.PROGRESSION}
-_DEATH = frozenset({EventType.DEATH})
 _NOTHING: frozenset[str] = frozenset()
 _DAY = timedelta(days=1)
 
@@ -164,8 +130,8 @@ def expand(
     end = end_of_follow_up(events)
     ended = None if end is None else (end.date, f"{end.type.value} on {end.date}")
     screen_failed = end is not None and end.type is EventType.SCREEN_FAILURE
-    stopped = first_event(events, STOPS_AT_PROGRESSION)
-    died = first_event(events, _DEATH)
+    stops = Stops(ended, first_event(events, STOPS_AT_PROGRESSION), first_event(events, DEATH),
+                  superseded(plan, events) if plan.repeating else {})
     roots: dict[str, _Base] = {
         name: (a.date, name, a.date, not a.actual) for name, a in anchors.items()
     }
@@ -223,7 +189,7 @@ def expand(
         elif visit.phase in blocked:
             state, reason = blocked[visit.phase]
         else:
-            stop = _stop(visit, ended, stopped, died)
+            stop = stops.of(visit)
             if screen_failed and ended is not None:
                 state, reason = State.CANCELLED, ended[1]
             elif stop is not None and (end_date is None or end_date >= stop[0]):
@@ -261,33 +227,16 @@ def expand(
     if plan.skips:
         out = _without_covered(plan, out)
     if plan.until_next:
-        out = _with_horizons(plan, out, ended, stopped, died)
+        out = _with_horizons(plan, out, stops)
     if any(v.state is State.PLANNED for v in out):
-        out = _with_missed_from(plan, out, ended, stopped, died)
+        out = _with_missed_from(plan, out, stops)
     return Expansion(visits=tuple(out), phases={k: s for k, (s, _) in phases.items()})
-
-
-def _stop(
-    visit: VisitDef,
-    ended: tuple[date, str] | None,
-    stopped: tuple[date, str] | None,
-    died: tuple[date, str] | None,
-) -> tuple[date, str] | None:
-    """The event that ends a visit (cancelled when its window is still open then, counting
-    as missed from then when it had closed): the end of follow-up; progression for a
-    visit that stops at progression; only a death for a visit of a phase the end of
-    follow-up opened (the early-termination visit is due *because* the subject left)."""
-    if visit.after_leaving:
-        return died
-    return stopped if visit.stops_at_progression else ended
 
 
 def _with_horizons(
     plan: Plan,
     visits: list[ExpandedVisit],
-    ended: tuple[date, str] | None,
-    stopped: tuple[date, str] | None,
-    died: tuple[date, str] | None,
+    stops: Stops,
 ) -> list[ExpandedVisit]:
     """The visits (in the plan's order) with each one without a window nor ``due_for``
     due until the day before the next dated visit of its schedule (the main one, or its
@@ -303,7 +252,7 @@ def _with_horizons(
                      and w.target_date is not None and w.target_date > target), default=None)
         end = target if later is None else later - _DAY
         state, reason = v.state, v.reason
-        stop = _stop(plan.visits[i], ended, stopped, died)
+        stop = stops.of(plan.visits[i])
         if state is State.PLANNED and stop is not None and end >= stop[0]:
             state, reason = State.CANCELLED, stop[1]
         visits[i] = ExpandedVisit(  # positional: this runs for every subject
@@ -317,9 +266,7 @@ def _with_horizons(
 def _with_missed_from(
     plan: Plan,
     visits: list[ExpandedVisit],
-    ended: tuple[date, str] | None,
-    stopped: tuple[date, str] | None,
-    died: tuple[date, str] | None,
+    stops: Stops,
 ) -> list[ExpandedVisit]:
     """The visits again, each still to do with the date it counts as missed from."""
     # The completed visits of each schedule (the main one, or one phase): target, actual.
@@ -331,7 +278,7 @@ def _with_missed_from(
     for v in visits:
         if v.state is State.PLANNED and not v.optional and v.window_end is not None:
             definition = plan.by_code[v.code]
-            stop = _stop(definition, ended, stopped, died)
+            stop = stops.of(definition)
             since = _missed_from(definition, v, completed.get(v.phase, ()), stop)
             if since is not None:
                 v = replace(v, missed_from=since)
@@ -389,7 +336,8 @@ def _without_covered(plan: Plan, visits: list[ExpandedVisit]) -> list[ExpandedVi
             while i < len(dated) and dated[i][0] <= high:
                 day, code = dated[i]
                 other = plan.by_code[code]
-                if rule is None or rule.covers(other.phase, other.kind, code):
+                if rule is None or rule.covers(other.declared_phase or other.phase,
+                                                  other.kind, code):
                     v = replace(v, state=State.NOT_APPLICABLE,
                                 reason=f"covered by visit {code} ({day.isoformat()})")
                     break

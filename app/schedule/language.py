@@ -30,6 +30,7 @@ from app.schedule.durations import Duration, DurationText
 from app.schedule.eligibility_terms import AfterConsent, AgeRange, after_consent_problem
 from app.schedule.event_terms import Condition, EventValues, default_closes_on
 from app.schedule.names import Code, Name, Strict
+from app.schedule.repeats import Repeats
 from app.schedule.timing import (
     NO_WINDOW,
     UNGRADED,
@@ -266,6 +267,10 @@ class Phase(Strict):
     epoch: Epoch | None = Field(
         default=None, description="SDTM EPOCH of the phase's visits that declare none "
         "(default: FOLLOW-UP)",
+    )
+    repeats: Repeats | None = Field(
+        default=None, description="Opened again by each later event of its type, numbered "
+        "per occurrence (retreatment at each progression); the next occurrence closes it",
     )
     visits: tuple[Visit, ...] = Field(min_length=1)
 

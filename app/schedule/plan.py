@@ -16,7 +16,8 @@ from app.schedule.covering import CoveredBy
 from app.schedule.dates import Offset
 from app.schedule.durations import Duration
 from app.schedule.event_terms import ENDING_OPENERS
-from app.schedule.language import Protocol, Visit
+from app.schedule.language import Phase, Protocol, Visit
+from app.schedule.repeats import occurrence_code, occurrence_name, phase_key
 from app.schedule.timing import Window
 
 
@@ -54,7 +55,9 @@ class VisitDef:
     # Timed from the target of after_visit even once that visit is done.
     from_target: bool = False
     # SDTM: the declared VISITNUM (a series' first number + its position - 1) and EPOCH
-    # (the visit's, else its phase's); None when the protocol declares none.
+    # (the visit's, else its phase's); None when the protocol declares none. Occurrence k
+    # of a repeating phase is numbered on from occurrence k-1: the declared number + k-1
+    # times the number of visits of an occurrence.
     visitnum: float | None = None
     epoch: str | None = None
     # False for a visit without a window ("window: none"): never early or late; it is due
@@ -64,6 +67,9 @@ class VisitDef:
     # In a phase opened by the end of follow-up (early termination): the event that opens
     # it does not cancel it, only a death does.
     after_leaving: bool = False
+    # For a visit of an occurrence of a repeating phase (whose phase is ``RT2``): the
+    # phase's code as declared (``RT``), which ``covered_by`` names.
+    declared_phase: str | None = None
     # Derived once per plan, so that expanding a calendar builds no objects per visit.
     before: timedelta = field(init=False, repr=False, compare=False)
     after: timedelta = field(init=False, repr=False, compare=False)
@@ -89,6 +95,10 @@ class PhaseDef:
     closes_on: tuple[str, ...]
     opened_by: str = "response"  # the event type that opens it
     on_event: bool = False  # its visits count from the date of the opening event
+    # Of a repeating phase: which occurrence (1, 2, ...) and how many there may be; 0: the
+    # phase happens once.
+    occurrence: int = 0
+    occurrences: int = 0
 
     @property
     def after_leaving(self) -> bool:
@@ -117,6 +127,11 @@ class Plan:
         return self.protocol.study.anchor_day
 
     @property
+    def repeating(self) -> bool:
+        """Whether some phase happens more than once (``repeats``)."""
+        return any(p.occurrence for p in self.phases)
+
+    @property
     def skips(self) -> bool:
         """Whether some visit is skipped when another covers it (``skip_within``)."""
         return any(v.skip_within_days is not None for v in self.visits)
@@ -131,17 +146,24 @@ def _expand_visit(
     study_grace: Duration | None,
     phase_epoch: str | None = None,
     after_leaving: bool = False,
+    occurrence: tuple[str, int, int] | None = None,
 ) -> list[VisitDef]:
     anchor = None if visit.after_visit else (visit.anchor or default_anchor)
     reference = visit.after_visit or anchor
     joiner = "after" if visit.after_visit else "from"
     if visit.after_visit and visit.timed_from == "target":
         reference = f"the target of {reference}"
+    code, name, declared, first = visit.code, visit.name, None, 0
+    if occurrence is not None:  # occurrence k of a repeating phase: k in code and name
+        declared, k, _ = occurrence
+        code, name = occurrence_code(code, declared, k), occurrence_name(name, k)
     points = [
-        (visit.code.format(**names), visit.name.format(**names), point) if visit.repeated
-        else (visit.code, visit.name, point)
+        (code.format(**names), name.format(**names), point) if visit.repeated
+        else (code, name, point)
         for names, point in _time_points(visit)
     ]
+    if occurrence is not None:  # VISITNUMs follow on from the occurrence before
+        first = (occurrence[1] - 1) * occurrence[2]
     if isinstance(visit.window, Window):
         before = visit.window.before.offset_days_for(anchor_day)
         after = visit.window.after.offset_days_for(anchor_day)
@@ -171,11 +193,12 @@ def _expand_visit(
             covered_by=visit.covered_by,
             records_anchor=visit.records,
             from_target=visit.timed_from == "target",
-            visitnum=None if visit.visitnum is None else visit.visitnum + i,
+            visitnum=None if visit.visitnum is None else visit.visitnum + first + i,
             epoch=visit.epoch or phase_epoch,
             graded=visit.graded,
             due_until_next=not visit.graded and visit.due_for is None,
             after_leaving=after_leaving,
+            declared_phase=declared,
         )
         for i, (code, name, point) in enumerate(points)
     ]
@@ -213,15 +236,15 @@ def build_plan(protocol: Protocol) -> Plan:
         visits += _expand_visit(visit, MAIN_PHASE, protocol.main_anchor, False, day, grace)
     phases: list[PhaseDef] = []
     for phase in protocol.phases:
-        phases.append(
-            PhaseDef(phase.code, phase.name, phase.timed_from, phase.condition.values,
-                     phase.closes_on, phase.condition.event, phase.anchor is None)
-        )
-        for visit in phase.visits:
-            visits += _expand_visit(
-                visit, phase.code, phase.timed_from, phase.stops_at_progression, day, grace,
-                phase.epoch, phase.condition.ends_follow_up,
-            )
+        size = sum(len(_time_points(v)) for v in phase.visits)  # visits per occurrence
+        for p in _occurrences(phase):
+            phases.append(p)
+            occurrence = (phase.code, p.occurrence, size) if p.occurrence else None
+            for visit in phase.visits:
+                visits += _expand_visit(
+                    visit, p.code, p.anchor, phase.stops_at_progression, day, grace,
+                    phase.epoch, phase.condition.ends_follow_up, occurrence,
+                )
     flat = tuple(visits)
     by_code = {v.code: v for v in flat}
     order = _in_dependency_order(visits, by_code)
@@ -229,6 +252,23 @@ def build_plan(protocol: Protocol) -> Plan:
     recorded_by = {v.records_anchor: v for v in flat if v.records_anchor}
     return Plan(protocol, flat, tuple(phases), by_code, flat if order == flat else order,
                 recorded_by, tuple(i for i, v in enumerate(flat) if v.due_until_next))
+
+
+def _occurrences(phase: Phase) -> list[PhaseDef]:
+    """The phase, or each occurrence of a repeating one: ``RT1``, ``RT2``, ..., each timed
+    from its own opening event (the anchor ``progression 2`` is the second progression's
+    date; a space keeps it apart from any declared anchor name)."""
+    condition = phase.condition
+    if phase.repeats is None:
+        return [PhaseDef(phase.code, phase.name, phase.timed_from, condition.values,
+                         phase.closes_on, condition.event, phase.anchor is None)]
+    most = phase.repeats.max
+    return [
+        PhaseDef(phase_key(phase.code, k), occurrence_name(phase.name, k),
+                 f"{phase.timed_from} {k}", condition.values, phase.closes_on,
+                 condition.event, True, k, most)
+        for k in range(1, most + 1)
+    ]
 
 
 def _in_dependency_order(

@@ -42,8 +42,9 @@ from enum import StrEnum
 from typing import Any
 
 from app.errors import Conflict, ReasonRequired
-from app.schedule.expand import AnchorDate, PhaseState, VisitRecord, phase_state
+from app.schedule.expand import AnchorDate, VisitRecord
 from app.schedule.lifecycle import Event
+from app.schedule.openings import PhaseState, phase_state
 from app.schedule.outcome import Action, Completion, CurrentVisit, Missed
 from app.schedule.plan import Plan, VisitDef
 from app.schedule.rules import given_reason, reason_required

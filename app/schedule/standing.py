@@ -7,25 +7,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from app.schedule.expand import (
+from app.schedule.expand import Expansion
+from app.schedule.lifecycle import TERMINAL_EVENTS, Event, EventType, end_of_follow_up
+from app.schedule.openings import (
     STOPS_AT_PROGRESSION,
-    Expansion,
     PhaseState,
     first_event,
+    next_opening,
     phase_state,
 )
-from app.schedule.lifecycle import TERMINAL_EVENTS, Event, EventType, end_of_follow_up
-from app.schedule.plan import MAIN_PHASE, Plan
+from app.schedule.plan import MAIN_PHASE, Plan, VisitDef
 from app.schedule.status import State
 
 
 def cancelled_on(plan: Plan, code: str, events: Sequence[Event]) -> date | None:
     """The date of the event that cancels the visit ``code`` when not done by then: the
     end of follow-up, or progression for a visit the protocol stops at progression, or a
-    death for a visit of a phase the end of follow-up opened (early termination)."""
+    death for a visit of a phase the end of follow-up opened (early termination); or,
+    when earlier, the opening of the next occurrence of its repeating phase."""
     definition = plan.by_code.get(code)
     if definition is None:
         return None
+    phase = next((p for p in plan.phases if p.code == definition.phase), None)
+    nxt = None if phase is None else next_opening(phase, events)
+    day = _cancelled_on(definition, events)
+    return day if nxt is None or (day is not None and day <= nxt[0]) else nxt[0]
+
+
+def _cancelled_on(definition: VisitDef, events: Sequence[Event]) -> date | None:
     if definition.after_leaving:  # early termination: only a death cancels it
         died = first_event(events, frozenset({EventType.DEATH}))
         return None if died is None else died[0]
