@@ -15,7 +15,7 @@ from app.schedule.expand import (
     phase_state,
 )
 from app.schedule.lifecycle import TERMINAL_EVENTS, Event, EventType, end_of_follow_up
-from app.schedule.plan import MAIN_PHASE, Plan
+from app.schedule.plan import MAIN_PHASE, PhaseDef, Plan
 from app.schedule.status import State
 
 
@@ -35,6 +35,38 @@ def cancelled_on(plan: Plan, code: str, events: Sequence[Event]) -> date | None:
     if end is not None and end.type is EventType.SCREEN_FAILURE:
         return end.date
     return None if stop is None else stop[0]
+
+
+def phase_not_open(phase: PhaseDef, events: Sequence[Event]) -> str | None:
+    """Why a conditional phase is not open on ``events``, in the words every refusal uses
+    (None: it is open), e.g. "has not opened (waiting for response CR/sCR): record the
+    response that opens it first" or "can no longer open (progression on 2025-03-20)"."""
+    state, why = phase_state(phase, events)
+    if state is PhaseState.ACTIVE:
+        return None
+    if state is PhaseState.NOT_APPLICABLE:
+        return f"can no longer open ({why})"
+    return f"has not opened ({why}): record the {phase.opened_by} that opens it first"
+
+
+def phase_of(plan: Plan, code: str) -> PhaseDef | None:
+    """The conditional phase the visit ``code`` belongs to (None: the main schedule, or
+    no such visit)."""
+    definition = plan.by_code.get(code)
+    if definition is None:
+        return None
+    return next((p for p in plan.phases if p.code == definition.phase), None)
+
+
+def visit_phase_not_open(plan: Plan, code: str, events: Sequence[Event]) -> str | None:
+    """Why the visit ``code`` takes no outcome because of its phase: "its phase HSCT has
+    not opened (...): record the response that opens it first" (None: its phase is open,
+    or it has none)."""
+    phase = phase_of(plan, code)
+    if phase is None:
+        return None
+    words = phase_not_open(phase, events)
+    return None if words is None else f"its phase {phase.code} {words}"
 
 
 def in_open_phase(plan: Plan, code: str, events: Sequence[Event]) -> bool:
