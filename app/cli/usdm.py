@@ -20,9 +20,11 @@ from app.schedule.usdm import import_usdm
 def import_usdm_command(file: Path, timeline: str | None, out: Path | None) -> None:
     """Turn a CDISC USDM v4 JSON study definition into a schedule file (YAML).
 
-    What the schedule cannot say (free-text decisions, timings shorter than a day) is
-    printed on stderr, one "warning: JSON.PATH: message" line each; the exit status is
-    still 0. A file that is not USDM 4 exits 1 with one line saying why.
+    A timeline of early termination becomes a phase opened by withdrawal; the other
+    timelines are not imported. What the schedule cannot say (free-text decisions,
+    timings shorter than a day) is printed on stderr, one "warning: JSON.PATH: message"
+    line each; the exit status is still 0. A file that is not USDM 4 exits 1 with one
+    line saying why.
     """
     try:
         text = file.read_text(encoding="utf-8")
@@ -37,6 +39,11 @@ def import_usdm_command(file: Path, timeline: str | None, out: Path | None) -> N
         out.write_text(result.yaml, encoding="utf-8")
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    if result.other_timelines:
-        listed = ", ".join(f'"{name}"' for name in result.other_timelines)
-        click.echo(f'imported timeline "{result.timeline}"; not imported: {listed}', err=True)
+    if result.other_timelines or result.phase_timelines:
+        line = f'imported timeline "{result.timeline}"'
+        if result.phase_timelines:
+            line += ", and " + ", ".join(f'"{name}"' for name in result.phase_timelines)
+            line += " as a phase opened by withdrawal"
+        if result.other_timelines:
+            line += "; not imported: " + ", ".join(f'"{n}"' for n in result.other_timelines)
+        click.echo(line, err=True)

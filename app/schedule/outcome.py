@@ -7,7 +7,8 @@ with. The dates of a completion (not in the future, not before consent, not afte
 death) need the subject and are checked by the caller once the decision is to record.
 
 - a not applicable visit takes no outcome, nor does a visit pending on a phase that has
-  not opened; a visit pending only because its anchor has no date yet may be recorded
+  not opened (the refusal says so, and what opens it, in the words of the anchor it
+  may record); a visit pending only because its anchor has no date yet may be recorded
   (screening before the first dose), and is graded once the anchor has a date;
 - a visit cancelled by an event (the subject left, or progressed) may still be completed
   on a date up to that event, and marked missed: facts arrive in any order, so what
@@ -48,6 +49,9 @@ class CurrentVisit:
     reason: str | None = None  # why missed, cancelled, pending or not applicable
     cancelled_on: date | None = None  # the date of the event that cancelled it
     waiting_for_anchor: bool = False  # pending only because its anchor has no date
+    # Why its conditional phase is not open ("its phase HSCT has not opened (...): record
+    # the response that opens it first"), said instead of "no date yet" when pending.
+    phase_not_open: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,9 @@ def _not_open(visit: CurrentVisit, what: str, on: date | None = None) -> Refused
     if visit.state is State.CANCELLED and visit.cancelled_on is not None and (
             on is None or on <= visit.cancelled_on):
         return None
+    if visit.state is State.PENDING and visit.phase_not_open is not None:
+        return Refused(Refusal.NOT_OPEN, f"visit {visit.code} cannot be {what}:"
+                       f" {visit.phase_not_open}", visit.state)
     why = _NOT_OPEN.get(visit.state)
     if why is None:
         return None

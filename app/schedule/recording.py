@@ -48,6 +48,7 @@ from app.schedule.openings import PhaseState, phase_state
 from app.schedule.outcome import Action, Completion, CurrentVisit, Missed
 from app.schedule.plan import Plan, VisitDef
 from app.schedule.rules import given_reason, reason_required
+from app.schedule.standing import phase_not_open, phase_of
 from app.schedule.status import State
 
 
@@ -107,22 +108,17 @@ def anchor_records(plan: Plan, anchors: Mapping[str, AnchorDate]) -> dict[str, V
 def closed_phase(plan: Plan, anchor: str, events: Sequence[Event]) -> str | None:
     """Why ``anchor`` cannot have an actual date yet (None: it can): the visit that records
     it belongs to a conditional phase that has not opened, or can no longer open, on
-    ``events``. Completing that visit is refused then (:mod:`app.schedule.outcome`), and
-    the actual anchor is the same fact."""
+    ``events``. Completing that visit is refused then (:mod:`app.schedule.outcome`, in the
+    same words), and the actual anchor is the same fact."""
     visit = plan.recorded_by.get(anchor)
-    phase = None if visit is None else next(
-        (p for p in plan.phases if p.code == visit.phase), None)
-    if visit is None or phase is None:
+    phase = None if visit is None else phase_of(plan, visit.code)
+    words = None if phase is None else phase_not_open(phase, events)
+    if visit is None or phase is None or words is None:
         return None
-    state, why = phase_state(phase, events)
-    if state is PhaseState.ACTIVE:
-        return None
-    head = (f"anchor {anchor} cannot have an actual date: it is recorded by visit"
-            f" {visit.code} of phase {phase.code}, which")
-    if state is PhaseState.NOT_APPLICABLE:
-        return f"{head} can no longer open ({why})"
-    return (f"{head} has not opened ({why}): record the {phase.opened_by} that opens it"
-            " first, or send a planned date (actual: false)")
+    pending = phase_state(phase, events)[0] is PhaseState.PENDING
+    return (f"anchor {anchor} cannot have an actual date: it is recorded by visit"
+            f" {visit.code} of phase {phase.code}, which {words}"
+            + (", or send a planned date (actual: false)" if pending else ""))
 
 
 def completed_by_anchors(records: Mapping[str, VisitRecord]) -> dict[str, Any]:

@@ -7,8 +7,10 @@ line by line with comments saying where each value came from, strings quoted as 
 
 The study (code, title, registry id, version, planned enrolment) comes from the first
 study version and its first design that holds the timeline; the visits from one
-ScheduleTimeline (the main one unless named), read by :mod:`.usdm_visits`. A file that
-is not USDM 4 raises :class:`~app.errors.ScheduleError` with one line saying why.
+ScheduleTimeline (the main one unless named), read by :mod:`.usdm_visits`; a timeline of
+early termination becomes a phase opened by withdrawal (:mod:`.usdm_phases`), the other
+timelines are listed as not imported. A file that is not USDM 4 raises
+:class:`~app.errors.ScheduleError` with one line saying why.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from app.errors import ScheduleError
 from app.schedule.timing import NO_WINDOW, Window
+from app.schedule.usdm_phases import PhaseSpec, is_early_termination, withdrawal_phase
 from app.schedule.usdm_visits import (
     AnchorSpec,
     JsonPath,
@@ -43,7 +46,8 @@ class UsdmImport:
     yaml: str
     warnings: tuple[Warning, ...]
     timeline: str
-    other_timelines: tuple[str, ...]
+    other_timelines: tuple[str, ...]  # not imported
+    phase_timelines: tuple[str, ...] = ()  # imported as phases opened by withdrawal
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,32 +190,46 @@ def _window(window: Window) -> str | None:
     return f"{{before: {window.before}, after: {window.after}}}"
 
 
-def _visit_lines(visit: VisitSpec) -> list[str]:
-    lines = ["  " + _comment(c) for c in visit.comments]
-    lines.append(f"  - code: {_q(visit.code)}")
-    lines.append(f"    name: {_q(visit.name)}")
+def _visit_lines(visit: VisitSpec, indent: str = "  ") -> list[str]:
+    lines = [indent + _comment(c) for c in visit.comments]
+    lines.append(f"{indent}- code: {_q(visit.code)}")
+    more = indent + "  "
+    lines.append(f"{more}name: {_q(visit.name)}")
     if visit.after_visit:
-        lines.append(f"    after_visit: {_q(visit.after_visit)}")
-    lines.append(f"    at: {visit.at}")
+        lines.append(f"{more}after_visit: {_q(visit.after_visit)}")
+    lines.append(f"{more}at: {visit.at}")
     if (window := _window(visit.window)) is not None:
-        lines.append(f"    window: {window}")
+        lines.append(f"{more}window: {window}")
     if visit.kind != "clinic":
-        lines.append(f"    kind: {visit.kind}")
+        lines.append(f"{more}kind: {visit.kind}")
     if visit.optional:
-        lines.append("    optional: true")
+        lines.append(f"{more}optional: true")
     if visit.records:
-        lines.append(f"    records: {visit.records}")
+        lines.append(f"{more}records: {visit.records}")
+    return lines
+
+
+def _phase_lines(phase: PhaseSpec) -> list[str]:
+    lines = ["  " + _comment(c) for c in phase.comments]
+    lines += [f"  - code: {_q(phase.code)}", f"    name: {_q(phase.name)}",
+              "    condition: {event: withdrawal}", "    visits:"]
+    for visit in phase.visits:
+        lines += _visit_lines(visit, "      ")
     return lines
 
 
 def _yaml(source: str, doc: Mapping[str, Any], chosen: _Timeline, others: list[_Timeline],
-          study: _Study, anchor: AnchorSpec, visits: list[VisitSpec]) -> str:
+          study: _Study, anchor: AnchorSpec, visits: list[VisitSpec],
+          phases: list[tuple[_Timeline, PhaseSpec]]) -> str:
     lines = [
         _comment(f"Imported from CDISC USDM {doc['usdmVersion']} ({PurePath(source).name}): "
                  f'timeline "{chosen.name}" at {json_path(chosen.path)}.'),
         "# Each visit says the instance, encounter and timings it comes from. Timings are",
         "# offsets from the anchor; chained timings are summed down to it.",
     ]
+    for timeline, phase in phases:
+        lines.append(_comment(f'Timeline "{timeline.name}" at {json_path(timeline.path)}: the'
+                              f" phase {phase.code}, opened by withdrawal."))
     if others:
         lines.append(_comment(f"Other timelines, not imported (--timeline NAME): "
                               f"{_listed(others)}."))
@@ -241,6 +259,10 @@ def _yaml(source: str, doc: Mapping[str, Any], chosen: _Timeline, others: list[_
     ]
     for visit in visits:
         lines += _visit_lines(visit)
+    if phases:
+        lines += ["", "phases:"]
+        for _, phase in phases:
+            lines += _phase_lines(phase)
     return "\n".join(lines) + "\n"
 
 
@@ -257,7 +279,20 @@ def import_usdm(text_: str, *, source: str, timeline: str | None = None) -> Usdm
                     "encounter and a timing: no visit to import")
     warnings: list[Warning] = []
     study = _study(doc, chosen, warnings)
-    others = [t for t in timelines if t is not chosen]
-    yaml_text = _yaml(source, doc, chosen, others, study, anchor, visits)
+    others: list[_Timeline] = []
+    phases: list[tuple[_Timeline, PhaseSpec]] = []
+    taken = {v.code for v in visits}
+    for other in timelines:
+        if other is chosen:
+            continue
+        phase = (withdrawal_phase(other.data, other.path, encounters_of(other.design), taken,
+                                  {p.code for _, p in phases}, warnings)
+                 if is_early_termination(other.data) else None)
+        if phase is None:
+            others.append(other)
+            continue
+        phases.append((other, phase))
+        taken |= {v.code for v in phase.visits}
+    yaml_text = _yaml(source, doc, chosen, others, study, anchor, visits, phases)
     return UsdmImport(yaml_text, tuple(reader.warnings + warnings), chosen.name,
-                      tuple(t.name for t in others))
+                      tuple(t.name for t in others), tuple(t.name for t, _ in phases))

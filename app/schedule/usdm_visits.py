@@ -97,7 +97,7 @@ def make_code(*candidates: object) -> str:
     return "V"
 
 
-def _kind(encounter: Mapping[str, Any]) -> str:
+def encounter_kind(encounter: Mapping[str, Any]) -> str:
     modes = {decode(c).lower() for _, c in objects(encounter.get("contactModes"))}
     settings = {decode(c).lower() for _, c in objects(encounter.get("environmentalSettings"))}
     if modes and all("phone" in m for m in modes):  # only by telephone
@@ -366,7 +366,7 @@ class TimelineReader:
         if skipped_by:
             comments.append(f"optional: {skipped_by}")
         return VisitSpec(code=codes[instance_id], name=name[:200], at=at, window=window,
-                         kind=_kind(encounter), after_visit=after,
+                         kind=encounter_kind(encounter), after_visit=after,
                          optional=skipped_by is not None, records=records,
                          comments=tuple(comments))
 

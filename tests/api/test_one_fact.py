@@ -169,8 +169,8 @@ def test_the_transplant_is_not_actual_while_its_phase_is_pending(
     direct = client.post(f"{MM_SUBJECT}/visits/HSCT-D0/completion",
                          json={"actual_date": "2025-05-05"}, headers=mm)
     assert assert_problem(direct, 409, "conflict")["detail"] == (
-        "visit HSCT-D0 cannot be completed on 2025-05-05: it has no date yet"
-        " (phase HSCT waiting for response CR/sCR)")
+        "visit HSCT-D0 cannot be completed on 2025-05-05: its phase HSCT has not opened"
+        " (waiting for response CR/sCR): record the response that opens it first")
     document = client.get(MM_SUBJECT, headers=mm).json()
     assert "transplant" not in {a["name"] for a in document["anchors"]}
     assert _visit(document, "HSCT-D0")["status"] == "pending"

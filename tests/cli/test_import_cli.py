@@ -91,3 +91,22 @@ def test_an_unreadable_file_stops_the_import(database: str, tmp_path: Path) -> N
         "error: the file cannot be read from line 1 on",
     ]
     assert subjects(database) == before
+
+
+def test_an_actual_transplant_before_its_phase_opens_is_a_bad_row(
+    database: str, tmp_path: Path
+) -> None:
+    csv = tmp_path / "mm.csv"
+    csv.write_text("subject_id,site,consent_date,date_of_birth,transplant,transplant_planned\n"
+                   "T-1,MM01,2025-01-05,1970-05-01,2025-03-01,\n"
+                   "T-2,MM01,2025-01-05,1970-05-01,2025-03-01,true\n")
+    before = subjects(database)
+    code, out, err = invoke(database, "subjects", "import", str(csv), "--study", "CART-HSCT-MM",
+                            "--skip-invalid")
+    assert code == 0, err
+    assert out.startswith("imported 1 subject(s)")
+    assert err.splitlines()[0] == (
+        f"{csv}:2: transplant: anchor transplant cannot have an actual date: it is recorded"
+        " by visit HSCT-D0 of phase HSCT, which has not opened (waiting for response CR/sCR):"
+        " record the response that opens it first, or send a planned date (actual: false)")
+    assert subjects(database) == before + 1

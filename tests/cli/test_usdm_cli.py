@@ -86,13 +86,14 @@ def test_pilot_imports_validates_loads_and_enrols(fresh_url: str, tmp_path: Path
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
     assert result.stderr.splitlines()[-1] == (
-        'imported timeline "Main Timeline"; not imported: "Adverse Event Timeline", '
-        '"Early Termination Timeline", "Vital Sign Blood Pressure Timeline"')
+        'imported timeline "Main Timeline", and "Early Termination Timeline" as a phase opened'
+        ' by withdrawal; not imported: "Adverse Event Timeline", "Vital Sign Blood Pressure'
+        ' Timeline"')
     assert out.read_text(encoding="utf-8") == (GOLDEN / "usdm-CDISC_Pilot_Study.yaml").read_text(
         encoding="utf-8")
 
     result = run("schedule", "validate", str(out))
-    assert result.stdout == (f"{out}: ok (H2Q-MC-LZZT 2: 16 visits, 0 conditional phases, "
+    assert result.stdout == (f"{out}: ok (H2Q-MC-LZZT 2: 17 visits, 1 conditional phase, "
                              "0 endpoint time points)\n")
     result = run("schedule", "load", str(out), env={"DATABASE_URL": fresh_url})
     assert (result.exit_code, result.stdout) == (0, "loaded H2Q-MC-LZZT 2\n"), result.stderr
@@ -112,7 +113,9 @@ def test_pilot_imports_validates_loads_and_enrols(fresh_url: str, tmp_path: Path
                    for v in rows}
     finally:
         engine.dispose()
-    assert len(got) == 16
+    assert len(got) == 17
+    # The early-termination visit waits for a withdrawal.
+    assert got["ET"] == (None, None, None, "pending")
     # Week 2: Day 1 + 14 days, 3 days either side; Week 12: 4 days either side.
     assert got["E4"][:3] == (date(2026, 1, 19), date(2026, 1, 16), date(2026, 1, 22))
     assert got["E9"][:3] == (date(2026, 3, 30), date(2026, 3, 26), date(2026, 4, 3))

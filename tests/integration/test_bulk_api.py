@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.models import AuditRecord, Subject
 from tests.helpers_subjects import (
+    MM,
     NOW,
     SLE,
     assert_problem,
@@ -73,3 +74,27 @@ def test_an_unknown_study_is_not_found(client: TestClient, session: Session) -> 
     edc = make_token(session, "edc", studies=[SLE])
     assert_problem(client.post("/api/v1/studies/NOPE/subjects:batch", json=[enrolment_body()],
                                headers=bearer(edc)), 404, "not-found")
+
+
+def test_an_actual_anchor_of_a_phase_not_open_is_refused_by_item(
+    client: TestClient, session: Session
+) -> None:
+    load_seed_studies(session)
+    token = make_token(session, "edc", studies=[MM])
+    session.commit()  # kept when a refused request rolls back
+    stand_at(client, NOW)
+    planned = enrolment_body("MM-0", site="MM01", anchors=[
+        {"name": "transplant", "date": "2026-02-20", "actual": False}])
+    actual = enrolment_body("MM-1", site="MM01", anchors=[
+        {"name": "infusion", "date": "2026-01-30", "actual": True},
+        {"name": "transplant", "date": "2026-02-20", "actual": True}])
+    url = f"/api/v1/studies/{MM}/subjects:batch"
+    problem = assert_problem(client.post(url, json=[planned, actual], headers=bearer(token)),
+                             422, "invalid-rows")
+    single = assert_problem(client.post(f"/api/v1/studies/{MM}/subjects", json=actual,
+                                        headers=bearer(token)), 409, "conflict")
+    assert [(e["location"], e["message"]) for e in problem["errors"]] == [
+        ("body.1.transplant", single["detail"])]
+    assert "phase HSCT, which has not opened (waiting for response CR/sCR)" in single["detail"]
+    assert subjects(session) == 0
+    assert client.post(url, json=[planned], headers=bearer(token)).status_code == 201

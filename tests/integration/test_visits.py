@@ -124,9 +124,12 @@ def test_visit_dates_are_checked_against_the_site_date(
 def test_a_visit_that_cannot_take_place_cannot_be_completed(session: Session) -> None:
     load_seed_studies(session)
     enrol_mm(session)
-    with pytest.raises(errors.Conflict, match="no date yet"):  # HSCT phase still pending
+    with pytest.raises(errors.Conflict) as pending:  # HSCT phase still pending
         complete_visit(session, study=MM, subject_id="MM-001", code="HSCT-D14",
                        actual_date=date(2025, 5, 1), actor=EDC, now=NOW)
+    assert pending.value.detail == (
+        "visit HSCT-D14 cannot be completed on 2025-05-01: its phase HSCT has not opened"
+        " (waiting for response CR/sCR): record the response that opens it first")
     record_event(session, study=MM, subject_id="MM-001", type=EventType.PROGRESSION,
                  day=date(2025, 3, 20), actor=EDC, now=NOW)
     with pytest.raises(errors.Conflict, match="does not apply"):

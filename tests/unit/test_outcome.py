@@ -31,6 +31,10 @@ UNSCHEDULED = CurrentVisit("UNS-1", State.COMPLETED, actual_date=DAY, unschedule
 CANCELLED = CurrentVisit("D14", State.CANCELLED, reason="death on 2026-02-10")
 NOT_APPLICABLE = CurrentVisit("T30", State.NOT_APPLICABLE)
 PENDING = CurrentVisit("D14", State.PENDING, reason="waiting for anchor infusion")
+PHASE_NOT_OPEN = CurrentVisit(
+    "HSCT-D14", State.PENDING, reason="phase HSCT waiting for response CR/sCR",
+    phase_not_open="its phase HSCT has not opened (waiting for response CR/sCR): record the"
+    " response that opens it first")
 
 AGAIN = "send correction: true with a reason to change it"
 TO_MISSED = "send correction: true with a reason to mark it missed"
@@ -53,6 +57,14 @@ def refused(refusal: Refusal, message: str, state: State) -> Refused:
     pytest.param(PENDING, Missed("away"), refused(
         Refusal.NOT_OPEN, "visit D14 cannot be marked missed: it has no date yet"
         " (waiting for anchor infusion)", State.PENDING), id="miss-pending"),
+    pytest.param(PHASE_NOT_OPEN, Missed("away"), refused(
+        Refusal.NOT_OPEN, "visit HSCT-D14 cannot be marked missed: its phase HSCT has not"
+        " opened (waiting for response CR/sCR): record the response that opens it first",
+        State.PENDING), id="miss-in-a-phase-not-open"),
+    pytest.param(PHASE_NOT_OPEN, Completion(DAY), refused(
+        Refusal.NOT_OPEN, "visit HSCT-D14 cannot be completed on 2026-02-15: its phase HSCT"
+        " has not opened (waiting for response CR/sCR): record the response that opens it"
+        " first", State.PENDING), id="complete-in-a-phase-not-open"),
     # A planned visit: first outcome.
     pytest.param(PLANNED, Completion(DAY), Record(Action.COMPLETED), id="complete-planned"),
     pytest.param(PLANNED, Completion(DAY, correction=True, reason=" r "),

@@ -24,6 +24,7 @@ from app.errors import ScheduleError
 from app.schedule.calendar import build_calendar
 from app.schedule.expand import AnchorDate
 from app.schedule.language import Protocol
+from app.schedule.lifecycle import Event, EventType
 from app.schedule.loader import parse_protocol
 from app.schedule.plan import build_plan
 from app.schedule.usdm import UsdmImport, Warning, import_usdm
@@ -48,6 +49,8 @@ def targets(protocol: Protocol, anchor: str, day: date) -> dict[str, tuple[date,
     out = {}
     for item in cal.visits:
         v = item.visit
+        if v.phase != "main":
+            continue  # a phase opened by an event, not by the anchor
         assert v.target_date and v.window_start and v.window_end
         out[v.code] = (v.target_date, v.window_start, v.window_end)
     return out
@@ -98,17 +101,46 @@ def test_pilot_warnings_and_other_timelines() -> None:
     result = imported(PILOT)
     assert result.timeline == "Main Timeline"
     assert result.other_timelines == (
-        "Adverse Event Timeline", "Early Termination Timeline",
-        "Vital Sign Blood Pressure Timeline",
+        "Adverse Event Timeline", "Vital Sign Blood Pressure Timeline",
     )
+    assert result.phase_timelines == ("Early Termination Timeline",)
+    et = "$.study.versions[0].studyDesigns[0].scheduleTimelines[2]"
     assert [str(w) for w in result.warnings] == [
         f"{TIMELINE}.timings[1].windowLower: PT4H is shorter than a day or not whole days: "
         "0 day(s) on that side",
+        f"{et}.instances[0]: ScheduledActivityInstance_2 has no window: it is due on its day"
+        " only; add the protocol's window by hand",
+        f'{et}.entryCondition: "Subject terminates the study early" is read as a withdrawal:'
+        " its visits count from the withdrawal's date",
     ]
     # The path names the value it speaks of.
     assert resolve(json.loads(PILOT.read_text()), result.warnings[0].path) == "PT4H"
     assert "# Other timelines, not imported (--timeline NAME): \"Adverse Event Timeline\"" in (
         result.yaml)
+    assert resolve(json.loads(PILOT.read_text()), result.warnings[2].path) == (
+        "Subject terminates the study early")
+
+
+def test_pilot_early_termination_is_a_phase_opened_by_withdrawal() -> None:
+    protocol = parse_protocol(imported(PILOT).yaml, source="pilot.yaml")
+    [phase] = protocol.phases
+    assert (phase.code, phase.condition.event, [v.code for v in phase.visits]) == (
+        "ET", "withdrawal", ["ET"])
+    plan = build_plan(protocol)
+    day1, withdrawn = date(2026, 1, 5), date(2026, 2, 27)  # withdrawn in week 8
+    on_study = {v.visit.code: v.visit for v in build_calendar(
+        plan, {"dose": AnchorDate(day1)}, (), {}, today=withdrawn).visits}
+    assert (on_study["ET"].state.value, on_study["ET"].target_date) == ("pending", None)
+    cal = build_calendar(plan, {"dose": AnchorDate(day1)},
+                         (Event(EventType.WITHDRAWAL, withdrawn),), {}, today=withdrawn)
+    visits = {v.visit.code: v for v in cal.visits}
+    et = visits["ET"].visit
+    # Due on the day of the withdrawal (USDM gives it no window), not cancelled by it.
+    assert (et.state.value, et.target_date, et.window_start, et.window_end) == (
+        "planned", withdrawn, withdrawn, withdrawn)
+    assert visits["ET"].info.status.value == "due"
+    # Week 8 (target 2 March, window 27 February..5 March) was still open: cancelled.
+    assert visits["E8"].visit.state.value == "cancelled"
 
 
 def test_observational_warnings_are_pinned() -> None:
@@ -312,3 +344,48 @@ def test_a_file_that_is_not_usdm_is_refused_in_one_line() -> None:
 
 def test_warning_is_the_path_and_the_message() -> None:
     assert str(Warning("$.a[0]", "left out")) == "$.a[0]: left out"
+
+
+def test_an_early_termination_timeline_with_an_encounter_a_window_and_a_later_call() -> None:
+    doc = json.loads(PILOT.read_text(encoding="utf-8"))
+    design = doc["study"]["versions"][0]["studyDesigns"][0]
+    et = design["scheduleTimelines"][2]
+    et["name"] = et["label"] = "Discontinuation"  # found by its words, whatever they are
+    et["instances"][0]["encounterId"] = "Encounter_4"  # the Week 2 encounter, "E4"
+    et["timings"][0]["windowUpper"] = "P14D"
+    call = {**copy.deepcopy(et["instances"][0]), "id": "SFU_1", "name": "SFU",
+            "label": "Safety call", "encounterId": None}
+    et["instances"].append(call)
+    et["timings"].append({**copy.deepcopy(et["timings"][0]), "id": "Timing_SFU",
+                          "name": "TSFU", "type": {"decode": "After"}, "value": "P30D",
+                          "relativeFromScheduledInstanceId": "SFU_1",
+                          "windowLower": "P2D", "windowUpper": "P7D"})
+    result = import_usdm(json.dumps(doc), source="in.json")
+    assert result.phase_timelines == ("Discontinuation",)
+    phases = result.yaml[result.yaml.index("phases:"):]
+    assert phases.splitlines()[2:] == [
+        '  - code: "D"',
+        '    name: "Discontinuation"',
+        "    condition: {event: withdrawal}",
+        "    visits:",
+        '      # ScheduledActivityInstance_2 "ET", Encounter_4 "E4"',
+        '      # Timing_18 "TIM18": Fixed Reference P1D, Day 1: the day of the withdrawal',
+        '      - code: "E4-2"',  # E4 is the main timeline's Week 2
+        '        name: "Week 2"',
+        "        at: 0 days",
+        "        window: {before: 0 days, after: 14 days}",
+        '      # SFU_1 "SFU" (no encounter: named after the instance)',
+        '      # Timing_SFU "TSFU": After P30D from ScheduledActivityInstance_2 "ET"',
+        '      - code: "SFU"',
+        '        name: "Safety call"',
+        "        at: 30 days",
+        "        window: {before: 2 days, after: 7 days}",
+    ]
+    plan = build_plan(parse_protocol(result.yaml, source="in.yaml"))
+    withdrawn = date(2026, 2, 27)
+    cal = build_calendar(plan, {"dose": AnchorDate(date(2026, 1, 5))},
+                         (Event(EventType.WITHDRAWAL, withdrawn),), {}, today=withdrawn)
+    dates = {v.visit.code: (v.visit.target_date, v.visit.window_start, v.visit.window_end)
+             for v in cal.visits if v.visit.phase == "D"}
+    assert dates == {"E4-2": (withdrawn, withdrawn, date(2026, 3, 13)),
+                     "SFU": (date(2026, 3, 29), date(2026, 3, 27), date(2026, 4, 5))}

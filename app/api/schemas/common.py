@@ -123,7 +123,10 @@ EXAMPLES: dict[str, tuple[int, str, str]] = {
     "not-authenticated": (401, "Authentication required", "send Authorization: Bearer <token>"),
     "forbidden": (403, "Not allowed", "role monitor is read-only"),
     "not-found": (404, "Not found", "subject YC3H-001 not found in study UCART-SLE"),
-    "conflict": (409, "Conflict", "visit HSCT-D14 cannot be completed: it has no date yet"),
+    "conflict": (409, "Conflict",
+                 "visit HSCT-D14 cannot be completed on 2025-05-01: its phase HSCT has not"
+                 " opened (waiting for response CR/sCR): record the response that opens it"
+                 " first"),
     "already-exists": (409, "Already exists",
                        "subject YC3H-001 is already enrolled in study UCART-SLE"),
     "study-full": (409, "Study is fully enrolled",

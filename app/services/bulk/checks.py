@@ -3,17 +3,23 @@
 A single enrolment raises on its first problem; an import reports all of them, each
 with its column. The rules themselves are the schedule core's
 (:func:`app.schedule.eligibility.enrolment_violations`), the same a single enrolment
-applies.
+applies, and so is the rule of a conditional phase not yet open: an anchor recorded by a
+visit of such a phase (the transplant, before a complete response) cannot be actual
+(:func:`app.schedule.recording.closed_phase`), unless the row's own events open the
+phase (only the demo data carries events; a CSV line or a batch item has none).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date
 
 from app.schedule.eligibility import CONSENT_ANCHOR, enrolment_violations
+from app.schedule.lifecycle import Event
 from app.schedule.names import CODE_PATTERN
 from app.schedule.plan import Plan
+from app.schedule.recording import closed_phase
 from app.schedule.rules import Violation
 from app.services.bulk.rows import Enrolment
 
@@ -27,12 +33,15 @@ def column_of(violation: Violation) -> str:
     return violation.field.removeprefix(ANCHOR_FIELD)
 
 
-def check_enrolment(plan: Plan, row: Enrolment, *, today: date) -> list[tuple[str, str]]:
+def check_enrolment(
+    plan: Plan, row: Enrolment, *, today: date, events: Sequence[Event] = ()
+) -> list[tuple[str, str]]:
     """Every problem of one row as (column, message); empty when it may be enrolled.
 
-    ``row.anchors`` already holds the consent anchor when the protocol has one. The
-    site, duplicates and the target enrolment are the caller's to check: they depend
-    on the other rows.
+    ``row.anchors`` already holds the consent anchor when the protocol has one;
+    ``events`` are the row's own (what already happened to the subject). The site,
+    duplicates and the target enrolment are the caller's to check: they depend on the
+    other rows.
     """
     problems: list[tuple[str, str]] = []
     if not _SUBJECT_ID.match(row.subject_id):
@@ -48,4 +57,8 @@ def check_enrolment(plan: Plan, row: Enrolment, *, today: date) -> list[tuple[st
         if column == CONSENT_ANCHOR and consent_wrong:
             continue
         problems.append((column, violation.row_message))
+    for name, anchor in row.anchors.items():
+        closed = closed_phase(plan, name, events) if anchor.actual else None
+        if closed is not None:
+            problems.append((name, closed))
     return problems

@@ -155,7 +155,8 @@ class BulkEnroller:
                 # The consent anchor is the consent date, never a column of its own.
                 parsed = replace(parsed, anchors={
                     **parsed.anchors, CONSENT_ANCHOR: AnchorDate(parsed.consent_date)})
-            problems = parsed if isinstance(parsed, list) else self._check(where, parsed)
+            problems = (parsed if isinstance(parsed, list)
+                        else self._check(where, parsed, history))
             if not problems and isinstance(parsed, Enrolment):
                 if parsed.subject_id in seen:
                     problems = [RowProblem(where, "subject_id",
@@ -175,13 +176,14 @@ class BulkEnroller:
             self.skipped += 1
         self._write(good[: max(capacity, 0)])
 
-    def _check(self, where: int, row: Enrolment) -> list[RowProblem]:
+    def _check(self, where: int, row: Enrolment, history: History | None) -> list[RowProblem]:
         site = self.sites.get(row.site)
         if site is None:
             return [RowProblem(where, "site", f"site {row.site} does not take part in study"
                                f" {self.study.code} (or is not visible to this token)")]
         return [RowProblem(where, column, message)
-                for column, message in check_enrolment(self.plan, row, today=site[1])]
+                for column, message in check_enrolment(
+                    self.plan, row, today=site[1], events=history.events if history else ())]
 
     def _drop_existing(
         self, good: list[tuple[int, Enrolment, History | None]]

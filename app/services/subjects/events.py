@@ -10,6 +10,12 @@ January is accepted after it. A correction or a removal is checked the same way 
 every other fact, and re-evaluates everything: the calendar, the lifecycle and the site
 (each derived from the facts by the sync, :func:`.visit_rows.sync_subject`).
 
+An event that would leave visits already recorded (completed or documented as missed) in
+a conditional phase that has not opened, or can no longer open, is refused, recorded,
+corrected or removed alike (a response removed, or corrected to a value that opens
+nothing, after the transplant): such a visit could not have been recorded with those
+events, so the same facts are refused whichever arrives last; the 409 names the visits.
+
 A transfer's value is the code of a site taking part in the study; from the transfer's
 date the subject, and every visit dated from then on, belong to that site. A removed
 event's row is deleted: its audit record keeps the whole of it (type, date, value, note,
@@ -44,7 +50,8 @@ from app.schedule.lifecycle import (
     transfer_conflict,
 )
 from app.schedule.rules import check_date, require_reason
-from app.schedule.status import State
+from app.schedule.standing import RecordedVisit, phases_with_records
+from app.schedule.status import DONE_STATES, State
 from app.schedule.vocabulary import refused_value
 from app.services.subjects.loading import LoadedSubject, load_subject, reloaded
 from app.services.subjects.sync import sync_subject
@@ -166,6 +173,30 @@ def _check(session: Session, loaded: LoadedSubject, new: Event, others: list[Eve
             raise Conflict(f"subject {subject_id}: {conflict.message}")
         raise SubjectEnded(f"subject {subject_id}: {conflict.message}")
     _check_transfers(facts.enrolled_site, [*others, new])
+    _check_phases(session, loaded, [*others, new], "with this event")
+
+
+def _check_phases(session: Session, loaded: LoadedSubject, events: list[Event],
+                  change: str) -> None:
+    """Refuse events that would leave recorded visits in a conditional phase not open
+    (:func:`app.schedule.standing.phases_with_records`): 409 naming them."""
+    plan = loaded.plan
+    if not plan.phases:
+        return
+    recorded = [
+        RecordedVisit(code, State(state), day)
+        for code, state, day in session.execute(
+            select(Visit.code, Visit.state, Visit.actual_date)
+            .where(Visit.subject_pk == loaded.subject.id,
+                   Visit.phase.in_([p.code for p in plan.phases]),
+                   Visit.state.in_([s.value for s in DONE_STATES]))
+        ).tuples()
+    ]
+    stranded = phases_with_records(plan, events, recorded)
+    if stranded:
+        raise Conflict(f"subject {loaded.subject.subject_id}: {change}, "
+                       + "; ".join(str(p) for p in stranded),
+                       recorded_visits=[v.code for p in stranded for v in p.visits])
 
 
 def _check_transfers(enrolled: str, events: list[Event]) -> None:
@@ -310,8 +341,10 @@ def remove_event(
     event = _lock_event(session, loaded, event_id)
     facts = _facts(session, loaded)
     # Removing a fact never makes the others contradict each other, except a chain of
-    # transfers (A to B, then B to A: without the first, the second goes nowhere).
+    # transfers (A to B, then B to A: without the first, the second goes nowhere) and the
+    # event that opened a phase whose visits are recorded.
     _check_transfers(facts.enrolled_site, facts.without(event.id))
+    _check_phases(session, loaded, facts.without(event.id), "without this event")
     before = _state(session, loaded) | _event_fields(event) | {
         "id": event.id, "recorded_at": event.recorded_at.isoformat()}
     session.delete(event)

@@ -20,7 +20,7 @@ from app.schedule.expand import AnchorDate
 from app.schedule.lifecycle import Event, visit_date_conflict
 from app.schedule.outcome import CurrentVisit
 from app.schedule.rules import check_date
-from app.schedule.standing import cancelled_on, in_open_phase
+from app.schedule.standing import cancelled_on, in_open_phase, visit_phase_not_open
 from app.schedule.status import State, deviation
 from app.services.plain_rows import VisitRow, show_written
 from app.services.subjects.loading import LoadedSubject
@@ -67,6 +67,8 @@ def current_visit(visit: VisitRow, loaded: LoadedSubject, events: Sequence[Event
         unscheduled=visit.unscheduled, reason=visit.reason,
         cancelled_on=cancelled_on(plan, visit.code, events),
         waiting_for_anchor=not visit.unscheduled and in_open_phase(plan, visit.code, events),
+        phase_not_open=(visit_phase_not_open(plan, visit.code, events)
+                        if visit.state == State.PENDING.value else None),
     )
 
 
