@@ -5,7 +5,10 @@ authorization request at once for the person it is told to sign in, and issues R
 tokens (joserfc, a real 2048-bit RSA key) at its token endpoint, after checking the
 client's secret, the code, the redirect URI and the PKCE verifier, as a provider does.
 Its ``faults`` make it misbehave on purpose: a wrong nonce, a wrong audience (with this
-client as ``azp``), a token signed with another key.
+client as ``azp``), a token signed with another key. Its end-session endpoint (RP-Initiated
+Logout) checks the ``id_token_hint`` it is handed (one it issued, to this client) and
+sends the browser back to ``post_logout_redirect_uri``; with ``logout`` false its
+discovery document names none.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 from tests.helpers_net import free_port
@@ -52,6 +56,11 @@ class LocalProvider:
     faults: set[str] = field(default_factory=set)
     grants: dict[str, Grant] = field(default_factory=dict)
     token_requests: int = 0
+    # Whether the discovery document names an end_session_endpoint.
+    logout: bool = True
+    issued: list[str] = field(default_factory=list)  # every ID token, in order
+    # The query of every sign-out request that the endpoint accepted.
+    logouts: list[dict[str, str]] = field(default_factory=list)
 
     def discovery(self) -> dict[str, Any]:
         return {
@@ -65,7 +74,7 @@ class LocalProvider:
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic"],
             "scopes_supported": ["openid", "profile", "email"],
-        }
+        } | ({"end_session_endpoint": f"{self.issuer}/logout"} if self.logout else {})
 
     def id_token(self, grant: Grant) -> str:
         now = int(time.time())
@@ -83,7 +92,9 @@ class LocalProvider:
         key = self.key
         if "key" in self.faults:  # another key, under the published key's id
             key = RSAKey.generate_key(2048, parameters={"kid": self.key.kid})
-        return jwt.encode({"alg": "RS256", "kid": self.key.kid}, claims, key)
+        token = jwt.encode({"alg": "RS256", "kid": self.key.kid}, claims, key)
+        self.issued.append(token)
+        return token
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -112,6 +123,20 @@ class LocalProvider:
             back = urlencode({"code": code, "state": query.get("state", ""),
                               "session_state": "abc"})
             return RedirectResponse(f"{query['redirect_uri']}?{back}", 302)
+
+        @app.get("/logout")
+        def logout(request: Request) -> Response:
+            query = dict(request.query_params)
+            hint, back = query.get("id_token_hint", ""), query.get("post_logout_redirect_uri")
+            try:
+                claims = jwt.decode(hint, self.key).claims
+            except (JoseError, ValueError):
+                return JSONResponse({"error": "invalid_request"}, 400)
+            if claims.get("aud") != CLIENT_ID or query.get("client_id") != CLIENT_ID \
+                    or not back:
+                return JSONResponse({"error": "invalid_request"}, 400)
+            self.logouts.append(query)
+            return RedirectResponse(back, 302)
 
         @app.post("/token")
         async def token(request: Request) -> Response:

@@ -10,7 +10,11 @@ The flow is the Authorization Code flow with PKCE (S256), a ``state`` and a ``no
    token endpoint (with the client secret and the PKCE verifier), and checks the ID token:
    its signature against the provider's published keys (JWKS), then ``iss`` (the
    configured issuer), ``aud`` (this client), ``exp``, ``iat`` and ``nonce`` (the one of
-   this login). Only then are its claims returned.
+   this login). Only then are its claims returned, with the ID token itself;
+3. :meth:`OidcClient.logout_url` is where to send the browser to sign out at the provider
+   too (RP-Initiated Logout 1.0), when its discovery document names an
+   ``end_session_endpoint``: with the ID token as ``id_token_hint``, this client's id and
+   ``post_logout_redirect_uri`` (the sign-in page) for the provider to send it back.
 
 Every call to the provider gives up after ``OIDC_TIMEOUT_SECONDS``. Anything wrong (the
 provider unreachable or refusing, a token that fails a check) is :class:`OidcError`,
@@ -24,6 +28,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -37,6 +42,8 @@ from joserfc.jws import JWSRegistry
 from app.settings import OidcSettings
 
 CALLBACK_PATH = "/signin/sso/callback"
+# Where the provider sends the browser back after signing out there.
+SIGNED_OUT_PATH = "/signin"
 SCOPE = "openid profile email"
 # How far the provider's clock may be from ours when checking exp and iat.
 LEEWAY_SECONDS = 60
@@ -72,10 +79,23 @@ class Provider:
     token_endpoint: str
     jwks_uri: str
     algorithms: tuple[str, ...]
+    end_session_endpoint: str | None = None  # RP-Initiated Logout, when it has one
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A single sign-on's checked claims, and its ID token as the provider issued it."""
+
+    claims: Mapping[str, Any]
+    id_token: str
 
 
 def redirect_uri(settings: OidcSettings, base_url: str) -> str:
     return (settings.redirect_base_url or base_url).rstrip("/") + CALLBACK_PATH
+
+
+def post_logout_redirect_uri(settings: OidcSettings, base_url: str) -> str:
+    return (settings.redirect_base_url or base_url).rstrip("/") + SIGNED_OUT_PATH
 
 
 class OidcClient:
@@ -89,6 +109,7 @@ class OidcClient:
         self.client_id = settings.client_id
         self._secret = settings.client_secret.get_secret_value()
         self.redirect_uri = redirect_uri(settings, base_url)
+        self.post_logout_redirect_uri = post_logout_redirect_uri(settings, base_url)
 
     def _session(self) -> OAuth2Session:
         return OAuth2Session(
@@ -124,6 +145,8 @@ class OidcClient:
                 jwks_uri=str(found["jwks_uri"]),
                 algorithms=tuple(found.get("id_token_signing_alg_values_supported")
                                  or ("RS256",)),
+                end_session_endpoint=(str(found["end_session_endpoint"])
+                                      if found.get("end_session_endpoint") else None),
             )
         except KeyError as exc:
             raise OidcError(f"the discovery document has no {exc.args[0]}") from exc
@@ -139,7 +162,7 @@ class OidcClient:
             )
         return str(url), login
 
-    def finish(self, *, code: str, login: Login) -> Mapping[str, Any]:
+    def finish(self, *, code: str, login: Login) -> SignedIn:
         """The checked claims of the ID token the provider gives for ``code``."""
         provider = self.discover()
         try:
@@ -153,8 +176,19 @@ class OidcClient:
         id_token = token.get("id_token")
         if not isinstance(id_token, str):
             raise OidcError("the provider's answer has no ID token")
-        return self.check_id_token(provider, id_token, nonce=login.nonce,
-                                   access_token=token.get("access_token"))
+        claims = self.check_id_token(provider, id_token, nonce=login.nonce,
+                                     access_token=token.get("access_token"))
+        return SignedIn(claims=claims, id_token=id_token)
+
+    def logout_url(self, id_token: str) -> str | None:
+        """Where to send the browser to sign out at the provider, or None when its
+        discovery document names no ``end_session_endpoint``."""
+        endpoint = self.discover().end_session_endpoint
+        if endpoint is None:
+            return None
+        query = urlencode({"id_token_hint": id_token, "client_id": self.client_id,
+                           "post_logout_redirect_uri": self.post_logout_redirect_uri})
+        return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
 
     def check_id_token(self, provider: Provider, id_token: str, *, nonce: str,
                        access_token: object = None) -> Mapping[str, Any]:

@@ -10,6 +10,7 @@ from app.models.access import (
     WebSessionRow,
 )
 from app.models.digest import DigestMessage, DigestRecipient, DigestSend
+from app.models.imports import ImportJob
 from app.models.study import ProtocolVersion, Site, Study, StudySite
 from app.models.subject import AnchorDateRow, Subject, SubjectEvent, Visit
 
@@ -22,6 +23,7 @@ __all__ = [
     "DigestSend",
     "FeedToken",
     "IdempotencyKey",
+    "ImportJob",
     "ProtocolVersion",
     "SignInThrottle",
     "Site",

@@ -93,6 +93,9 @@ class WebSessionRow(Base):
     # Started by single sign-on: no password was used, so none is waiting to be changed.
     single_sign_on: Mapped[bool] = mapped_column(Boolean, default=False,
                                                  server_default=false())
+    # The provider's ID token of a single sign-on, handed back when signing out there
+    # (id_token_hint); cleared when the session ends.
+    id_token: Mapped[str | None] = mapped_column(Text)
 
 
 class FeedToken(Base):

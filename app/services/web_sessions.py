@@ -114,17 +114,20 @@ def start_password_session(
 
 
 def start_sso_session(session: Session, *, user_id: int, actor: Actor, now: datetime,
-                      lifetime: timedelta, idle: timedelta) -> StartedSession:
+                      lifetime: timedelta, idle: timedelta,
+                      id_token: str | None = None) -> StartedSession:
     """Start a session for the user a single sign-on matched
     (:func:`app.services.accounts.single_sign_on.match_account`). No password was used,
-    so a pending password change does not hold it."""
+    so a pending password change does not hold it. ``id_token``, the provider's, is kept
+    until the session ends, for signing out at the provider (:func:`sso_id_token`)."""
     return _start(session, actor=actor, token_id=None, user_id=user_id, now=now,
-                  lifetime=lifetime, idle=idle, single_sign_on=True)
+                  lifetime=lifetime, idle=idle, single_sign_on=True, id_token=id_token)
 
 
 def _start(session: Session, *, actor: Actor, token_id: int | None, user_id: int | None,
            now: datetime, lifetime: timedelta, idle: timedelta,
-           must_change_password: bool = False, single_sign_on: bool = False) -> StartedSession:
+           must_change_password: bool = False, single_sign_on: bool = False,
+           id_token: str | None = None) -> StartedSession:
     purge_sessions(session, now=now, idle=idle)
     started = StartedSession(
         session_id=new_session_id(), csrf_seed=new_csrf_seed(), actor=actor,
@@ -133,7 +136,7 @@ def _start(session: Session, *, actor: Actor, token_id: int | None, user_id: int
     session.add(WebSessionRow(
         session_hash=hash_session_id(started.session_id), token_id=token_id, user_id=user_id,
         csrf_seed=started.csrf_seed, created_at=now, last_seen_at=now,
-        expires_at=started.expires_at, single_sign_on=single_sign_on,
+        expires_at=started.expires_at, single_sign_on=single_sign_on, id_token=id_token,
     ))
     session.flush()
     record_audit(session, actor=actor, action="web_session.started", entity="web_session",
@@ -199,14 +202,22 @@ def touch_session(session: Session, *, session_id: str, now: datetime) -> None:
     )
 
 
+def sso_id_token(session: Session, *, session_id: str) -> str | None:
+    """The provider's ID token of a live single sign-on session, or None (another kind of
+    session, one that ended, or one started before the token was kept)."""
+    return session.scalar(select(WebSessionRow.id_token).where(
+        WebSessionRow.session_hash == hash_session_id(session_id),
+        WebSessionRow.ended_at.is_(None)))
+
+
 def end_session(session: Session, *, session_id: str, actor: Actor, now: datetime) -> bool:
-    """Sign out: the session stops counting at ``now``, for every copy of its cookie.
-    False when it had already ended."""
+    """Sign out: the session stops counting at ``now``, for every copy of its cookie, and
+    forgets its ID token. False when it had already ended."""
     result = session.execute(
         update(WebSessionRow)
         .where(WebSessionRow.session_hash == hash_session_id(session_id),
                WebSessionRow.ended_at.is_(None))
-        .values(ended_at=now)
+        .values(ended_at=now, id_token=None)
         .execution_options(synchronize_session=False)
     )
     if not getattr(result, "rowcount", 0):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app.db import utcnow
 from app.deps import KnownQuery
 from app.settings import Settings
 from app.web import (
@@ -27,6 +28,7 @@ from app.web import (
     visits,
     worklist,
 )
+from app.web.import_runner import server_runner
 from app.web.rendering import STATIC_DIR, add_page_errors
 from app.web.session import SessionCodec
 
@@ -35,6 +37,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     """Mount the stylesheet and script, and the page routes (outside the API's schema),
     whose errors are answered with pages."""
     app.state.web_codec = SessionCodec(settings)
+    # The imports started on the pages run in this process's worker threads.
+    app.state.import_runner = server_runner(app.state.sessionmaker,
+                                            database_url=settings.database_url, clock=utcnow)
     add_page_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (auth, worklist, reports, studies, subjects, visits, events,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request, Response
 
+from app.adapters.oidc import OidcClient, OidcError
+from app.deps import end_now
 from app.errors import FollowupError, InvalidRequest, NotAuthenticated, TooManyAttempts
 from app.services.accounts.users import change_password
 from app.settings import Settings
@@ -12,6 +16,8 @@ from app.web.forms import FormPage
 from app.web.identity import sign_in, sign_in_with_password, sign_out
 from app.web.rendering import SignInRequired, WebRoute, redirect, render, replace_session
 from app.web.session import WebSession
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -120,11 +126,33 @@ def password_change(request: Request, db: WebDb, session: WebSessionDep, form: C
     return redirect(request, HOME)
 
 
+def provider_sign_out(settings: Settings, id_token: str | None) -> str | None:
+    """Where to send the browser to sign out at the single sign-on provider too: only for
+    a session it started, when the provider names an end-session endpoint. When the
+    provider cannot be reached, the local sign-out stands alone (and is logged)."""
+    if id_token is None or not settings.oidc.configured:
+        return None
+    try:
+        return OidcClient(settings.oidc, base_url=settings.base_url).logout_url(id_token)
+    except OidcError as exc:
+        log.warning("signed out here only: the provider could not be asked: %s", exc)
+        return None
+
+
 @router.post("/signout")
 def signout(request: Request, db: WebDb, session: WebSessionDep, form: CheckedForm,
-            now: NowDep) -> Response:
-    """End the session on the server: every copy of the cookie stops working at once."""
+            now: NowDep, settings: SettingsDep) -> Response:
+    """End the session on the server: every copy of the cookie stops working at once. A
+    single sign-on's session then goes on to sign out at the provider, when it can."""
+    id_token = None
     if session.session_id is not None and session.actor is not None:
-        sign_out(db, session.session_id, actor=session.actor, now=now)
+        id_token = sign_out(db, session.session_id, actor=session.actor, now=now)
     replace_session(request, session.signed_out())
-    return redirect(request, "/signin")
+    provider_url = provider_sign_out(settings, id_token)
+    if provider_url is None:
+        return redirect(request, "/signin")
+    end_now(db)  # signed out here before the browser leaves for the provider
+    # A page that goes on by itself, not a redirect: the form's answer may only redirect
+    # to this site (the policy's form-action 'self'), the provider is another.
+    return render(request, "signed_out_sso.html", {
+        "provider_url": provider_url, "provider": settings.oidc.provider_name})

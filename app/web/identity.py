@@ -18,6 +18,7 @@ from app.services.web_sessions import (
     StartedSession,
     end_session,
     resume_session,
+    sso_id_token,
     start_password_session,
     start_session,
     start_sso_session,
@@ -53,14 +54,19 @@ def sign_in_with_password(session: Session, *, username: str, password: str,
 
 
 def sign_in_with_sso(session: Session, *, user_id: int, actor: Actor, now: datetime,
-                     settings: Settings) -> StartedSession:
-    """Start a session for the account a single sign-on matched."""
+                     settings: Settings, id_token: str | None = None) -> StartedSession:
+    """Start a session for the account a single sign-on matched (keeping the provider's
+    ID token, for signing out there)."""
     return start_sso_session(session, user_id=user_id, actor=actor, now=now,
-                             lifetime=lifetime(settings), idle=idle_timeout(settings))
+                             lifetime=lifetime(settings), idle=idle_timeout(settings),
+                             id_token=id_token)
 
 
-def sign_out(session: Session, session_id: str, *, actor: Actor, now: datetime) -> None:
+def sign_out(session: Session, session_id: str, *, actor: Actor, now: datetime) -> str | None:
+    """End the session; the provider's ID token when it was a single sign-on's."""
+    id_token = sso_id_token(session, session_id=session_id)
     end_session(session, session_id=session_id, actor=actor, now=now)
+    return id_token
 
 
 def resume(session: Session, session_id: str, *, now: datetime, settings: Settings) -> LiveSession:

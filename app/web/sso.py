@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from app.adapters.oidc import CALLBACK_PATH, Login, OidcClient, OidcError
+from app.deps import end_now
 from app.errors import NotFound
 from app.services.accounts.single_sign_on import SingleSignOnRefused, match_account
 from app.settings import Settings
@@ -106,14 +107,14 @@ def sso_callback(request: Request, db: WebDb, session: WebSessionDep, now: NowDe
         return _refused(request, 401, "Not signed in",
                         f"{provider} did not sign you in ({(error or 'no code')[:100]}).")
     try:
-        claims = client.finish(code=code[:2000], login=login)
+        signed_in = client.finish(code=code[:2000], login=login)
     except OidcError as exc:
         log.warning("single sign-on refused: %s", exc)
         return _refused(request, 401, "Not signed in",
                         f"The answer from {provider} could not be trusted, so nobody was"
                         " signed in. Start again from the sign-in page.")
     try:
-        matched = match_account(db, claims=claims, match=settings.oidc.match,
+        matched = match_account(db, claims=signed_in.claims, match=settings.oidc.match,
                                 provider=provider)
     except SingleSignOnRefused as exc:
         # The refusal's audit record is committed with this page.
@@ -121,8 +122,11 @@ def sso_callback(request: Request, db: WebDb, session: WebSessionDep, now: NowDe
     if session.session_id is not None and session.actor is not None:
         sign_out(db, session.session_id, actor=session.actor, now=now)
     new = sign_in_with_sso(db, user_id=matched.user_id, actor=matched.actor, now=now,
-                           settings=settings)
+                           settings=settings, id_token=signed_in.id_token)
     replace_session(request, WebSession(new.csrf_seed, new.session_id, new.actor))
+    # Committed before answering: the browser follows the redirect at once, and the
+    # session must be there when it does.
+    end_now(db)
     response = redirect(request, target)
     response.delete_cookie(FLOW_COOKIE, path="/signin/sso")
     return response

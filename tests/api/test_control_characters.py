@@ -70,6 +70,7 @@ INPUTS: list[tuple[str, str, str, dict[str, str] | None, Any]] = [
      {"username": "li.wei", "display_name": "Dr Li Wei", "role": "admin",
       "email": "li{c}@hospital.example"}),
     ("body.display_name", "PATCH", "/api/v1/users/li.wei", None, {"display_name": "Dr{c}Li"}),
+    ("body.email", "PATCH", "/api/v1/users/li.wei", None, {"email": "li{c}@hospital.example"}),
     ("body.text", "POST", f"/api/v1/studies/{SLE}/versions", None, {"text": "study:{c}"}),
     ("body.source", "POST", f"/api/v1/studies/{SLE}/versions", None,
      {"text": "study: {}", "source": "v2{c}.yaml"}),

@@ -172,3 +172,49 @@ def test_create_takes_an_optional_e_mail_address(
     bad = client.post("/api/v1/users", json={**PERSON, "username": "bo", "email": "nope"},
                       headers=bearer(admin))
     assert bad.status_code == 422 and "invalid e-mail address" in bad.text
+
+
+def test_patch_sets_changes_and_removes_the_e_mail_address(
+    client: TestClient, session: Session, admin: str
+) -> None:
+    for body in (PERSON, {**PERSON, "username": "bo", "email": "bo@hospital.example"}):
+        assert client.post("/api/v1/users", json=body, headers=bearer(admin)).status_code == 201
+    url = "/api/v1/users/li.wei"
+    made = client.patch(url, json={"email": "Li.Wei@Hospital.example"}, headers=bearer(admin))
+    assert made.status_code == 200, made.text
+    assert made.json()["email"] == "li.wei@hospital.example"
+    changed = client.patch(url, json={"email": "wei.li@hospital.example",
+                                      "display_name": "Prof Li Wei"}, headers=bearer(admin))
+    assert (changed.json()["email"], changed.json()["display_name"]) == (
+        "wei.li@hospital.example", "Prof Li Wei")
+    kept = client.patch(url, json={"sites": ["WTCH"]}, headers=bearer(admin))
+    assert kept.json()["email"] == "wei.li@hospital.example"  # not given: it stays
+
+    for body, status, words in [
+        ({"email": "nope"}, 422, "invalid e-mail address"),
+        ({"email": "BO@hospital.example", "sites": ["YC3H"]}, 409,
+         "another user has the e-mail address bo@hospital.example"),
+    ]:
+        refused = client.patch(url, json=body, headers=bearer(admin))
+        assert refused.status_code == status, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert words in refused.json()["detail"]
+    # A refused request changes nothing, not even the fields it gave that were valid.
+    unchanged = client.get(url, headers=bearer(admin)).json()
+    assert (unchanged["email"], unchanged["sites"]) == ("wei.li@hospital.example", ["WTCH"])
+
+    removed = client.patch(url, json={"email": None}, headers=bearer(admin))
+    assert removed.status_code == 200 and removed.json()["email"] is None
+    coordinator = new_token(session, "coordinator", sites=("YC3H",), name="coord")
+    session.commit()
+    forbidden = client.patch(url, json={"email": "x@hospital.example"},
+                             headers=bearer(coordinator))
+    assert forbidden.status_code == 403
+    session.expire_all()
+    records = list(session.scalars(select(AuditRecord).where(
+        AuditRecord.action == "user.email_changed").order_by(AuditRecord.id)))
+    assert [(r.key, r.actor, r.before, (r.after or {})["email"]) for r in records] == [
+        ("li.wei", "root", {"email": None}, "li.wei@hospital.example"),
+        ("li.wei", "root", {"email": "li.wei@hospital.example"}, "wei.li@hospital.example"),
+        ("li.wei", "root", {"email": "wei.li@hospital.example"}, None),
+    ]

@@ -26,6 +26,7 @@ if MISSING is None:
 class Server:
     base: str
     seeded: Seeded
+    database_url: str
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     directory = tmp_path_factory.mktemp("e2e")
     url, seeded = seeded_database(directory)
     with running_server(url, directory / "server.log") as base:
-        yield Server(base, seeded)
+        yield Server(base, seeded, url)
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy import update
 
+from app.db import make_engine, utcnow
+from app.models import ImportJob
 from tests.e2e_browser.conftest import MISSING, Server
 from tests.e2e_browser.harness import LAPTOP
 from tests.helpers_amendments import V2
@@ -82,3 +86,43 @@ def test_a_broken_version_shows_its_problems_by_line(page: Page, server: Server)
     expect(page.locator("#state-1\\.1")).to_have_text("active")
     expect(page.locator("#state-2\\.0")).to_have_count(0)
     assert re.search(r"/versions$", page.url)
+
+
+def set_job(server: Server, job_id: int, **values: object) -> None:
+    """Change the server's job row from outside (as another server process would)."""
+    engine = make_engine(server.database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
+    finally:
+        engine.dispose()
+
+
+def test_an_admin_imports_subjects_and_the_page_follows_the_job(
+    page: Page, server: Server, tmp_path: Path
+) -> None:
+    base = server.base
+    page.goto(f"{base}/studies/{SLE}")
+    page.get_by_role("link", name="Import subjects").click()
+    page.wait_for_url(f"{base}/studies/{SLE}/import")
+    csv = tmp_path / "subjects.csv"
+    csv.write_text("subject_id,site,consent_date,date_of_birth,infusion\n"
+                   "BR-001,YC3H,2026-02-01,1980-05-04,2026-02-10\n"
+                   "BR-002,WTCH,2026-02-02,1981-01-01,\n", encoding="utf-8")
+    page.get_by_label("CSV file").set_input_files(str(csv))
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.wait_for_url(re.compile(rf"/studies/{SLE}/import/\d+$"))
+    expect(page.locator("#import-result")).to_contain_text("2 subjects enrolled with")
+    job_id = int(page.url.rsplit("/", 1)[1])
+
+    # A job running in another server process: its page follows it by itself.
+    set_job(server, job_id, state="running", runner="another-process", rows_checked=1,
+            rows_written=1, heartbeat_at=utcnow())
+    page.reload()
+    expect(page.locator("#import-counts")).to_have_text(
+        "1 of 2 rows checked, 1 written so far.")
+    set_job(server, job_id, state="done")
+    expect(page.locator("#import-result")).to_contain_text("2 subjects enrolled with",
+                                                           timeout=10_000)
+    page.get_by_role("link", name="Import another file").click()
+    expect(page.locator(f"#job-state-{job_id}")).to_have_text("done")

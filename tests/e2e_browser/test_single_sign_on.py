@@ -1,6 +1,6 @@
 """A person signs in through the hospital's OpenID Connect provider in a real headless
 Chromium: the app served by uvicorn, the provider (tests/helpers_oidc) on its own port,
-the browser going to the provider and back."""
+the browser going to the provider and back, and to the provider again to sign out."""
 
 from __future__ import annotations
 
@@ -57,8 +57,12 @@ def test_a_person_signs_in_with_the_hospital_account(
             page.wait_for_url(f"{base}/worklist")
             expect(page.locator(".who-name")).to_contain_text("Dr Li Wei")
 
+            # Signing out goes on to the provider's end-session endpoint, which sends the
+            # browser back to the sign-in page.
             page.get_by_role("button", name="Sign out").click()
             page.wait_for_url(f"{base}/signin")
+            assert [q["post_logout_redirect_uri"] for q in provider.logouts] == [
+                f"{base}/signin"]
             provider.person = {"email": "someone@hospital.example"}
             page.get_by_role("link", name="Sign in with Hospital ID").click()
             expect(page.get_by_role("alert")).to_contain_text(

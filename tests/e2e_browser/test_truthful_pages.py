@@ -44,7 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     finally:
         engine.dispose()
     with running_server(url, directory / "server.log") as base:
-        yield Server(base, seeded)
+        yield Server(base, seeded, url)
 
 
 @pytest.fixture

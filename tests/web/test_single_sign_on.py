@@ -4,6 +4,7 @@ in as the matching local account, or is refused with nothing created."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -19,11 +20,12 @@ from app.access import SYSTEM
 from app.models import AuditRecord, User, WebSessionRow
 from app.services.accounts.users import create_user, disable_user
 from app.settings import OidcMatch, OidcSettings, Settings
+from app.web.auth import provider_sign_out
 from tests.helpers_net import free_port
 from tests.helpers_oidc import CLIENT_ID, CLIENT_SECRET, LocalProvider, running_provider
 from tests.helpers_subjects import NOW
 from tests.helpers_web import OWN_SITE, Seeded, seed, stand_at
-from tests.web.helpers import other_client
+from tests.web.helpers import csrf_of, other_client, sign_in
 
 APP = "http://testserver"
 
@@ -37,6 +39,8 @@ def provider() -> Iterator[LocalProvider]:
 @pytest.fixture(autouse=True)
 def clean_provider(provider: LocalProvider) -> None:
     provider.faults.clear()
+    provider.logout = True
+    provider.logouts.clear()
     provider.person = {"preferred_username": "li.wei", "email": "Li.Wei@Hospital.example",
                        "email_verified": True, "name": "Li Wei"}
 
@@ -210,3 +214,65 @@ def test_a_provider_that_cannot_be_reached_gets_a_page_that_suggests_the_passwor
     assert page.status_code == 502 and "could not be reached" in page.text
     # No sign-in is kept in progress: the flow cookie is only ever cleared here.
     assert re.search(r'followup_sso=[^";]', page.headers.get("set-cookie", "")) is None
+
+
+def sign_out(web: TestClient) -> httpx.Response:
+    return web.post("/signout", data={"csrf_token": csrf_of(web.get("/worklist").text)},
+                    follow_redirects=False)
+
+
+def test_signing_out_of_a_single_sign_on_signs_out_at_the_provider_too(
+    browser: TestClient, session: Session, provider: LocalProvider
+) -> None:
+    new_user(session)
+    assert go_round(browser).status_code == 303
+    id_token = provider.issued[-1]
+    row = session.scalars(select(WebSessionRow)).one()
+    assert row.id_token == id_token  # kept with the session, for the sign-out
+    out = sign_out(browser)
+    assert out.status_code == 200 and "Signed out here" in out.text
+    link = re.search(r'<a href="([^"]+)" id="provider-signout">', out.text)
+    assert link is not None
+    url = html.unescape(link.group(1))
+    assert f'<meta http-equiv="refresh" content="0; url={link.group(1)}">' in out.text
+    assert url.startswith(f"{provider.issuer}/logout?")
+    assert parse_qs(urlsplit(url).query) == {
+        "id_token_hint": [id_token], "client_id": [CLIENT_ID],
+        "post_logout_redirect_uri": [f"{APP}/signin"]}
+    # The session here ended at once, before the browser reaches the provider.
+    assert signed_in_as(browser) is None
+    session.expire_all()
+    assert session.scalars(select(WebSessionRow.id_token)).all() in ([None], [])
+    at_provider = httpx.get(url, follow_redirects=False, timeout=10)
+    assert at_provider.status_code == 302, at_provider.text
+    assert at_provider.headers["location"] == f"{APP}/signin"
+    assert [q["id_token_hint"] for q in provider.logouts] == [id_token]
+
+
+def test_without_an_end_session_endpoint_signing_out_is_local_only(
+    browser: TestClient, session: Session, provider: LocalProvider
+) -> None:
+    provider.logout = False
+    new_user(session)
+    assert go_round(browser).status_code == 303
+    out = sign_out(browser)
+    assert out.status_code == 303 and out.headers["location"] == "/signin"
+    assert signed_in_as(browser) is None and provider.logouts == []
+
+
+def test_a_session_signed_in_with_a_token_signs_out_here_only(
+    browser: TestClient, seeded: Seeded, provider: LocalProvider
+) -> None:
+    sign_in(browser, seeded.admin)
+    out = sign_out(browser)
+    assert out.status_code == 303 and out.headers["location"] == "/signin"
+    assert signed_in_as(browser) is None and provider.logouts == []
+
+
+def test_a_provider_that_cannot_be_reached_at_sign_out_leaves_the_local_sign_out(
+    settings: Settings, provider: LocalProvider
+) -> None:
+    assert provider_sign_out(sso_settings(settings, provider), "an.id.token") is not None
+    nowhere = LocalProvider(issuer=f"http://127.0.0.1:{free_port()}")  # nothing listens
+    assert provider_sign_out(sso_settings(settings, nowhere), "an.id.token") is None
+    assert provider_sign_out(settings, "an.id.token") is None  # no single sign-on here

@@ -72,22 +72,28 @@ def get_user(username: UsernamePath, session: SessionDep, actor: ActorDep) -> Us
 
 @router.patch(
     "/users/{username}", response_model=UserOut,
-    summary="Change a user's role, sites, studies or printed name",
+    summary="Change a user's role, sites, studies, printed name or e-mail address",
     description=(
         "The fields given replace the user's, the others stay; a user made an admin loses "
         "the sites and studies not given. It counts from the user's next request (their "
         "sessions and personal tokens read it). The last enabled admin keeps the admin "
-        "role (409). Audited as `user.updated` with the values before and after."
+        "role (409). Audited as `user.updated` with the values before and after. "
+        "`email` sets or changes the address (unique: 409 when another user has it) and "
+        "`null` removes it, audited as `user.email_changed`, as `followup user set-email`."
     ),
     responses=problem_responses(*BODY_PROBLEMS, "forbidden", "not-found", "conflict",
-                                "invalid-request"),
+                                "already-exists", "invalid-request"),
 )
 def update_user(username: UsernamePath, body: UserPatch, session: SessionDep,
                 actor: ActorDep, now: NowDep) -> UserOut:
-    return user_out(user_service.update_user(
+    view = user_service.update_user(
         session, actor=actor, username=username, role=body.role, sites=body.sites,
         studies=body.studies, display_name=body.display_name, now=now,
-    ))
+    )
+    if "email" in body.model_fields_set:  # given, even as null: set, change or remove
+        view = user_service.set_email(session, actor=actor, username=username,
+                                      email=body.email, now=now)
+    return user_out(view)
 
 
 @router.post(

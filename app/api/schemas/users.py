@@ -45,6 +45,9 @@ class UserPatch(BaseModel):
                                      description="Site codes; [] for none.")
     studies: list[Code] | None = Field(default=None, max_length=200,
                                        description="Study codes; [] for none.")
+    email: Text | None = Field(
+        default=None, max_length=254, examples=["li.wei@hospital.example"],
+        description="The e-mail address single sign-on may match; null removes it.")
 
 
 class UserOut(BaseModel):

@@ -5,6 +5,7 @@
 - :mod:`.checks`: the enrolment rules applied to a row, every problem at once;
 - :mod:`.enroller`: checks chunks of rows and writes them in the caller's transaction;
 - :mod:`.csv_import`: reads an enrolment CSV file chunk by chunk;
+- :mod:`.jobs`: an import started on the pages, its progress and outcome;
 - :mod:`.layout`: the tuple layout of the visit rows the bulk paths write;
 - :mod:`.writer`: driver-level writes (executemany, COPY on PostgreSQL).
 

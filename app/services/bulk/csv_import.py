@@ -158,20 +158,23 @@ def import_csv(
     actor: Actor,
     lines: Iterable[str],
     skip_invalid: bool = False,
-    on_chunk: Callable[[int], None] | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
     now: datetime,
     chunk_rows: int = CHUNK_ROWS,
 ) -> ImportResult:
     """Enrol every row of a CSV file at ``now``, or none of them (see
-    :mod:`app.services.bulk.enroller`)."""
+    :mod:`app.services.bulk.enroller`). ``on_chunk`` is told, after each chunk, how many
+    rows have been checked and how many written so far (in this transaction)."""
     enroller = BulkEnroller(session, study_code=study_code, actor=actor,
                             skip_invalid=skip_invalid, now=now)
     anchors = [a.name for a in enroller.plan.protocol.anchors if a.name != CONSENT_ANCHOR]
+    checked = 0
     try:
         for chunk in read_rows(lines, anchors, chunk_rows):
             enroller.add(chunk)
+            checked += len(chunk)
             if on_chunk is not None:
-                on_chunk(len(chunk))
+                on_chunk(checked, enroller.imported)
     except InvalidRows as exc:
         # An unreadable file: report it with every bad row found before it.
         earlier = [p.as_dict() for p in enroller.problems]
