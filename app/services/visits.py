@@ -139,7 +139,8 @@ def complete_visit(
     actor.require_write()
     loaded, visit = load_visit(session, study=study, subject_id=subject_id, code=code,
                                actor=actor)
-    anchors, events = read_facts(session, loaded.subject.id)
+    facts = read_facts(session, loaded.subject.id)
+    anchors, events = facts.anchors, facts.events
     done = _clean(assessments) if assessments is not None else None
     request = Completion(actual_date, assessments=None if done is None else tuple(done),
                          note=note, correction=correction, reason=reason)
@@ -167,7 +168,8 @@ def complete_visit(
     if step is not None:
         write_anchor(session, loaded, step.row, step.name, step.change)
     result = sync_subject(session, loaded.subject, loaded.plan, events=events,
-                          anchors=anchors if step is None else None, held=visit)
+                          anchors=anchors if step is None else None, held=visit,
+                          rows=facts.rows)
     if not isinstance(decision, Unchanged):
         # The visits that moved are the anchor's doing when it changed, else this visit's.
         moved = {} if step is not None else result.moved()
@@ -202,7 +204,8 @@ def mark_missed(
     loaded, visit = load_visit(session, study=study, subject_id=subject_id, code=code,
                                actor=actor)
     request = Missed(why, correction)
-    anchors, events = read_facts(session, loaded.subject.id)
+    facts = read_facts(session, loaded.subject.id)
+    anchors, events = facts.anchors, facts.events
     decision = decide_missed(current_visit(visit, loaded, events), request)
     if isinstance(decision, Refused) and decision.refusal is Refusal.NOT_OPEN:
         raise decision.error()
@@ -218,7 +221,8 @@ def mark_missed(
     if step is not None:
         write_anchor(session, loaded, step.row, step.name, step.change)
     result = sync_subject(session, loaded.subject, loaded.plan, events=events,
-                          anchors=anchors if step is None else None, held=visit)
+                          anchors=anchors if step is None else None, held=visit,
+                          rows=facts.rows)
     if not isinstance(decision, Unchanged):
         moved = {} if step is not None else result.moved()
         loaded.audit(session, actor=actor, action=decision.action.value, entity="visit",

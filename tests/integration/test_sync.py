@@ -138,7 +138,7 @@ def test_a_read_rows_schedule_columns_sit_where_the_sync_compares_them() -> None
     assert _StoredRow._fields[_SCHEDULE] == SCHEDULE_COLUMNS
 
 
-def test_the_facts_read_in_one_trip_are_the_anchors_and_events_read_apart(
+def test_the_facts_read_in_one_trip_are_the_anchors_events_and_rows_read_apart(
     session: Session,
 ) -> None:
     load_seed_studies(session)
@@ -150,10 +150,19 @@ def test_the_facts_read_in_one_trip_are_the_anchors_and_events_read_apart(
         SubjectEvent(subject_pk=pk, type="response", date=date(2026, 4, 1), value="PR"),
     ])
     session.flush()
-    anchors, events = read_facts(session, pk)
+    facts = read_facts(session, pk)
+    anchors, events = facts.anchors, facts.events
     stored = {r.name: AnchorDate(r.date, r.actual) for r in session.scalars(
         select(AnchorDateRow).where(AnchorDateRow.subject_pk == pk).order_by(AnchorDateRow.id))}
     assert anchors == stored and list(anchors) == list(stored) and anchors
     assert events == read_events(session, pk)
     assert [(e.date, e.value) for e in events] == [
         (date(2026, 4, 1), None), (date(2026, 4, 1), "PR"), (date(2026, 5, 2), "CR")]
+    # Every visit row, by id, each column with its own type (dates as dates, the
+    # assessments as a list), as the ORM reads the same rows.
+    visits = session.scalars(select(Visit).where(Visit.subject_pk == pk).order_by(Visit.id)).all()
+    assert len(facts.rows) == len(visits) > 10
+    for row, visit in zip(facts.rows, visits, strict=True):
+        assert row._asdict() == {name: getattr(visit, name) for name in row._fields}
+    assert isinstance(facts.rows[0].target_date, date)
+    assert any(row.assessments for row in facts.rows)

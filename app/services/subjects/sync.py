@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Date,
     String,
     Table,
@@ -111,30 +112,50 @@ _UPDATE_VISIT = (
 )
 
 
-# The anchors and the events in one trip (a completion needs both): anchors first, by
-# id, then events by date and id.
+# The anchors, the events and the visit rows in one trip (recording a visit needs all
+# three): anchors first, by id, then events by date and id, then visit rows by id. Each
+# part fills its own columns and leaves the others NULL; the first part's NULLs are
+# typed, so every column is read with its own type.
+def _nulls(*columns: ColumnElement[Any]) -> list[ColumnElement[Any]]:
+    return [sql_cast(null(), c.type) for c in columns]
+
+
+_FACT_COLUMNS = 7  # kind, key, date, actual, value, at, id; then the visit row's columns
+_ROW_SOURCE = [_VISITS.c[c] for c in _ROW_COLUMNS]
 _FACTS = union_all(
     select(literal(0).label("kind"), _ANCHORS.c.name.label("key"), _ANCHORS.c.date,
            _ANCHORS.c.actual, sql_cast(null(), String).label("value"),
-           sql_cast(null(), Date).label("at"), _ANCHORS.c.id)
+           sql_cast(null(), Date).label("at"), _ANCHORS.c.id, *_nulls(*_ROW_SOURCE))
     .where(_ANCHORS.c.subject_pk == bindparam("subject_pk")),
     select(literal(1), _EVENTS.c.type, _EVENTS.c.date, literal(False), _EVENTS.c.value,
-           _EVENTS.c.date, _EVENTS.c.id)
+           _EVENTS.c.date, _EVENTS.c.id, *_nulls(*_ROW_SOURCE))
     .where(_EVENTS.c.subject_pk == bindparam("subject_pk")),
+    select(literal(2), null(), null(), null(), null(), null(), _VISITS.c.id, *_ROW_SOURCE)
+    .where(_VISITS.c.subject_pk == bindparam("subject_pk")),
 ).order_by("kind", "at", "id")
 
 
-def read_facts(session: Session, subject_pk: int) -> tuple[dict[str, AnchorDate], list[Event]]:
-    """The subject's anchor dates by name and its lifecycle events, oldest first."""
-    anchors: dict[str, AnchorDate] = {}
-    events: list[Event] = []
-    for kind, key, day, actual, value, _at, _id in session.execute(
-            _FACTS, {"subject_pk": subject_pk}):
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """A subject's anchor dates by name, lifecycle events (oldest first) and visit rows."""
+
+    anchors: dict[str, AnchorDate]
+    events: list[Event]
+    rows: list[_StoredRow]
+
+
+def read_facts(session: Session, subject_pk: int) -> Facts:
+    """The subject's anchors, events and visit rows, read in one statement."""
+    facts = Facts({}, [], [])
+    for row in session.execute(_FACTS, {"subject_pk": subject_pk}):
+        kind, key, day, actual, value = row[:5]
         if kind == 0:
-            anchors[key] = AnchorDate(day, actual)
+            facts.anchors[key] = AnchorDate(day, actual)
+        elif kind == 1:
+            facts.events.append(Event(EventType(key), day, value))
         else:
-            events.append(Event(EventType(key), day, value))
-    return anchors, events
+            facts.rows.append(_StoredRow._make(row[_FACT_COLUMNS:]))
+    return facts
 
 
 def read_events(session: Session, subject_pk: int) -> list[Event]:
@@ -223,7 +244,7 @@ def _record(row: _StoredRow) -> VisitRecord:
 def sync_subject(
     session: Session, subject: SubjectRow, plan: Plan, *,
     events: Sequence[Event] | None = None, anchors: Mapping[str, AnchorDate] | None = None,
-    held: VisitRow | None = None,
+    held: VisitRow | None = None, rows: Sequence[_StoredRow] | None = None,
 ) -> SyncResult:
     """Bring the subject's stored visit rows, its site and its lifecycle in line with a
     fresh expansion, writing only what changed.
@@ -234,10 +255,12 @@ def sync_subject(
     effect on its date, the subject to the site after its latest transfer. The
     lifecycle is derived from the events (and the calendar, when the protocol completes
     subjects by it). ``events``: the subject's events when the caller has just read
-    them (they are read otherwise), and ``anchors`` likewise. ``held``: a visit the caller
-    holds as a plain value, shown with what is written to its row (ORM objects in the
-    session are). Two or three queries (one more after a transfer), then one UPDATE for
-    all the rows that changed, and one for the subject's row if its site or lifecycle did.
+    them (they are read otherwise), and ``anchors`` and the visit ``rows`` likewise
+    (:func:`read_facts`: rows read before the caller wrote the ``held`` visit's outcome,
+    which is taken from the visit held). ``held``: a visit the caller holds as a plain
+    value, shown with what is written to its row (ORM objects in the session are). Up
+    to three queries (one more after a transfer), then one UPDATE for all the rows that
+    changed, and one for the subject's row if its site or lifecycle did.
     """
     session.flush()  # what the caller changed is what the rows are read from
     key = {"subject_pk": subject.id}
@@ -246,7 +269,11 @@ def sync_subject(
                    for name, day, actual in session.execute(_READ_ANCHORS, key)}
     if events is None:
         events = read_events(session, subject.id)
-    rows = [_StoredRow._make(r) for r in session.execute(_READ_VISITS, key)]
+    if rows is None:
+        rows = [_StoredRow._make(r) for r in session.execute(_READ_VISITS, key)]
+    elif held is not None:  # its outcome was written since: as the visit held shows it
+        rows = [_StoredRow._make(getattr(held, c) for c in _ROW_COLUMNS) if r.id == held.id
+                else r for r in rows]
     records = {r.code: _record(r) for r in rows
                if not r.unscheduled and r.state in DONE_STATES}
     expansion = expand(plan, anchors, events, records)
