@@ -130,24 +130,30 @@ class _Story:
         myeloma = bool(plan.phases)
         progression = self.day_after(infusion, 60, 600)
         progresses = rng.random() < (0.25 if myeloma else 0.1)
-        if myeloma and rng.random() < 0.45:
-            cr = self.day_after(infusion, 28, 90)
-            if cr <= as_of and (not progresses or cr < progression):
-                # The phase's own value: declared by the protocol, so it opens the phase.
-                events.append(Event(EventType.RESPONSE, cr, plan.phases[0].opens_on[0]))
-                if rng.random() < 0.85:
-                    transplant = self.day_after(cr, 30, 75)
-                    anchors["transplant"] = AnchorDate(transplant, actual=transplant <= as_of)
-        if progresses and progression <= as_of:
-            events.append(Event(EventType.PROGRESSION, progression))
+        # A subject who leaves (or dies) has nothing after it: drawn first, so that a
+        # response, a transplant or a progression comes before it or not at all.
+        ending: Event | None = None
         draw = rng.random()
         for kind, chance in ((EventType.DEATH, 0.04), (EventType.WITHDRAWAL, 0.08),
                              (EventType.LOST_TO_FOLLOW_UP, 0.10)):
             if draw < chance:
                 when = self.day_after(infusion, 10, 700)
                 if when <= as_of:
-                    events.append(Event(kind, when))
+                    ending = Event(kind, when)
                 break
+        last = ending.date if ending is not None else as_of
+        if myeloma and rng.random() < 0.45:
+            cr = self.day_after(infusion, 28, 90)
+            if cr <= last and (not progresses or cr < progression):
+                # The phase's own value: declared by the protocol, so it opens the phase.
+                events.append(Event(EventType.RESPONSE, cr, plan.phases[0].opens_on[0]))
+                transplant = self.day_after(cr, 30, 75)
+                if rng.random() < 0.85 and (ending is None or transplant <= ending.date):
+                    anchors["transplant"] = AnchorDate(transplant, actual=transplant <= as_of)
+        if progresses and progression <= last:
+            events.append(Event(EventType.PROGRESSION, progression))
+        if ending is not None:
+            events.append(ending)
         return events
 
     def _records(

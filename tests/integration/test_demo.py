@@ -99,3 +99,25 @@ def test_demo_copies_keep_the_schedule() -> None:
     text = demo_text(seed_text("ucart-sle.yaml"))
     assert "  code: UCART-SLE-DEMO\n" in text and "target_enrolment: 1000000" in text
     assert text.count("\n") == seed_text("ucart-sle.yaml").count("\n")
+
+
+def test_nothing_happens_after_a_subject_leaves(session: Session) -> None:
+    # 3,000 subjects at this seed and date draw responses and transplants after a
+    # withdrawal (the import then refused the actual transplants): a subject who left or
+    # died has no response, progression or transplant dated after it.
+    generate(session, actor=SYSTEM, subjects=3000, sites=20, as_of=AS_OF, seed=1)
+    ending_types = {"death", "withdrawal", "lost_to_follow_up"}
+    events: dict[int, list[SubjectEvent]] = {}
+    for event in session.scalars(select(SubjectEvent)):
+        events.setdefault(event.subject_pk, []).append(event)
+    transplants = {a.subject_pk: a.date for a in session.scalars(
+        select(AnchorDateRow).where(AnchorDateRow.name == "transplant"))}
+    left = 0
+    for pk, subject_events in events.items():
+        endings = [e.date for e in subject_events if e.type in ending_types]
+        if not endings:
+            continue
+        left += 1
+        assert all(e.date <= min(endings) for e in subject_events), pk
+        assert transplants.get(pk, min(endings)) <= min(endings), pk
+    assert left > 100
