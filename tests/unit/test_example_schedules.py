@@ -1,9 +1,9 @@
 """Golden calendars of the example protocols in schedules/examples/.
 
 The expected dates are in tests/golden/examples/*.csv, written by hand from each
-protocol's rules (month ends, leap years, Day 1 without a Day 0), never copied from the
-program's output: a difference is a question about the engine or the file, not a file
-to regenerate.
+protocol's rules (month ends, leap years, the anchor as Day 0 or as Day 1), never
+copied from the program's output: a difference is a question about the engine or the
+file, not a file to regenerate.
 """
 
 from __future__ import annotations
