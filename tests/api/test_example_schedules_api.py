@@ -99,3 +99,43 @@ def test_lzzt_enrols_and_a_telephone_contact_follows_the_late_visit(
     assert (tel["target_date"], tel["window_start"], tel["window_end"], tel["provisional"],
             tel["graded"], tel["kind"]) == (
         "2024-05-16", "2024-05-16", "2024-05-23", False, False, "phone")
+
+
+def test_zuma1_enrols_and_a_withdrawal_opens_the_early_termination_visit(
+    client: TestClient, session: Session
+) -> None:
+    token = load_example(session, "zuma1-axi-cel.yaml", "ZUMA1")
+    # 20 August 2023 at the site (Los Angeles): leukapheresis done, infusion planned.
+    stand_at(client, datetime(2023, 8, 20, 19, 0, tzinfo=UTC))
+    body = enrolment_body(
+        "ZU-001", site="ZU01", consent_date="2023-07-24", date_of_birth="1958-09-30",
+        anchors=[{"name": "leukapheresis", "date": "2023-08-07", "actual": True},
+                 {"name": "infusion", "date": "2023-08-31", "actual": False}],
+    )
+    created = client.post("/api/v1/studies/ZUMA1/subjects", json=body, headers=token)
+    assert created.status_code == 201, created.text
+    visits = by_code(created.json())
+    assert len(visits) == 50
+    assert visits["LEUK"]["status"] == "completed"
+    assert (visits["D-5"]["target_date"], visits["D-5"]["study_day"]) == ("2023-08-26", -5)
+    assert (visits["M6"]["target_date"], visits["M6"]["provisional"]) == ("2024-02-29", True)
+    assert (visits["ET"]["status"], visits["SURV3"]["status"]) == ("pending", "pending")
+
+    subject = "/api/v1/studies/ZUMA1/subjects/ZU-001"
+    stand_at(client, datetime(2024, 2, 5, 18, 0, tzinfo=UTC))
+    infused = client.post(f"{subject}/visits/D0/completion", json={"actual_date": "2023-08-31"},
+                          headers=token)
+    assert infused.status_code == 201, infused.text
+    withdrawn = client.post(f"{subject}/events",
+                            json={"type": "withdrawal", "date": "2024-01-31"}, headers=token)
+    assert withdrawn.status_code == 201, withdrawn.text
+    after = by_code(withdrawn.json())
+    assert (after["ET"]["target_date"], after["ET"]["window_start"], after["ET"]["window_end"],
+            after["ET"]["study_day"], after["ET"]["status"]) == (
+        "2024-01-31", "2024-01-31", "2024-02-14", 153, "due")
+    assert after["M6"]["status"] == "cancelled"
+    assert after["SURV3"]["status"] == "not_applicable"
+    done = client.post(f"{subject}/visits/ET/completion", json={"actual_date": "2024-02-05"},
+                       headers=token)
+    assert done.status_code == 201, done.text
+    assert done.json()["status"] == "completed"

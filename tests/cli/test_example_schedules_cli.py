@@ -19,6 +19,7 @@ SCHEDULES = ROOT / "schedules"
 EXAMPLES = SCHEDULES / "examples"
 KARMMA = str(EXAMPLES / "karmma-ide-cel.yaml")
 LZZT = str(EXAMPLES / "lzzt-xanomeline.yaml")
+ZUMA1 = str(EXAMPLES / "zuma1-axi-cel.yaml")
 
 
 def run(*args: str) -> Result:
@@ -34,7 +35,7 @@ def preview(*args: str) -> dict[str, dict[str, Any]]:
 def test_every_example_validates() -> None:
     # As the README says it: followup schedule validate schedules/examples/*.yaml
     files = sorted(str(p) for p in EXAMPLES.glob("*.yaml"))
-    assert KARMMA in files and LZZT in files
+    assert KARMMA in files and LZZT in files and ZUMA1 in files
     result = run("schedule", "validate", *files)
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
@@ -44,6 +45,8 @@ def test_every_example_validates() -> None:
         "24 endpoint time points)" in lines
     assert f"{LZZT}: ok (LZZT 1.0: 18 visits, 1 conditional phase, " \
         "6 endpoint time points)" in lines
+    assert f"{ZUMA1}: ok (ZUMA1 1.0: 50 visits, 2 conditional phases, " \
+        "13 endpoint time points)" in lines
 
 
 def test_the_examples_directory_validates_in_a_real_process() -> None:
@@ -109,3 +112,27 @@ def test_lzzt_preview_early_termination_after_a_withdrawal() -> None:
         == ("2024-05-31", "2024-06-14", "due")
     assert (visits["TEL14"]["status"], visits["WK12"]["status"]) == (
         "cancelled", "missed_undocumented")
+
+
+def test_zuma1_preview_early_termination_after_a_withdrawal() -> None:
+    visits = preview(ZUMA1, "--anchor", "consent=2023-07-24", "--anchor",
+                     "leukapheresis=2023-08-07", "--anchor", "infusion=2023-08-31",
+                     "--event", "withdrawal=2024-01-31", "--as-of", "2024-02-05")
+    assert visits["D0"]["status"] == "completed"  # the infusion's actual date is its entry
+    assert (visits["D0"]["study_day"], visits["D-5"]["study_day"]) == (0, -5)
+    assert (visits["ET"]["target_date"], visits["ET"]["window_end"], visits["ET"]["status"],
+            visits["ET"]["study_day"], visits["ET"]["phase"]) == (
+        "2024-01-31", "2024-02-14", "due", 153, "ET")
+    assert (visits["M3"]["status"], visits["M3"]["missed_from"]) == (
+        "missed_undocumented", "2024-01-31")
+    assert (visits["M6"]["status"], visits["M6"]["reason"]) == (
+        "cancelled", "withdrawal on 2024-01-31")
+    assert visits["SURV3"]["status"] == "not_applicable"
+
+
+def test_zuma1_preview_table_shows_both_event_opened_phases_waiting() -> None:
+    result = run("schedule", "preview", ZUMA1, "--anchor", "consent=2023-07-24",
+                 "--planned-anchor", "infusion=2023-08-31", "--as-of", "2023-08-01")
+    assert result.exit_code == 0, result.stderr
+    assert "SURV: pending (waiting for progression)" in result.stdout
+    assert "ET: pending (waiting for withdrawal)" in result.stdout

@@ -1,9 +1,9 @@
 """Golden calendars of the example protocols in schedules/examples/.
 
 The expected dates are in tests/golden/examples/*.csv, written by hand from each
-protocol's rules (month ends, leap years, Day 1 without a Day 0), never copied from the
-program's output: a difference is a question about the engine or the file, not a file
-to regenerate.
+protocol's rules (month ends, leap years, the anchor as Day 0 or as Day 1), never
+copied from the program's output: a difference is a question about the engine or the
+file, not a file to regenerate.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ EXAMPLES = ROOT / "schedules" / "examples"
 GOLDEN = ROOT / "tests" / "golden" / "examples"
 KARMMA_FILE = EXAMPLES / "karmma-ide-cel.yaml"
 LZZT_FILE = EXAMPLES / "lzzt-xanomeline.yaml"
+ZUMA1_FILE = EXAMPLES / "zuma1-axi-cel.yaml"
 
 Row = tuple[str, ...]
 
@@ -199,9 +200,74 @@ def test_lzzt_periods(lzzt: Plan) -> None:
     }
 
 
+# -- ZUMA-1 (axi-cel, NCT02348216) ----------------------------------------------------
+
+ZUMA1_ANCHORS = {
+    "consent": AnchorDate(d("2023-07-24")),
+    "leukapheresis": AnchorDate(d("2023-08-07")),
+    "infusion": AnchorDate(d("2023-08-31")),
+}
+ZUMA1_PROGRESSION = Event(EventType.PROGRESSION, d("2024-05-31"))
+ZUMA1_WITHDRAWAL = Event(EventType.WITHDRAWAL, d("2024-01-31"))
+
+
+@pytest.fixture(scope="module")
+def zuma1() -> Plan:
+    return build_plan(load_protocol(ZUMA1_FILE))
+
+
+def test_zuma1_calendar_is_the_hand_written_one(zuma1: Plan) -> None:
+    expected = golden("zuma1-axi-cel.csv")
+    got = rows(zuma1, ZUMA1_ANCHORS)
+    assert list(got) == list(expected)  # every visit, in the protocol's order
+    assert [got[c] for c in expected] == list(expected.values())
+
+
+def test_zuma1_after_progression_is_the_hand_written_one(zuma1: Plan) -> None:
+    expected = golden("zuma1-axi-cel.csv") | golden("zuma1-axi-cel-progression.csv")
+    got = rows(zuma1, ZUMA1_ANCHORS, (ZUMA1_PROGRESSION,))
+    assert list(got) == list(expected)
+    assert [got[c] for c in expected] == list(expected.values())
+
+
+def test_zuma1_after_withdrawal_is_the_hand_written_one(zuma1: Plan) -> None:
+    expected = golden("zuma1-axi-cel.csv") | golden("zuma1-axi-cel-withdrawal.csv")
+    got = rows(zuma1, ZUMA1_ANCHORS, (ZUMA1_WITHDRAWAL,))
+    assert list(got) == list(expected)
+    assert [got[c] for c in expected] == list(expected.values())
+
+
+def test_zuma1_phases_open_on_their_own_event_only(zuma1: Plan) -> None:
+    def phases(*events: Event) -> dict[str, str]:
+        calendar = build_calendar(zuma1, ZUMA1_ANCHORS, events, today=d("2024-02-05"))
+        return {code: state.value for code, state in calendar.phases.items()}
+
+    assert phases() == {"SURV": "pending", "ET": "pending"}
+    assert phases(ZUMA1_PROGRESSION) == {"SURV": "active", "ET": "pending"}
+    assert phases(ZUMA1_WITHDRAWAL) == {"SURV": "not_applicable", "ET": "active"}
+
+
+def test_zuma1_periods_and_endpoint_windows(zuma1: Plan) -> None:
+    calendar = build_calendar(zuma1, ZUMA1_ANCHORS, today=d("2023-09-01"))
+    assert {p.code: (p.start, p.end) for p in calendar.periods} == {
+        "CONDITIONING": (d("2023-08-26"), d("2023-08-28")),  # Days -5 to -3
+        "INPATIENT": (d("2023-08-31"), d("2023-09-07")),  # Day 0 to Day 7
+    }
+    windows = {e.code: (e.target_date, e.window_start, e.window_end)
+               for e in calendar.endpoints}
+    assert len(windows) == 3 + 10
+    assert [windows[f"ORR@{n}"] for n in ("4 weeks", "3 months", "6 months")] == [
+        (d("2023-09-28"), d("2023-09-24"), d("2023-10-02")),
+        (d("2023-11-30"), d("2023-11-26"), d("2023-12-04")),  # 31 August + 3 months
+        (d("2024-02-29"), d("2024-02-25"), d("2024-03-04")),  # leap year
+    ]
+    assert windows["OS@60 months"] == (d("2028-08-31"), d("2028-08-17"), d("2028-09-14"))
+
+
 def test_the_golden_files_are_all_used() -> None:
     used = {"karmma-ide-cel.csv", "karmma-ide-cel-progression.csv", "lzzt-xanomeline.csv",
-            "lzzt-xanomeline-done.csv"}
+            "lzzt-xanomeline-done.csv", "zuma1-axi-cel.csv", "zuma1-axi-cel-progression.csv",
+            "zuma1-axi-cel-withdrawal.csv"}
     assert {p.name for p in Path(GOLDEN).glob("*.csv")} == used
 
 
