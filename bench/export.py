@@ -59,7 +59,7 @@ DUMP_SQL = (
 )
 
 _DUMP = (
-    "import csv, json, sys, time\n"
+    "import csv, json, os, sys, time\n"
     "from app.db import make_engine\n"
     "from bench.load import peak_rss_mb\n"
     "url, out, sql = sys.argv[1:4]\n"
@@ -79,7 +79,7 @@ _DUMP = (
     "raw.rollback()\n"
     "raw.close()\n"
     "print(json.dumps({'seconds': time.perf_counter() - started, 'rows': rows,"
-    " 'bytes': len(open(out, 'rb').read()), 'peak_rss_mb': peak_rss_mb('self')}))\n"
+    " 'bytes': os.path.getsize(out), 'peak_rss_mb': peak_rss_mb('self')}))\n"
 )
 
 
