@@ -2,9 +2,10 @@
 columns in the same run, every one in its own process so its peak RSS is its own.
 
 The study is filled by the bulk import (the same CSV as step 2), then exported as CSV,
-as CDISC ODM 1.3.2 and as an HL7 FHIR R4 Bundle through the service, and dumped by a
-driver-level query (a server-side cursor on PostgreSQL) written with the csv module. The
-export's peak RSS must not grow with the study: compare the two sizes.
+as CDISC ODM 1.3.2, as CDISC SDTM (a ZIP of SV and TV as CSV and XPT v5) and as an HL7
+FHIR R4 Bundle through the service, and dumped by a driver-level query (a server-side
+cursor on PostgreSQL) written with the csv module. Each export's peak RSS must not grow
+with the study: compare the two sizes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from bench.load import log
 from bench.steps import IMPORT_STUDY, Backend, import_in_child, prepare, write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
-FORMATS = ("csv", "odm", "fhir")
+FORMATS = ("csv", "odm", "sdtm", "fhir")
 
 _EXPORT = (
     "import json, sys, time\n"
@@ -58,7 +59,7 @@ DUMP_SQL = (
 )
 
 _DUMP = (
-    "import csv, json, sys, time\n"
+    "import csv, json, os, sys, time\n"
     "from app.db import make_engine\n"
     "from bench.load import peak_rss_mb\n"
     "url, out, sql = sys.argv[1:4]\n"
@@ -78,7 +79,7 @@ _DUMP = (
     "raw.rollback()\n"
     "raw.close()\n"
     "print(json.dumps({'seconds': time.perf_counter() - started, 'rows': rows,"
-    " 'bytes': len(open(out, 'rb').read()), 'peak_rss_mb': peak_rss_mb('self')}))\n"
+    " 'bytes': os.path.getsize(out), 'peak_rss_mb': peak_rss_mb('self')}))\n"
 )
 
 
@@ -124,7 +125,8 @@ def bench_export(
         target = work / f"export_{label}_raw.csv"
         run["raw"] = dump_in_child(url, target)
         target.unlink()
-        run["ratio_csv"] = run["raw"]["seconds"] / run["csv"]["seconds"]
+        for fmt in FORMATS:
+            run[f"ratio_{fmt}"] = run["raw"]["seconds"] / run[fmt]["seconds"]
         out[label] = run
         backend.drop(url)
     return out

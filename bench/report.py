@@ -135,37 +135,30 @@ def _http(http: dict[str, Any]) -> list[str]:
     return lines
 
 
+EXPORTS = (("csv", "CSV"), ("odm", "ODM 1.3.2"), ("sdtm", "SDTM SV and TV (ZIP of CSV and XPT v5)"),
+           ("fhir", "HL7 FHIR R4"))
+
+
 def _export_lines(export: dict[str, Any] | None) -> list[str]:
     """Step 7: each export's time against the raw dump's, and peak RSS at two sizes."""
     if not export:
         return []
     big, small = export["big"], export.get("small")
     raw = big["raw"]
+    done = [(key, title) for key, title in EXPORTS if key in big]  # older runs lack some
     lines = [
-        f"| 7. export CSV, {big['subjects']:,} subjects ({big['raw']['rows']:,} visit rows):"
-        f" s, MB | {_f(big['csv']['seconds'])} s, {_f(big['csv']['bytes'] / 2**20)} MB |"
+        f"| 7. export {title}, {big['subjects']:,} subjects ({raw['rows']:,} visit rows):"
+        f" s, MB | {_f(big[key]['seconds'])} s, {_f(big[key]['bytes'] / 2**20)} MB |"
         f" raw SQL dump {_f(raw['seconds'])} s, {_f(raw['bytes'] / 2**20)} MB |"
-        f" {big['ratio_csv']:.2f} |",
-        f"| 7. export ODM 1.3.2, {big['subjects']:,} subjects: s, MB |"
-        f" {_f(big['odm']['seconds'])} s, {_f(big['odm']['bytes'] / 2**20)} MB |"
-        f" raw SQL dump {_f(raw['seconds'])} s | {raw['seconds'] / big['odm']['seconds']:.2f} |",
+        f" {raw['seconds'] / big[key]['seconds']:.2f} |"
+        for key, title in done
     ]
-    if "fhir" in big:  # runs saved before the FHIR export have none
-        lines.append(
-            f"| 7. export HL7 FHIR R4, {big['subjects']:,} subjects: s, MB |"
-            f" {_f(big['fhir']['seconds'])} s, {_f(big['fhir']['bytes'] / 2**20)} MB |"
-            f" raw SQL dump {_f(raw['seconds'])} s |"
-            f" {raw['seconds'] / big['fhir']['seconds']:.2f} |")
-        if small:
-            lines.append(
-                f"| 7. export peak RSS FHIR: {small['subjects']:,} vs {big['subjects']:,}"
-                f" subjects | {_f(small['fhir']['peak_rss_mb'], 0)} MB vs"
-                f" {_f(big['fhir']['peak_rss_mb'], 0)} MB | | independent of size |")
     if small:
+        names = " / ".join([*(key.upper() for key, _ in done), "raw"])
+        keys = [*(key for key, _ in done), "raw"]
         lines.append(
-            f"| 7. export peak RSS CSV / ODM / raw: {small['subjects']:,} vs"
-            f" {big['subjects']:,} subjects | {_f(small['csv']['peak_rss_mb'], 0)} /"
-            f" {_f(small['odm']['peak_rss_mb'], 0)} / {_f(small['raw']['peak_rss_mb'], 0)} MB vs"
-            f" {_f(big['csv']['peak_rss_mb'], 0)} / {_f(big['odm']['peak_rss_mb'], 0)} /"
-            f" {_f(big['raw']['peak_rss_mb'], 0)} MB | | independent of size |")
+            f"| 7. export peak RSS {names}: {small['subjects']:,} vs {big['subjects']:,}"
+            f" subjects | {' / '.join(_f(small[k]['peak_rss_mb'], 0) for k in keys)} MB vs"
+            f" {' / '.join(_f(big[k]['peak_rss_mb'], 0) for k in keys)} MB | |"
+            " independent of size |")
     return lines

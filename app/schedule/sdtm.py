@@ -27,6 +27,7 @@ SCREENING = "SCREENING"
 TREATMENT = "TREATMENT"
 FOLLOW_UP = "FOLLOW-UP"
 UNSCHEDULED_STEP = 0.01
+UNSCHEDULED = "UNSCHEDULED "  # VISIT of an unscheduled visit: this and its code
 
 
 def study_day(day: date, reference: date) -> int:
@@ -139,7 +140,7 @@ def subject_visits(
         extra += 1
         base = 0.0 if previous is None else previous.visitnum
         out.append(SubjectVisit(
-            visitnum=round(base + extra * UNSCHEDULED_STEP, 2), visit=f"UNSCHEDULED {visit.code}",
+            visitnum=round(base + extra * UNSCHEDULED_STEP, 2), visit=UNSCHEDULED + visit.code,
             visitdy=None, epoch=SCREENING if previous is None else previous.epoch,
             start=visit.day, study_day=day, description=visit.note or visit.name,
         ))

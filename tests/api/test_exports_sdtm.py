@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import zipfile
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from app.schedule.usdm import import_usdm
 from app.services.exports import ExportFormat, start_export
 from app.services.exports.rows import export_scope
 from app.services.exports.sdtm import sdtm_members
+from app.services.exports.sdtm_xpt import clip
 from app.services.studies import load_schedule
 from app.services.subjects.enrolment import enrol
 from app.services.subjects.events import record_event
@@ -171,6 +173,34 @@ def test_sv_csv_is_written_a_chunk_of_subjects_at_a_time(session: Session) -> No
     assert header.startswith(b"STUDYID,DOMAIN,USUBJID,VISITNUM,")
     # One piece per subject (S-001, S-002, S-003), each read when the last was sent.
     assert [piece.split(b",")[2] for piece in pieces] == [b"S-001", b"S-002", b"S-003"]
+
+
+def test_sv_xpt_written_a_chunk_at_a_time_says_what_sv_csv_says(
+    session: Session, tmp_path: Path
+) -> None:
+    """A chunk per subject: ``sv.xpt`` reads back as ``sv.csv`` row for row, a missing
+    number as an empty cell, a description over 200 bytes cut there in the XPT only."""
+    seed_history(session)
+    long_name = "Skin check: " + "é" * 120  # 252 bytes
+    record_unscheduled(session, study=SLE, subject_id="S-003", day=date(2026, 2, 27),
+                       name=long_name, actor=SYSTEM, now=NOW)
+    session.flush()
+    scope = export_scope(session, study=SLE, site=None, actor=SYSTEM, now=NOW)
+    files = {name: b"".join(pieces) for name, pieces in sdtm_members(session, scope, chunk=1)}
+    (tmp_path / "sv.xpt").write_bytes(files["sv.xpt"])
+    frame, meta = pyreadstat.read_xport(str(tmp_path / "sv.xpt"))
+    records = list(csv.DictReader(io.StringIO(files["sv.csv"].decode("utf-8"), newline="")))
+    assert len({r["USUBJID"] for r in records}) == 3 and len(records) == len(frame) > 3
+    assert len(files["sv.xpt"]) % 80 == 0
+    numeric = {"VISITNUM", "VISITDY", "SVSTDY", "SVENDY"}
+    assert [[("" if math.isnan(v) else f"{v:g}") if k in numeric else v
+             for k, v in row.items()] for row in frame.to_dict("records")] == [
+        [r[k] if k != "SVUPDES" else clip(r[k]) for k in r] for r in records]
+    assert frame["VISITDY"].isna().any()  # the unscheduled visits have no planned day
+    assert [r["SVUPDES"] for r in records if r["USUBJID"] == "S-003"][-1] == long_name
+    assert list(frame["SVUPDES"])[-1] == "Skin check: " + "é" * 94  # 200 bytes
+    assert meta.variable_storage_width["SVUPDES"] == 200
+    assert meta.variable_storage_width["USUBJID"] == len("S-001")
 
 
 def test_usubjid_follows_the_protocols_template_with_the_enrolment_site(

@@ -49,7 +49,8 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert ("| 3. worklist missed, not documented, 1 worker(s): req/s, 16 clients (median of"
             " rounds) |") in table
     assert "| 7. export CSV, 30 subjects (" in table
-    assert "| 7. export HL7 FHIR R4, 30 subjects: s, MB |" in table
+    assert "| 7. export HL7 FHIR R4, 30 subjects (" in table
+    assert "| 7. export SDTM SV and TV (ZIP of CSV and XPT v5), 30 subjects (" in table
     assert "| 8. compliance report, every study (" in table and "(counts agree)" in table
     assert "| 9. visit completion, 1 client: completions/s" in table
 

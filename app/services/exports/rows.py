@@ -40,6 +40,8 @@ from app.services.status_sql import NO_DATE, group_by_date, status_expr
 from app.services.studies import get_study, plan_of
 
 DONE = (Status.COMPLETED, Status.COMPLETED_OUT_OF_WINDOW)
+# A status from its SQL value by a dict lookup (calling the enum costs 30 times as much).
+STATUS_OF = {status.value: status for status in Status}
 # Subjects per chunk: a few thousand visit rows in memory at a time.
 CHUNK_SUBJECTS = 500
 
@@ -68,7 +70,10 @@ class Change:
     reason: str | None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, about three
+# quarters of the cost of making one (a visit row per visit of the study); nothing changes
+# a visit once it is read (dataclasses.replace makes a new one).
+@dataclass(slots=True)
 class ExportVisit:
     code: str
     name: str
@@ -278,7 +283,7 @@ def _visits_of(
     out: dict[int, list[ExportVisit]] = {}
     for (pk, code, name, phase, kind, optional, unscheduled, site, value, target, start, end,
          actual, reason, site_id) in rows:
-        state = Status(value)
+        state = STATUS_OF[value]
         early = late = from_target = overdue = None
         if state in DONE and actual is not None and start is not None and end is not None:
             # As visit_status says them: only a visit completed out of its window has
