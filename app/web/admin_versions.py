@@ -242,9 +242,9 @@ def apply_version(request: Request, db: WebDb, actor: WebActor, form: CheckedFor
     another version move to this one in this request's transaction, signed "approved by"
     once for all; the page then shows what each move changed."""
     reason = field(form, "reason", limit=1000)
+    context = _version_context(db, actor, study, version, now, None)  # admins only
     chosen = _chosen(form)
-    context = _version_context(db, actor, study, version, now, None) | {
-        "reason": reason, "chosen": chosen}
+    context |= {"reason": reason, "chosen": chosen}
     page = FormPage("admin_version.html", context)
 
     def change(signature: Signature | None) -> Response:

@@ -18,7 +18,7 @@ from app.services.studies import load_schedule
 from tests.helpers_amendments import V2, reconsent
 from tests.helpers_subjects import SLE
 from tests.helpers_web import OTHER_SITE, OWN_SITE, Seeded, enrol_recent, seed, site_today, stand_at
-from tests.web.helpers import post_form, sign_in, sign_in_as_person
+from tests.web.helpers import csrf_of, post_form, sign_in, sign_in_as_person
 
 VERSION = f"/studies/{SLE}/versions/2.0"
 APPLY = f"{VERSION}/apply"
@@ -138,6 +138,11 @@ def test_a_wrong_choice_shows_the_form_again_and_moves_nobody(
 
 def test_an_unknown_choice_is_refused(client: TestClient, session: Session,
                                       seeded: Seeded) -> None:
+    sign_in(client, seeded.coordinator)
+    token = csrf_of(client.get("/worklist").text)
+    not_allowed = client.post(APPLY, data={"csrf_token": token, "scope": "everyone",
+                                           "reason": REASON})
+    assert not_allowed.status_code == 403
     sign_in(client, seeded.admin)
     refused = post_form(client, VERSION, APPLY, {"scope": "everyone", "reason": REASON})
     assert refused.status_code == 422
