@@ -79,6 +79,15 @@ def markdown(r: dict[str, Any]) -> str:
                 f" {_f(ours.get('cpu_ms'), 2)} |"
                 f" {_f(base['per_s'], 0)}; {_f(base['p50_ms'])} / {_f(base['p95_ms'])};"
                 f" {_f(base.get('cpu_ms'), 2)} raw SQL | {done['ratio']:.2f} (≥ 0.5) |")
+        amended = b.get("amendment")
+        if amended:
+            imp, app = amended["import"], amended["apply"]
+            lines.append(
+                f"| 10. amendment applied to {amended['subjects']:,} subjects (`protocol apply"
+                f" --all`): subjects/s, s | {_f(app['subjects_per_s'], 0)},"
+                f" {_f(app['seconds'])} s | import of the same subjects"
+                f" {_f(imp['subjects_per_s'], 0)}/s, {_f(imp['seconds'])} s |"
+                f" {amended['ratio']:.3f} |")
     errors = sum(v.get("errors", 0) for name in ("sqlite", "postgresql") if name in r
                  for step in ("http", "completion") if step in r[name]
                  for v in r[name][step].values() if isinstance(v, dict))

@@ -6,7 +6,8 @@
 Imports and expansion run at N subjects; the worklist, calendar, digest, reports and
 completions run over M subjects with history (1.5 N by default: about 2,000,000 visit rows
 at N = 100,000); the export step fills a study of E subjects (150,000 by default) and
-exports it.
+exports it; the amendment step imports N subjects again and applies a second protocol
+version to all of them.
 ``--steps`` runs some of the steps only (e.g. ``--steps completion --demo-subjects 2000``
 while working on the write path).
 
@@ -31,6 +32,7 @@ from typing import Any
 from app.access import SYSTEM
 from app.db import make_engine, make_sessionmaker, transaction
 from app.services.demo import generate
+from bench.amendment import bench_amendment
 from bench.completion import bench_completion
 from bench.export import bench_export
 from bench.http_load import bench_http
@@ -50,7 +52,8 @@ from bench.steps import (
 # The data is generated up to today, so the servers' own clock sees a current worklist.
 AS_OF = datetime.now(UTC).date()
 ROOT = Path(__file__).resolve().parent.parent
-STEPS = ("expansion", "import", "http", "digest", "reports", "completion", "export")
+STEPS = ("expansion", "import", "http", "digest", "reports", "completion", "export",
+         "amendment")
 
 
 def bench_import(
@@ -95,6 +98,8 @@ def run_backend(backend: Backend, args: argparse.Namespace, work: Path) -> dict[
                  else args.export_small)
         result["export"] = bench_export(backend, work, args.export_subjects, small, args.sites,
                                         AS_OF)
+    if "amendment" in args.steps:
+        result["amendment"] = bench_amendment(backend, work, args.subjects, args.sites, AS_OF)
     return result
 
 

@@ -1,13 +1,16 @@
 """A study's protocol versions, for an admin: the list (which one is active), a YAML file
 loaded (pasted or uploaded; every problem shown by line and column), a version
 activated, and a version's page: its diff from another, what moving each subject to it
-would do (a dry run), and "Apply this amendment", signed with the password again
-("approved by"). Everyone else gets the "Not allowed" page."""
+would do (a dry run), and "Apply this amendment" to the whole study, one site or the
+subjects listed, signed with the password again ("approved by"). Everyone else gets the
+"Not allowed" page."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -33,6 +36,9 @@ Version = Annotated[str, Path(pattern=_VERSION, max_length=40)]
 MAX_SCHEDULE_CHARS = 500_000
 # The subjects whose impact a version's page shows, in enrolment order.
 IMPACT_SUBJECTS = 100
+# The subject ids "Apply this amendment" may list, typed or pasted.
+MAX_LISTED_CHARS = 20_000
+_SEPARATORS = re.compile(r"[\s,;]+")
 
 
 def versions_url(study: str) -> str:
@@ -137,6 +143,48 @@ def activate_version(request: Request, db: WebDb, actor: WebActor, form: Checked
                     notice="activated" if changed else "already-active", version=version)
 
 
+class Scope(StrEnum):
+    """Which subjects "Apply this amendment" moves (the command's --all, --site, --subject)."""
+
+    STUDY = "study"
+    SITE = "site"
+    SUBJECTS = "subjects"
+
+
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    """The subjects the form chose, as typed (shown again when the form is refused)."""
+
+    scope: Scope
+    site: str
+    listed: str
+
+    @property
+    def subject_ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(i for i in _SEPARATORS.split(self.listed) if i))
+
+    def check(self, sites: list[str]) -> None:
+        """Refuse a site the study does not have (of those the actor sees), or no id."""
+        if self.scope is Scope.SITE and self.site not in sites:
+            raise InvalidRequest(f"choose one of the study's sites ({', '.join(sites)})",
+                                 field="site")
+        if self.scope is Scope.SUBJECTS and not self.subject_ids:
+            raise InvalidRequest("list the ids of the subjects to move", field="subject_ids")
+
+
+def _chosen(form: FormData) -> Chosen:
+    try:
+        scope = Scope(field(form, "scope", limit=20) or Scope.STUDY.value)
+    except ValueError:
+        raise InvalidRequest("choose the whole study, one site or the subjects listed",
+                             field="scope") from None
+    listed = field(form, "subject_ids", limit=MAX_LISTED_CHARS + 1)
+    if len(listed) > MAX_LISTED_CHARS:
+        raise InvalidRequest(f"list at most {MAX_LISTED_CHARS} characters of subject ids",
+                             field="subject_ids")
+    return Chosen(scope, field(form, "site", limit=40), listed)
+
+
 def _compared_with(versions: list[str], active: str, version: str) -> str | None:
     """The version a diff starts from by default: the active one, or (for the active one)
     the one loaded before it."""
@@ -173,6 +221,7 @@ def _version_context(db: WebDb, actor: Actor, study: str, version: str, now: dat
         "to_move": preview_service.subjects_to_move(db, study=study, to_version=version,
                                                     actor=actor),
         "signing": signing_of(actor, Meaning.APPROVED), "reason": "", "error": None,
+        "chosen": Chosen(Scope.STUDY, "", ""),
     }
 
 
@@ -189,21 +238,28 @@ def version_page(
 @router.post("/studies/{study}/versions/{version}/apply")
 def apply_version(request: Request, db: WebDb, actor: WebActor, form: CheckedForm,
                   study: Code, version: Version, now: NowDep) -> Response:
-    """Every subject on another version moves to this one in this request's transaction,
-    signed "approved by" once for all; the page then shows what each move changed."""
+    """The subjects chosen (the whole study, one site's or those listed) that follow
+    another version move to this one in this request's transaction, signed "approved by"
+    once for all; the page then shows what each move changed."""
     reason = field(form, "reason", limit=1000)
-    context = _version_context(db, actor, study, version, now, None) | {"reason": reason}
+    context = _version_context(db, actor, study, version, now, None)  # admins only
+    chosen = _chosen(form)
+    context |= {"reason": reason, "chosen": chosen}
     page = FormPage("admin_version.html", context)
 
     def change(signature: Signature | None) -> Response:
         if not context["applicable"]:
             raise Conflict(f"version {version} is older than the active version "
                            f"{context['active']}: subjects are not moved back to it here")
-        run = run_service.apply_to_study(db, study=study, to_version=version, reason=reason,
-                                         actor=actor, now=now, signature=signature)
+        chosen.check([s.code for s in context["d"].sites])
+        run = run_service.apply_to_study(
+            db, study=study, to_version=version, reason=reason, actor=actor, now=now,
+            signature=signature, site=chosen.site if chosen.scope is Scope.SITE else None,
+            subject_ids=chosen.subject_ids if chosen.scope is Scope.SUBJECTS else (),
+        )
         return render(request, "admin_version_applied.html", {
             "nav": "studies", "d": context["d"], "version": version, "run": run,
-            "reason": reason.strip(), "signature": signature,
+            "reason": reason.strip(), "signature": signature, "chosen": chosen,
         })
 
     return signed_submit(request, db, actor, page, form, Meaning.APPROVED, now, change)

@@ -87,7 +87,7 @@ CheckedForm = Annotated[FormData, Depends(checked_form)]
 
 
 # The forms' textareas: their text may hold line breaks and tabs.
-MULTILINE_FIELDS = frozenset({"note", "reason"})
+MULTILINE_FIELDS = frozenset({"note", "reason", "subject_ids"})
 
 
 def field(form: FormData, name: str, *, limit: int = 2000) -> str:

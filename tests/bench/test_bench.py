@@ -44,6 +44,8 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         # Each server's own CPU time per completion is measured (in clock ticks of 10 ms:
         # the baseline's few completions may fit in less than one).
         assert done["followup"]["cpu_ms"] > 0 and done["minimal"]["cpu_ms"] >= 0
+        # The amendment moved every subject the same run imported for it.
+        assert run["amendment"]["apply"]["moved"] == run["amendment"]["import"]["subjects"] == 120
     table = (tmp_path / "latest.md").read_text()
     assert "| 3. worklist overdue, 1 worker(s): req/s, 16 clients (median of rounds) |" in table
     assert ("| 3. worklist missed, not documented, 1 worker(s): req/s, 16 clients (median of"
@@ -53,6 +55,7 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert "| 7. export SDTM SV and TV (ZIP of CSV and XPT v5), 30 subjects (" in table
     assert "| 8. compliance report, every study (" in table and "(counts agree)" in table
     assert "| 9. visit completion, 1 client: completions/s" in table
+    assert "| 10. amendment applied to 120 subjects (`protocol apply --all`)" in table
 
 
 @pytest.mark.slow
@@ -66,3 +69,28 @@ def test_one_step_runs_on_its_own(tmp_path: Path) -> None:
     assert run["completion"]["followup"]["completions"] == 3
     assert run["completion"]["minimal"]["errors"] == 0
     assert "| 9. visit completion" in (tmp_path / "latest.md").read_text()
+
+
+@pytest.mark.slow
+def test_the_amendment_step_reports_apply_beside_import(tmp_path: Path) -> None:
+    backends = "sqlite,postgresql" if os.environ.get("TEST_DATABASE_URL") else "sqlite"
+    results = main(["--steps", "amendment", "--subjects", "40", "--sites", "3",
+                    "--backends", backends, "--out", str(tmp_path)])
+    for name in backends.split(","):
+        run = results[name]
+        assert set(run) == {"amendment"}
+        step = run["amendment"]
+        assert step["subjects"] == step["import"]["subjects"] == 40
+        assert (step["apply"]["moved"], step["apply"]["already"], step["apply"]["blocked"]) == (
+            40, 0, 0)
+        imported, applied = step["import"], step["apply"]
+        assert imported["subjects_per_s"] == pytest.approx(40 / imported["seconds"])
+        assert applied["subjects_per_s"] == pytest.approx(40 / applied["seconds"])
+        assert step["ratio"] == pytest.approx(
+            applied["subjects_per_s"] / imported["subjects_per_s"])
+    table = (tmp_path / "latest.md").read_text()
+    line = next(row for row in table.splitlines() if row.startswith("| 10. amendment"))
+    assert line.startswith("| 10. amendment applied to 40 subjects (`protocol apply --all`):"
+                           " subjects/s, s | ")
+    assert "import of the same subjects" in line
+    assert line.endswith(f" {results['sqlite']['amendment']['ratio']:.3f} |")

@@ -5,7 +5,6 @@ address on their user page."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -122,21 +121,27 @@ def test_an_admin_applies_an_amendment_signed(page: Page, admin_server: AdminSer
     expect(signature).to_contain_text("approved by")
     page.get_by_label("Reason").fill(REASON)
     page.get_by_label("Your password, to sign").fill("not my password at all")
-    apply = page.get_by_role("button", name=re.compile(r"^Apply version 2\.0 to \d+ subjects?$"))
+    # One site only: the subjects at the other one stay on 1.1.
+    page.get_by_role("radio", name="one site").check()
+    page.locator("#site").select_option(OWN_SITE)
+    apply = page.get_by_role("button", name="Apply version 2.0", exact=True)
     apply.click()
     expect(page.get_by_role("alert")).to_have_text(
         "That password is not right: nothing was signed or saved")
     expect(page.get_by_label("Reason")).to_have_value(REASON)
+    expect(page.get_by_role("radio", name="one site")).to_be_checked()
+    expect(page.locator("#site")).to_have_value(OWN_SITE)
     assert records(admin_server.url, "subject.amended") == []
 
     page.get_by_label("Your password, to sign").fill(PASSWORD)
     apply.click()
     expect(page.get_by_role("heading", name=f"{SLE} version 2.0 applied")).to_be_visible()
     expect(page.locator("#apply-summary")).to_contain_text(f"{SLE} 2.0: ")
+    expect(page.locator("#apply-scope")).to_have_text(f"Subjects: those at site {OWN_SITE}.")
     expect(page.locator("#moved-YC-001")).to_be_visible()
     expect(page.locator("#apply-signature")).to_contain_text("approved by")
     moved = {r.subject_id: r for r in records(admin_server.url, "subject.amended")}
-    assert "YC-001" in moved
+    assert "YC-001" in moved and not any(s.startswith("WT-") for s in moved)
     record = moved["YC-001"]
     assert record.after is not None and record.reason == REASON
     signed = record.after["signature"]

@@ -10,9 +10,13 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy.orm import Session
 
+from app.access import SYSTEM
 from app.deps import get_session
 from app.main import create_app
+from app.services.accounts.signin import check_password_sign_in
+from app.services.accounts.users import change_password, create_user
 from app.settings import Settings
+from tests.helpers_subjects import NOW
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 
@@ -31,6 +35,20 @@ def sign_in(client: TestClient, token: str) -> None:
                            follow_redirects=False)
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/worklist"
+
+
+def sign_in_as_person(client: TestClient, session: Session, password: str) -> None:
+    """Sign in as the admin Dr Ana Admin (ana.admin), who signs with ``password``."""
+    one_time = create_user(session, actor=SYSTEM, username="ana.admin",
+                           display_name="Dr Ana Admin", role="admin", now=NOW).password
+    person = check_password_sign_in(session, username="ana.admin", password=one_time,
+                                    address=None, now=NOW).actor
+    change_password(session, actor=person, current=one_time, new=password, now=NOW)
+    page = client.get("/signin")
+    done = client.post("/signin", data={"csrf_token": csrf_of(page.text),
+                                        "username": "ana.admin", "password": password},
+                       follow_redirects=False)
+    assert done.status_code == 303, done.text
 
 
 def post_form(client: TestClient, page_url: str, action: str, data: dict[str, str]) -> Response:

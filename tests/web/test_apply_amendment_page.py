@@ -16,13 +16,11 @@ from sqlalchemy.orm import Session
 
 from app.access import SYSTEM
 from app.models import AuditRecord, ProtocolVersion, Subject
-from app.services.accounts.signin import check_password_sign_in
-from app.services.accounts.users import change_password, create_user
 from app.services.studies import load_schedule
 from tests.helpers_amendments import V2, reconsent
 from tests.helpers_subjects import NOW, SLE, bearer
 from tests.helpers_web import Seeded, seed, site_today, stand_at
-from tests.web.helpers import csrf_of, post_form, sign_in
+from tests.web.helpers import csrf_of, post_form, sign_in, sign_in_as_person
 
 VERSION = f"/studies/{SLE}/versions/2.0"
 APPLY = f"{VERSION}/apply"
@@ -39,19 +37,6 @@ def seeded(session: Session, client: TestClient) -> Seeded:
     reconsent(session, "YC-001", site_today())  # WT-001 still waits for its re-consent
     session.flush()
     return seeded
-
-
-def sign_in_as_person(client: TestClient, session: Session) -> None:
-    one_time = create_user(session, actor=SYSTEM, username="ana.admin",
-                           display_name="Dr Ana Admin", role="admin", now=NOW).password
-    person = check_password_sign_in(session, username="ana.admin", password=one_time,
-                                    address=None, now=NOW).actor
-    change_password(session, actor=person, current=one_time, new=PASSWORD, now=NOW)
-    page = client.get("/signin")
-    done = client.post("/signin", data={"csrf_token": csrf_of(page.text),
-                                        "username": "ana.admin", "password": PASSWORD},
-                       follow_redirects=False)
-    assert done.status_code == 303, done.text
 
 
 def versions_of(session: Session) -> dict[str, str]:
@@ -71,11 +56,12 @@ def amended(session: Session) -> list[AuditRecord]:
 def test_applying_is_signed_and_shows_what_each_move_changed(
     client: TestClient, session: Session, seeded: Seeded
 ) -> None:
-    sign_in_as_person(client, session)
+    sign_in_as_person(client, session, PASSWORD)
     page = client.get(VERSION)
     assert page.status_code == 200, page.text
     form = page.text.split('id="apply"')[1]
-    assert "Apply version 2.0 to 2 subjects" in form
+    assert f'id="to-move">2 subjects of {SLE} follow another version.' in page.text
+    assert "Apply version 2.0</button>" in form and 'value="study" checked' in form
     assert 'name="signature_password"' in form and "approved by" in form
     assert "Dr Ana Admin" in form
     before = client.get(f"/api/v1/studies/{SLE}/subjects/YC-001/amendment-impact?to=2.0",
@@ -106,7 +92,7 @@ def test_applying_is_signed_and_shows_what_each_move_changed(
     # Once WT-001 re-consents, only it is left to move; then nothing is.
     reconsent(session, "WT-001", site_today())
     session.flush()
-    assert "Apply version 2.0 to 1 subject<" in client.get(VERSION).text
+    assert f"1 subject of {SLE} follows another version." in client.get(VERSION).text
     post_form(client, VERSION, APPLY, {"reason": REASON, "signature_password": PASSWORD})
     page = client.get(VERSION).text
     assert "already follows version 2.0: nothing to apply" in page
@@ -115,14 +101,16 @@ def test_applying_is_signed_and_shows_what_each_move_changed(
                                                "signature_password": PASSWORD})
     assert again.status_code == 200
     assert "0 subject(s) moved, 2 already on it, 0 blocked" in again.text
-    assert "Nothing to apply: every subject already follows version 2.0." in again.text
+    assert ("Nothing to apply: every subject chosen already follows version 2.0."
+            in again.text)
+    assert 'id="apply-scope">Subjects: the whole study.' in again.text
     assert len(amended(session)) == 2
 
 
 def test_a_wrong_password_or_no_reason_moves_nobody(
     client: TestClient, session: Session, seeded: Seeded
 ) -> None:
-    sign_in_as_person(client, session)
+    sign_in_as_person(client, session, PASSWORD)
     wrong = post_form(client, VERSION, APPLY, {"reason": REASON,
                                                "signature_password": WRONG})
     assert wrong.status_code == 422, wrong.text

@@ -11,12 +11,12 @@ to the version it is on changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access import Actor
@@ -25,7 +25,7 @@ from app.models import Visit
 from app.schedule.impact import Dates, SubjectImpact, removed_reason
 from app.schedule.plan import Plan
 from app.schedule.status import State
-from app.services.amendments.preview import SubjectAmendment, impact_of
+from app.services.amendments.preview import SubjectAmendment, impact_with_state
 from app.services.audit import record_audit
 from app.services.studies import get_version, plan_of
 from app.services.subjects.loading import load_subject
@@ -62,16 +62,17 @@ def impact_record(impact: SubjectImpact) -> list[dict[str, Any]]:
     ]
 
 
-def cancel_removed(session: Session, subject_pk: int, plan: Plan) -> list[str]:
-    """Cancel the subject's visits still to do that ``plan`` no longer has."""
+def cancel_removed(session: Session, rows: Sequence[Visit], plan: Plan) -> list[str]:
+    """Cancel the subject's visits still to do that ``plan`` no longer has.
+
+    ``rows``: the subject's visit rows as loaded in this transaction (a sync since then
+    leaves the rows of codes ``plan`` lacks as they were).
+    """
     reason = removed_reason(plan)
-    rows = session.scalars(
-        select(Visit).where(Visit.subject_pk == subject_pk, Visit.unscheduled.is_(False),
-                            Visit.state.in_(_STILL_TO_DO)).order_by(Visit.id)
-    ).all()
     cancelled = []
-    for row in rows:
-        if row.code not in plan.by_code:
+    for row in sorted(rows, key=lambda r: r.id):
+        if (not row.unscheduled and row.state in _STILL_TO_DO
+                and row.code not in plan.by_code):
             row.state, row.reason, row.missed_from = State.CANCELLED.value, reason, None
             cancelled.append(row.code)
     session.flush()
@@ -94,8 +95,8 @@ def apply_amendment(
     loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor,
                           lock=not dry_run)
     target = get_version(session, loaded.study, to_version)
-    amendment = impact_of(session, loaded, target, now=now)
-    if amendment.already:
+    amendment, state = impact_with_state(session, loaded, target, now=now)
+    if amendment.already or state is None:
         return Applied(amendment, Outcome.ALREADY)
     if dry_run:
         return Applied(amendment, Outcome.DRY_RUN)
@@ -105,8 +106,9 @@ def apply_amendment(
     subject = loaded.subject
     subject.protocol_version_id = target.id
     session.flush()
-    synced = sync_subject(session, subject, plan)
-    cancelled = cancel_removed(session, subject.id, plan)
+    # The anchors, events and rows the impact was read from: nothing changed them since.
+    synced = sync_subject(session, subject, plan, anchors=state.anchors, events=state.events)
+    cancelled = cancel_removed(session, state.visit_rows, plan)
     number = None if plan.protocol.amendment is None else plan.protocol.amendment.number
     audit = record_audit(
         session, actor=actor, action="subject.amended", entity="subject",

@@ -17,7 +17,7 @@ from app.schedule.impact import SubjectImpact, subject_impact
 from app.services.scope import visible_site
 from app.services.studies import get_study, get_version, plan_of
 from app.services.subjects.loading import LoadedSubject, load_subject
-from app.services.subjects.visit_rows import load_state
+from app.services.subjects.visit_rows import SubjectState, load_state
 
 
 def diff_versions(
@@ -49,7 +49,16 @@ def impact_of(
     session: Session, loaded: LoadedSubject, target: ProtocolVersion, *, now: datetime
 ) -> SubjectAmendment:
     """The impact on an already loaded subject (the state is read once more)."""
+    return impact_with_state(session, loaded, target, now=now)[0]
+
+
+def impact_with_state(
+    session: Session, loaded: LoadedSubject, target: ProtocolVersion, *, now: datetime
+) -> tuple[SubjectAmendment, SubjectState | None]:
+    """:func:`impact_of`, with the subject's state it was worked out from (None when the
+    subject is on ``target`` already: nothing is read)."""
     current = loaded.version
+    state = None
     if current.id == target.id:
         impact = SubjectImpact((), ())
     else:
@@ -58,9 +67,10 @@ def impact_of(
             loaded.plan, plan_of(target), state.anchors, state.events, state.records,
             today=loaded.today(now),
         )
-    return SubjectAmendment(
+    amendment = SubjectAmendment(
         loaded.subject.subject_id, loaded.site.code, current.version, target.version, impact
     )
+    return amendment, state
 
 
 def subject_amendment_impact(

@@ -1,5 +1,5 @@
-"""Move every subject of a study (or of one site) to a version, in the caller's
-transaction: the pages' "Apply this amendment", signed once for all the subjects.
+"""Move the subjects of a study (all, one site's, or those listed) to a version, in the
+caller's transaction: the pages' "Apply this amendment", signed once for all of them.
 
 The command line moves subjects one transaction each (a run of thousands must survive a
 crash halfway); a page's request is one transaction, so the run is all or nothing. A
@@ -9,6 +9,7 @@ subject still waiting for its re-consent is skipped and listed, as on the comman
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,17 +56,19 @@ class AmendmentRun:
 def apply_to_study(
     session: Session, *, study: str, to_version: str, reason: str, actor: Actor,
     now: datetime, signature: Signature | None = None, site: str | None = None,
+    subject_ids: Sequence[str] = (),
 ) -> AmendmentRun:
-    """Move every subject of ``study`` the actor sees (or those at ``site``) to
-    ``to_version`` (admin only), each with its own ``subject.amended`` record carrying
-    ``signature``."""
+    """Move every subject of ``study`` the actor sees (or those at ``site``, or those
+    listed in ``subject_ids``, each of which must exist) to ``to_version`` (admin only),
+    each with its own ``subject.amended`` record carrying ``signature``."""
     actor.require_admin()
     if not reason.strip():
         raise ReasonRequired("moving subjects to another protocol version needs a reason")
     moved: list[SubjectAmendment] = []
     blocked: list[Blocked] = []
     already = 0
-    for subject_id in subjects_of(session, study=study, actor=actor, site=site):
+    for subject_id in subjects_of(session, study=study, actor=actor, site=site,
+                                  subject_ids=subject_ids):
         try:
             done = apply_amendment(session, study=study, subject_id=subject_id,
                                    to_version=to_version, reason=reason, actor=actor,
