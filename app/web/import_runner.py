@@ -71,12 +71,16 @@ class ImportRunner:
         self._spawn = spawn
         self._lock = threading.Lock()
         self._live: set[int] = set()
+        self._settled: set[int] = set()  # ended here, their outcome committed
 
     @property
     def live(self) -> frozenset[int]:
-        """The jobs this process is running now."""
+        """The jobs this process is running, or ran and committed the outcome of. A
+        request whose transaction began before that commit still reads such a job as
+        running (its snapshot is older), and must not take it for interrupted: its next
+        look, in a new transaction, reads the outcome."""
         with self._lock:
-            return frozenset(self._live)
+            return frozenset(self._live | self._settled)
 
     def start(self, job_id: int, *, data: bytes, study_code: str, actor: Actor,
               skip_invalid: bool) -> None:
@@ -107,21 +111,27 @@ class ImportRunner:
                     skip_invalid=skip_invalid, on_chunk=partial(self._progress, job_id),
                     now=self._clock())
                 record_result(session, job_id=job_id, result=result, now=self._clock())
+            self._settle(job_id)
         except FollowupError as exc:
             problems = exc.extra.get("errors", []) if isinstance(exc, InvalidRows) else []
             message = (f"Nothing was imported: {exc.detail}." if isinstance(exc, InvalidRows)
                        else f"Nothing was imported: {exc.detail}")
-            self._outcome(partial(record_refusal, job_id=job_id, detail=message,
-                                  problems=problems))
+            self._outcome(job_id, partial(record_refusal, job_id=job_id, detail=message,
+                                          problems=problems))
         except Exception:
             log.exception("import job %s failed", job_id)
-            self._outcome(partial(record_failure, job_id=job_id, message=(
+            self._outcome(job_id, partial(record_failure, job_id=job_id, message=(
                 "The import failed: nothing was imported. The server's log says why.")))
 
-    def _outcome(self, record: Callable[..., None]) -> None:
+    def _settle(self, job_id: int) -> None:
+        with self._lock:
+            self._settled.add(job_id)
+
+    def _outcome(self, job_id: int, record: Callable[..., None]) -> None:
         try:
             with self._units() as session:
                 record(session, now=self._clock())
+            self._settle(job_id)
         except SQLAlchemyError:
             # The job then shows as interrupted once this process stops running it.
             log.exception("the outcome of an import job could not be recorded")

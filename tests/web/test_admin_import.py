@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import ImportJob, Subject
-from app.services.bulk.jobs import STALE_AFTER, record_progress
+from app.services.bulk.jobs import STALE_AFTER, JobState, record_progress, state_of
 from app.web.import_runner import ImportRunner
 from tests.helpers_subjects import SLE, make_token
 from tests.helpers_web import NOW, Seeded, seed, stand_at
@@ -201,6 +201,27 @@ def test_a_job_whose_server_stopped_shows_as_interrupted(
     session.expire_all()
     assert session.scalars(select(ImportJob.state)).all() == ["running"]  # shown, not stored
     assert imported(session) == []
+
+
+def test_a_job_that_ended_here_is_not_taken_for_interrupted_by_an_older_snapshot(
+    client: TestClient, session: Session, seeded: Seeded, jobs: HeldJobs
+) -> None:
+    # A page's transaction that began before the job's outcome was committed still reads
+    # the job's row as running; once the job has left the runner, that read must not say
+    # "interrupted" (the next look reads the outcome).
+    sign_in(client, seeded.admin)
+    url = job_url(upload(client, HEADER + GOOD))
+    runner = client.app.state.import_runner  # type: ignore[attr-defined]
+    job_id = int(url.rsplit("/", 1)[1])
+    stale = ImportJob(id=job_id, state=JobState.RUNNING.value, runner=runner.runner_id,
+                      heartbeat_at=NOW)
+    assert state_of(stale, runner=runner.runner_id, live=runner.live, now=NOW) \
+        is JobState.RUNNING
+    jobs.run()  # the job ends and commits its outcome
+    assert state_of(stale, runner=runner.runner_id, live=runner.live, now=NOW) \
+        is JobState.RUNNING
+    done = client.get(url).text  # the outcome, read in a new transaction
+    assert re.search(r'id="import-result">2 subjects enrolled with \d+ visits\.', done)
 
 
 def test_only_an_admin_imports(
