@@ -11,8 +11,10 @@ their dates. Every row belongs to the site in effect on its date.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, timedelta
 from typing import Any, NamedTuple, cast
 
@@ -121,7 +123,12 @@ def _nulls(*columns: ColumnElement[Any]) -> list[ColumnElement[Any]]:
 
 
 _FACT_COLUMNS = 7  # kind, key, date, actual, value, at, id; then the visit row's columns
-_ROW_SOURCE = [_VISITS.c[c] for c in _ROW_COLUMNS]
+# The assessments are read as their JSON text and decoded through a small cache: a
+# subject's rows repeat the same few lists, and decoding each costs more than the rest
+# of the row.
+_ROW_SOURCE = [sql_cast(_VISITS.c[c], String).label(c) if c == "assessments" else _VISITS.c[c]
+               for c in _ROW_COLUMNS]
+_ASSESSMENTS = _ROW_COLUMNS.index("assessments")
 _FACTS = union_all(
     select(literal(0).label("kind"), _ANCHORS.c.name.label("key"), _ANCHORS.c.date,
            _ANCHORS.c.actual, sql_cast(null(), String).label("value"),
@@ -154,8 +161,19 @@ def read_facts(session: Session, subject_pk: int) -> Facts:
         elif kind == 1:
             facts.events.append(Event(EventType(key), day, value))
         else:
-            facts.rows.append(_StoredRow._make(row[_FACT_COLUMNS:]))
+            values = list(row[_FACT_COLUMNS:])
+            values[_ASSESSMENTS] = _assessments(values[_ASSESSMENTS])
+            facts.rows.append(_StoredRow._make(values))
     return facts
+
+
+@lru_cache(maxsize=512)
+def _decoded(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+def _assessments(text: str | None) -> list[str] | None:
+    return None if text is None else list(_decoded(text))
 
 
 def read_events(session: Session, subject_pk: int) -> list[Event]:
