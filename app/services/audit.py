@@ -73,5 +73,5 @@ def append_audit(
     need the row back. Whatever the session holds unflushed is flushed first, so records
     keep the order they were made in."""
     session.flush()
-    session.execute(_INSERT, _columns(actor, action, entity, study, site, subject, key, before,
-                                      after, reason))
+    session.connection().execute(_INSERT, _columns(
+        actor, action, entity, study, site, subject, key, before, after, reason))

@@ -167,7 +167,7 @@ def load_visit(
     ``lock`` and ``visit`` and then :func:`app.services.subjects.outcomes.lock_visit`
     return, with the same refusals. A visit that records an anchor is loaded as ORM
     objects: recording it changes the anchor, and with the consent the subject's row."""
-    row = session.execute(
+    row = session.connection().execute(
         _LOCK_VISIT_ROW, {"study": study, "subject_id": subject_id, "code": code}).first()
     if row is None:  # no such subject, or none the actor may change, or no such visit
         loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor,

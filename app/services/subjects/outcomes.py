@@ -128,7 +128,7 @@ def write_outcome(session: Session, visit: VisitRow, **values: Any) -> None:
     UPDATE, and show them on the loaded row without marking it changed: no flush of the
     ORM object is needed for it."""
     full = {c: values[c] if c in values else getattr(visit, c) for c in _OUTCOME_COLUMNS}
-    session.execute(_WRITE_OUTCOME, {"row_id": visit.id, **full})
+    session.connection().execute(_WRITE_OUTCOME, {"row_id": visit.id, **full})
     show_written(session, visit, full)
 
 

@@ -14,18 +14,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Integer,
     String,
     Table,
     bindparam,
+    false,
     insert,
-    literal,
+    literal_column,
     null,
     select,
     union_all,
@@ -129,15 +131,17 @@ _FACT_COLUMNS = 7  # kind, key, date, actual, value, at, id; then the visit row'
 _ROW_SOURCE = [sql_cast(_VISITS.c[c], String).label(c) if c == "assessments" else _VISITS.c[c]
                for c in _ROW_COLUMNS]
 _ASSESSMENTS = _ROW_COLUMNS.index("assessments")
+# The part numbers and the events' "actual" are written into the SQL, not bound.
+_PART = [literal_column(str(n), Integer) for n in range(3)]
 _FACTS = union_all(
-    select(literal(0).label("kind"), _ANCHORS.c.name.label("key"), _ANCHORS.c.date,
+    select(_PART[0].label("kind"), _ANCHORS.c.name.label("key"), _ANCHORS.c.date,
            _ANCHORS.c.actual, sql_cast(null(), String).label("value"),
            sql_cast(null(), Date).label("at"), _ANCHORS.c.id, *_nulls(*_ROW_SOURCE))
     .where(_ANCHORS.c.subject_pk == bindparam("subject_pk")),
-    select(literal(1), _EVENTS.c.type, _EVENTS.c.date, literal(False), _EVENTS.c.value,
+    select(_PART[1], _EVENTS.c.type, _EVENTS.c.date, false(), _EVENTS.c.value,
            _EVENTS.c.date, _EVENTS.c.id, *_nulls(*_ROW_SOURCE))
     .where(_EVENTS.c.subject_pk == bindparam("subject_pk")),
-    select(literal(2), null(), null(), null(), null(), null(), _VISITS.c.id, *_ROW_SOURCE)
+    select(_PART[2], null(), null(), null(), null(), null(), _VISITS.c.id, *_ROW_SOURCE)
     .where(_VISITS.c.subject_pk == bindparam("subject_pk")),
 ).order_by("kind", "at", "id")
 
@@ -154,7 +158,7 @@ class Facts:
 def read_facts(session: Session, subject_pk: int) -> Facts:
     """The subject's anchors, events and visit rows, read in one statement."""
     facts = Facts({}, [], [])
-    for row in session.execute(_FACTS, {"subject_pk": subject_pk}):
+    for row in session.connection().execute(_FACTS, {"subject_pk": subject_pk}):
         kind, key, day, actual, value = row[:5]
         if kind == 0:
             facts.anchors[key] = AnchorDate(day, actual)
@@ -300,7 +304,7 @@ def sync_subject(
     lifecycle = lifecycle_of(events, schedule_done=schedule_done(plan, expansion)).value
     if (subject.site_id, subject.lifecycle) != (site_id, lifecycle):
         moved = {"site_id": site_id, "lifecycle": lifecycle}
-        session.execute(_UPDATE_SUBJECT, {"subject_pk": subject.id, **moved})
+        session.connection().execute(_UPDATE_SUBJECT, {"subject_pk": subject.id, **moved})
         show_written(session, subject, moved)
     by_code = {r.code: r for r in rows if not r.unscheduled}
     upcoming = plan.protocol.study.upcoming_days
@@ -331,7 +335,7 @@ def sync_subject(
             values = {c: getattr(row, c) for c in SCHEDULE_COLUMNS}
             _compare(row, values, (), sites, result, writes)
     if writes:
-        session.execute(_UPDATE_VISIT, writes)
+        session.connection().execute(_UPDATE_VISIT, writes)
         _refresh_loaded(session, writes, held)
     if missing:
         new = visit_row_values(
