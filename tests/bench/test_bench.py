@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.inprocess import main as inprocess_main
 from bench.run import main
 
 
@@ -94,3 +95,16 @@ def test_the_amendment_step_reports_apply_beside_import(tmp_path: Path) -> None:
                            " subjects/s, s | ")
     assert "import of the same subjects" in line
     assert line.endswith(f" {results['sqlite']['amendment']['ratio']:.3f} |")
+
+
+@pytest.mark.slow
+def test_completions_in_process_are_counted_and_profiled() -> None:
+    """bench.inprocess completes visits through the application without a server; every
+    completion must answer 201 (it raises otherwise), and the profile counts the calls."""
+    args = ["--subjects", "60", "--completions", "5", "--profile"]
+    threaded, inline = inprocess_main(args), inprocess_main([*args, "--inline"])
+    assert threaded["completions"] == inline["completions"] == 5
+    assert threaded["cpu_ms"] > 0 and inline["cpu_ms"] > 0
+    # The route's work (loading, the rules, the writes) is seen by the profile only when
+    # it runs in the profiled thread.
+    assert inline["calls"] > threaded["calls"] + 500
