@@ -7,7 +7,7 @@ nowhere else at the edges (tests override :func:`now_utc` to pin an instant).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -83,10 +83,28 @@ def _writing(request: Request, factory: sessionmaker[Session]) -> sessionmaker[S
     return made[1]
 
 
+_BEFORE_COMMIT = "followup.before_commit"
+
+
+def before_commit(session: Session, step: Callable[[], None]) -> None:
+    """Run ``step`` in the request's transaction once the route has answered, just before
+    the commit (never after a rollback): what must be written with the answer, such as
+    the response stored under an Idempotency-Key."""
+    session.info.setdefault(_BEFORE_COMMIT, []).append(step)
+
+
+def commit_request(session: Session) -> None:
+    """Commit the request's transaction, with what :func:`before_commit` was given first
+    (whatever provides a request's session commits by this)."""
+    for step in session.info.pop(_BEFORE_COMMIT, ()):
+        step()
+    session.commit()
+
+
 def _end(session: Session, *, commit: bool) -> None:
     try:
         if commit:
-            session.commit()
+            commit_request(session)
         else:
             session.rollback()
     finally:

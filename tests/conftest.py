@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from app import migrate
 from app.access import Actor, Role
 from app.db import make_engine
-from app.deps import get_session
+from app.deps import commit_request, get_session
 from app.main import create_app
 from app.settings import Settings
 
@@ -117,7 +117,7 @@ def share_session(app: FastAPI, session: Session) -> FastAPI:
             session.rollback()
             raise
         else:
-            session.commit()
+            commit_request(session)
         finally:
             # Nothing may rely on objects loaded by an earlier request.
             session.expunge_all()

@@ -18,7 +18,7 @@ retry runs again; only what was committed is ever replayed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.access import Actor
-from app.deps import NowDep, SessionDep, known_query
+from app.deps import NowDep, SessionDep, before_commit, known_query
 from app.errors import NotAuthenticated
 from app.services.idempotency import (
     Claim,
@@ -178,23 +178,22 @@ def _claim(
     )
 
 
-async def guard(request: Request, session: SessionDep, now: NowDep) -> AsyncIterator[None]:
+async def guard(request: Request, session: SessionDep, now: NowDep) -> None:
     """Every /api/v1 route's guard: unknown query parameters refused (422), then the
     Idempotency-Key claimed, or a retry answered from the stored response.
 
-    One dependency rather than three: each one is work for every request.
-    Async, so that the many requests without a key never visit a worker thread here;
-    the keyed ones do their database work in one."""
+    One dependency rather than three, and not a generator: each is work for every
+    request. The response is stored by the session's end, in the same transaction
+    (:func:`app.deps.before_commit`). Async, so that the many requests without a key
+    never visit a worker thread here; the keyed ones do their database work in one."""
     await known_query(request)
     fingerprint = await _fingerprint(request)
     if fingerprint is None:
-        yield
         return
     # Keys belong to a token. Without a valid one the route's own authentication
     # answers 401 (before anything is said about the key); nothing is claimed.
     actor = await run_in_threadpool(_actor, request, session, now)
     if actor is None:
-        yield
         return
     if _no_replay(request.scope.get("endpoint")):
         raise IdempotencyKeyInvalid(
@@ -204,8 +203,8 @@ async def guard(request: Request, session: SessionDep, now: NowDep) -> AsyncIter
     result = await run_in_threadpool(_claim, request, session, actor, fingerprint, now)
     if isinstance(result, StoredResponse):
         raise Replay(result)
-    yield
-    await run_in_threadpool(_store, request, session, result)
+    claim = result
+    before_commit(session, lambda: _store(request, session, claim))
 
 
 def keyed(request: Request) -> bool:

@@ -11,7 +11,7 @@ from httpx import Response
 from sqlalchemy.orm import Session
 
 from app.access import SYSTEM
-from app.deps import get_session
+from app.deps import commit_request, get_session
 from app.main import create_app
 from app.services.accounts.signin import check_password_sign_in
 from app.services.accounts.users import change_password, create_user
@@ -66,7 +66,7 @@ def other_client(settings: Settings, session: Session) -> Iterator[TestClient]:
 
     def shared() -> Iterator[Session]:
         yield session
-        session.commit()
+        commit_request(session)
 
     app.dependency_overrides[get_session] = shared
     with TestClient(app, raise_server_exceptions=False) as browser:
