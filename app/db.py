@@ -141,18 +141,22 @@ def _terse_errors(engine: Engine) -> None:
 
     @event.listens_for(engine, "handle_error")
     def _terse(context: ExceptionContext) -> None:
-        original = context.original_exception
-        diag = getattr(original, "diag", None)
-        primary = getattr(diag, "message_primary", None)
-        if not isinstance(primary, str):
-            return
-        full, short = str(original), terse_message(getattr(diag, "sqlstate", None), primary)
-        if full == short:
-            return
-        original.args = (short,)
-        wrapped = context.sqlalchemy_exception
-        if wrapped is not None and wrapped.args and isinstance(wrapped.args[0], str):
-            wrapped.args = (wrapped.args[0].replace(full, short), *wrapped.args[1:])
+        tersen(context.original_exception, context.sqlalchemy_exception)
+
+
+def tersen(original: BaseException, wrapped: BaseException | None) -> None:
+    """Cut a PostgreSQL error (and SQLAlchemy's exception wrapping it) to its first
+    line, without the values it may quote (see :func:`_terse_errors`)."""
+    diag = getattr(original, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if not isinstance(primary, str):
+        return
+    full, short = str(original), terse_message(getattr(diag, "sqlstate", None), primary)
+    if full == short:
+        return
+    original.args = (short,)
+    if wrapped is not None and wrapped.args and isinstance(wrapped.args[0], str):
+        wrapped.args = (wrapped.args[0].replace(full, short), *wrapped.args[1:])
 
 
 def _sqlite_pragmas(engine: Engine, lock_timeout: float) -> None:

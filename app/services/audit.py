@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.access import Actor
 from app.models import AuditRecord
+from app.statements import Prepared
 
 
 def record_audit(
@@ -43,15 +44,17 @@ def _columns(
 ) -> dict[str, Any]:
     """One record's columns, the same for both writers: who (the actor, and the person and
     token behind it), what, where, the values before and after, and why."""
-    return {
-        "actor": actor.name, "role": actor.role.value, "action": action, "entity": entity,
-        "study_code": study, "site_code": site, "subject_id": subject, "key": key,
-        "before": before, "after": after, "reason": reason, "user_name": actor.user,
-        "user_display_name": actor.display_name, "token_name": actor.token,
-    }
+    return dict(zip(_WRITTEN, (
+        actor.name, actor.role.value, action, entity, study, site, subject, key, before,
+        after, reason, actor.user, actor.display_name, actor.token), strict=True))
 
 
-_INSERT = insert(cast(Table, AuditRecord.__table__))
+# The columns a record is written with; the others (``at``) take their defaults.
+_WRITTEN = ("actor", "role", "action", "entity", "study_code", "site_code", "subject_id",
+            "key", "before", "after", "reason", "user_name", "user_display_name",
+            "token_name")
+# Inline: the new record's id is not read back.
+_INSERT = Prepared(insert(cast(Table, AuditRecord.__table__)).inline(), keys=_WRITTEN)
 
 
 def append_audit(
@@ -73,5 +76,5 @@ def append_audit(
     need the row back. Whatever the session holds unflushed is flushed first, so records
     keep the order they were made in."""
     session.flush()
-    session.connection().execute(_INSERT, _columns(
+    _INSERT.execute(session, _columns(
         actor, action, entity, study, site, subject, key, before, after, reason))

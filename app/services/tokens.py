@@ -34,6 +34,7 @@ from app.errors import AlreadyExists, InvalidRequest, NotAuthenticated, NotFound
 from app.models import ApiToken, Site, Study, User
 from app.schedule.names import CODE_PATTERN
 from app.services.audit import record_audit
+from app.statements import Prepared
 
 TOKEN_PREFIX = "fu_"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,99}$"
@@ -138,7 +139,7 @@ class _FoundToken(NamedTuple):
     disabled_at: datetime | None
 
 
-_TOKEN_BY_HASH = (
+_TOKEN_BY_HASH = Prepared(
     select(ApiToken.token_hash, *GRANT_COLUMNS)
     .outerjoin(User, User.id == ApiToken.user_id)
     .where(ApiToken.token_hash == bindparam("digest"))
@@ -153,7 +154,7 @@ def authenticate(session: Session, raw: str, *, now: datetime) -> Actor:
 def authenticate_digest(session: Session, digest: str, *, now: datetime) -> Actor:
     """The same check for a caller that keeps only the token's SHA-256 (a web session)."""
     # Every request runs this: a statement built once, read as a plain row.
-    found = session.connection().execute(_TOKEN_BY_HASH, {"digest": digest}).first()
+    found = _TOKEN_BY_HASH.first(session, {"digest": digest})
     if found is None:
         raise NotAuthenticated("invalid or expired token")
     token = _FoundToken._make(found)

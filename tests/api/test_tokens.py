@@ -274,5 +274,5 @@ def test_secrets_never_reach_logs_errors_or_the_database(
 def test_a_found_token_reads_the_columns_in_the_order_they_are_selected() -> None:
     # authenticate_digest reads the row by position into _FoundToken: a column added to
     # the statement (GRANT_COLUMNS) must be added to the tuple in the same place.
-    selected = [c.name for c in tokens_service._TOKEN_BY_HASH.selected_columns]
+    selected = [c.name for c in tokens_service._TOKEN_BY_HASH.statement.selected_columns]
     assert selected == list(tokens_service._FoundToken._fields)

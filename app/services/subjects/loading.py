@@ -43,6 +43,7 @@ from app.services.subjects.visit_rows import (
     stored_calendar,
 )
 from app.signatures import Signature, signed
+from app.statements import Prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ _TABLES = tuple(cast(Table, m.__table__) for m in (Subject, Study, Site, Protoco
 _SUBJECTS, _STUDIES, _SITES, _VERSIONS, _VISITS = _TABLES
 _PARTS = ((_SUBJECTS, SUBJECT_COLUMNS), (_STUDIES, STUDY_COLUMNS), (_SITES, SITE_COLUMNS),
           (_VERSIONS, VERSION_COLUMNS), (_VISITS, VISIT_COLUMNS))
-_LOCK_VISIT_ROW = (
+_LOCK_VISIT_ROW = Prepared(
     select(*(table.c[c] for table, columns in _PARTS for c in columns))
     .select_from(_SUBJECTS)
     .join(_STUDIES, _STUDIES.c.id == _SUBJECTS.c.study_id)
@@ -167,8 +168,8 @@ def load_visit(
     ``lock`` and ``visit`` and then :func:`app.services.subjects.outcomes.lock_visit`
     return, with the same refusals. A visit that records an anchor is loaded as ORM
     objects: recording it changes the anchor, and with the consent the subject's row."""
-    row = session.connection().execute(
-        _LOCK_VISIT_ROW, {"study": study, "subject_id": subject_id, "code": code}).first()
+    row = _LOCK_VISIT_ROW.first(
+        session, {"study": study, "subject_id": subject_id, "code": code})
     if row is None:  # no such subject, or none the actor may change, or no such visit
         loaded = load_subject(session, study=study, subject_id=subject_id, actor=actor,
                               lock=True, visit=code)

@@ -25,6 +25,7 @@ from app.schedule.status import State, deviation
 from app.services.plain_rows import VisitRow, show_written
 from app.services.subjects.loading import LoadedSubject
 from app.services.subjects.sync import read_events
+from app.statements import Prepared
 
 # Built once: each call binds values only.
 _LOCK_VISIT = (
@@ -116,7 +117,7 @@ def outcome_of(visit: VisitRow) -> dict[str, Any]:
 _OUTCOME_COLUMNS = ("state", "actual_date", "target_date", "assessments", "reason", "note",
                     "recorded_at")
 _VISITS = cast(Table, Visit.__table__)
-_WRITE_OUTCOME = (
+_WRITE_OUTCOME = Prepared(
     update(_VISITS)
     .where(_VISITS.c.id == bindparam("row_id"))
     .values({c: bindparam(c, type_=_VISITS.c[c].type) for c in _OUTCOME_COLUMNS})
@@ -128,7 +129,7 @@ def write_outcome(session: Session, visit: VisitRow, **values: Any) -> None:
     UPDATE, and show them on the loaded row without marking it changed: no flush of the
     ORM object is needed for it."""
     full = {c: values[c] if c in values else getattr(visit, c) for c in _OUTCOME_COLUMNS}
-    session.connection().execute(_WRITE_OUTCOME, {"row_id": visit.id, **full})
+    _WRITE_OUTCOME.execute(session, {"row_id": visit.id, **full})
     show_written(session, visit, full)
 
 

@@ -54,6 +54,7 @@ from app.services.subjects.visit_rows import (
     SCHEDULE_COLUMNS,
     visit_row_values,
 )
+from app.statements import Prepared
 
 _VISITS = cast(Table, Visit.__table__)
 _ANCHORS = cast(Table, AnchorDateRow.__table__)
@@ -104,12 +105,12 @@ _READ_VISITS = (
 _SCHEDULE = slice(6, 6 + len(SCHEDULE_COLUMNS))  # a read row's SCHEDULE_COLUMNS (a test holds it)
 _WRITTEN = (*SCHEDULE_COLUMNS, "site_id")
 _SUBJECTS = cast(Table, Subject.__table__)
-_UPDATE_SUBJECT = (
+_UPDATE_SUBJECT = Prepared(
     update(_SUBJECTS)
     .where(_SUBJECTS.c.id == bindparam("subject_pk"))
     .values(site_id=bindparam("site_id"), lifecycle=bindparam("lifecycle"))
 )
-_UPDATE_VISIT = (
+_UPDATE_VISIT = Prepared(
     update(_VISITS)
     .where(_VISITS.c.id == bindparam("row_id"))
     .values({c: bindparam(c, type_=_VISITS.c[c].type) for c in _WRITTEN})
@@ -133,7 +134,7 @@ _ROW_SOURCE = [sql_cast(_VISITS.c[c], String).label(c) if c == "assessments" els
 _ASSESSMENTS = _ROW_COLUMNS.index("assessments")
 # The part numbers and the events' "actual" are written into the SQL, not bound.
 _PART = [literal_column(str(n), Integer) for n in range(3)]
-_FACTS = union_all(
+_FACTS = Prepared(union_all(
     select(_PART[0].label("kind"), _ANCHORS.c.name.label("key"), _ANCHORS.c.date,
            _ANCHORS.c.actual, sql_cast(null(), String).label("value"),
            sql_cast(null(), Date).label("at"), _ANCHORS.c.id, *_nulls(*_ROW_SOURCE))
@@ -143,7 +144,7 @@ _FACTS = union_all(
     .where(_EVENTS.c.subject_pk == bindparam("subject_pk")),
     select(_PART[2], null(), null(), null(), null(), null(), _VISITS.c.id, *_ROW_SOURCE)
     .where(_VISITS.c.subject_pk == bindparam("subject_pk")),
-).order_by("kind", "at", "id")
+).order_by("kind", "at", "id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +159,7 @@ class Facts:
 def read_facts(session: Session, subject_pk: int) -> Facts:
     """The subject's anchors, events and visit rows, read in one statement."""
     facts = Facts({}, [], [])
-    for row in session.connection().execute(_FACTS, {"subject_pk": subject_pk}):
+    for row in _FACTS.rows(session, {"subject_pk": subject_pk}):
         kind, key, day, actual, value = row[:5]
         if kind == 0:
             facts.anchors[key] = AnchorDate(day, actual)
@@ -304,7 +305,7 @@ def sync_subject(
     lifecycle = lifecycle_of(events, schedule_done=schedule_done(plan, expansion)).value
     if (subject.site_id, subject.lifecycle) != (site_id, lifecycle):
         moved = {"site_id": site_id, "lifecycle": lifecycle}
-        session.connection().execute(_UPDATE_SUBJECT, {"subject_pk": subject.id, **moved})
+        _UPDATE_SUBJECT.execute(session, {"subject_pk": subject.id, **moved})
         show_written(session, subject, moved)
     by_code = {r.code: r for r in rows if not r.unscheduled}
     upcoming = plan.protocol.study.upcoming_days
@@ -335,7 +336,7 @@ def sync_subject(
             values = {c: getattr(row, c) for c in SCHEDULE_COLUMNS}
             _compare(row, values, (), sites, result, writes)
     if writes:
-        session.connection().execute(_UPDATE_VISIT, writes)
+        _UPDATE_VISIT.execute_many(session, writes)
         _refresh_loaded(session, writes, held)
     if missing:
         new = visit_row_values(
