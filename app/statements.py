@@ -57,6 +57,7 @@ class _Compiled:
     positional: bool
     binds: tuple[Processor | None, ...]  # per name
     defaults: tuple[_Default, ...]
+    fixed: dict[str, Any]  # the values the statement carries itself, by name
     columns: tuple[Any, ...]  # the result columns' types (empty: no rows)
     results: tuple[Processor | None, ...] | None = None  # per column, set at the first read
 
@@ -76,17 +77,21 @@ def _compile(statement: ClauseElement, dialect: Dialect, keys: Sequence[str]) ->
     assert isinstance(compiled, SQLCompiler)
     if compiled.escaped_bind_names or any(b.expanding for b in compiled.binds.values()):
         raise TypeError("a prepared statement binds plain names, one value each")
+    by_name = {name: bind for bind, name in compiled.bind_names.items()}
     positional = compiled.positiontup is not None
     names = tuple(compiled.positiontup) if compiled.positiontup is not None \
-        else tuple(compiled.binds)
-    binds = tuple(compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect)
-                  for n in names)
+        else tuple(by_name)
+    binds = tuple(by_name[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
     defaults = tuple(
         [_default_of(c, update=False) for c in compiled.insert_prefetch]
         + [_default_of(c, update=True) for c in compiled.update_prefetch])
+    filled = {d.name for d in defaults}
+    # Values written into the statement itself (``Visit.state == "planned"``).
+    fixed = {n: by_name[n].effective_value for n in names
+             if not by_name[n].required and n not in filled}
     selected = getattr(statement, "selected_columns", None)
     columns = tuple(c.type for c in selected) if selected is not None else ()
-    return _Compiled(compiled.string, names, positional, binds, defaults, columns)
+    return _Compiled(compiled.string, names, positional, binds, defaults, fixed, columns)
 
 
 class Prepared:
@@ -151,8 +156,9 @@ class Prepared:
 
 
 def _bind(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
-    if compiled.defaults:
-        params = {**{d.name: d.make() for d in compiled.defaults if d.name not in params},
+    if compiled.defaults or compiled.fixed:
+        params = {**compiled.fixed,
+                  **{d.name: d.make() for d in compiled.defaults if d.name not in params},
                   **params}
     values = [params[n] if p is None else p(params[n])
               for n, p in zip(compiled.names, compiled.binds, strict=True)]

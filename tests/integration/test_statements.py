@@ -55,6 +55,18 @@ def test_a_prepared_read_answers_what_sqlalchemy_reads(session: Session) -> None
     assert isinstance(visits["assessments"], list)
 
 
+def test_values_written_into_the_statement_are_bound_with_the_given_ones(
+    session: Session,
+) -> None:
+    pk = _enrolled_with_history(session)
+    planned = (select(_VISITS.c.code).where(_VISITS.c.subject_pk == bindparam("pk"),
+                                            _VISITS.c.state == "planned")
+               .order_by(_VISITS.c.id))
+    expected = session.scalars(planned, {"pk": pk}).all()
+    assert "D14" not in expected and len(expected) > 3  # D14 was completed
+    assert [code for (code,) in Prepared(planned).rows(session, {"pk": pk})] == expected
+
+
 def test_a_prepared_read_of_nothing_is_empty(session: Session) -> None:
     prepared = Prepared(_EVERY_VISIT_COLUMN)
     assert prepared.rows(session, {"pk": -1}) == []
