@@ -93,6 +93,7 @@ def copy_database(backend: Backend, url: str, label: str) -> str:
                     f" COALESCE((SELECT max(id) FROM {copy_schema}.{table.name}), 0) + 1,"
                     " false)"))
     engine.dispose()
+    backend.analyze(copy)
     return copy
 
 

@@ -117,6 +117,7 @@ def _with_history(backend: Backend, args: argparse.Namespace) -> dict[str, Any]:
         demo = generate(session, actor=SYSTEM, subjects=args.demo_subjects, sites=args.sites,
                         as_of=AS_OF, seed=1)
     engine.dispose()
+    backend.analyze(url)
     result["demo"] = {"subjects": demo.subjects, "visits": demo.visits,
                       "seconds": time.perf_counter() - prepare_started}
     if "http" in args.steps:
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if name == "postgresql" and not pg_url:
                 log("postgresql skipped: TEST_DATABASE_URL is not set")
                 continue
-            backend = Backend(name, pg_url if name == "postgresql" else tmp)
+            backend = Backend(name, pg_url if name == "postgresql" and pg_url else tmp)
             results[name] = run_backend(backend, args, work)
     results["seconds"] = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
