@@ -4,6 +4,8 @@ and read back with pyreadstat."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -155,3 +157,17 @@ def test_long_text_is_cut_at_200_bytes_never_inside_a_character() -> None:
     assert clip("a" + "随" * 70) == "a" + "随" * 66  # 3 bytes each: 199 bytes
     assert width_of() == 1 and width_of("", "abc", "é" * 150) == 200
     assert width_of("随访") == 6
+
+
+def test_the_server_loads_pandas_only_when_an_xpt_file_is_written() -> None:
+    # pandas and pyreadstat cost every server process about 60 MB; only the SDTM export
+    # needs them. A fresh interpreter shows what importing the application loads.
+    program = ("import sys, app.main, app.services.exports.sdtm_xpt as x\n"
+               "print('pandas' in sys.modules, 'pyreadstat' in sys.modules)\n"
+               "sv = x.dataset('SV', 'Visits', [x.Column('USUBJID', 'Id')], {'USUBJID': 20})\n"
+               "w = x.XptWriter(sv)\n"
+               "w.close()\n"
+               "print('pandas' in sys.modules, 'pyreadstat' in sys.modules)\n")
+    shown = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                           check=True).stdout.split("\n")
+    assert shown[:2] == ["False False", "True True"]

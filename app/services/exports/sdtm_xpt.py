@@ -36,9 +36,10 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import pyreadstat
+if TYPE_CHECKING:
+    import pandas as pd
 
 RECORD = 80  # every record of the file, and the padding of its end
 MAX_BYTES = 200  # XPORT v5: a character value holds at most 200 bytes
@@ -170,6 +171,11 @@ class XptWriter:
     def _write(self, rows: Sequence[Sequence[Value]]) -> tuple[bytes, bytes]:
         """``rows`` after the width row as pyreadstat writes them: the header, and the
         observations after the width row's (padding included)."""
+        # pandas and pyreadstat are loaded by the first XPT file only: importing them
+        # costs every server process about 60 MB that only an SDTM export uses.
+        import pandas as pd
+        import pyreadstat
+
         layout = self.layout
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in layout.columns]
         frame = pd.DataFrame({
@@ -191,6 +197,8 @@ class XptWriter:
 
 
 def _series(column: Column, width: int, values: Sequence[Value]) -> pd.Series:
+    import pandas as pd  # see XptWriter._write
+
     if column.numeric:  # missing numbers are SAS missing values
         return pd.Series([math.nan, *(math.nan if v is None else float(v) for v in values)],
                          dtype="float64")
