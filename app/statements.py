@@ -129,8 +129,9 @@ class Prepared:
 
     def execute(self, session: Session, params: Mapping[str, Any]) -> None:
         """Run a statement that answers no rows."""
-        for _ in self._run(session, params):
-            pass
+        connection = session.connection()
+        compiled = self._for(connection.dialect)
+        _execute(connection, compiled, _bind(compiled, params), many=False, read=False)
 
     def execute_many(self, session: Session, params: Sequence[Mapping[str, Any]]) -> None:
         """Run a statement that answers no rows once for each set of parameters."""

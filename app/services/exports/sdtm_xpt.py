@@ -36,10 +36,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import pandas as pd
+from typing import Any
 
 RECORD = 80  # every record of the file, and the padding of its end
 MAX_BYTES = 200  # XPORT v5: a character value holds at most 200 bytes
@@ -196,7 +193,7 @@ class XptWriter:
         return data[:start], data[start + layout.row_bytes:]
 
 
-def _series(column: Column, width: int, values: Sequence[Value]) -> pd.Series:
+def _series(column: Column, width: int, values: Sequence[Value]) -> Any:  # a pandas Series
     import pandas as pd  # see XptWriter._write
 
     if column.numeric:  # missing numbers are SAS missing values
