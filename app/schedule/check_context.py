@@ -8,6 +8,7 @@ the file's declared names, and the visit entries found so far.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,11 +36,20 @@ class Problem:
 
 
 def format_path(path: Path) -> str:
-    """``("visits", 5, "window", "after")`` -> ``visits[5].window.after``."""
+    """``("visits", 5, "window", "after")`` -> ``visits[5].window.after``; a key that is
+    not a plain name (YAML allows ``? x - x``) is quoted: ``"x - x"``."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        text = str(part)
+        key = text if _PLAIN_KEY.fullmatch(text) else json.dumps(text)
+        out += f".{key}" if out else key
     return out or "(document)"
+
+
+_PLAIN_KEY = re.compile(r"[\w.-]+")
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

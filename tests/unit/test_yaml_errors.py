@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from app.errors import ScheduleError
 from app.schedule.loader import parse_protocol
 
-LINE = re.compile(r"^x\.yaml:\d+:\d+: [\w\[\]().-]+: \S.*$")
+# The path: plain names and indexes, and keys that are not plain names quoted.
+LINE = re.compile(r'^x\.yaml:\d+:\d+: (?:[\w\[\]().-]|"[^"]*")+: \S.*$')
 
 
 def problems(text: str) -> list[str]:
@@ -213,3 +214,8 @@ def test_any_broken_text_gives_located_problems_never_a_crash(parts: list[str]) 
         parse_protocol(text, source="x.yaml")
     except ScheduleError as exc:
         assert exc.problems and all(LINE.match(p) for p in exc.problems), exc.problems
+
+
+def test_a_key_that_is_not_a_plain_name_is_quoted_in_its_problem() -> None:
+    # YAML's explicit key folds "? x" and "  - x" into the key "x - x".
+    assert problems("? x\n  - x\n")[-1].startswith('x.yaml:1:3: "x - x": unknown key')
